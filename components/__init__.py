@@ -1,0 +1,1 @@
+"""Reusable Pulumi components of cryb-db, one per concern (see docs/architecture.md)."""

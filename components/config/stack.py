@@ -1,0 +1,102 @@
+"""The whole typed stack config: every `cryb-db:*` key, one section per component."""
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import Section
+from .cache import CacheConfig
+from .kms import KmsConfig
+from .network import NetworkConfig
+from .postgres import PostgresConfig
+
+REQUIRED_TAG_KEYS = ("environment", "service", "owner", "data-classification")
+
+Environment = Literal["dev", "staging", "prod"]
+DataClassification = Literal["public", "internal", "confidential", "restricted"]
+
+
+class StackConfig(Section):
+    """All `cryb-db:*` keys of a stack. Defaults are the secure ones; stack files set only what differs."""
+
+    environment: Environment = Field(
+        description="Which environment this stack is: dev, staging or prod. prod enforces the production rules."
+    )
+    owner: str = Field(
+        default="platform-team",
+        min_length=1,
+        max_length=128,
+        description="Team that owns the resources (the `owner` tag).",
+    )
+    service: str = Field(
+        default="cryb-db", min_length=1, max_length=128, description="Service name (the `service` tag)."
+    )
+    data_classification: DataClassification = Field(
+        default="confidential",
+        description="Data classification of the platform (the `data-classification` tag): public, internal, "
+        "confidential or restricted.",
+    )
+    tags: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra tags on every taggable resource; cannot override environment, service, owner or "
+        "data-classification.",
+    )
+    network: NetworkConfig = Field(
+        default_factory=lambda: NetworkConfig(), description="The VPC (see `cryb-db:network.*`)."
+    )
+    kms: KmsConfig = Field(
+        default_factory=lambda: KmsConfig(), description="Customer-managed keys (see `cryb-db:kms.*`)."
+    )
+    postgres: PostgresConfig = Field(
+        default_factory=lambda: PostgresConfig(), description="PostgreSQL (see `cryb-db:postgres.*`)."
+    )
+    cache: CacheConfig = Field(default_factory=lambda: CacheConfig(), description="Cache tier (see `cryb-db:cache.*`).")
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_do_not_override_required(cls, value: dict[str, str]) -> dict[str, str]:
+        clashing = sorted(set(value) & set(REQUIRED_TAG_KEYS))
+        if clashing:
+            raise ValueError(
+                f"must not set {', '.join(clashing)}: these tags come from environment, service, owner and "
+                "dataClassification"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _production_rules(self) -> "StackConfig":
+        """prod must survive an AZ outage and keep a year of flow logs; these are errors, not warnings."""
+        if self.environment != "prod":
+            return self
+        rules: list[tuple[str, object, bool, str]] = [
+            ("network.azCount", self.network.az_count, self.network.az_count == 3, "3 in prod"),
+            ("network.natGateways", self.network.nat_gateways, self.network.nat_gateways == "perAz", "'perAz' in prod"),
+            (
+                "network.interfaceEndpoints",
+                self.network.interface_endpoints,
+                self.network.interface_endpoints,
+                "true in prod",
+            ),
+            (
+                "network.flowLogRetentionDays",
+                self.network.flow_log_retention_days,
+                self.network.flow_log_retention_days >= 365,
+                "at least 365 in prod",
+            ),
+        ]
+        broken = [f"cryb-db:{key} = {value!r}: must be {allowed}" for key, value, ok, allowed in rules if not ok]
+        if broken:
+            raise ValueError("; ".join(broken))
+        return self
+
+    def tags_for(self, stack: str) -> dict[str, str]:
+        """The tags every taggable resource carries."""
+        return {
+            **self.tags,
+            "environment": self.environment,
+            "service": self.service,
+            "owner": self.owner,
+            "data-classification": self.data_classification,
+            "managed-by": "pulumi",
+            "stack": stack,
+        }

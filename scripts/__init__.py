@@ -1,0 +1,1 @@
+"""The operator CLI of cryb-db: `python -m scripts <command>` (docs/operations.md)."""

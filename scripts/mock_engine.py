@@ -1,0 +1,243 @@
+"""Evaluate the real `__main__.py` in-process against mocks and record what the engine would receive.
+
+Used by the offline preview and by the tests. Every resource is recorded with its type token, logical
+name, parent URN and inputs (camelCase, numbers as floats, as the engine sends them); the stack outputs
+are resolved with their secretness. Mocks echo inputs back and add ids and ARNs, so no input that depends
+on another resource's output is silently dropped.
+"""
+
+import runpy
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import mocks, settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from .stack_files import PROJECT_DIR, SECRET_PLACEHOLDER, read_stack_file, stack_file_path
+
+PROJECT = "cryb-db"
+MOCK_ACCOUNT_ID = "123456789012"
+# Signatures the engine uses inside property structs (sdk/python/lib/pulumi/runtime/rpc.py).
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+_OUTPUT_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
+_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+@dataclass
+class RecordedResource:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    inputs: dict[str, Any]
+    id: str | None
+    custom: bool
+    secret_paths: list[str] = field(default_factory=list)
+    provider: str | None = None
+
+    def masked_inputs(self) -> dict[str, Any]:
+        """Inputs with every secret value replaced by `[secret]`."""
+        return _mask(self.inputs, set(self.secret_paths), "")
+
+
+@dataclass
+class Evaluation:
+    stack: str
+    resources: list[RecordedResource]
+    outputs: dict[str, Any]
+    secret_outputs: set[str]
+    config: dict[str, str]
+
+    def of_type(self, type_token: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def named(self, name: str) -> RecordedResource:
+        found = [r for r in self.resources if r.name == name]
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} resources named {name!r}")
+        return found[0]
+
+    def by_id(self, resource_id: str) -> RecordedResource | None:
+        return next((r for r in self.resources if r.id == resource_id), None)
+
+    def by_urn(self, urn: str) -> RecordedResource | None:
+        return next((r for r in self.resources if r.urn == urn), None)
+
+    def children(self, urn: str | None) -> list[RecordedResource]:
+        return [r for r in self.resources if r.parent == urn]
+
+    def ancestors(self, resource: RecordedResource) -> Iterator[RecordedResource]:
+        parent = self.by_urn(resource.parent) if resource.parent else None
+        while parent is not None:
+            yield parent
+            parent = self.by_urn(parent.parent) if parent.parent else None
+
+    def masked_outputs(self) -> dict[str, Any]:
+        return {k: (SECRET_PLACEHOLDER if k in self.secret_outputs else v) for k, v in self.outputs.items()}
+
+
+def _mask(value: Any, secret_paths: set[str], path: str) -> Any:
+    if path in secret_paths:
+        return SECRET_PLACEHOLDER
+    if isinstance(value, dict):
+        return {k: _mask(v, secret_paths, f"{path}.{k}" if path else k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v, secret_paths, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _plain(value: Any, path: str, secrets: list[str]) -> Any:
+    """Unwrap the engine's signature objects: secrets (path noted), resource references (their URN), unknowns."""
+    if isinstance(value, dict):
+        sig = value.get(_SIG_KEY)
+        if sig == _SECRET_SIG:
+            secrets.append(path)
+            return _plain(value.get("value"), path, [])
+        if sig == _RESOURCE_SIG:
+            return value.get("urn")
+        if sig == _OUTPUT_SIG:
+            if value.get("secret"):
+                secrets.append(path)
+            return _plain(value.get("value"), path, []) if "value" in value else None
+        return {k: _plain(v, f"{path}.{k}" if path else k, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v, f"{path}[{i}]", secrets) for i, v in enumerate(value)]
+    if value == _UNKNOWN:
+        return None
+    return value
+
+
+# Attributes AWS computes that components read; mocks must return them or dependent inputs vanish.
+def _computed(type_token: str, name: str, region: str) -> dict[str, Any]:
+    return {
+        "aws:ec2/vpc:Vpc": {
+            "defaultNetworkAclId": f"{name}-default-nacl-id",
+            "defaultSecurityGroupId": f"{name}-default-sg-id",
+            "defaultRouteTableId": f"{name}-default-rt-id",
+            "mainRouteTableId": f"{name}-default-rt-id",
+        },
+        "aws:ec2/eip:Eip": {"allocationId": f"{name}-alloc-id", "publicIp": "198.51.100.10"},
+        "aws:kms/key:Key": {"keyId": f"{name}-key-id"},
+        "aws:ec2/securityGroup:SecurityGroup": {"name": name},
+        "aws:cloudwatch/logGroup:LogGroup": {"arn": f"arn:aws:logs:{region}:{MOCK_ACCOUNT_ID}:log-group:{name}"},
+    }.get(type_token, {})
+
+
+class EchoMocks(pulumi.runtime.Mocks):
+    """Echo inputs back as outputs and add the ids, names and ARNs AWS would compute."""
+
+    def __init__(self, region: str):
+        self.region = region
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        service = args.typ.split(":")[1].split("/")[0] if args.typ.startswith("aws:") else "mock"
+        state = dict(args.inputs)
+        state.setdefault("name", args.name)
+        state.setdefault(
+            "arn", f"arn:aws:{service}:{self.region}:{MOCK_ACCOUNT_ID}:{args.typ.split(':')[-1].lower()}/{args.name}"
+        )
+        computed = _computed(args.typ, state["name"], self.region)
+        state.update({k: v for k, v in computed.items() if k == "arn" or k not in args.inputs})
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        answers: dict[str, dict[str, Any]] = {
+            "aws:index/getRegion:getRegion": {
+                "region": self.region,
+                "name": self.region,
+                "id": self.region,
+                "endpoint": f"ec2.{self.region}.amazonaws.com",
+            },
+            "aws:index/getCallerIdentity:getCallerIdentity": {
+                "accountId": MOCK_ACCOUNT_ID,
+                "arn": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:user/preview",
+                "userId": "AIDAPREVIEW",
+                "id": MOCK_ACCOUNT_ID,
+            },
+            "aws:index/getAvailabilityZones:getAvailabilityZones": {
+                "names": [f"{self.region}{s}" for s in "abcd"],
+                "zoneIds": [f"use1-az{i}" for i in range(1, 5)],
+                "id": self.region,
+            },
+            "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"},
+        }
+        if args.token not in answers:
+            raise NotImplementedError(f"the mock engine has no answer for invoke {args.token}; add one in {__name__}")
+        return answers[args.token], []
+
+
+class RecordingMonitor(mocks.MockMonitor):
+    """MockMonitor that also keeps what the engine would see: parent, raw inputs, provider."""
+
+    def __init__(self, mock: EchoMocks):
+        super().__init__(mock)
+        self.recorded: list[RecordedResource] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        secrets: list[str] = []
+        raw = json_format.MessageToDict(request.object, preserving_proto_field_name=True)
+        inputs = _plain(raw, "", secrets)
+        parent = request.parent or None
+        if parent and parent.split("::")[2] == "pulumi:pulumi:Stack":
+            parent = None  # top-level resources: the stack itself is not recorded
+        self.recorded.append(
+            RecordedResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=parent,
+                inputs=inputs,
+                id=response.id or None,
+                custom=bool(request.custom),
+                secret_paths=secrets,
+                provider=request.provider or None,
+            )
+        )
+        return response
+
+
+async def _resolve(value: Any) -> tuple[Any, bool]:
+    output = pulumi.Output.from_input(value)
+    return await output.future(), bool(await output.is_secret())
+
+
+def evaluate(stack: str, config_file: Path | None = None, program_dir: Path = PROJECT_DIR) -> Evaluation:
+    """Run `program_dir/__main__.py` for `stack` with the config of `config_file` (default Pulumi.<stack>.yaml).
+
+    Exceptions of the program (ConfigError among them) propagate unchanged.
+    """
+    stack_file = read_stack_file(config_file or stack_file_path(stack))
+    region = stack_file.config.get("aws:region", "us-east-1")
+    mock = EchoMocks(region)
+    monitor = RecordingMonitor(mock)
+    settings.ROOT.set(None)  # a fresh root stack resource per evaluation
+    set_all_config(dict(stack_file.config), list(stack_file.secret_keys))
+    mocks.set_mocks(mock, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    if str(program_dir) not in sys.path:
+        sys.path.insert(0, str(program_dir))
+
+    def program() -> None:
+        runpy.run_path(str(program_dir / "__main__.py"), run_name="__main__")
+
+    _sync_await(run_pulumi_func(program))
+    root = settings.get_root_resource()
+    outputs: dict[str, Any] = {}
+    secret_outputs: set[str] = set()
+    for key, value in dict(getattr(root, "outputs", {})).items():
+        resolved, is_secret = _sync_await(_resolve(value))
+        outputs[key] = resolved
+        if is_secret:
+            secret_outputs.add(key)
+    return Evaluation(stack, list(monitor.recorded), outputs, secret_outputs, dict(stack_file.config))

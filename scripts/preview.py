@@ -1,0 +1,78 @@
+"""Offline preview: evaluate the program for a stack under mocks, show the graph, outputs and policy report."""
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+from .mock_engine import Evaluation, RecordedResource
+
+
+def policy_report(evaluation: Evaluation) -> list[dict[str, str]]:
+    """Violations of the stack's policy pack on the recorded graph (none until the policy pack lands)."""
+    del evaluation
+    return []
+
+
+def preview_document(evaluation: Evaluation, violations: list[dict[str, str]]) -> dict[str, Any]:
+    """The documented JSON shape (docs/preview.md); later issues only add keys."""
+    return {
+        "stack": evaluation.stack,
+        "resources": [
+            {"type": r.type, "name": r.name, "parent": r.parent, "inputs": r.masked_inputs(), "urn": r.urn}
+            for r in evaluation.resources
+        ],
+        "outputs": evaluation.masked_outputs(),
+        "policy": {"violations": violations},
+    }
+
+
+def _add_children(node: Tree, evaluation: Evaluation, parent: RecordedResource | None) -> None:
+    children = evaluation.children(parent.urn if parent else None)
+    for component in (c for c in children if not c.custom):
+        branch = node.add(f"[bold]{component.name}[/] [dim]{component.type}[/]")
+        _add_children(branch, evaluation, component)
+    for type_token, count in sorted(Counter(c.type for c in children if c.custom).items()):
+        node.add(f"{type_token} [cyan]x{count}[/]")
+
+
+def render_text(console: Console, evaluation: Evaluation, violations: list[dict[str, str]]) -> None:
+    tree = Tree(f"[bold]stack {evaluation.stack}[/] ({len(evaluation.resources)} resources)")
+    _add_children(tree, evaluation, None)
+    console.print(tree)
+
+    counts = Table(title="Resources by type")
+    counts.add_column("type")
+    counts.add_column("count", justify="right")
+    for type_token, count in sorted(Counter(r.type for r in evaluation.resources).items()):
+        counts.add_row(type_token, str(count))
+    console.print(counts)
+
+    outputs = Table(title="Stack outputs (secrets masked)")
+    outputs.add_column("output")
+    outputs.add_column("value", overflow="fold")
+    for key, value in evaluation.masked_outputs().items():
+        outputs.add_row(key, json.dumps(value, indent=1) if isinstance(value, dict | list) else str(value))
+    console.print(outputs)
+
+    if not violations:
+        console.print("[green]Policy report: no violations[/]")
+        return
+    report = Table(title=f"Policy report: {len(violations)} violation(s)")
+    for column in ("level", "policy", "resource", "message"):
+        report.add_column(column, overflow="fold")
+    for v in sorted(violations, key=lambda v: (v["level"] != "mandatory", v["policy"], v["resource"])):
+        style = "red" if v["level"] == "mandatory" else "yellow"
+        report.add_row(f"[{style}]{v['level']}[/]", v["policy"], v["resource"], v["message"])
+    console.print(report)
+
+
+def write_json(evaluation: Evaluation, violations: list[dict[str, str]], out: Path | None = None) -> str:
+    text = json.dumps(preview_document(evaluation, violations), indent=2, sort_keys=False, default=str)
+    if out:
+        out.write_text(text + "\n")
+    return text
