@@ -46,18 +46,26 @@ class NaclRule:
     to_port: int = 0
 
 
+RDP_PORT = 3389
+
+
 def nacl_rules(vpc_cidr: str) -> dict[str, tuple[list[NaclRule], list[NaclRule]]]:
     """(ingress, egress) allow-rules per tier. Every subnet gets an explicit NACL because the default NACL
-    keeps no rules. From outside the VPC only ephemeral return traffic comes in, so 22 and 3389 are never
-    open to the world (EC2.21). The data tier talks to the VPC, plus 443 out, which reaches only the S3
-    gateway endpoint because the data route table has no default route."""
+    keeps no rules. From outside the VPC only return traffic to ephemeral ports comes in, and that range is
+    split around 3389 so neither 22 nor 3389 is ever open to the world (EC2.21); a NAT connection that picks
+    source port 3389 is retried by TCP. The data tier talks to the VPC, plus 443 out, which reaches only the
+    S3 gateway endpoint because the data route table has no default route."""
     low, high = EPHEMERAL_PORTS
     from_vpc = NaclRule(100, vpc_cidr)
-    return_tcp = NaclRule(200, ANYWHERE, "tcp", low, high)
-    return_udp = NaclRule(210, ANYWHERE, "udp", low, high)
+    return_traffic = [
+        NaclRule(200, ANYWHERE, "tcp", low, RDP_PORT - 1),
+        NaclRule(201, ANYWHERE, "tcp", RDP_PORT + 1, high),
+        NaclRule(210, ANYWHERE, "udp", low, RDP_PORT - 1),
+        NaclRule(211, ANYWHERE, "udp", RDP_PORT + 1, high),
+    ]
     everywhere = NaclRule(100, ANYWHERE)
     return {
-        "public": ([from_vpc, return_tcp, return_udp], [everywhere]),
-        "app": ([from_vpc, return_tcp, return_udp], [everywhere]),
-        "data": ([from_vpc, return_tcp], [NaclRule(100, vpc_cidr), NaclRule(200, ANYWHERE, "tcp", 443, 443)]),
+        "public": ([from_vpc, *return_traffic], [everywhere]),
+        "app": ([from_vpc, *return_traffic], [everywhere]),
+        "data": ([from_vpc, *return_traffic[:2]], [NaclRule(100, vpc_cidr), NaclRule(200, ANYWHERE, "tcp", 443, 443)]),
     }

@@ -14,6 +14,15 @@ err = Console(stderr=True)
 EXIT_PROGRAM_ERROR, EXIT_CONFIG_ERROR, EXIT_POLICY_VIOLATION = 1, 2, 3
 
 
+def _register_subcommands() -> None:
+    from .bench import bench_app
+
+    app.add_typer(bench_app, name="bench")
+
+
+_register_subcommands()
+
+
 @app.callback()
 def main() -> None:
     """cryb-db operator tools: offline preview, benchmarks, health checks and drills."""
@@ -57,6 +66,23 @@ def preview(
         err.print(f"[dim]evaluated in {time.perf_counter() - started:.2f} s[/]")
     if any(v["level"] == "mandatory" for v in violations):
         raise typer.Exit(EXIT_POLICY_VIOLATION)
+
+
+@app.command("config-docs")
+def config_docs(
+    check: Annotated[bool, typer.Option(help="Exit 1 if docs/configuration.md is not current instead of writing.")] = False,
+) -> None:
+    """Regenerate docs/configuration.md from the typed config model."""
+    from .config_docs import DOC_PATH, render, write
+
+    if check:
+        current = DOC_PATH.read_text() if DOC_PATH.exists() else ""
+        if current != render():
+            err.print("docs/configuration.md is out of date: run `python -m scripts config-docs`")
+            raise typer.Exit(1)
+        return
+    write()
+    err.print(f"wrote {DOC_PATH}")
 
 
 if __name__ == "__main__":

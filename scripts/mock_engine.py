@@ -240,4 +240,6 @@ def evaluate(stack: str, config_file: Path | None = None, program_dir: Path = PR
         outputs[key] = resolved
         if is_secret:
             secret_outputs.add(key)
-    return Evaluation(stack, list(monitor.recorded), outputs, secret_outputs, dict(stack_file.config))
+    # Registration order varies between runs (async); URN order keeps previews diffable.
+    resources = sorted(monitor.recorded, key=lambda r: r.urn)
+    return Evaluation(stack, resources, outputs, secret_outputs, dict(stack_file.config))

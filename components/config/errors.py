@@ -27,7 +27,6 @@ def _allowed(error: Any) -> str:
         "string_type": "a string",
         "dict_type": "a mapping of keys to values",
         "model_type": "a mapping of keys to values",
-        "missing": "required; it has no default",
         "string_too_short": f"a string of at least {ctx.get('min_length')} characters",
         "string_too_long": f"a string of at most {ctx.get('max_length')} characters",
     }
@@ -63,7 +62,7 @@ def describe(exc: ValidationError, model: type, data: Any) -> ConfigError:
         if error["type"] == "extra_forbidden":
             problems.append(_unknown_key(loc, _known_keys(model, loc[:-1])))
         elif error["type"] == "missing":
-            problems.append(f"{_key_of(loc)}: {_allowed(error)}")
+            problems.append(f"{_key_of(loc)}: required; it has no default, set it in Pulumi.<stack>.yaml")
         elif not loc and error["type"] == "value_error":
             # Cross-field rules already name their keys and values.
             problems.extend(str((error.get("ctx") or {}).get("error", error["msg"])).split("; "))

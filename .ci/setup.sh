@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Set up a fresh machine for cryb-db: Debian packages for the real-server tests and the virtualenv.
+# Idempotent: installs only what is missing. Used by `make setup`, and so by the README and CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Servers the tests start themselves on loopback (no systemd service is used or needed), node for pyright.
+APT_PACKAGES=(
+  postgresql-15 postgresql-contrib pgbouncer redis-server
+  etcd-server patroni pgbackrest postgresql-15-partman postgresql-15-cron
+  nodejs make
+)
+
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian's packages start their services where systemd runs; the tests need none of them (and want the ports).
+for service in postgresql pgbouncer redis-server etcd; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
+    echo "setup: note: system service $service is running; tests use their own servers on ephemeral ports"
+  fi
+done
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $($PYTHON --version)"
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.requirements.sha256
+want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing pinned Python packages (about a minute)"
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+  echo "$want" > "$stamp"
+fi

@@ -1,0 +1,29 @@
+"""Helpers shared by the tests: evaluate a stack, or a stack with config overrides, under the mock engine."""
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scripts.mock_engine import Evaluation, evaluate
+from scripts.stack_files import stack_file_path
+
+
+def stack_document(stack: str) -> dict[str, Any]:
+    return yaml.safe_load(stack_file_path(stack).read_text())
+
+
+def write_config(tmp_path: Path, stack: str, overrides: dict[str, Any], drop: tuple[str, ...] = ()) -> Path:
+    """A copy of Pulumi.<stack>.yaml with top-level `config:` keys replaced (or dropped), for negative tests."""
+    document = copy.deepcopy(stack_document(stack))
+    document["config"].update(overrides)
+    for key in drop:
+        document["config"].pop(key, None)
+    path = tmp_path / f"Pulumi.{stack}-variant.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def evaluate_with(tmp_path: Path, stack: str, overrides: dict[str, Any]) -> Evaluation:
+    return evaluate(stack, write_config(tmp_path, stack, overrides))

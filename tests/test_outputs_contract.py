@@ -1,0 +1,37 @@
+"""Stack outputs are a documented contract: both stacks satisfy docs/outputs.schema.json, secrets stay masked."""
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from scripts.mock_engine import Evaluation
+
+SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "docs" / "outputs.schema.json").read_text())
+
+
+def test_schema_is_a_valid_json_schema() -> None:
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+
+
+def test_outputs_match_the_documented_schema(each_stack: Evaluation) -> None:
+    jsonschema.Draft202012Validator(SCHEMA).validate(each_stack.masked_outputs())
+
+
+def test_schema_rejects_a_broken_contract(prod: Evaluation) -> None:
+    broken = json.loads(json.dumps(prod.masked_outputs()))
+    del broken["network"]["dataSubnetIds"]
+    with pytest.raises(jsonschema.ValidationError, match="dataSubnetIds"):
+        jsonschema.Draft202012Validator(SCHEMA).validate(broken)
+
+
+def test_network_outputs_point_at_recorded_resources(each_stack: Evaluation) -> None:
+    network = each_stack.outputs["network"]
+    for subnet_id in network["appSubnetIds"] + network["dataSubnetIds"]:
+        subnet = each_stack.by_id(subnet_id)
+        assert subnet is not None and subnet.type == "aws:ec2/subnet:Subnet"
+    assert [each_stack.by_id(i).inputs["tags"]["tier"] for i in network["dataSubnetIds"]] == ["data"] * len(
+        network["dataSubnetIds"])
+    (vpc,) = each_stack.of_type("aws:ec2/vpc:Vpc")
+    assert network["vpcId"] == vpc.id
