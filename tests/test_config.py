@@ -23,19 +23,37 @@ def problems(**sections: object) -> list[str]:
 @pytest.mark.parametrize(
     ("sections", "expected"),
     [
-        ({"environment": "production"}, "cryb-db:environment = 'production': must be one of 'dev', 'staging' or 'prod'"),
+        (
+            {"environment": "production"},
+            "cryb-db:environment = 'production': must be one of 'dev', 'staging' or 'prod'",
+        ),
         ({"netwrok": {}}, "cryb-db:netwrok: unknown key (did you mean 'network'?)"),
         ({"network": {"azcount": 3}}, "cryb-db:network.azcount: unknown key (did you mean 'azCount'?)"),
         ({"network": {"azCount": 5}}, "cryb-db:network.azCount = 5: must be <= 3"),
         ({"network": {"azCount": 1}}, "cryb-db:network.azCount = 1: must be >= 2"),
         ({"network": {"azCount": "three"}}, "cryb-db:network.azCount = 'three': must be an integer"),
         ({"network": {"cidr": "8.8.0.0/16"}}, "cryb-db:network.cidr = '8.8.0.0/16': must be a private (RFC 1918)"),
-        ({"network": {"cidr": "10.0.0.0/8"}}, "cryb-db:network.cidr = '10.0.0.0/8': must have a prefix length from /16"),
+        (
+            {"network": {"cidr": "10.0.0.0/8"}},
+            "cryb-db:network.cidr = '10.0.0.0/8': must have a prefix length from /16",
+        ),
         ({"network": {"cidr": "10.0.0.1/16"}}, "cryb-db:network.cidr = '10.0.0.1/16': must be an IPv4 network"),
-        ({"network": {"natGateways": "two"}}, "cryb-db:network.natGateways = 'two': must be one of 'perAz' or 'single'"),
-        ({"network": {"interfaceEndpoints": "maybe"}}, "cryb-db:network.interfaceEndpoints = 'maybe': must be true or false"),
-        ({"network": {"flowLogRetentionDays": 100}}, "cryb-db:network.flowLogRetentionDays = 100: must be one of the CloudWatch"),
-        ({"network": {"flowLogAggregationSeconds": 30}}, "cryb-db:network.flowLogAggregationSeconds = 30: must be one of 60 or 600"),
+        (
+            {"network": {"natGateways": "two"}},
+            "cryb-db:network.natGateways = 'two': must be one of 'perAz' or 'single'",
+        ),
+        (
+            {"network": {"interfaceEndpoints": "maybe"}},
+            "cryb-db:network.interfaceEndpoints = 'maybe': must be true or false",
+        ),
+        (
+            {"network": {"flowLogRetentionDays": 100}},
+            "cryb-db:network.flowLogRetentionDays = 100: must be one of the CloudWatch",
+        ),
+        (
+            {"network": {"flowLogAggregationSeconds": 30}},
+            "cryb-db:network.flowLogAggregationSeconds = 30: must be one of 60 or 600",
+        ),
         ({"kms": {"deletionWindowDays": 3}}, "cryb-db:kms.deletionWindowDays = 3: must be >= 7"),
         ({"kms": {"rotationPeriodDays": 5000}}, "cryb-db:kms.rotationPeriodDays = 5000: must be <= 2560"),
         ({"postgres": {"port": 5432}}, "cryb-db:postgres.port = 5432: must not be the default port 5432"),
@@ -92,7 +110,9 @@ def test_defaults_are_the_secure_production_values() -> None:
 
 
 def test_other_namespaces_belong_to_their_providers() -> None:
-    config = parse_stack_config({"cryb-db:environment": "dev", "aws:region": "eu-west-1", "aws:skipMetadataApiCheck": "x"})
+    config = parse_stack_config(
+        {"cryb-db:environment": "dev", "aws:region": "eu-west-1", "aws:skipMetadataApiCheck": "x"}
+    )
     assert config.environment == "dev"
 
 

@@ -9,7 +9,13 @@ def test_configuration_reference_is_current() -> None:
 
 def test_configuration_reference_documents_every_section_key() -> None:
     text = render()
-    for key in ("cryb-db:environment", "cryb-db:network.azCount", "cryb-db:network.cidr", "cryb-db:kms.deletionWindowDays",
-                "cryb-db:postgres.port", "cryb-db:cache.port"):
+    for key in (
+        "cryb-db:environment",
+        "cryb-db:network.azCount",
+        "cryb-db:network.cidr",
+        "cryb-db:kms.deletionWindowDays",
+        "cryb-db:postgres.port",
+        "cryb-db:cache.port",
+    ):
         assert f"`{key}`" in text
     assert "**required**" in text

@@ -27,7 +27,10 @@ def test_logs_key_is_usable_only_for_this_accounts_log_groups() -> None:
 def test_data_key_is_limited_to_storage_services() -> None:
     (use,) = [s for s in key_policy("data", "111122223333", "us-east-1")["Statement"] if s["Principal"] == {"AWS": "*"}]
     assert set(use["Condition"]["StringEquals"]["kms:ViaService"]) == {
-        "rds.us-east-1.amazonaws.com", "elasticache.us-east-1.amazonaws.com", "ec2.us-east-1.amazonaws.com"}
+        "rds.us-east-1.amazonaws.com",
+        "elasticache.us-east-1.amazonaws.com",
+        "ec2.us-east-1.amazonaws.com",
+    }
 
 
 def test_unknown_purpose_is_rejected() -> None:

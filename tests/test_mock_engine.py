@@ -9,7 +9,7 @@ import pytest
 from scripts.mock_engine import evaluate
 from scripts.stack_files import SECRET_PLACEHOLDER, read_stack_file
 
-PROGRAM = '''
+PROGRAM = """
 import pulumi
 import pulumi_aws as aws
 
@@ -26,14 +26,15 @@ group = aws.cloudwatch.LogGroup("logs", kms_key_id=box.key.arn, retention_in_day
 pulumi.export("groupArn", group.arn)
 pulumi.export("token", config.require_secret("token"))
 pulumi.export("size", config.get_object("sizes"))
-'''
+"""
 
 
 @pytest.fixture()
 def tiny_program(tmp_path: Path) -> tuple[Path, Path]:
     (tmp_path / "__main__.py").write_text(PROGRAM)
     config = tmp_path / "Pulumi.test.yaml"
-    config.write_text(textwrap.dedent("""\
+    config.write_text(
+        textwrap.dedent("""\
         config:
           aws:region: eu-west-1
           cryb-db:token:
@@ -41,7 +42,8 @@ def tiny_program(tmp_path: Path) -> tuple[Path, Path]:
           cryb-db:sizes:
             small: 1
             large: true
-        """))
+        """)
+    )
     return tmp_path, config
 
 
@@ -90,8 +92,12 @@ def test_stack_file_values_are_passed_as_the_engine_passes_them(tmp_path: Path) 
     path = tmp_path / "Pulumi.s.yaml"
     path.write_text("config:\n  a:flag: true\n  a:count: 3\n  a:obj: {x: [1, 2]}\n  a:pw: {secure: v1:xyz}\n")
     stack_file = read_stack_file(path)
-    assert stack_file.config == {"a:flag": "true", "a:count": "3", "a:obj": json.dumps({"x": [1, 2]}),
-                                 "a:pw": SECRET_PLACEHOLDER}
+    assert stack_file.config == {
+        "a:flag": "true",
+        "a:count": "3",
+        "a:obj": json.dumps({"x": [1, 2]}),
+        "a:pw": SECRET_PLACEHOLDER,
+    }
     assert stack_file.secret_keys == ["a:pw"]
 
 

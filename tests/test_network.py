@@ -15,7 +15,8 @@ def subnets(evaluation: Evaluation, tier: str) -> list[RecordedResource]:
 
 def route_tables_of(evaluation: Evaluation, subnet: RecordedResource) -> list[RecordedResource]:
     associations = [
-        a for a in evaluation.of_type("aws:ec2/routeTableAssociation:RouteTableAssociation")
+        a
+        for a in evaluation.of_type("aws:ec2/routeTableAssociation:RouteTableAssociation")
         if a.inputs["subnetId"] == subnet.id
     ]
     tables = [evaluation.by_id(a.inputs["routeTableId"]) for a in associations]
@@ -72,17 +73,26 @@ def test_no_subnet_assigns_public_ips(each_stack: Evaluation) -> None:
 
 def test_postgres_admits_its_port_only_from_app_and_pooler(each_stack: Evaluation) -> None:
     port = float(json.loads(each_stack.config.get("cryb-db:postgres", "{}")).get("port", 5433))
-    rules = [r for r in each_stack.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-             if r.inputs["securityGroupId"] == sg_id(each_stack, "postgres")]
-    assert {r.inputs["referencedSecurityGroupId"] for r in rules} == {sg_id(each_stack, "app"), sg_id(each_stack, "pooler")}
+    rules = [
+        r
+        for r in each_stack.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r.inputs["securityGroupId"] == sg_id(each_stack, "postgres")
+    ]
+    assert {r.inputs["referencedSecurityGroupId"] for r in rules} == {
+        sg_id(each_stack, "app"),
+        sg_id(each_stack, "pooler"),
+    }
     for rule in rules:
         assert (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs["ipProtocol"]) == (port, port, "tcp")
         assert "cidrIpv4" not in rule.inputs and "cidrIpv6" not in rule.inputs
 
 
 def test_cache_admits_its_port_only_from_app(each_stack: Evaluation) -> None:
-    rules = [r for r in each_stack.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-             if r.inputs["securityGroupId"] == sg_id(each_stack, "cache")]
+    rules = [
+        r
+        for r in each_stack.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r.inputs["securityGroupId"] == sg_id(each_stack, "cache")
+    ]
     assert [r.inputs["referencedSecurityGroupId"] for r in rules] == [sg_id(each_stack, "app")]
     assert rules[0].inputs["fromPort"] == rules[0].inputs["toPort"] == 6379.0
 
@@ -118,8 +128,7 @@ def test_flow_logs_capture_all_traffic_into_an_encrypted_log_group(prod: Evaluat
         (flow_log,) = evaluation.of_type("aws:ec2/flowLog:FlowLog")
         (vpc,) = evaluation.of_type("aws:ec2/vpc:Vpc")
         assert flow_log.inputs["trafficType"] == "ALL" and flow_log.inputs["vpcId"] == vpc.id
-        group = next(g for g in evaluation.of_type("aws:cloudwatch/logGroup:LogGroup")
-                     if g.name.endswith("flow-logs"))
+        group = next(g for g in evaluation.of_type("aws:cloudwatch/logGroup:LogGroup") if g.name.endswith("flow-logs"))
         assert flow_log.inputs["logDestination"].endswith(f"log-group:{group.inputs['name']}")
         assert group.inputs["kmsKeyId"] == evaluation.outputs["kmsKeyArns"]["logs"]
         assert group.inputs["retentionInDays"] >= minimum
@@ -129,12 +138,17 @@ def test_flow_logs_capture_all_traffic_into_an_encrypted_log_group(prod: Evaluat
 
 def test_endpoints_keep_aws_traffic_inside_the_vpc(prod: Evaluation, dev: Evaluation) -> None:
     def services(evaluation: Evaluation, kind: str) -> set[str]:
-        return {e.inputs["serviceName"].rsplit(".", 1)[-1] for e in evaluation.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
-                if e.inputs["vpcEndpointType"] == kind}
+        return {
+            e.inputs["serviceName"].rsplit(".", 1)[-1]
+            for e in evaluation.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+            if e.inputs["vpcEndpointType"] == kind
+        }
 
     for evaluation in (prod, dev):
         assert services(evaluation, "Gateway") == {"s3"}
-        (s3,) = [e for e in evaluation.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if e.inputs["vpcEndpointType"] == "Gateway"]
+        (s3,) = [
+            e for e in evaluation.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if e.inputs["vpcEndpointType"] == "Gateway"
+        ]
         data_tables = {t.id for s in subnets(evaluation, "data") for t in route_tables_of(evaluation, s)}
         assert data_tables <= set(s3.inputs["routeTableIds"])
     assert services(prod, "Interface") == {"secretsmanager", "kms", "logs", "monitoring", "sts"}

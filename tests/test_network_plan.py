@@ -8,7 +8,9 @@ import pytest
 from components.network_plan import ANYWHERE, nacl_rules, plan_subnets
 
 
-@pytest.mark.parametrize(("cidr", "azs"), [("10.20.0.0/16", 3), ("10.30.0.0/16", 2), ("172.16.0.0/20", 3), ("192.168.0.0/18", 4)])
+@pytest.mark.parametrize(
+    ("cidr", "azs"), [("10.20.0.0/16", 3), ("10.30.0.0/16", 2), ("172.16.0.0/20", 3), ("192.168.0.0/18", 4)]
+)
 def test_subnets_fit_the_vpc_and_never_overlap(cidr: str, azs: int) -> None:
     plan = plan_subnets(cidr, azs)
     vpc = ipaddress.IPv4Network(cidr)

@@ -32,6 +32,7 @@ def test_network_outputs_point_at_recorded_resources(each_stack: Evaluation) -> 
         subnet = each_stack.by_id(subnet_id)
         assert subnet is not None and subnet.type == "aws:ec2/subnet:Subnet"
     assert [each_stack.by_id(i).inputs["tags"]["tier"] for i in network["dataSubnetIds"]] == ["data"] * len(
-        network["dataSubnetIds"])
+        network["dataSubnetIds"]
+    )
     (vpc,) = each_stack.of_type("aws:ec2/vpc:Vpc")
     assert network["vpcId"] == vpc.id

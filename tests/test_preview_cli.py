@@ -13,8 +13,13 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def run_preview(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "scripts", "preview", *args], cwd=PROJECT_DIR,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "scripts", "preview", *args],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +44,14 @@ def test_json_has_the_documented_shape(prod_json: dict) -> None:
 def test_json_holds_the_whole_network(prod_json: dict) -> None:
     types = [r["type"] for r in prod_json["resources"]]
     for type_token, minimum in {
-        "aws:ec2/vpc:Vpc": 1, "aws:ec2/subnet:Subnet": 9, "aws:ec2/routeTable:RouteTable": 5,
-        "aws:ec2/natGateway:NatGateway": 3, "aws:ec2/securityGroup:SecurityGroup": 5, "aws:ec2/flowLog:FlowLog": 1,
-        "aws:ec2/vpcEndpoint:VpcEndpoint": 6, "aws:kms/key:Key": 2,
+        "aws:ec2/vpc:Vpc": 1,
+        "aws:ec2/subnet:Subnet": 9,
+        "aws:ec2/routeTable:RouteTable": 5,
+        "aws:ec2/natGateway:NatGateway": 3,
+        "aws:ec2/securityGroup:SecurityGroup": 5,
+        "aws:ec2/flowLog:FlowLog": 1,
+        "aws:ec2/vpcEndpoint:VpcEndpoint": 6,
+        "aws:kms/key:Key": 2,
     }.items():
         assert types.count(type_token) >= minimum, type_token
     assert prod_json["outputs"]["network"]["dataSubnetIds"]

@@ -13,7 +13,10 @@ WORKFLOWS = sorted((Path(__file__).resolve().parent.parent / ".github" / "workfl
 def check(*paths: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", *map(str, paths)],
-        capture_output=True, text=True, timeout=120)
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_there_are_workflows() -> None:

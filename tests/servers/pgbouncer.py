@@ -1,0 +1,291 @@
+"""PgBouncer 1.18 in front of a test PostgreSQL server.
+
+Why: production traffic goes through PgBouncer in transaction pooling mode,
+which changes semantics (no session state, no server-side prepared
+statements in 1.18), so health checks and drills must be tested through it.
+
+Auth mirrors production: the ``auth_file`` holds the role's SCRAM secret
+copied from ``pg_authid``.  A client that authenticates to PgBouncer with
+SCRAM lets PgBouncer reuse the derived keys to log in to PostgreSQL, so no
+plain-text password is stored anywhere.
+
+Client notes for psycopg 3 behind PgBouncer 1.18:
+
+* pass ``prepare_threshold=None`` (``PgBouncerServer.connect`` does), since
+  transaction pooling cannot keep prepared statements;
+* the admin console (database ``pgbouncer``) only speaks the simple query
+  protocol, so it needs ``psycopg.ClientCursor`` and autocommit
+  (``PgBouncerServer.admin_connect`` does both).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import psycopg
+from psycopg.abc import Params, QueryNoTemplate
+from psycopg.conninfo import make_conninfo
+from psycopg.rows import DictRow, TupleRow, dict_row
+
+from .ports import LOOPBACK, free_port, looks_like_port_clash
+from .postgres import PostgresServer
+from .process import (
+    ManagedProcess,
+    ServerStartError,
+    ServiceUser,
+    chown_tree,
+    make_workdir,
+    remove_workdir,
+    service_user,
+    wait_until,
+)
+
+PGBOUNCER_BIN = "pgbouncer"
+OS_USER = "postgres"
+START_TIMEOUT = 15.0
+PORT_ATTEMPTS = 3
+ADMIN_DB = "pgbouncer"
+
+PoolMode = Literal["session", "transaction", "statement"]
+
+
+@dataclass(frozen=True)
+class PgBouncerInfo:
+    """Where PgBouncer listens and how to log in (same role as the backend)."""
+
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    dbname: str
+    config_path: Path
+
+    @property
+    def dsn(self) -> str:
+        """Conninfo for pooled connections to ``dbname``."""
+        return self.dsn_for()
+
+    @property
+    def admin_dsn(self) -> str:
+        """Conninfo for the admin console (``SHOW POOLS`` etc.)."""
+        return self.dsn_for(dbname=ADMIN_DB)
+
+    def dsn_for(self, **overrides: Any) -> str:
+        """The DSN with some keywords replaced."""
+        params: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password,
+            "dbname": self.dbname,
+        }
+        params.update(overrides)
+        return make_conninfo(**params)
+
+
+def _quote_userlist(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
+
+
+class PgBouncerServer:
+    """One PgBouncer process pointing at one PostgreSQL server."""
+
+    def __init__(
+        self,
+        *,
+        workdir: Path,
+        info: PgBouncerInfo,
+        backend: PostgresServer,
+        os_user: ServiceUser | None,
+        pool_mode: PoolMode,
+        settings: Mapping[str, str | int],
+    ) -> None:
+        self.workdir = workdir
+        self.info = info
+        self.backend = backend
+        self.os_user = os_user
+        self.pool_mode = pool_mode
+        self.settings = dict(settings)
+        self.process: ManagedProcess | None = None
+        self.log_path = workdir / "pgbouncer.log"
+
+    def __repr__(self) -> str:
+        return f"<PgBouncerServer {self.info.host}:{self.info.port} -> {self.backend!r}>"
+
+    def write_config(self) -> None:
+        """Write ``pgbouncer.ini`` and the SCRAM ``userlist.txt``."""
+        secret = self.backend.scalar(
+            "select rolpassword from pg_authid where rolname = %s", (self.info.user,)
+        )
+        if not secret or not str(secret).startswith("SCRAM-SHA-256$"):
+            raise RuntimeError(f"role {self.info.user!r} has no SCRAM secret on the backend")
+        userlist = self.workdir / "userlist.txt"
+        userlist.write_text(f"{_quote_userlist(self.info.user)} {_quote_userlist(secret)}\n")
+        userlist.chmod(0o600)
+
+        backend = self.backend.info
+        settings: dict[str, str | int] = {
+            "listen_addr": self.info.host,
+            "listen_port": self.info.port,
+            "unix_socket_dir": str(self.workdir),
+            "auth_type": "scram-sha-256",
+            "auth_file": str(userlist),
+            "pool_mode": self.pool_mode,
+            "admin_users": self.info.user,
+            "stats_users": self.info.user,
+            "max_client_conn": 100,
+            "default_pool_size": 5,
+            "server_lifetime": 3600,
+            "server_connect_timeout": 5,
+            "ignore_startup_parameters": "extra_float_digits",
+            "logfile": "",
+            "pidfile": "",
+            **self.settings,
+        }
+        ini = [
+            "; generated by tests.servers.pgbouncer",
+            "[databases]",
+            f"* = host={backend.host} port={backend.port}",
+            "",
+            "[pgbouncer]",
+            *(f"{key} = {value}" for key, value in settings.items()),
+        ]
+        self.info.config_path.write_text("\n".join(ini) + "\n")
+        chown_tree(self.workdir, self.os_user)
+
+    def start(self, timeout: float = START_TIMEOUT) -> None:
+        """Start PgBouncer and wait until its admin console answers."""
+        if self.running():
+            return
+        self.write_config()
+        self.process = ManagedProcess(
+            "pgbouncer",
+            [PGBOUNCER_BIN, self.info.config_path],
+            log_path=self.log_path,
+            cwd=self.workdir,
+            user=self.os_user,
+        )
+        wait_until(
+            self._admin_answers,
+            what=f"pgbouncer on port {self.info.port}",
+            timeout=timeout,
+            process=self.process,
+        )
+
+    def _admin_answers(self) -> bool:
+        with self.admin_connect(connect_timeout=2) as conn:
+            conn.execute("SHOW VERSION")
+        return True
+
+    def running(self) -> bool:
+        """True while our PgBouncer process is alive."""
+        return self.process is not None and self.process.running()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM (PgBouncer's immediate shutdown), SIGKILL after ``timeout``."""
+        if self.process is not None:
+            self.process.stop(timeout=timeout)
+            self.process = None
+
+    def connect(self, **kwargs: Any) -> psycopg.Connection[TupleRow]:
+        """A pooled connection; prepared statements disabled for PgBouncer 1.18."""
+        kwargs.setdefault("prepare_threshold", None)
+        kwargs.setdefault("connect_timeout", 5)
+        return psycopg.connect(self.info.dsn, **kwargs)
+
+    def admin_connect(self, **kwargs: Any) -> psycopg.Connection[TupleRow]:
+        """A connection to the admin console (simple query protocol only)."""
+        kwargs.setdefault("connect_timeout", 5)
+        return psycopg.connect(
+            self.info.admin_dsn,
+            autocommit=True,
+            prepare_threshold=None,
+            cursor_factory=psycopg.ClientCursor,
+            **kwargs,
+        )
+
+    def execute(self, query: QueryNoTemplate, params: Params | None = None) -> list[tuple[Any, ...]]:
+        """Run one statement through the pool; return all rows (or [])."""
+        with self.connect(autocommit=True) as conn:
+            cur = conn.execute(query, params)
+            return cur.fetchall() if cur.description is not None else []
+
+    def show(self, what: str) -> list[DictRow]:
+        """``SHOW <what>`` on the admin console, e.g. ``show("POOLS")``."""
+        if not what.replace("_", "").isalpha():
+            raise ValueError(f"not a SHOW target: {what!r}")
+        with self.admin_connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(f"SHOW {what}")  # type: ignore[arg-type]  # validated above
+            return cur.fetchall()
+
+    def admin(self, command: QueryNoTemplate) -> None:
+        """Run an admin command such as ``PAUSE``, ``RESUME`` or ``RELOAD``."""
+        with self.admin_connect() as conn:
+            conn.execute(command)
+
+
+class PgBouncerFactory:
+    """Creates PgBouncer instances and guarantees they are all stopped."""
+
+    def __init__(self) -> None:
+        if shutil.which(PGBOUNCER_BIN) is None and not Path("/usr/sbin/pgbouncer").exists():
+            raise RuntimeError("pgbouncer not found; install the Debian package pgbouncer")
+        self.os_user = service_user(OS_USER)
+        self.instances: list[PgBouncerServer] = []
+
+    def create(
+        self,
+        backend: PostgresServer,
+        *,
+        pool_mode: PoolMode = "transaction",
+        settings: Mapping[str, str | int] | None = None,
+        start: bool = True,
+    ) -> PgBouncerServer:
+        """Create (and by default start) PgBouncer in front of ``backend``."""
+        workdir = make_workdir("cryb-pgbouncer-", self.os_user)
+        info = PgBouncerInfo(
+            host=LOOPBACK,
+            port=free_port(),
+            user=backend.info.user,
+            password=backend.info.password,
+            dbname=backend.info.dbname,
+            config_path=workdir / "pgbouncer.ini",
+        )
+        bouncer = PgBouncerServer(
+            workdir=workdir,
+            info=info,
+            backend=backend,
+            os_user=self.os_user,
+            pool_mode=pool_mode,
+            settings=settings or {},
+        )
+        self.instances.append(bouncer)
+        if start:
+            for attempt in range(1, PORT_ATTEMPTS + 1):
+                try:
+                    bouncer.start()
+                    break
+                except ServerStartError as exc:
+                    bouncer.stop()
+                    if attempt == PORT_ATTEMPTS or not looks_like_port_clash(exc.log_tail):
+                        raise
+                    bouncer.info = dataclasses.replace(bouncer.info, port=free_port())
+        return bouncer
+
+    def close(self) -> None:
+        """Stop every instance and delete its work dir."""
+        errors: list[BaseException] = []
+        for bouncer in reversed(self.instances):
+            try:
+                bouncer.stop()
+            except Exception as exc:  # noqa: BLE001 - keep tearing down the others
+                errors.append(exc)
+            remove_workdir(bouncer.workdir)
+        self.instances.clear()
+        if errors:
+            raise errors[0]
