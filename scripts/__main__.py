@@ -70,7 +70,9 @@ def preview(
 
 @app.command("config-docs")
 def config_docs(
-    check: Annotated[bool, typer.Option(help="Exit 1 if docs/configuration.md is not current instead of writing.")] = False,
+    check: Annotated[
+        bool, typer.Option(help="Exit 1 if docs/configuration.md is not current instead of writing.")
+    ] = False,
 ) -> None:
     """Regenerate docs/configuration.md from the typed config model."""
     from .config_docs import DOC_PATH, render, write

@@ -34,15 +34,28 @@ def preview(
     times = []
     for _ in track(range(runs), description=f"preview --stack {stack}"):
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "scripts", "preview", "--stack", stack, "--json"],
-                              cwd=PROJECT_DIR, capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "scripts", "preview", "--stack", stack, "--json"],
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+        )
         times.append(time.perf_counter() - started)
         if done.returncode not in (0, 3):
             Console(stderr=True).print(done.stderr)
             raise typer.Exit(1)
     median = statistics.median(times)
-    rows = [[stack, str(runs), f"{min(times):.2f}", f"{median:.2f}", f"{max(times):.2f}", f"{target:.1f}",
-             "yes" if median <= target else "NO"]]
+    rows = [
+        [
+            stack,
+            str(runs),
+            f"{min(times):.2f}",
+            f"{median:.2f}",
+            f"{max(times):.2f}",
+            f"{target:.1f}",
+            "yes" if median <= target else "NO",
+        ]
+    ]
     headers = ["stack", "runs", "min s", "median s", "max s", "target s", "met"]
     table = Table(title="Offline preview wall time (cold process)")
     for header in headers:

@@ -66,7 +66,9 @@ def _rows(model: type[BaseModel], prefix: str, stack_values: dict[str, dict[str,
         set_by = stack_values.get(key, {})
         stacks = ", ".join(f"{s}: `{json.dumps(v)}`" for s, v in set_by.items()) or "-"
         description = (field.description or "").replace("|", "\\|")
-        rows.append(f"| `{NAMESPACE}:{key}` | {_type_name(field.annotation)} | {_default(field)} | {stacks} | {description} |")
+        rows.append(
+            f"| `{NAMESPACE}:{key}` | {_type_name(field.annotation)} | {_default(field)} | {stacks} | {description} |"
+        )
     return rows
 
 
