@@ -31,6 +31,8 @@ class NetworkArgs(TypedDict):
     """Customer-managed key that encrypts the flow log group."""
     postgres_port: int
     """Port PostgreSQL listens on; the only port the postgres group admits."""
+    pooler_port: int
+    """Port clients reach the poolers on: RDS Proxy for PostgreSQL always listens on 5432, whatever the DB port."""
     cache_port: int
     """Port of the cache nodes; the only port the cache group admits."""
     region: str
@@ -283,7 +285,9 @@ class Network(pulumi.ComponentResource):
 
         ingress("postgres-from-app", "postgres", pg, "app", "PostgreSQL from application workloads")
         ingress("postgres-from-pooler", "postgres", pg, "pooler", "PostgreSQL from connection poolers")
-        ingress("pooler-from-app", "pooler", pg, "app", "Pooled PostgreSQL connections from applications")
+        ingress(
+            "pooler-from-app", "pooler", args["pooler_port"], "app", "Pooled PostgreSQL connections from applications"
+        )
         ingress("cache-from-app", "cache", cache, "app", "Cache protocol from application workloads")
         aws.vpc.SecurityGroupIngressRule(
             f"{n}-endpoints-from-vpc",
@@ -297,7 +301,7 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         egress("app-to-postgres", "app", pg, "PostgreSQL", target="postgres")
-        egress("app-to-pooler", "app", pg, "Pooled PostgreSQL", target="pooler")
+        egress("app-to-pooler", "app", args["pooler_port"], "Pooled PostgreSQL", target="pooler")
         egress("app-to-cache", "app", cache, "Cache", target="cache")
         egress("app-to-https", "app", 443, "HTTPS to AWS APIs and the internet through NAT", cidr="0.0.0.0/0")
         egress("pooler-to-postgres", "pooler", pg, "PostgreSQL behind the pooler", target="postgres")

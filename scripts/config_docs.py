@@ -110,13 +110,19 @@ def render() -> str:
         sections += _rows(model, f"{key}.", stack_values)
     sections += [
         "",
-        "## Rules that span keys",
+        "## Production rules",
         "",
-        "With `cryb-db:environment: prod`: `network.azCount` must be 3, `network.natGateways` `perAz`,",
-        "`network.interfaceEndpoints` true and `network.flowLogRetentionDays` at least 365",
-        "(see `StackConfig._production_rules`).",
+        "With `cryb-db:environment: prod` these are errors (see `StackConfig.production_rules`):",
         "",
+        "| key | prod requires |",
+        "|---|---|",
     ]
+    sample = StackConfig.model_validate({"environment": "dev"})
+    sections += [
+        f"| `{NAMESPACE}:{key}` | {allowed.removesuffix(' in prod')} |"
+        for key, _value, _ok, allowed in sample.production_rules()
+    ]
+    sections.append("")
     return "\n".join(sections)
 
 

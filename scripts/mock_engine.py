@@ -118,6 +118,11 @@ def _plain(value: Any, path: str, secrets: list[str]) -> Any:
 
 # Attributes AWS computes that components read; mocks must return them or dependent inputs vanish.
 def _computed(type_token: str, name: str, region: str) -> dict[str, Any]:
+    # RDS reports a managed master password as its secret's ARN and status, never the password.
+    master_secret = {
+        "secretArn": f"arn:aws:secretsmanager:{region}:{MOCK_ACCOUNT_ID}:secret:rds!db-{name}-AbCdEf",
+        "secretStatus": "active",
+    }
     return {
         "aws:ec2/vpc:Vpc": {
             "defaultNetworkAclId": f"{name}-default-nacl-id",
@@ -127,8 +132,41 @@ def _computed(type_token: str, name: str, region: str) -> dict[str, Any]:
         },
         "aws:ec2/eip:Eip": {"allocationId": f"{name}-alloc-id", "publicIp": "198.51.100.10"},
         "aws:kms/key:Key": {"keyId": f"{name}-key-id"},
+        # S3 and IAM ARNs carry no region; policies built from them must look like the real ones.
+        "aws:s3/bucket:Bucket": {"arn": f"arn:aws:s3:::{name}", "bucket": name},
+        "aws:iam/role:Role": {"arn": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:role/{name}"},
+        "aws:backup/vault:Vault": {"arn": f"arn:aws:backup:{region}:{MOCK_ACCOUNT_ID}:backup-vault:{name}"},
         "aws:ec2/securityGroup:SecurityGroup": {"name": name},
         "aws:cloudwatch/logGroup:LogGroup": {"arn": f"arn:aws:logs:{region}:{MOCK_ACCOUNT_ID}:log-group:{name}"},
+        "aws:rds/instance:Instance": {
+            "arn": f"arn:aws:rds:{region}:{MOCK_ACCOUNT_ID}:db:{name}",
+            "address": f"{name}.c0ffee0example.{region}.rds.amazonaws.com",
+            "masterUserSecrets": [master_secret],
+        },
+        "aws:rds/cluster:Cluster": {
+            "arn": f"arn:aws:rds:{region}:{MOCK_ACCOUNT_ID}:cluster:{name}",
+            "endpoint": f"{name}.cluster-c0ffee0example.{region}.rds.amazonaws.com",
+            "readerEndpoint": f"{name}.cluster-ro-c0ffee0example.{region}.rds.amazonaws.com",
+            "masterUserSecrets": [master_secret],
+        },
+        "aws:rds/proxy:Proxy": {
+            "arn": f"arn:aws:rds:{region}:{MOCK_ACCOUNT_ID}:db-proxy:prx-{name}",
+            "endpoint": f"{name}.proxy-c0ffee0example.{region}.rds.amazonaws.com",
+        },
+        "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup": {"name": "default"},
+        "aws:sns/topic:Topic": {"arn": f"arn:aws:sns:{region}:{MOCK_ACCOUNT_ID}:{name}"},
+        # Cache tier (components/cache.py): a stand-in password (random marks `result` secret itself), the
+        # cluster's configuration endpoint, launch template versions and node addresses.
+        "random:index/randomPassword:RandomPassword": {"result": f"mock-{name}-0123456789abcdef"},
+        "aws:elasticache/replicationGroup:ReplicationGroup": {
+            "configurationEndpointAddress": f"clustercfg.{name}.c0ffee.use1.cache.amazonaws.com",
+            "arn": f"arn:aws:elasticache:{region}:{MOCK_ACCOUNT_ID}:replicationgroup:{name}",
+        },
+        "aws:ec2/launchTemplate:LaunchTemplate": {"latestVersion": 1},
+        "aws:ec2/instance:Instance": {
+            "privateIp": f"10.99.{len(name) % 256}.{sum(name.encode()) % 250 + 4}",
+            "arn": f"arn:aws:ec2:{region}:{MOCK_ACCOUNT_ID}:instance/i-{name}",
+        },
     }.get(type_token, {})
 
 

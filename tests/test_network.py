@@ -87,6 +87,23 @@ def test_postgres_admits_its_port_only_from_app_and_pooler(each_stack: Evaluatio
         assert "cidrIpv4" not in rule.inputs and "cidrIpv6" not in rule.inputs
 
 
+def test_pooler_admits_the_proxy_port_only_from_app(each_stack: Evaluation) -> None:
+    rules = [
+        r
+        for r in each_stack.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r.inputs["securityGroupId"] == sg_id(each_stack, "pooler")
+    ]
+    assert [r.inputs["referencedSecurityGroupId"] for r in rules] == [sg_id(each_stack, "app")]
+    assert rules[0].inputs["fromPort"] == rules[0].inputs["toPort"] == 5432.0  # RDS Proxy's fixed PostgreSQL port
+    (app_to_pooler,) = [
+        r
+        for r in each_stack.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+        if r.inputs["securityGroupId"] == sg_id(each_stack, "app")
+        and r.inputs.get("referencedSecurityGroupId") == sg_id(each_stack, "pooler")
+    ]
+    assert app_to_pooler.inputs["fromPort"] == 5432.0
+
+
 def test_cache_admits_its_port_only_from_app(each_stack: Evaluation) -> None:
     rules = [
         r

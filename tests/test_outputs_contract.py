@@ -36,3 +36,22 @@ def test_network_outputs_point_at_recorded_resources(each_stack: Evaluation) -> 
     )
     (vpc,) = each_stack.of_type("aws:ec2/vpc:Vpc")
     assert network["vpcId"] == vpc.id
+
+
+def test_shard_map_routes_every_bucket_to_exactly_one_declared_shard(each_stack: Evaluation) -> None:
+    postgres = each_stack.outputs["postgres"]
+    shard_map = postgres["shardMap"]
+    owners = [None] * shard_map["bucketCount"]
+    for entry in shard_map["ranges"]:
+        for bucket in range(entry["first"], entry["last"] + 1):
+            assert owners[bucket] is None, f"bucket {bucket} owned twice"
+            owners[bucket] = entry["shard"]
+    assert None not in owners
+    assert set(owners) == {s["id"] for s in postgres["shards"]}
+    for shard in postgres["shards"]:
+        assert owners[shard["bucketRange"]["first"]] == owners[shard["bucketRange"]["last"]] == shard["id"]
+
+
+def test_no_output_carries_a_password(each_stack: Evaluation) -> None:
+    text = json.dumps(each_stack.outputs).lower()
+    assert "password" not in text

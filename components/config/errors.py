@@ -47,6 +47,17 @@ def _key_of(loc: tuple[Any, ...]) -> str:
     return f"{NAMESPACE}:" + ".".join(str(part) for part in loc) if loc else f"{NAMESPACE}"
 
 
+def _yaml_keys(model: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Defaults are validated under their Python names; always show the camelCase key of the stack file."""
+    keys = []
+    for part in loc:
+        fields = getattr(model, "model_fields", {})
+        field = next((f for name, f in fields.items() if part in (name, f.alias)), None)
+        keys.append(field.alias or part if field else part)
+        model = field.annotation if field else None
+    return tuple(keys)
+
+
 def _unknown_key(loc: tuple[Any, ...], known: list[str]) -> str:
     key = _key_of(loc)
     guess = difflib.get_close_matches(str(loc[-1]), known, n=1)
@@ -58,7 +69,7 @@ def describe(exc: ValidationError, model: type, data: Any) -> ConfigError:
     """One line per error, e.g. `cryb-db:network.azCount = 5: must be <= 3`."""
     problems = []
     for error in exc.errors():
-        loc = tuple(error["loc"])
+        loc = _yaml_keys(model, tuple(error["loc"]))
         if error["type"] == "extra_forbidden":
             problems.append(_unknown_key(loc, _known_keys(model, loc[:-1])))
         elif error["type"] == "missing":

@@ -64,11 +64,23 @@ class StackConfig(Section):
         return value
 
     @model_validator(mode="after")
-    def _production_rules(self) -> "StackConfig":
-        """prod must survive an AZ outage and keep a year of flow logs; these are errors, not warnings."""
+    def _enforce_production_rules(self) -> "StackConfig":
+        """In prod the production rules are errors, not warnings."""
         if self.environment != "prod":
             return self
-        rules: list[tuple[str, object, bool, str]] = [
+        broken = [
+            f"cryb-db:{key} = {value!r}: must be {allowed}"
+            for key, value, ok, allowed in self.production_rules()
+            if not ok
+        ]
+        if broken:
+            raise ValueError("; ".join(broken))
+        return self
+
+    def production_rules(self) -> list[tuple[str, object, bool, str]]:
+        """(key, value, ok, what prod requires): prod must survive an AZ outage and keep a year of flow logs.
+        docs/configuration.md lists these rules from this method."""
+        return [
             ("network.azCount", self.network.az_count, self.network.az_count == 3, "3 in prod"),
             ("network.natGateways", self.network.nat_gateways, self.network.nat_gateways == "perAz", "'perAz' in prod"),
             (
@@ -83,11 +95,36 @@ class StackConfig(Section):
                 self.network.flow_log_retention_days >= 365,
                 "at least 365 in prod",
             ),
+            *self._postgres_production_rules(),
         ]
-        broken = [f"cryb-db:{key} = {value!r}: must be {allowed}" for key, value, ok, allowed in rules if not ok]
-        if broken:
-            raise ValueError("; ".join(broken))
-        return self
+
+    def _postgres_production_rules(self) -> list[tuple[str, object, bool, str]]:
+        """prod shards survive an AZ loss, cannot be deleted by accident, keep 35 days of backups and, where RDS
+        allows it (topology `instance`), a copy of them in another region."""
+        pg = self.postgres
+        rules: list[tuple[str, object, bool, str]] = [
+            ("postgres.multiAz", pg.multi_az, pg.multi_az, "true in prod"),
+            ("postgres.deletionProtection", pg.deletion_protection, pg.deletion_protection, "true in prod"),
+            ("postgres.finalSnapshot", pg.final_snapshot, pg.final_snapshot, "true in prod"),
+            ("postgres.iamAuthentication", pg.iam_authentication, pg.iam_authentication, "true in prod"),
+            ("postgres.backupRetentionDays", pg.backup_retention_days, pg.backup_retention_days == 35, "35 in prod"),
+            (
+                "postgres.logRetentionDays",
+                pg.log_retention_days,
+                pg.log_retention_days >= 365,
+                "at least 365 in prod",
+            ),
+        ]
+        if pg.topology == "instance":
+            rules.append(
+                (
+                    "postgres.backupReplicationRegion",
+                    pg.backup_replication_region,
+                    pg.backup_replication_region is not None,
+                    "auto or a region in prod with topology 'instance' (cross-Region automated backups)",
+                )
+            )
+        return rules
 
     def tags_for(self, stack: str) -> dict[str, str]:
         """The tags every taggable resource carries."""
