@@ -62,7 +62,7 @@ def preview(
     if as_json:
         sys.stdout.write(write_json(evaluation, violations) + "\n")
     else:
-        render_text(Console(), evaluation, violations)
+        render_text(Console(emoji=False), evaluation, violations)
         err.print(f"[dim]evaluated in {time.perf_counter() - started:.2f} s[/]")
     if any(v["level"] == "mandatory" for v in violations):
         raise typer.Exit(EXIT_POLICY_VIOLATION)

@@ -7,15 +7,17 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from .mock_engine import Evaluation, RecordedResource
 
 
 def policy_report(evaluation: Evaluation) -> list[dict[str, str]]:
-    """Violations of the stack's policy pack on the recorded graph (none until the policy pack lands)."""
-    del evaluation
-    return []
+    """Violations of the policy pack on the recorded graph, under policies/config/<stack>.json (else prod.json)."""
+    from .policy_runner import policy_config_file, run_policies
+
+    return run_policies(evaluation, policy_config_file(evaluation.stack))
 
 
 def preview_document(evaluation: Evaluation, violations: list[dict[str, str]]) -> dict[str, Any]:
@@ -56,19 +58,24 @@ def render_text(console: Console, evaluation: Evaluation, violations: list[dict[
     outputs.add_column("output")
     outputs.add_column("value", overflow="fold")
     for key, value in evaluation.masked_outputs().items():
-        outputs.add_row(key, json.dumps(value, indent=1) if isinstance(value, dict | list) else str(value))
+        # Text, not markup: values such as "[secret]" or ":secret:" must print as they are.
+        outputs.add_row(key, Text(json.dumps(value, indent=1) if isinstance(value, dict | list) else str(value)))
     console.print(outputs)
 
     if not violations:
         console.print("[green]Policy report: no violations[/]")
         return
-    report = Table(title=f"Policy report: {len(violations)} violation(s)")
-    for column in ("level", "policy", "resource", "message"):
-        report.add_column(column, overflow="fold")
-    for v in sorted(violations, key=lambda v: (v["level"] != "mandatory", v["policy"], v["resource"])):
-        style = "red" if v["level"] == "mandatory" else "yellow"
-        report.add_row(f"[{style}]{v['level']}[/]", v["policy"], v["resource"], v["message"])
-    console.print(report)
+    console.print(f"[bold]Policy report: {len(violations)} violation(s)[/]")
+    for level, style in (("mandatory", "red"), ("advisory", "yellow")):
+        group = sorted((v for v in violations if v["level"] == level), key=lambda v: (v["policy"], v.get("name", "")))
+        if not group:
+            continue
+        report = Table(title=f"{level} ({len(group)})", title_style=style, show_lines=False)
+        for column in ("policy", "resource", "message"):
+            report.add_column(column, overflow="fold")
+        for v in group:
+            report.add_row(Text(v["policy"]), Text(v.get("name") or v["resource"]), Text(v["message"]))
+        console.print(report)
 
 
 def write_json(evaluation: Evaluation, violations: list[dict[str, str]], out: Path | None = None) -> str:

@@ -1,0 +1,135 @@
+"""Rules that only the whole stack can answer: is every data store watched, does every alerting topic reach
+someone, is every key used."""
+
+from collections.abc import Iterator
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, Severity
+
+from .base import Config, Resource, RuleSet
+from .graph import Stack
+from .props import UNKNOWN, as_list
+
+RULES = RuleSet()
+
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+RDS_INSTANCE = "aws:rds/instance:Instance"
+RDS_CLUSTER = "aws:rds/cluster:Cluster"
+REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
+TOPIC = "aws:sns/topic:Topic"
+TOPIC_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+KMS_KEY = "aws:kms/key:Key"
+# Resources that name a key without using it to encrypt anything.
+NOT_KEY_USES = frozenset({"aws:kms/alias:Alias", "aws:kms/keyPolicy:KeyPolicy"})
+
+# What each data store's metrics are keyed by; cache node metrics carry `<group id>-00N` as CacheClusterId.
+WATCHED = {
+    RDS_INSTANCE: ("rdsMetrics", ("identifier",), ("DBInstanceIdentifier",)),
+    RDS_CLUSTER: ("rdsClusterMetrics", ("clusterIdentifier",), ("DBClusterIdentifier",)),
+    REPLICATION_GROUP: ("cacheMetrics", ("replicationGroupId",), ("ReplicationGroupId", "CacheClusterId")),
+}
+
+
+def _metrics(alarm: Resource) -> list[tuple[Any, dict[str, Any]]]:
+    """(metric name, dimensions) of the alarm's metric and of each metric in its metric-math queries."""
+    found: list[tuple[Any, dict[str, Any]]] = []
+    if "metricName" in alarm.props:
+        dimensions = alarm.get("dimensions", default={})
+        found.append((alarm.get("metricName"), dimensions if isinstance(dimensions, dict) else {}))
+    queries = as_list(alarm.get("metricQueries"))
+    for query in queries if queries is not UNKNOWN else []:
+        metric = query.get("metric") if isinstance(query, dict) else None
+        if isinstance(metric, dict):
+            dimensions = metric.get("dimensions", {})
+            found.append((metric.get("metricName"), dimensions if isinstance(dimensions, dict) else {}))
+    return found
+
+
+def _watches(stack: Stack, alarm: Resource, store: Resource, dimension_names: tuple[str, ...]) -> bool | None:
+    if store.urn in {u for urns in alarm.property_dependencies.values() for u in urns}:
+        return True
+    names = {v for k in WATCHED[store.type][1] if isinstance(v := store.get(k), str)}
+    names |= {v for v in (store.get("id"),) if isinstance(v, str)}
+    unknown = False
+    for _, dimensions in _metrics(alarm):
+        for key in dimension_names:
+            value = dimensions.get(key)
+            if value is UNKNOWN:
+                unknown = True
+            elif isinstance(value, str) and any(value == n or value.startswith(f"{n}-") for n in names):
+                return True
+    return None if unknown else False
+
+
+@RULES.stack(
+    name="data-stores-have-alarms",
+    description="Every RDS instance, RDS cluster and cache replication group has the recommended alarm set.",
+    controls=("CRYB.5",),
+    severity=Severity.HIGH,
+    remediation="Create the monitoring component's alarms for the data store (metrics listed in the message), "
+    "with dimensions naming it and alarm_actions set.",
+    config_schema={
+        "rdsMetrics": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["CPUUtilization", "FreeStorageSpace", "FreeableMemory", "DatabaseConnections"],
+        },
+        "rdsClusterMetrics": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["CPUUtilization", "FreeableMemory", "DatabaseConnections"],
+        },
+        "cacheMetrics": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["EngineCPUUtilization", "DatabaseMemoryUsagePercentage"],
+        },
+    },
+)
+def data_stores_have_alarms(stack: Stack, config: Config) -> Iterator[tuple[Resource | None, str]]:
+    alarms = stack.of_type(METRIC_ALARM)
+    for type_token, (config_key, _, dimension_names) in WATCHED.items():
+        for store in stack.of_type(type_token):
+            covered: set[str] = set()
+            for alarm in alarms:
+                watches = _watches(stack, alarm, store, dimension_names)
+                if watches is None:
+                    break  # an alarm's target is still unknown: cannot tell yet
+                if watches:
+                    covered |= {m for m, _ in _metrics(alarm) if isinstance(m, str)}
+            else:
+                missing = [m for m in config[config_key] if m not in covered]
+                if missing:
+                    yield store, f"no alarm on {missing}: add CloudWatch alarms for these metrics of this data store."
+
+
+@RULES.stack(
+    name="sns-topic-has-subscription",
+    description="Every SNS topic has at least one subscription, so alarms and events reach a person or a pager.",
+    controls=("CRYB.6",),
+    severity=Severity.HIGH,
+    remediation="Add aws.sns.TopicSubscription(topic=topic.arn, ...) for the on-call endpoint.",
+)
+def sns_topic_has_subscription(stack: Stack, config: Config) -> Iterator[tuple[Resource | None, str]]:
+    for topic in stack.of_type(TOPIC):
+        if stack.referrers(topic, (TOPIC_SUBSCRIPTION,), ("topic",)):
+            continue
+        if not stack.maybe_referrers(topic, (TOPIC_SUBSCRIPTION,), ("topic",)):
+            yield topic, "no subscription: messages to this topic reach nobody; add a TopicSubscription."
+
+
+@RULES.stack(
+    name="kms-key-in-use",
+    description="Every customer-managed key encrypts something (a key nothing uses costs money and hides intent).",
+    controls=("CRYB.7",),
+    severity=Severity.LOW,
+    remediation="Pass the key's ARN to the resources it is for (kms_key_id), or stop creating the key.",
+    enforcement_level=EnforcementLevel.ADVISORY,
+)
+def kms_key_in_use(stack: Stack, config: Config) -> Iterator[tuple[Resource | None, str]]:
+    users = [r for r in stack.resources if r.type not in NOT_KEY_USES and r.type != KMS_KEY]
+    for key in stack.of_type(KMS_KEY):
+        verdicts = [stack.references(user, key) for user in users]
+        if True in verdicts or None in verdicts:
+            continue
+        yield key, "no resource uses this key: pass its ARN as kms_key_id where it belongs, or remove the key."

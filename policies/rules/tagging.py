@@ -1,0 +1,76 @@
+"""Tags: every taggable AWS resource carries the tags cost reports, ownership and data handling rely on."""
+
+import importlib
+import inspect
+import keyword
+from collections.abc import Iterator
+from functools import cache
+
+from pulumi_policy import Severity
+
+from .base import Config, Resource, RuleSet
+from .props import UNKNOWN
+
+RULES = RuleSet()
+
+
+@cache
+def is_taggable(type_token: str) -> bool:
+    """Whether the pulumi_aws resource class for `type_token` accepts a `tags` input.
+
+    Read from the installed provider SDK (its generated constructor), so new resource types need no list.
+    """
+    package, module_path, class_name = [*type_token.split(":"), "", ""][:3]
+    if package != "aws" or not class_name:
+        return False
+    module_name = module_path.split("/")[0]
+    if keyword.iskeyword(module_name):
+        module_name += "_"  # pulumi_aws.lambda_
+    try:
+        module = importlib.import_module("pulumi_aws" if module_name == "index" else f"pulumi_aws.{module_name}")
+    except ImportError:
+        return False
+    resource_class = getattr(module, class_name, None)
+    init = getattr(resource_class, "_internal_init", None)
+    return init is not None and "tags" in inspect.signature(init).parameters
+
+
+@RULES.resource(
+    types=None,
+    name="required-tags",
+    description="Every taggable AWS resource has the required tags (environment, service, owner, "
+    "data-classification) with allowed values.",
+    controls=("CRYB.1",),
+    severity=Severity.MEDIUM,
+    remediation="Pass tags={**config.tags_for(stack), ...} (components take a `tags` argument).",
+    config_schema={
+        "requiredTags": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["environment", "service", "owner", "data-classification"],
+        },
+        "allowedValues": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            "default": {
+                "environment": ["dev", "staging", "prod"],
+                "data-classification": ["public", "internal", "confidential", "restricted"],
+            },
+        },
+    },
+)
+def required_tags(resource: Resource, config: Config) -> Iterator[str]:
+    if not is_taggable(resource.type):
+        return
+    tags = resource.get("tags", default={})
+    provider_tags = resource.get("tagsAll", default={})  # outputs include provider default_tags
+    if tags is UNKNOWN or provider_tags is UNKNOWN:
+        return
+    merged = {**(provider_tags if isinstance(provider_tags, dict) else {}), **(tags if isinstance(tags, dict) else {})}
+    missing = [key for key in config["requiredTags"] if key not in merged or merged[key] in ("", None)]
+    if missing:
+        yield f"missing tag(s) {missing}: add them (they come from StackConfig.tags_for)."
+    for key, allowed in dict(config["allowedValues"]).items():
+        value = merged.get(key)
+        if isinstance(value, str) and value and value not in allowed:
+            yield f"tag {key}={value!r} is not allowed: use one of {allowed}."
