@@ -5,10 +5,17 @@ import pulumi_aws as aws
 
 from components import shard_map
 from components.alerts import AlertTopics
-from components.config import load_stack_config
+from components.backup_policies import BACKUP_SELECTION_TAG, BackupRule, LifecycleSettings
+from components.backups import Backups, RestoreTestingSettings, VaultLockSettings
+from components.cache import Cache
+from components.config import ConfigError, load_stack_config
+from components.config.backups import check_backups_for_stack
 from components.kms import KmsKeys
+from components.monitoring import Monitoring
 from components.network import Network
+from components.network_plan import plan_subnets
 from components.postgres import PROXY_PORT, BackupReplicationArgs, Postgres
+from components.postgres_selfhosted import SelfHostedCluster
 
 config = load_stack_config()  # raises ConfigError naming every bad key before any resource is registered
 stack = pulumi.get_stack()
@@ -18,6 +25,24 @@ account_id = aws.get_caller_identity().account_id
 zones = aws.get_availability_zones(state="available").names
 if len(zones) < config.network.az_count:
     raise ValueError(f"cryb-db:network.azCount = {config.network.az_count}: region {region} has only {len(zones)} AZs")
+zones = zones[: config.network.az_count]
+# Rules that need the region or touch secrets, checked before the first resource is registered.
+check_backups_for_stack(config.backups, environment=config.environment, region=region)
+monitoring_config = config.monitoring
+# A missing (prod) or non-https pager URL, reported without echoing it (a validator error would print the value).
+monitoring_problems = monitoring_config.problems(config.environment)
+if monitoring_problems:
+    raise ConfigError(monitoring_problems)
+
+_providers: dict[str, aws.Provider] = {}
+
+
+def provider_for(other_region: str) -> aws.Provider:
+    """One explicit provider per second region (components never create providers)."""
+    if other_region not in _providers:
+        _providers[other_region] = aws.Provider(f"cryb-{stack}-{other_region}", region=other_region)
+    return _providers[other_region]
+
 
 keys = KmsKeys(
     f"cryb-{stack}-keys",
@@ -35,7 +60,7 @@ network = Network(
     f"cryb-{stack}",
     {
         "cidr": config.network.cidr,
-        "availability_zones": zones[: config.network.az_count],
+        "availability_zones": zones,
         "nat_gateways": config.network.nat_gateways,
         "interface_endpoints": config.network.interface_endpoints,
         "flow_log_retention_days": config.network.flow_log_retention_days,
@@ -57,7 +82,7 @@ pulumi.export(
     {
         "vpcId": network.vpc_id,
         "vpcCidr": network.vpc_cidr,
-        "availabilityZones": zones[: config.network.az_count],
+        "availabilityZones": zones,
         "appSubnetIds": network.app_subnet_ids,
         "dataSubnetIds": network.data_subnet_ids,
         "dbSubnetGroupName": network.db_subnet_group_name,
@@ -67,12 +92,21 @@ pulumi.export(
 )
 pulumi.export("kmsKeyArns", keys.arns)
 
+pagerduty_url = monitoring_config.pagerduty_integration_url
 alerts = AlertTopics(
     f"cryb-{stack}-alerts",
     {
         "account_id": account_id,
+        "region": region,
         "deletion_window_days": config.kms.deletion_window_days,
         "rotation_period_days": config.kms.rotation_period_days,
+        "logs_kms_key_arn": keys.arns["logs"],
+        "secrets_kms_key_arn": keys.arns["secrets"],
+        "log_retention_days": monitoring_config.log_retention_days,
+        # Decrypted by the engine, kept a Pulumi secret from here on (state, previews, the subscription).
+        "pagerduty_integration_url": pulumi.Output.secret(pagerduty_url.get_secret_value()) if pagerduty_url else None,
+        "delivery_success_sample_rate": monitoring_config.delivery_success_sample_rate,
+        "forwarder_reserved_concurrency": monitoring_config.forwarder_reserved_concurrency,
         "tags": tags,
     },
 )
@@ -82,7 +116,7 @@ backup_replication: BackupReplicationArgs | None = None
 backup_region = pg.backup_region(region)  # raises naming the key if it cannot be honoured
 if backup_region is not None:
     # Replicated backups are encrypted with a CMK of the destination region; KmsKeys creates it there.
-    dr_provider = aws.Provider(f"cryb-{stack}-{backup_region}", region=backup_region)
+    dr_provider = provider_for(backup_region)
     dr_keys = KmsKeys(
         f"cryb-{stack}-dr-keys",
         {
@@ -129,7 +163,7 @@ postgres = Postgres(
         "ca_cert_identifier": pg.ca_cert_identifier,
         "backup_replication": backup_replication,
         "db_subnet_group_name": network.db_subnet_group_name,
-        "availability_zones": zones[: config.network.az_count],
+        "availability_zones": zones,
         "security_group_id": network.security_groups.postgres.id,
         "proxy_security_group_id": network.security_groups.pooler.id,
         # Proxies fetch the managed secret: data subnets reach Secrets Manager only through interface endpoints.
@@ -141,6 +175,7 @@ postgres = Postgres(
         "account_id": account_id,
         "region": region,
         "tags": tags,
+        "backup_selection_tag": BACKUP_SELECTION_TAG,
     },
 )
 
@@ -164,3 +199,200 @@ pulumi.export(
     },
 )
 pulumi.export("alertTopicArns", alerts.arns)
+
+# -- backups (docs/backups.md): immutable encrypted buckets, AWS Backup for the shards, restore testing --
+bk = config.backups
+vault_lock = bk.vault_lock_for(config.environment)
+restore_testing = bk.restore_testing
+backups = Backups(
+    f"cryb-{stack}-backups",
+    {
+        "account_id": account_id,
+        "region": region,
+        "object_lock_mode": bk.object_lock_mode_for(config.environment),
+        "lifecycle": LifecycleSettings(
+            object_lock_days=bk.object_lock_days,
+            infrequent_access_after_days=bk.infrequent_access_after_days,
+            cold_storage_after_days=bk.cold_storage_after_days,
+            cold_storage_class=bk.cold_storage_class,
+            abort_incomplete_uploads_after_days=bk.abort_incomplete_uploads_after_days,
+        ),
+        "access_log_retention_days": bk.access_log_retention_days,
+        "writer_prefixes": bk.writer_prefixes,
+        "replication_time_control": bk.replication_time_control,
+        "kms_deletion_window_days": config.kms.deletion_window_days,
+        "kms_rotation_period_days": config.kms.rotation_period_days,
+        "backup_rules": [
+            BackupRule(name, rule.schedule, rule.retention_days, rule.copy_to_dr)
+            for name, rule in bk.plan.rules().items()
+        ],
+        "vault_lock": VaultLockSettings(
+            vault_lock.min_retention_days, vault_lock.max_retention_days, vault_lock.changeable_for_days
+        )
+        if vault_lock
+        else None,
+        "restore_testing": RestoreTestingSettings(
+            restore_testing.schedule,
+            restore_testing.start_window_hours,
+            restore_testing.selection_window_days,
+            restore_testing.validation_window_hours,
+            restore_testing.instance_class,
+        )
+        if restore_testing.enabled
+        else None,
+        "restore_db_subnet_group_name": network.db_subnet_group_name,
+        "restore_security_group_ids": [network.security_groups.postgres.id],
+        "selection_tag": BACKUP_SELECTION_TAG,
+        "tags": tags,
+        "dr": {"region": bk.dr_region, "provider": provider_for(bk.dr_region)} if bk.dr_region else None,
+    },
+)
+pulumi.export(
+    "backups",
+    {
+        "bucketName": backups.bucket_name,
+        "bucketArn": backups.bucket_arn,
+        "bucketKmsKeyArn": backups.bucket_kms_key_arn,
+        "accessLogBucketName": backups.access_log_bucket_name,
+        "writerRoleArns": backups.writer_role_arns,
+        "replicaRegion": bk.dr_region,
+        "replicaBucketName": backups.replica_bucket_name,
+        "replicaBucketArn": backups.replica_bucket_arn,
+        "replicaKmsKeyArn": backups.replica_kms_key_arn,
+        "vaultName": backups.vault_name,
+        "vaultArn": backups.vault_arn,
+        "drVaultArn": backups.dr_vault_arn,
+        "planId": backups.plan_id,
+        "restoreTestingPlanName": backups.restore_testing_plan_name,
+        "selectionTag": {"key": backups.selection_tag[0], "value": backups.selection_tag[1]},
+    },
+)
+
+# -- cache (docs/cache.md): ElastiCache Valkey/Redis cluster mode, or self-hosted Redis Cluster nodes --
+cache_config = config.cache
+cache = Cache(
+    f"cryb-{stack}-cache",
+    {
+        "engine": cache_config.engine,
+        "engine_flavor": cache_config.engine_flavor,
+        "engine_version": cache_config.engine_version,
+        "parameter_group_family": cache_config.parameter_group_family,
+        "node_type": cache_config.node_type,
+        "shards": cache_config.shards,
+        "replicas_per_shard": cache_config.replicas_per_shard,
+        "port": cache_config.port,
+        "cluster_port": cache_config.cluster_port,
+        "maxmemory_policy": cache_config.maxmemory_policy,
+        "snapshot_retention_days": cache_config.snapshot_retention_days,
+        "snapshot_window": cache_config.snapshot_window,
+        "maintenance_window": cache_config.maintenance_window,
+        "data_tiering": cache_config.data_tiering,
+        "log_retention_days": cache_config.log_retention_days,
+        "ec2_instance_type": cache_config.ec2_instance_type,
+        "availability_zones": zones,
+        "data_subnet_ids": network.data_subnet_ids,
+        "subnet_group_name": network.cache_subnet_group_name,
+        "security_group_id": network.security_groups.cache.id,
+        "data_kms_key_arn": keys.arns["data"],
+        "logs_kms_key_arn": keys.arns["logs"],
+        "secrets_kms_key_arn": keys.arns["secrets"],
+        "alert_topic_arn": alerts.arns["warning"],
+        "region": region,
+        "tags": {**tags, "data-classification": config.data_classification},
+    },
+)
+pulumi.export(
+    "cache",
+    {
+        "engine": cache.engine,
+        "engineFlavor": cache_config.engine_flavor,
+        "engineVersion": cache_config.engine_version,
+        "configurationEndpoint": cache.configuration_endpoint,
+        "nodes": cache.nodes,
+        "port": cache.port,
+        "tls": True,
+        "tlsCaCertSecretArn": cache.tls_ca_cert_secret_arn,
+        "userNames": cache.user_names,
+        "secretArns": cache.secret_arns,
+    },
+)
+
+# -- self-hosted PostgreSQL (docs/selfhosted.md): Patroni clusters on EC2 NVMe, e.g. TimescaleDB analytics --
+sh = config.selfhosted
+data_subnet_cidrs = [subnet.cidr for subnet in plan_subnets(config.network.cidr, len(zones)) if subnet.tier == "data"]
+selfhosted_clusters = [
+    SelfHostedCluster(
+        f"cryb-{stack}-{cluster_name}",
+        {
+            "cluster": cluster_name,
+            "instance_type": cluster.instance_type,
+            "node_count": cluster.node_count,
+            "postgres_major": sh.postgres_major,
+            "timescaledb": cluster.timescaledb,
+            "synchronous_mode": cluster.synchronous_mode,
+            "synchronous_mode_strict": cluster.strict_for(config.environment),
+            "timing": cluster.timing,
+            "port": sh.port,
+            "database_name": cluster.database_name,
+            "admin_user": cluster.admin_user,
+            "backup_retention_days": cluster.backup_retention_days,
+            "vpc_id": network.vpc_id,
+            "vpc_cidr": network.vpc_cidr,
+            "availability_zones": zones[: cluster.node_count],
+            "subnet_ids": network.data_subnet_ids[: cluster.node_count],
+            "subnet_cidrs": data_subnet_cidrs[: cluster.node_count],
+            "client_security_group_ids": [network.security_groups.app.id, network.security_groups.pooler.id],
+            "backup_bucket_arn": backups.bucket_arn,
+            "backup_kms_key_arn": backups.bucket_kms_key_arn,
+            "data_kms_key_arn": keys.arns["data"],
+            "secrets_kms_key_arn": keys.arns["secrets"],
+            "logs_kms_key_arn": keys.arns["logs"],
+            "log_retention_days": sh.log_retention_days,
+            "root_volume_gib": sh.root_volume_gib,
+            "image_ssm_parameter": sh.image_ssm_parameter,
+            "package_proxy": sh.package_proxy,
+            "dns_zone_name": f"{cluster_name}.{stack}.cryb-db.internal",
+            "account_id": account_id,
+            "region": region,
+            "tags": tags,
+        },
+    )
+    for cluster_name, cluster in sh.clusters.items()
+]
+pulumi.export("selfhosted", {"clusters": [cluster.cluster_outputs() for cluster in selfhosted_clusters]})
+
+# -- monitoring (docs/monitoring.md): alarms per data store member, composite per shard, the stack's dashboard --
+# Self-hosted cache nodes have no ElastiCache node groups; their health comes from `scripts health`.
+monitoring = Monitoring(
+    f"cryb-{stack}-monitoring",
+    {
+        "postgres_shards": postgres.shards,
+        "postgres_allocated_storage_gb": pg.allocated_storage_gb,
+        "postgres_storage_type": pg.storage_type,
+        "cache": {
+            "node_groups": cache.node_groups,
+            "node_type": cache_config.node_type,
+            "maxmemory_policy": cache_config.maxmemory_policy,
+        }
+        if cache_config.engine == "elasticache"
+        else None,
+        "notify_topic_arn": alerts.arns["warning"],
+        "page_topic_arn": alerts.arns["critical"],
+        "settings": monitoring_config.alarm_settings(),
+        "dashboard_name": f"cryb-db-{stack}",
+        "region": region,
+        "account_id": account_id,
+        "tags": tags,
+    },
+)
+pulumi.export(
+    "monitoring",
+    {
+        "dashboardName": monitoring.dashboard_name,
+        "dashboardUrl": monitoring.dashboard_url,
+        "topicArns": alerts.arns,
+        "compositeAlarmNames": monitoring.composite_alarm_names,
+        "chatWebhookSecretArn": alerts.webhook_secret_arn,
+        "forwarderFunctionName": alerts.forwarder_name,
+    },
+)

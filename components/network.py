@@ -9,7 +9,8 @@ import pulumi_aws as aws
 
 from .network_plan import az_letter, nacl_rules, plan_subnets
 
-INTERFACE_ENDPOINT_SERVICES = ("secretsmanager", "kms", "logs", "monitoring", "sts")
+# ec2: self-hosted nodes attach their fixed network interface at boot (components/selfhosted_cloud_init.py).
+INTERFACE_ENDPOINT_SERVICES = ("secretsmanager", "kms", "logs", "monitoring", "sts", "ec2")
 
 
 class NetworkArgs(TypedDict):
@@ -22,7 +23,7 @@ class NetworkArgs(TypedDict):
     nat_gateways: Literal["perAz", "single"]
     """One NAT gateway per AZ, or one shared."""
     interface_endpoints: bool
-    """Create interface endpoints for Secrets Manager, KMS, CloudWatch Logs, CloudWatch and STS."""
+    """Create interface endpoints for Secrets Manager, KMS, CloudWatch Logs, CloudWatch, STS and EC2."""
     flow_log_retention_days: int
     """Retention of the flow log group (CloudWatch Logs period)."""
     flow_log_aggregation_seconds: int

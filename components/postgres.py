@@ -4,7 +4,7 @@ cluster, fronted by an RDS Proxy for the writer (docs/postgres.md)."""
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -132,6 +132,8 @@ class PostgresArgs(TypedDict):
     """Region of the shards."""
     tags: Mapping[str, str]
     """Tags on every taggable resource."""
+    backup_selection_tag: NotRequired[tuple[str, str] | None]
+    """(key, value) tag on each shard's writer or cluster, by which AWS Backup selects it (components/backups.py)."""
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,10 @@ class Postgres(pulumi.ComponentResource):
 
     def _tag(self, name: str, **extra: str) -> dict[str, str]:
         return {**self._tags, "Name": name, **extra}
+
+    def _backup_tag(self) -> dict[str, str]:
+        selection = self._args.get("backup_selection_tag")
+        return {selection[0]: selection[1]} if selection else {}
 
     def _child(self, *depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
@@ -392,7 +398,7 @@ class Postgres(pulumi.ComponentResource):
             maintenance_window=windows.maintenance,
             **self._final_snapshot(ident),
             **self._common(),
-            tags=self._tag(ident, shard=str(index), role="writer"),
+            tags={**self._tag(ident, shard=str(index), role="writer"), **self._backup_tag()},
             opts=self._child(*self._log_groups("instance", ident), monitoring_ready),
         )
         replicas = []
@@ -471,7 +477,7 @@ class Postgres(pulumi.ComponentResource):
             preferred_maintenance_window=windows.maintenance,
             **self._final_snapshot(ident),
             **self._common(),
-            tags=self._tag(ident, shard=str(index), role="cluster"),
+            tags={**self._tag(ident, shard=str(index), role="cluster"), **self._backup_tag()},
             opts=self._child(*self._log_groups("cluster", ident), monitoring_ready),
         )
         secret_arn = cluster.master_user_secrets.apply(_secret_arn)

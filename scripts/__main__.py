@@ -16,8 +16,16 @@ EXIT_PROGRAM_ERROR, EXIT_CONFIG_ERROR, EXIT_POLICY_VIOLATION = 1, 2, 3
 
 def _register_subcommands() -> None:
     from .bench import bench_app
+    from .bench_cache import cache_bench_app
+    from .bench_failover import failover_bench_app
+    from .dr_drill import dr_app
+    from .health import health_app
 
+    bench_app.add_typer(cache_bench_app)  # bench cache-failover
+    bench_app.add_typer(failover_bench_app)  # bench patroni-failover
     app.add_typer(bench_app, name="bench")
+    app.add_typer(health_app, name="health")
+    app.add_typer(dr_app)  # dr-drill
 
 
 _register_subcommands()

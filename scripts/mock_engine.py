@@ -155,14 +155,36 @@ def _computed(type_token: str, name: str, region: str) -> dict[str, Any]:
         },
         "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup": {"name": "default"},
         "aws:sns/topic:Topic": {"arn": f"arn:aws:sns:{region}:{MOCK_ACCOUNT_ID}:{name}"},
+        # Monitoring (components/monitoring.py, components/alerts.py): alarm, function and queue ARNs as AWS forms them.
+        "aws:cloudwatch/metricAlarm:MetricAlarm": {
+            "arn": f"arn:aws:cloudwatch:{region}:{MOCK_ACCOUNT_ID}:alarm:{name}"
+        },
+        "aws:lambda/function:Function": {"arn": f"arn:aws:lambda:{region}:{MOCK_ACCOUNT_ID}:function:{name}"},
+        "aws:sqs/queue:Queue": {
+            "arn": f"arn:aws:sqs:{region}:{MOCK_ACCOUNT_ID}:{name}",
+            "url": f"https://sqs.{region}.amazonaws.com/{MOCK_ACCOUNT_ID}/{name}",
+        },
         # Cache tier (components/cache.py): a stand-in password (random marks `result` secret itself), the
         # cluster's configuration endpoint, launch template versions and node addresses.
-        "random:index/randomPassword:RandomPassword": {"result": f"mock-{name}-0123456789abcdef"},
+        "random:index/randomPassword:RandomPassword": {"result": f"mock-{name}-pw-5ecret0000000000"},
         "aws:elasticache/replicationGroup:ReplicationGroup": {
             "configurationEndpointAddress": f"clustercfg.{name}.c0ffee.use1.cache.amazonaws.com",
             "arn": f"arn:aws:elasticache:{region}:{MOCK_ACCOUNT_ID}:replicationgroup:{name}",
         },
         "aws:ec2/launchTemplate:LaunchTemplate": {"latestVersion": 1},
+        # Self-hosted PostgreSQL (components/postgres_selfhosted.py): stable node addresses, NLB DNS names and
+        # the private zone's id, which DNS records and rendered configuration are built from.
+        "aws:ec2/networkInterface:NetworkInterface": {
+            "privateIp": f"10.98.{len(name) % 256}.{sum(name.encode()) % 250 + 4}",
+            "arn": f"arn:aws:ec2:{region}:{MOCK_ACCOUNT_ID}:network-interface/eni-{name}",
+        },
+        "aws:lb/loadBalancer:LoadBalancer": {
+            "arn": f"arn:aws:elasticloadbalancing:{region}:{MOCK_ACCOUNT_ID}:loadbalancer/net/{name}/0123456789abcdef",
+            "dnsName": f"{name}-0123456789abcdef.elb.{region}.amazonaws.com",
+            "zoneId": "Z26RNL4JYFTOTI",
+        },
+        "aws:route53/zone:Zone": {"zoneId": f"Z0{sum(name.encode()):012d}"},
+        "aws:iam/instanceProfile:InstanceProfile": {"arn": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:instance-profile/{name}"},
         "aws:ec2/instance:Instance": {
             "privateIp": f"10.99.{len(name) % 256}.{sum(name.encode()) % 250 + 4}",
             "arn": f"arn:aws:ec2:{region}:{MOCK_ACCOUNT_ID}:instance/i-{name}",

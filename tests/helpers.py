@@ -27,3 +27,9 @@ def write_config(tmp_path: Path, stack: str, overrides: dict[str, Any], drop: tu
 
 def evaluate_with(tmp_path: Path, stack: str, overrides: dict[str, Any]) -> Evaluation:
     return evaluate(stack, write_config(tmp_path, stack, overrides))
+
+
+# The smallest `cryb-db:selfhosted` a prod config may have: prod requires the TimescaleDB analytics cluster.
+PROD_SELFHOSTED = (
+    '{"imageSsmParameter": "/cryb-db/images/selfhosted-postgres", "clusters": {"analytics": {"timescaledb": true}}}'
+)

@@ -6,6 +6,7 @@ import pytest
 
 from components.config import ConfigError, StackConfig, parse_stack_config
 from scripts.stack_files import read_stack_file, stack_file_path
+from tests.helpers import PROD_SELFHOSTED
 
 
 def parse(**sections: object) -> StackConfig:
@@ -100,7 +101,7 @@ def test_dev_may_be_small_and_cheap() -> None:
 
 
 def test_defaults_are_the_secure_production_values() -> None:
-    config = parse_stack_config({"cryb-db:environment": "prod"})
+    config = parse_stack_config({"cryb-db:environment": "prod", "cryb-db:selfhosted": PROD_SELFHOSTED})
     assert config.network.az_count == 3
     assert config.network.nat_gateways == "perAz"
     assert config.network.interface_endpoints is True

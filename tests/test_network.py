@@ -168,7 +168,7 @@ def test_endpoints_keep_aws_traffic_inside_the_vpc(prod: Evaluation, dev: Evalua
         ]
         data_tables = {t.id for s in subnets(evaluation, "data") for t in route_tables_of(evaluation, s)}
         assert data_tables <= set(s3.inputs["routeTableIds"])
-    assert services(prod, "Interface") == {"secretsmanager", "kms", "logs", "monitoring", "sts"}
+    assert services(prod, "Interface") == {"secretsmanager", "kms", "logs", "monitoring", "sts", "ec2"}
     assert services(dev, "Interface") == set()
     for endpoint in prod.of_type("aws:ec2/vpcEndpoint:VpcEndpoint"):
         if endpoint.inputs["vpcEndpointType"] == "Interface":
@@ -200,7 +200,10 @@ def test_every_taggable_resource_carries_the_required_tags(each_stack: Evaluatio
     tagged = [r for r in each_stack.resources if "tags" in r.inputs]
     assert len(tagged) > 20
     for resource in tagged:
-        assert REQUIRED_TAGS <= set(resource.inputs["tags"]), resource.name
+        tags = resource.inputs["tags"]
+        # Auto-scaling groups take a list of {key, value, propagateAtLaunch}.
+        keys = {t["key"] for t in tags} if isinstance(tags, list) else set(tags)
+        assert REQUIRED_TAGS <= keys, resource.name
 
 
 @pytest.mark.parametrize("purpose", ["app", "pooler", "postgres", "cache", "endpoints"])

@@ -55,3 +55,29 @@ def test_shard_map_routes_every_bucket_to_exactly_one_declared_shard(each_stack:
 def test_no_output_carries_a_password(each_stack: Evaluation) -> None:
     text = json.dumps(each_stack.outputs).lower()
     assert "password" not in text
+
+
+def test_schema_rejects_an_undocumented_output(dev: Evaluation) -> None:
+    extended = {**dev.masked_outputs(), "surprise": 1}
+    with pytest.raises(jsonschema.ValidationError, match="surprise"):
+        jsonschema.Draft202012Validator(SCHEMA).validate(extended)
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "value"),
+    [
+        ("backups", "drVaultArn", None),
+        ("backups", "replicaBucketArn", None),
+        ("selfhosted", "clusters", []),
+    ],
+)
+def test_prod_contract_promises_dr_copies_and_the_analytics_cluster(
+    prod: Evaluation, section: str, field: str, value: object
+) -> None:
+    broken = json.loads(json.dumps(prod.masked_outputs()))
+    broken[section][field] = value
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(SCHEMA).validate(broken)
+    # the same value is fine for dev, which has no DR region and no analytics cluster
+    broken["environment"] = "dev"
+    jsonschema.Draft202012Validator(SCHEMA).validate(broken)

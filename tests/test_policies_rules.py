@@ -721,13 +721,6 @@ CASES = [
         [{"bucket": "b", "versioningConfiguration": UNKNOWN_OBJECT_VALUE}],
     ),
     Case(
-        "s3-bucket-object-lock",
-        "aws:s3/bucket:Bucket",
-        {"bucket": "b", "objectLockEnabled": True, "tags": TAGS},
-        [{"bucket": "b", "tags": TAGS}, {"bucket": "b", "objectLockEnabled": False}],
-        [{"bucket": "b", "objectLockEnabled": UNKNOWN_BOOLEAN_VALUE}],
-    ),
-    Case(
         "s3-acls-disabled",
         "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
         {"bucket": "b", "rule": {"objectOwnership": "BucketOwnerEnforced"}},
@@ -1197,6 +1190,20 @@ CASES = [
         [{"subnetId": UNKNOWN_STRING_VALUE, "routeTableId": "t"}],
     ),
     Case("required-tags", "aws:lambda/function:Function", FUNCTION, [changed(FUNCTION, tags=...)]),
+    Case(
+        "required-tags",
+        "aws:autoscaling/group:Group",
+        {"maxSize": 1, "tags": [{"key": k, "value": v, "propagateAtLaunch": True} for k, v in TAGS.items()]},
+        [
+            {"maxSize": 1},
+            {"maxSize": 1, "tags": [{"key": "owner", "value": "platform-team", "propagateAtLaunch": True}]},
+            {
+                "maxSize": 1,
+                "tags": [{"key": k, "value": v, "propagateAtLaunch": True} for k, v in TAGS.items()]
+                + [{"key": "environment", "value": "production", "propagateAtLaunch": True}],
+            },
+        ],
+    ),
     Case("required-tags", "cryb:network:Network", {}, []),
     # Project
     Case(
@@ -1408,7 +1415,30 @@ def test_log_and_replica_buckets_are_exempt_from_logging_and_replication() -> No
     )
     graph = [source, logs, replica, logging, replication]
     assert [n for n, _ in stack_violations(RULES["s3-every-bucket-logs-access"], graph)] == ["dr"]
-    assert [n for n, _ in stack_violations(RULES["s3-every-bucket-replicated"], graph)] == ["logs"]
+    # Access logs stay in the Region they describe: the log bucket is not replicated.
+    assert [n for n, _ in stack_violations(RULES["s3-every-bucket-replicated"], graph)] == []
+    assert [n for n, _ in stack_violations(RULES["s3-every-bucket-replicated"], [source, logs])] == ["src", "logs"]
+
+
+def test_object_lock_on_every_bucket_but_access_log_targets() -> None:
+    rule = RULES["s3-bucket-object-lock"]
+    locked = Node(BUCKET, "backups", {"bucket": "backups", "id": "backups", "objectLockEnabled": True})
+    unlocked = Node(BUCKET, "scratch", {"bucket": "scratch", "id": "scratch"})
+    logs = Node(BUCKET, "logs", {"bucket": "logs", "id": "logs"})
+    logging = Node("aws:s3/bucketLogging:BucketLogging", "l", {"bucket": "backups", "targetBucket": "logs"})
+    assert [n for n, _ in stack_violations(rule, [locked, unlocked, logs, logging])] == ["scratch"]
+    # Without the logging resource the log bucket is an ordinary bucket and needs the lock too.
+    assert [n for n, _ in stack_violations(rule, [locked, unlocked, logs])] == ["scratch", "logs"]
+    # A real preview may not know the target's name yet: the engine's dependency tells.
+    pending = Node(
+        "aws:s3/bucketLogging:BucketLogging",
+        "l",
+        {"bucket": "backups", "targetBucket": UNKNOWN_STRING_VALUE},
+        depends={"targetBucket": ["logs"]},
+    )
+    assert [n for n, _ in stack_violations(rule, [locked, logs, pending])] == []
+    unlocked_unknown = Node(BUCKET, "later", {"bucket": "later", "objectLockEnabled": UNKNOWN_BOOLEAN_VALUE})
+    assert stack_violations(rule, [unlocked_unknown]) == []
 
 
 VPC = "aws:ec2/vpc:Vpc"
@@ -1643,6 +1673,7 @@ def test_every_rule_has_metadata_and_is_exercised_here() -> None:
             "data-stores-have-alarms",
             "sns-topic-has-subscription",
             "kms-key-in-use",
+            "s3-bucket-object-lock",
         }
     )
     assert set(RULES) - exercised == set(), "every rule needs a compliant and a violating test input"

@@ -9,7 +9,7 @@ import pytest
 from components.config import ConfigError, parse_stack_config
 from components.postgres_tuning import parameters
 from scripts.mock_engine import Evaluation, RecordedResource, evaluate
-from tests.helpers import stack_document, write_config
+from tests.helpers import PROD_SELFHOSTED, stack_document, write_config
 
 INSTANCE = "aws:rds/instance:Instance"
 CLUSTER = "aws:rds/cluster:Cluster"
@@ -513,7 +513,11 @@ def test_prod_rules_for_postgres(postgres: dict[str, Any], expected: str) -> Non
 
 def test_auto_backup_region_is_the_pair_for_instances_and_none_for_clusters() -> None:
     def postgres(**section: Any) -> Any:
-        raw = {"cryb-db:environment": "prod", "cryb-db:postgres": json.dumps(section)}
+        raw = {
+            "cryb-db:environment": "prod",
+            "cryb-db:postgres": json.dumps(section),
+            "cryb-db:selfhosted": PROD_SELFHOSTED,
+        }
         return parse_stack_config(raw).postgres
 
     assert postgres().backup_region("us-east-1") == "us-west-2"

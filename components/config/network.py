@@ -58,8 +58,8 @@ class NetworkConfig(Section):
     )
     interface_endpoints: bool = Field(
         default=True,
-        description="Interface endpoints for Secrets Manager, KMS, CloudWatch Logs, CloudWatch and STS, so AWS API "
-        "traffic stays in the VPC (required in prod).",
+        description="Interface endpoints for Secrets Manager, KMS, CloudWatch Logs, CloudWatch, STS and EC2, so "
+        "AWS API traffic stays in the VPC (required in prod).",
     )
     flow_log_retention_days: int = Field(
         default=365,

@@ -4,11 +4,14 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from .backups import BackupsConfig
 from .base import Section
-from .cache import CacheConfig
+from .cache import CacheConfig, cache_stack_problems
 from .kms import KmsConfig
+from .monitoring import MonitoringConfig
 from .network import NetworkConfig
 from .postgres import PostgresConfig
+from .selfhosted import SelfHostedConfig, selfhosted_problems
 
 REQUIRED_TAG_KEYS = ("environment", "service", "owner", "data-classification")
 
@@ -51,6 +54,17 @@ class StackConfig(Section):
         default_factory=lambda: PostgresConfig(), description="PostgreSQL (see `cryb-db:postgres.*`)."
     )
     cache: CacheConfig = Field(default_factory=lambda: CacheConfig(), description="Cache tier (see `cryb-db:cache.*`).")
+    monitoring: MonitoringConfig = Field(
+        default_factory=lambda: MonitoringConfig(),
+        description="Alert routing and alarm thresholds (see `cryb-db:monitoring.*`).",
+    )
+    backups: BackupsConfig = Field(
+        default_factory=lambda: BackupsConfig(), description="Backup buckets and AWS Backup (see `cryb-db:backups.*`)."
+    )
+    selfhosted: SelfHostedConfig = Field(
+        default_factory=lambda: SelfHostedConfig(),
+        description="Self-hosted PostgreSQL clusters on EC2 NVMe (see `cryb-db:selfhosted.*`).",
+    )
 
     @field_validator("tags")
     @classmethod
@@ -75,6 +89,24 @@ class StackConfig(Section):
         ]
         if broken:
             raise ValueError("; ".join(broken))
+        return self
+
+    @model_validator(mode="after")
+    def _cross_section_rules(self) -> "StackConfig":
+        """Rules between sections: cache windows avoid PostgreSQL windows, and cache and self-hosted layouts fit the
+        AZs (and, in prod, survive losing one)."""
+        azs = self.network.az_count
+        problems = [
+            *cache_stack_problems(self.cache, self.postgres, self.environment, azs),
+            *selfhosted_problems(self.selfhosted, environment=self.environment, availability_zones=azs),
+        ]
+        if self.selfhosted.clusters and not self.network.interface_endpoints:
+            problems.append(
+                "cryb-db:network.interfaceEndpoints = False: must be true with cryb-db:selfhosted.clusters (nodes in "
+                "the data subnets attach their network interface and read their secrets through the endpoints)"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def production_rules(self) -> list[tuple[str, object, bool, str]]:

@@ -153,20 +153,6 @@ def s3_bucket_versioning_enabled(resource: Resource, config: Config) -> Iterator
 
 
 @RULES.resource(
-    types=BUCKETS,
-    name="s3-bucket-object-lock",
-    description="Buckets are created with Object Lock, so backups cannot be deleted or overwritten early.",
-    controls=("S3.15",),
-    severity=Severity.MEDIUM,
-    remediation="Set object_lock_enabled=True on the bucket (creation-time only) and add a "
-    "BucketObjectLockConfiguration with a default retention.",
-)
-def s3_bucket_object_lock(resource: Resource, config: Config) -> Iterator[str]:
-    if as_bool(resource.get("objectLockEnabled", default=False)) is False:
-        yield "objectLockEnabled is not true: set object_lock_enabled=True (it can only be set at creation)."
-
-
-@RULES.resource(
     types=(*OWNERSHIP, *ACLS, *BUCKETS),
     name="s3-acls-disabled",
     description="Access is granted by policies, not ACLs: object ownership is BucketOwnerEnforced.",
@@ -263,6 +249,37 @@ def _log_target(stack: Stack, bucket: Resource) -> bool:
 def _replica(stack: Stack, bucket: Resource) -> bool:
     """Replication destinations are the copy; they do not replicate again."""
     return bool(stack.referrers(bucket, REPLICATION, keys=("rules",)))
+
+
+def _replica_or_log_target(stack: Stack, bucket: Resource) -> bool:
+    """Access logs are kept in the Region they describe; each Region's bucket has its own log bucket."""
+    return _replica(stack, bucket) or _log_target(stack, bucket)
+
+
+def _object_lock(stack: Stack, config: Config) -> Iterator[tuple[Resource | None, str]]:
+    for bucket in stack.of_type(*BUCKETS):
+        # S3 does not deliver server access logs into a bucket with a default Object Lock retention.
+        if _log_target(stack, bucket):
+            continue
+        if as_bool(bucket.get("objectLockEnabled", default=False)) is False:
+            yield (
+                bucket,
+                "objectLockEnabled is not true: set object_lock_enabled=True (it can only be set at creation).",
+            )
+
+
+RULES.add(
+    StackRule(
+        name="s3-bucket-object-lock",
+        description="Buckets are created with Object Lock, so backups cannot be deleted or overwritten early "
+        "(access-log buckets excepted: S3 does not deliver logs into a bucket with a default retention).",
+        controls=("S3.15",),
+        severity=Severity.MEDIUM,
+        remediation="Set object_lock_enabled=True on the bucket (creation-time only) and add a "
+        "BucketObjectLockConfiguration with a default retention.",
+        check=_object_lock,
+    )
+)
 
 
 def every_bucket_has(
@@ -371,5 +388,5 @@ every_bucket_has(
     controls=("S3.7",),
     severity=Severity.LOW,
     remediation="add aws.s3.BucketReplicationConfig to a versioned, KMS-encrypted bucket in another Region.",
-    exempt=_replica,
+    exempt=_replica_or_log_target,
 )

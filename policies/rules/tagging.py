@@ -35,6 +35,20 @@ def is_taggable(type_token: str) -> bool:
     return init is not None and "tags" in inspect.signature(init).parameters
 
 
+def tag_map(tags: object) -> dict[str, object]:
+    """Tags as a map: most resources take `{key: value}`; auto-scaling groups take `[{key, value,
+    propagateAtLaunch}]` (an entry whose key is still unknown is skipped)."""
+    if isinstance(tags, dict):
+        return dict(tags)
+    if isinstance(tags, list):
+        return {
+            entry["key"]: entry.get("value")
+            for entry in tags
+            if isinstance(entry, dict) and isinstance(entry.get("key"), str)
+        }
+    return {}
+
+
 @RULES.resource(
     types=None,
     name="required-tags",
@@ -66,7 +80,7 @@ def required_tags(resource: Resource, config: Config) -> Iterator[str]:
     provider_tags = resource.get("tagsAll", default={})  # outputs include provider default_tags
     if tags is UNKNOWN or provider_tags is UNKNOWN:
         return
-    merged = {**(provider_tags if isinstance(provider_tags, dict) else {}), **(tags if isinstance(tags, dict) else {})}
+    merged = {**(provider_tags if isinstance(provider_tags, dict) else {}), **tag_map(tags)}
     missing = [key for key in config["requiredTags"] if key not in merged or merged[key] in ("", None)]
     if missing:
         yield f"missing tag(s) {missing}: add them (they come from StackConfig.tags_for)."
