@@ -1,34 +1,42 @@
-"""`python -m scripts <command>`: the operator CLI (docs/operations.md)."""
+"""`python -m scripts <command>`: the operator CLI (README.md#operator-cli)."""
 
+import importlib
 import sys
 import time
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="cryb-db operator tools.")
+# Commands whose modules pull in psycopg, redis or boto3: imported only when called (or listed by --help),
+# so `preview` starts fast. name -> (module, Typer app).
+LAZY_COMMANDS = {
+    "bench": ("scripts.bench", "bench_app"),
+    "health": ("scripts.health", "health_app"),
+    "dr-drill": ("scripts.dr_drill", "dr_app"),
+}
+
+
+class LazyCommands(TyperGroup):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*super().list_commands(ctx), *LAZY_COMMANDS]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in LAZY_COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module, attribute = LAZY_COMMANDS[cmd_name]
+        command = typer.main.get_command(getattr(importlib.import_module(module), attribute))
+        command.name = cmd_name
+        return command
+
+
+app = typer.Typer(cls=LazyCommands, no_args_is_help=True, add_completion=False, help="cryb-db operator tools.")
 err = Console(stderr=True)
 
 EXIT_PROGRAM_ERROR, EXIT_CONFIG_ERROR, EXIT_POLICY_VIOLATION = 1, 2, 3
-
-
-def _register_subcommands() -> None:
-    from .bench import bench_app
-    from .bench_cache import cache_bench_app
-    from .bench_failover import failover_bench_app
-    from .dr_drill import dr_app
-    from .health import health_app
-
-    bench_app.add_typer(cache_bench_app)  # bench cache-failover
-    bench_app.add_typer(failover_bench_app)  # bench patroni-failover
-    app.add_typer(bench_app, name="bench")
-    app.add_typer(health_app, name="health")
-    app.add_typer(dr_app)  # dr-drill
-
-
-_register_subcommands()
 
 
 @app.callback()

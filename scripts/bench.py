@@ -67,3 +67,15 @@ def preview(
     out: Path = REPORTS / f"bench-preview-{stack}.md"
     out.write_text("# Offline preview wall time\n\n" + _markdown_table(headers, rows))
     Console(stderr=True).print(f"[dim]wrote {out}[/]")
+
+
+def _register_benchmarks() -> None:
+    """The other benchmarks live beside what they measure; `bench` lists them all."""
+    from .bench_cache import cache_bench_app
+    from .bench_failover import failover_bench_app
+
+    bench_app.add_typer(cache_bench_app)  # bench cache-failover
+    bench_app.add_typer(failover_bench_app)  # bench patroni-failover
+
+
+_register_benchmarks()

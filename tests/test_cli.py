@@ -1,0 +1,47 @@
+"""`python -m scripts`: every operator command is reachable, and the heavy ones load only when called."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from scripts.__main__ import app
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], ["preview", "config-docs", "bench", "health", "dr-drill"]),
+        (["bench"], ["preview", "cache-failover", "patroni-failover"]),
+        (["health"], ["--outputs", "--dsn", "--thresholds", "--json"]),
+        (["dr-drill"], ["--outputs", "--shard", "--target"]),
+    ],
+)
+def test_every_command_is_registered(args: list[str], expected: list[str]) -> None:
+    result = CliRunner().invoke(app, [*args, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for word in expected:
+        assert word in result.output, (args, word)
+
+
+def test_an_unknown_command_is_refused() -> None:
+    result = CliRunner().invoke(app, ["restore-everything"])
+    assert result.exit_code == 2
+    assert "No such command" in result.output
+
+
+def test_the_cli_starts_without_database_and_aws_clients() -> None:
+    """`preview` is the hot path: psycopg, redis and boto3 load only with the commands that use them."""
+    probe = (
+        "import sys, scripts.__main__ as cli;"
+        "cli.app(['config-docs', '--check'], standalone_mode=False);"
+        "print('loaded:', sorted(m for m in ('psycopg', 'redis', 'boto3') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    (loaded,) = [line for line in done.stdout.splitlines() if line.startswith("loaded:")]
+    assert loaded == "loaded: []", done.stdout
