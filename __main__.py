@@ -10,12 +10,13 @@ from components.backups import Backups, RestoreTestingSettings, VaultLockSetting
 from components.cache import Cache
 from components.config import ConfigError, load_stack_config
 from components.config.backups import check_backups_for_stack
+from components.config.selfhosted import PatroniNodesConfig
 from components.kms import KmsKeys
 from components.monitoring import Monitoring
 from components.network import Network
 from components.network_plan import plan_subnets
-from components.postgres import PROXY_PORT, BackupReplicationArgs, Postgres
-from components.postgres_selfhosted import SelfHostedCluster
+from components.postgres import PROXY_PORT, BackupReplicationArgs, Postgres, PostgresShard
+from components.postgres_selfhosted import SelfHostedCluster, SelfHostedClusterArgs
 
 config = load_stack_config()  # raises ConfigError naming every bad key before any resource is registered
 stack = pulumi.get_stack()
@@ -23,11 +24,18 @@ tags = config.tags_for(stack)
 region = aws.get_region().region
 account_id = aws.get_caller_identity().account_id
 zones = aws.get_availability_zones(state="available").names
-if len(zones) < config.network.az_count:
-    raise ValueError(f"cryb-db:network.azCount = {config.network.az_count}: region {region} has only {len(zones)} AZs")
-zones = zones[: config.network.az_count]
 # Rules that need the region or touch secrets, checked before the first resource is registered.
+if len(zones) < config.network.az_count:
+    raise ConfigError(
+        [f"cryb-db:network.azCount = {config.network.az_count}: region {region} has only {len(zones)} AZs"]
+    )
+zones = zones[: config.network.az_count]
 check_backups_for_stack(config.backups, environment=config.environment, region=region)
+pg = config.postgres
+try:
+    backup_region = pg.backup_region(region)
+except ValueError as exc:  # e.g. `auto` with no paired region known
+    raise ConfigError([str(exc)]) from None
 monitoring_config = config.monitoring
 # A missing (prod) or non-https pager URL, reported without echoing it (a validator error would print the value).
 monitoring_problems = monitoring_config.problems(config.environment)
@@ -111,95 +119,6 @@ alerts = AlertTopics(
     },
 )
 
-pg = config.postgres
-backup_replication: BackupReplicationArgs | None = None
-backup_region = pg.backup_region(region)  # raises naming the key if it cannot be honoured
-if backup_region is not None:
-    # Replicated backups are encrypted with a CMK of the destination region; KmsKeys creates it there.
-    dr_provider = provider_for(backup_region)
-    dr_keys = KmsKeys(
-        f"cryb-{stack}-dr-keys",
-        {
-            "purposes": ["data"],
-            "account_id": account_id,
-            "region": backup_region,
-            "deletion_window_days": config.kms.deletion_window_days,
-            "rotation_period_days": config.kms.rotation_period_days,
-            "tags": tags,
-        },
-        opts=pulumi.ResourceOptions(providers={"aws": dr_provider}),
-    )
-    backup_replication = {"region": backup_region, "kms_key_arn": dr_keys.arns["data"]}
-
-postgres = Postgres(
-    f"cryb-{stack}-pg",
-    {
-        "shard_count": pg.shard_count,
-        "topology": pg.topology,
-        "instance_class": pg.instance_class,
-        "engine_version": pg.engine_version,
-        "read_replicas": pg.read_replicas,
-        "multi_az": pg.multi_az,
-        "storage_type": pg.storage_type,
-        "allocated_storage_gb": pg.allocated_storage_gb,
-        "max_allocated_storage_gb": pg.max_allocated_storage_gb,
-        "iops": pg.iops,
-        "port": pg.port,
-        "database_name": pg.database_name,
-        "admin_user": pg.admin_user,
-        "iam_authentication": pg.iam_authentication,
-        "extensions": pg.extensions,
-        "backup_retention_days": pg.backup_retention_days,
-        "backup_window_start": pg.backup_window_start,
-        "backup_window_minutes": pg.backup_window_minutes,
-        "maintenance_window_start": pg.maintenance_window_start,
-        "maintenance_window_minutes": pg.maintenance_window_minutes,
-        "performance_insights_retention_days": pg.performance_insights_retention_days,
-        "monitoring_interval_seconds": pg.monitoring_interval_seconds,
-        "log_retention_days": pg.log_retention_days,
-        "deletion_protection": pg.deletion_protection,
-        "final_snapshot": pg.final_snapshot,
-        "apply_immediately": pg.apply_immediately,
-        "ca_cert_identifier": pg.ca_cert_identifier,
-        "backup_replication": backup_replication,
-        "db_subnet_group_name": network.db_subnet_group_name,
-        "availability_zones": zones,
-        "security_group_id": network.security_groups.postgres.id,
-        "proxy_security_group_id": network.security_groups.pooler.id,
-        # Proxies fetch the managed secret: data subnets reach Secrets Manager only through interface endpoints.
-        "proxy_subnet_ids": network.data_subnet_ids if config.network.interface_endpoints else network.app_subnet_ids,
-        "data_kms_key_arn": keys.arns["data"],
-        "logs_kms_key_arn": keys.arns["logs"],
-        "secrets_kms_key_arn": keys.arns["secrets"],
-        "alert_topic_arns": alerts.arns,
-        "account_id": account_id,
-        "region": region,
-        "tags": tags,
-        "backup_selection_tag": BACKUP_SELECTION_TAG,
-    },
-)
-
-routing = shard_map.document(pg.bucket_count, pg.shard_count)
-ranges = {r["shard"]: r for r in routing["ranges"]}
-pulumi.export(
-    "postgres",
-    {
-        "engine": "rds-postgresql",
-        "engineVersion": pg.engine_version,
-        "topology": pg.topology,
-        "shardMap": routing,
-        "shards": [
-            {
-                **postgres.shard_outputs(shard),
-                "bucketRange": {"first": ranges[shard.index]["first"], "last": ranges[shard.index]["last"]},
-                "shardMapVersion": routing["version"],
-            }
-            for shard in postgres.shards
-        ],
-    },
-)
-pulumi.export("alertTopicArns", alerts.arns)
-
 # -- backups (docs/backups.md): immutable encrypted buckets, AWS Backup for the shards, restore testing --
 bk = config.backups
 vault_lock = bk.vault_lock_for(config.environment)
@@ -268,6 +187,189 @@ pulumi.export(
     },
 )
 
+# -- self-hosted PostgreSQL (docs/selfhosted.md): Patroni on EC2 NVMe, for analytics clusters and `engine: ec2` --
+sh = config.selfhosted
+data_subnet_cidrs = [subnet.cidr for subnet in plan_subnets(config.network.cidr, len(zones)) if subnet.tier == "data"]
+
+
+def selfhosted_args(
+    cluster_name: str,
+    nodes: PatroniNodesConfig,
+    *,
+    timescaledb: bool,
+    port: int,
+    database_name: str,
+    admin_user: str,
+    backup_retention_days: int,
+    log_retention_days: int,
+) -> SelfHostedClusterArgs:
+    return {
+        "cluster": cluster_name,
+        "instance_type": nodes.instance_type,
+        "node_count": nodes.node_count,
+        "postgres_major": sh.postgres_major,
+        "timescaledb": timescaledb,
+        "synchronous_mode": nodes.synchronous_mode,
+        "synchronous_mode_strict": nodes.strict_for(config.environment),
+        "timing": nodes.timing,
+        "port": port,
+        "database_name": database_name,
+        "admin_user": admin_user,
+        "backup_retention_days": backup_retention_days,
+        "vpc_id": network.vpc_id,
+        "vpc_cidr": network.vpc_cidr,
+        "availability_zones": zones[: nodes.node_count],
+        "subnet_ids": network.data_subnet_ids[: nodes.node_count],
+        "subnet_cidrs": data_subnet_cidrs[: nodes.node_count],
+        "client_security_group_ids": [network.security_groups.app.id, network.security_groups.pooler.id],
+        "backup_bucket_arn": backups.bucket_arn,
+        "backup_kms_key_arn": backups.bucket_kms_key_arn,
+        "data_kms_key_arn": keys.arns["data"],
+        "secrets_kms_key_arn": keys.arns["secrets"],
+        "logs_kms_key_arn": keys.arns["logs"],
+        "log_retention_days": log_retention_days,
+        "root_volume_gib": sh.root_volume_gib,
+        "image_ssm_parameter": sh.image_ssm_parameter,
+        "package_proxy": sh.package_proxy,
+        "dns_zone_name": f"{cluster_name}.{stack}.cryb-db.internal",
+        "account_id": account_id,
+        "region": region,
+        "tags": tags,
+    }
+
+
+selfhosted_clusters = [
+    SelfHostedCluster(
+        f"cryb-{stack}-{cluster_name}",
+        selfhosted_args(
+            cluster_name,
+            cluster,
+            timescaledb=cluster.timescaledb,
+            port=sh.port,
+            database_name=cluster.database_name,
+            admin_user=cluster.admin_user,
+            backup_retention_days=cluster.backup_retention_days,
+            log_retention_days=sh.log_retention_days,
+        ),
+    )
+    for cluster_name, cluster in sh.clusters.items()
+]
+pulumi.export("selfhosted", {"clusters": [cluster.cluster_outputs() for cluster in selfhosted_clusters]})
+
+# -- PostgreSQL shards (docs/postgres.md): RDS, or self-hosted Patroni clusters with `engine: ec2` --
+backup_replication: BackupReplicationArgs | None = None
+if backup_region is not None:
+    # Replicated backups are encrypted with a CMK of the destination region; KmsKeys creates it there.
+    dr_provider = provider_for(backup_region)
+    dr_keys = KmsKeys(
+        f"cryb-{stack}-dr-keys",
+        {
+            "purposes": ["data"],
+            "account_id": account_id,
+            "region": backup_region,
+            "deletion_window_days": config.kms.deletion_window_days,
+            "rotation_period_days": config.kms.rotation_period_days,
+            "tags": tags,
+        },
+        opts=pulumi.ResourceOptions(providers={"aws": dr_provider}),
+    )
+    backup_replication = {"region": backup_region, "kms_key_arn": dr_keys.arns["data"]}
+
+monitored_shards: list[PostgresShard] = []
+if pg.engine == "rds":
+    postgres = Postgres(
+        f"cryb-{stack}-pg",
+        {
+            "shard_count": pg.shard_count,
+            "topology": pg.topology,
+            "instance_class": pg.instance_class,
+            "engine_version": pg.engine_version,
+            "read_replicas": pg.read_replicas,
+            "multi_az": pg.multi_az,
+            "storage_type": pg.storage_type,
+            "allocated_storage_gb": pg.allocated_storage_gb,
+            "max_allocated_storage_gb": pg.max_allocated_storage_gb,
+            "iops": pg.iops,
+            "port": pg.port,
+            "database_name": pg.database_name,
+            "admin_user": pg.admin_user,
+            "iam_authentication": pg.iam_authentication,
+            "extensions": pg.extensions,
+            "backup_retention_days": pg.backup_retention_days,
+            "backup_window_start": pg.backup_window_start,
+            "backup_window_minutes": pg.backup_window_minutes,
+            "maintenance_window_start": pg.maintenance_window_start,
+            "maintenance_window_minutes": pg.maintenance_window_minutes,
+            "performance_insights_retention_days": pg.performance_insights_retention_days,
+            "monitoring_interval_seconds": pg.monitoring_interval_seconds,
+            "log_retention_days": pg.log_retention_days,
+            "deletion_protection": pg.deletion_protection,
+            "final_snapshot": pg.final_snapshot,
+            "apply_immediately": pg.apply_immediately,
+            "ca_cert_identifier": pg.ca_cert_identifier,
+            "backup_replication": backup_replication,
+            "db_subnet_group_name": network.db_subnet_group_name,
+            "availability_zones": zones,
+            "security_group_id": network.security_groups.postgres.id,
+            "proxy_security_group_id": network.security_groups.pooler.id,
+            # Proxies fetch the managed secret: data subnets reach Secrets Manager only through interface endpoints.
+            "proxy_subnet_ids": network.data_subnet_ids
+            if config.network.interface_endpoints
+            else network.app_subnet_ids,
+            "data_kms_key_arn": keys.arns["data"],
+            "logs_kms_key_arn": keys.arns["logs"],
+            "secrets_kms_key_arn": keys.arns["secrets"],
+            "alert_topic_arns": alerts.arns,
+            "account_id": account_id,
+            "region": region,
+            "tags": tags,
+            "backup_selection_tag": BACKUP_SELECTION_TAG,
+        },
+    )
+    monitored_shards = postgres.shards
+    shard_entries = [postgres.shard_outputs(shard) for shard in postgres.shards]
+    engine_name, engine_version, topology = "rds-postgresql", pg.engine_version, pg.topology
+else:
+    shard_clusters = [
+        SelfHostedCluster(
+            f"cryb-{stack}-pg-{index:02d}",
+            selfhosted_args(
+                f"shard{index}",
+                pg.ec2,
+                timescaledb=False,
+                port=pg.port,
+                database_name=pg.database_name,
+                admin_user=pg.admin_user,
+                backup_retention_days=pg.backup_retention_days,
+                log_retention_days=pg.log_retention_days,
+            ),
+        )
+        for index in range(pg.shard_count)
+    ]
+    shard_entries = [cluster.shard_outputs(index) for index, cluster in enumerate(shard_clusters)]
+    engine_name, engine_version, topology = "patroni-postgresql", sh.postgres_major, "patroni"
+
+routing = shard_map.document(pg.bucket_count, pg.shard_count)
+ranges = {r["shard"]: r for r in routing["ranges"]}
+pulumi.export(
+    "postgres",
+    {
+        "engine": engine_name,
+        "engineVersion": engine_version,
+        "topology": topology,
+        "shardMap": routing,
+        "shards": [
+            {
+                **entry,
+                "bucketRange": {"first": ranges[entry["id"]]["first"], "last": ranges[entry["id"]]["last"]},
+                "shardMapVersion": routing["version"],
+            }
+            for entry in shard_entries
+        ],
+    },
+)
+pulumi.export("alertTopicArns", alerts.arns)
+
 # -- cache (docs/cache.md): ElastiCache Valkey/Redis cluster mode, or self-hosted Redis Cluster nodes --
 cache_config = config.cache
 cache = Cache(
@@ -317,56 +419,12 @@ pulumi.export(
     },
 )
 
-# -- self-hosted PostgreSQL (docs/selfhosted.md): Patroni clusters on EC2 NVMe, e.g. TimescaleDB analytics --
-sh = config.selfhosted
-data_subnet_cidrs = [subnet.cidr for subnet in plan_subnets(config.network.cidr, len(zones)) if subnet.tier == "data"]
-selfhosted_clusters = [
-    SelfHostedCluster(
-        f"cryb-{stack}-{cluster_name}",
-        {
-            "cluster": cluster_name,
-            "instance_type": cluster.instance_type,
-            "node_count": cluster.node_count,
-            "postgres_major": sh.postgres_major,
-            "timescaledb": cluster.timescaledb,
-            "synchronous_mode": cluster.synchronous_mode,
-            "synchronous_mode_strict": cluster.strict_for(config.environment),
-            "timing": cluster.timing,
-            "port": sh.port,
-            "database_name": cluster.database_name,
-            "admin_user": cluster.admin_user,
-            "backup_retention_days": cluster.backup_retention_days,
-            "vpc_id": network.vpc_id,
-            "vpc_cidr": network.vpc_cidr,
-            "availability_zones": zones[: cluster.node_count],
-            "subnet_ids": network.data_subnet_ids[: cluster.node_count],
-            "subnet_cidrs": data_subnet_cidrs[: cluster.node_count],
-            "client_security_group_ids": [network.security_groups.app.id, network.security_groups.pooler.id],
-            "backup_bucket_arn": backups.bucket_arn,
-            "backup_kms_key_arn": backups.bucket_kms_key_arn,
-            "data_kms_key_arn": keys.arns["data"],
-            "secrets_kms_key_arn": keys.arns["secrets"],
-            "logs_kms_key_arn": keys.arns["logs"],
-            "log_retention_days": sh.log_retention_days,
-            "root_volume_gib": sh.root_volume_gib,
-            "image_ssm_parameter": sh.image_ssm_parameter,
-            "package_proxy": sh.package_proxy,
-            "dns_zone_name": f"{cluster_name}.{stack}.cryb-db.internal",
-            "account_id": account_id,
-            "region": region,
-            "tags": tags,
-        },
-    )
-    for cluster_name, cluster in sh.clusters.items()
-]
-pulumi.export("selfhosted", {"clusters": [cluster.cluster_outputs() for cluster in selfhosted_clusters]})
-
 # -- monitoring (docs/monitoring.md): alarms per data store member, composite per shard, the stack's dashboard --
 # Self-hosted cache nodes have no ElastiCache node groups; their health comes from `scripts health`.
 monitoring = Monitoring(
     f"cryb-{stack}-monitoring",
     {
-        "postgres_shards": postgres.shards,
+        "postgres_shards": monitored_shards,
         "postgres_allocated_storage_gb": pg.allocated_storage_gb,
         "postgres_storage_type": pg.storage_type,
         "cache": {

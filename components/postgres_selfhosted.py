@@ -717,3 +717,22 @@ class SelfHostedCluster(pulumi.ComponentResource):
             "backupPrefix": backup_prefix(a["cluster"]),
             "nodes": self.nodes,
         }
+
+    def shard_outputs(self, index: int) -> dict[str, Any]:
+        """This cluster as an OLTP shard, in the RDS shard contract (docs/outputs.md): there is no RDS Proxy, so
+        the proxy fields name the writer NLB, which follows the Patroni leader through `/primary`."""
+        a = self._args
+        return {
+            "id": index,
+            "name": self._name,
+            "topology": "patroni",
+            "writerEndpoint": self.writer_endpoint,
+            "readerEndpoints": [self.reader_endpoint],
+            "proxyEndpoint": self.writer_endpoint,
+            "port": self.port,
+            "proxyPort": self.port,
+            "databaseName": a["database_name"],
+            "secretArn": self.secret_arns["admin"],
+            "iamAuthentication": False,
+            "region": a["region"],
+        }

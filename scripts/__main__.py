@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
+from typer._click.core import Command, Context  # the click that typer vendors and TyperGroup extends
 from typer.core import TyperGroup
 
 # Commands whose modules pull in psycopg, redis or boto3: imported only when called (or listed by --help),
@@ -21,10 +21,10 @@ LAZY_COMMANDS = {
 
 
 class LazyCommands(TyperGroup):
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Context) -> list[str]:
         return [*super().list_commands(ctx), *LAZY_COMMANDS]
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
         if cmd_name not in LAZY_COMMANDS:
             return super().get_command(ctx, cmd_name)
         module, attribute = LAZY_COMMANDS[cmd_name]

@@ -615,6 +615,11 @@ def drill_shard(
     result = ShardResult(shard=shard.id, source_instance=shard.instance_identifier, scratch_instance=scratch)
     started = time.monotonic()
     try:
+        if shard.topology == "patroni":
+            raise NotImplementedError(
+                "topology 'patroni': a self-hosted shard restores with pgBackRest, not RDS; its PITR drill is "
+                "`python -m scripts bench pitr` (docs/selfhosted.md)"
+            )
         if shard.topology != "instance":
             raise NotImplementedError(
                 f"topology {shard.topology!r}: the drill restores DB instances; a Multi-AZ DB cluster needs "

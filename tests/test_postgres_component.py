@@ -531,5 +531,6 @@ def test_auto_backup_region_is_the_pair_for_instances_and_none_for_clusters() ->
 
 def test_backups_cannot_replicate_into_the_stacks_own_region(tmp_path: Path) -> None:
     path = postgres_variant("prod", tmp_path, backupReplicationRegion="us-east-1")
-    with pytest.raises(ValueError, match=r"backupReplicationRegion = 'us-east-1': must differ from the stack's region"):
+    # a config error (preview exit 2), raised before any resource is registered
+    with pytest.raises(ConfigError, match=r"backupReplicationRegion = 'us-east-1': must differ from the stack's"):
         evaluate("prod", path)

@@ -8,12 +8,14 @@ import difflib
 import re
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic.alias_generators import to_camel
 
 from ..postgres_schedule import parse_time, plan_windows
 from ..postgres_tuning import INSTANCE_CLASSES, engine_major
 from .base import Section
 from .network import check_log_retention
+from .selfhosted import PatroniNodesConfig
 
 DEFAULT_POSTGRES_PORT = 5432
 MAX_SHARDS = 16
@@ -67,9 +69,48 @@ def performance_insights_retentions() -> tuple[int, ...]:
     return (7, *(31 * months for months in range(1, 24)), 731)
 
 
-class PostgresConfig(Section):
-    """The PostgreSQL shards: N shards, each a Multi-AZ DB instance with read replicas or a Multi-AZ DB cluster."""
+# Keys that describe RDS resources; with engine `ec2` setting one is an error rather than silently ignored.
+RDS_ONLY_FIELDS = (
+    "topology",
+    "instance_class",
+    "engine_version",
+    "read_replicas",
+    "multi_az",
+    "storage_type",
+    "allocated_storage_gb",
+    "max_allocated_storage_gb",
+    "iops",
+    "iam_authentication",
+    "backup_window_start",
+    "backup_window_minutes",
+    "maintenance_window_minutes",
+    "maintenance_window_start",
+    "performance_insights_retention_days",
+    "monitoring_interval_seconds",
+    "deletion_protection",
+    "final_snapshot",
+    "apply_immediately",
+    "ca_cert_identifier",
+    "backup_replication_region",
+)
 
+
+class PostgresConfig(Section):
+    """The PostgreSQL shards: N shards, each a Multi-AZ DB instance with read replicas or a Multi-AZ DB cluster
+    (engine `rds`), or a self-hosted Patroni cluster on EC2 NVMe (engine `ec2`)."""
+
+    engine: Literal["rds", "ec2"] = Field(
+        default="rds",
+        description="`rds`: Amazon RDS shards. `ec2`: each shard is a self-hosted Patroni cluster on EC2 NVMe "
+        "(`ec2.*`, docs/selfhosted.md) in the same outputs contract; it uses `port`, `shardCount`, `bucketCount`, "
+        "`databaseName`, `adminUser`, `backupRetentionDays`, `logRetentionDays` and `extensions` of this section, "
+        "the image and PostgreSQL major of `cryb-db:selfhosted`, and refuses the RDS-only keys.",
+    )
+    ec2: PatroniNodesConfig = Field(
+        default_factory=lambda: PatroniNodesConfig(),
+        description="Nodes of each shard with engine `ec2` (instance type, node count, synchronous mode, Patroni "
+        "timing); see `cryb-db:selfhosted.clusters.<name>` for the meaning of each key.",
+    )
     port: int = Field(
         default=5433,
         ge=1150,
@@ -356,9 +397,25 @@ class PostgresConfig(Section):
             raise ValueError(f"{', '.join(unknown)} not available here; allowed: {', '.join(RDS_EXTENSIONS)}")
         return value
 
+    @model_validator(mode="after")
+    def _keys_fit_the_engine(self) -> "PostgresConfig":
+        if self.engine == "ec2":
+            wrong = [name for name in RDS_ONLY_FIELDS if name in self.model_fields_set]
+            if wrong:
+                keys = ", ".join(to_camel(name) for name in wrong)
+                raise ValueError(
+                    f"engine = 'ec2': {keys} apply to RDS shards only; remove them (self-hosted nodes are set "
+                    "under `ec2`)"
+                )
+        elif "ec2" in self.model_fields_set:
+            raise ValueError("engine = 'rds': `ec2` describes self-hosted shards; set engine: ec2 or remove it")
+        return self
+
     def backup_region(self, stack_region: str) -> str | None:
         """The region backups are replicated to for a stack in `stack_region`, or None; ValueError if impossible."""
         key, value = "cryb-db:postgres.backupReplicationRegion", self.backup_replication_region
+        if self.engine == "ec2":
+            return None  # self-hosted shards back up with pgBackRest into the replicated backup bucket
         if value is None or (value == AUTO and self.topology == "cluster"):
             return None
         if value == AUTO:

@@ -24,8 +24,9 @@ _PROXY = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/?$")
 _SSM_PARAMETER = re.compile(r"^/[A-Za-z0-9_./-]+$")
 
 
-class SelfHostedClusterConfig(Section):
-    """One Patroni cluster: `nodeCount` nodes in as many AZs, each an auto-scaling group of one."""
+class PatroniNodesConfig(Section):
+    """The nodes of one Patroni cluster and its failover timing: `nodeCount` nodes in as many AZs, each an
+    auto-scaling group of one. Used by `selfhosted.clusters.<name>` and by `postgres.ec2` (OLTP shards)."""
 
     instance_type: str = Field(
         default="i4i.xlarge",
@@ -42,11 +43,6 @@ class SelfHostedClusterConfig(Section):
         le=5,
         description="Nodes (3 or 5), each in its own AZ and running an etcd member: an odd count keeps the etcd "
         "quorum when one node fails.",
-    )
-    timescaledb: bool = Field(
-        default=False,
-        description="Install TimescaleDB (falls back to native partitioning with pg_partman where the package is "
-        "unavailable). Always true for the `analytics` cluster.",
     )
     synchronous_mode: bool = Field(
         default=True,
@@ -74,15 +70,6 @@ class SelfHostedClusterConfig(Section):
         description="Seconds Patroni retries the DCS and PostgreSQL before giving up; loopWait + 2 * retryTimeout "
         "must be <= ttl.",
     )
-    database_name: str = Field(default="cryb", description="Database created at bootstrap (lowercase identifier).")
-    admin_user: str = Field(
-        default="cryb_admin",
-        description="Application admin role created at bootstrap; its password lives in Secrets Manager.",
-    )
-    backup_retention_days: int = Field(
-        default=35, ge=7, le=3650, description="Days full backups (and the WAL they need) are kept (7-3650)."
-    )
-
     @field_validator("instance_type")
     @classmethod
     def _nvme_type(cls, value: str) -> str:
@@ -122,13 +109,6 @@ class SelfHostedClusterConfig(Section):
                 raise ValueError(problems[0].replace("loop_wait", "loopWait").replace("retry_timeout", "retryTimeout"))
         return value
 
-    @field_validator("database_name", "admin_user")
-    @classmethod
-    def _identifier(cls, value: str) -> str:
-        if not _IDENTIFIER.match(value) or value in ("postgres", "template0", "template1", "replicator", "rewind"):
-            raise ValueError("must be a lowercase identifier, not postgres, template0/1, replicator or rewind")
-        return value
-
     def strict_for(self, environment: str) -> bool:
         """The configured strictness, else strict in prod only."""
         if self.synchronous_mode_strict is not None:
@@ -138,6 +118,31 @@ class SelfHostedClusterConfig(Section):
     @property
     def timing(self) -> DcsTiming:
         return DcsTiming(self.ttl, self.loop_wait, self.retry_timeout)
+
+
+class SelfHostedClusterConfig(PatroniNodesConfig):
+    """One self-hosted cluster: its nodes (see PatroniNodesConfig), its database and, for analytics, TimescaleDB."""
+
+    timescaledb: bool = Field(
+        default=False,
+        description="Install TimescaleDB (falls back to native partitioning with pg_partman where the package is "
+        "unavailable). Always true for the `analytics` cluster.",
+    )
+    database_name: str = Field(default="cryb", description="Database created at bootstrap (lowercase identifier).")
+    admin_user: str = Field(
+        default="cryb_admin",
+        description="Application admin role created at bootstrap; its password lives in Secrets Manager.",
+    )
+    backup_retention_days: int = Field(
+        default=35, ge=7, le=3650, description="Days full backups (and the WAL they need) are kept (7-3650)."
+    )
+
+    @field_validator("database_name", "admin_user")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not _IDENTIFIER.match(value) or value in ("postgres", "template0", "template1", "replicator", "rewind"):
+            raise ValueError("must be a lowercase identifier, not postgres, template0/1, replicator or rewind")
+        return value
 
 
 class SelfHostedConfig(Section):

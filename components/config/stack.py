@@ -100,14 +100,39 @@ class StackConfig(Section):
             *cache_stack_problems(self.cache, self.postgres, self.environment, azs),
             *selfhosted_problems(self.selfhosted, environment=self.environment, availability_zones=azs),
         ]
-        if self.selfhosted.clusters and not self.network.interface_endpoints:
+        problems += self._ec2_shard_problems()
+        if (self.selfhosted.clusters or self.postgres.engine == "ec2") and not self.network.interface_endpoints:
             problems.append(
-                "cryb-db:network.interfaceEndpoints = False: must be true with cryb-db:selfhosted.clusters (nodes in "
-                "the data subnets attach their network interface and read their secrets through the endpoints)"
+                "cryb-db:network.interfaceEndpoints = False: must be true with self-hosted nodes "
+                "(cryb-db:selfhosted.clusters or cryb-db:postgres.engine: ec2): nodes in the data subnets attach "
+                "their network interface and read their secrets through the endpoints"
             )
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _ec2_shard_problems(self) -> list[str]:
+        """Self-hosted shards: one node per AZ, an image that needs no internet, RPO 0 in prod."""
+        pg, key = self.postgres, "cryb-db:postgres.ec2"
+        if pg.engine != "ec2":
+            return []
+        problems = []
+        if pg.ec2.node_count > self.network.az_count:
+            problems.append(
+                f"{key}.nodeCount = {pg.ec2.node_count}: needs as many AZs (network.azCount is "
+                f"{self.network.az_count}), and two nodes in one AZ would fail together"
+            )
+        if self.selfhosted.image_ssm_parameter is None and self.selfhosted.package_proxy is None:
+            problems.append(
+                "cryb-db:selfhosted: set packageProxy or imageSsmParameter for engine ec2 shards: nodes live in the "
+                "data subnets, which have no internet route"
+            )
+        if self.environment == "prod":
+            if not pg.ec2.synchronous_mode:
+                problems.append(f"{key}.synchronousMode = False: must be true in prod (RPO 0)")
+            if pg.ec2.synchronous_mode_strict is False:
+                problems.append(f"{key}.synchronousModeStrict = False: must be true (or unset) in prod")
+        return problems
 
     def production_rules(self) -> list[tuple[str, object, bool, str]]:
         """(key, value, ok, what prod requires): prod must survive an AZ outage and keep a year of flow logs.
@@ -134,6 +159,12 @@ class StackConfig(Section):
         """prod shards survive an AZ loss, cannot be deleted by accident, keep 35 days of backups and, where RDS
         allows it (topology `instance`), a copy of them in another region."""
         pg = self.postgres
+        if pg.engine == "ec2":  # RDS-only keys; self-hosted shards are checked by _ec2_shard_problems
+            log_days, backup_days = pg.log_retention_days, pg.backup_retention_days
+            return [
+                ("postgres.logRetentionDays", log_days, log_days >= 365, "at least 365 in prod"),
+                ("postgres.backupRetentionDays", backup_days, backup_days == 35, "35 in prod"),
+            ]
         rules: list[tuple[str, object, bool, str]] = [
             ("postgres.multiAz", pg.multi_az, pg.multi_az, "true in prod"),
             ("postgres.deletionProtection", pg.deletion_protection, pg.deletion_protection, "true in prod"),
