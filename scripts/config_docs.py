@@ -1,6 +1,7 @@
 """Generate docs/configuration.md from the typed config model, so the docs cannot drift from the code."""
 
 import json
+import re
 import types
 import typing
 from pathlib import Path
@@ -39,35 +40,79 @@ def _default(field: FieldInfo) -> str:
     return f"`{json.dumps(field.default)}`"
 
 
+def _is_secret(value: Any) -> bool:
+    """`pulumi config set --secret` values are stored as {"secure": "<ciphertext>"}."""
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def _flatten(prefix: str, value: Any, into: dict[str, Any]) -> None:
+    """Every path of a stack-file value, mappings included (`backups.plan` and `backups.plan.daily.schedule`)."""
+    if _is_secret(value):
+        into[prefix] = "(secret)"
+        return
+    into[prefix] = value
+    if isinstance(value, dict):
+        for sub, inner in value.items():
+            _flatten(f"{prefix}.{sub}", inner, into)
+
+
 def _stack_values() -> dict[str, dict[str, Any]]:
-    """Flattened `cryb-db:*` values each stack file sets, e.g. {"network.azCount": 2}."""
+    """Values each stack file sets, by flattened key, e.g. {"network.azCount": {"dev": 2}}."""
     values: dict[str, dict[str, Any]] = {}
     for stack in STACKS:
         for key, raw in read_stack_file(stack_file_path(stack)).config.items():
             if not key.startswith(f"{NAMESPACE}:"):
                 continue
-            name = key.split(":", 1)[1]
             try:
                 decoded = json.loads(raw)
             except json.JSONDecodeError:
                 decoded = raw
-            if isinstance(decoded, dict) and name != "tags":
-                for sub, value in decoded.items():
-                    values.setdefault(f"{name}.{sub}", {})[stack] = value
-            else:
-                values.setdefault(name, {})[stack] = decoded
+            flat: dict[str, Any] = {}
+            _flatten(key.split(":", 1)[1], decoded, flat)
+            for path, value in flat.items():
+                values.setdefault(path, {})[stack] = value
     return values
+
+
+def _section_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """(model, keyed): a nested section (`Model`) or a map of sections (`dict[str, Model]`), else (None, False)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    if typing.get_origin(annotation) is dict:
+        _key, value = typing.get_args(annotation)
+        if isinstance(value, type) and issubclass(value, BaseModel):
+            return value, True
+    return None, False
+
+
+def _set_by(key: str, stack_values: dict[str, dict[str, Any]]) -> str:
+    """Which stack files set `key`; `<name>` matches any map key (e.g. `selfhosted.clusters.<name>.ttl`)."""
+    pattern = re.compile("^" + re.escape(key).replace(re.escape("<name>"), "([^.]+)") + "$")
+    shown = []
+    for path, by_stack in stack_values.items():
+        match = pattern.match(path)
+        if match is None:
+            continue
+        label = f"{match.group(1)}: " if match.groups() else ""
+        shown += [
+            f"{stack}: {label}" + (value if value == "(secret)" else f"`{json.dumps(value)}`")
+            for stack, value in by_stack.items()
+        ]
+    return ", ".join(shown) or "-"
 
 
 def _rows(model: type[BaseModel], prefix: str, stack_values: dict[str, dict[str, Any]]) -> list[str]:
     rows = []
     for name, field in model.model_fields.items():
         key = f"{prefix}{field.alias or name}"
-        set_by = stack_values.get(key, {})
-        stacks = ", ".join(f"{s}: `{json.dumps(v)}`" for s, v in set_by.items()) or "-"
+        section, keyed = _section_model(field.annotation)
+        if section is not None:  # a nested section: document its keys one by one
+            rows += _rows(section, f"{key}.<name>." if keyed else f"{key}.", stack_values)
+            continue
         description = (field.description or "").replace("|", "\\|")
         rows.append(
-            f"| `{NAMESPACE}:{key}` | {_type_name(field.annotation)} | {_default(field)} | {stacks} | {description} |"
+            f"| `{NAMESPACE}:{key}` | {_type_name(field.annotation)} | {_default(field)} | "
+            f"{_set_by(key, stack_values)} | {description} |"
         )
     return rows
 
@@ -100,11 +145,12 @@ def render() -> str:
     ]
     nested: list[tuple[str, type[BaseModel]]] = []
     for name, field in StackConfig.model_fields.items():
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            nested.append((field.alias or name, annotation))
+        section, _keyed = _section_model(field.annotation)
+        if section is not None:
+            nested.append((field.alias or name, section))
     section_keys = {f"`{NAMESPACE}:{key}`" for key, _ in nested}
-    sections += [row for row in _rows(StackConfig, "", stack_values) if row.split(" | ")[0][2:] not in section_keys]
+    top_level = [row for row in _rows(StackConfig, "", stack_values) if row.split(" | ")[0][2:].count(".") == 0]
+    sections += [row for row in top_level if row.split(" | ")[0][2:] not in section_keys]
     for key, model in nested:
         sections += ["", f"## `{NAMESPACE}:{key}`", "", (model.__doc__ or "").strip(), "", header]
         sections += _rows(model, f"{key}.", stack_values)

@@ -1,6 +1,8 @@
 """Docs that are generated from code stay current."""
 
-from scripts.config_docs import DOC_PATH, render
+import re
+
+from scripts.config_docs import DOC_PATH, _stack_values, render
 
 
 def test_configuration_reference_is_current() -> None:
@@ -19,3 +21,16 @@ def test_configuration_reference_documents_every_section_key() -> None:
     ):
         assert f"`{key}`" in text
     assert "**required**" in text
+
+
+def test_every_key_the_stack_files_set_is_documented_with_its_value() -> None:
+    """Nested sections (backups.plan.daily.*, selfhosted.clusters.<name>.*) are documented key by key."""
+    text = render()
+    documented = [m.group(1) for m in re.finditer(r"^\| `cryb-db:([^`]+)` \|", text, re.MULTILINE)]
+    patterns = [re.compile("^" + re.escape(k).replace(re.escape("<name>"), "[^.]+") + "$") for k in documented]
+    leaves = [path for path, values in _stack_values().items() if not any(isinstance(v, dict) for v in values.values())]
+    assert "backups.plan.daily.schedule" in leaves and "selfhosted.clusters.analytics.instanceType" in leaves
+    for path in leaves:
+        assert any(p.match(path) for p in patterns), f"cryb-db:{path} is set by a stack file but not documented"
+    assert "placeholder-set-with" not in text  # secret values are shown as (secret), never their ciphertext
+    assert "prod: (secret)" in text
