@@ -1,6 +1,8 @@
 """`python -m scripts <command>`: the operator CLI (README.md#operator-cli)."""
 
+import gc
 import importlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -103,5 +105,25 @@ def config_docs(
     err.print(f"wrote {DOC_PATH}")
 
 
+def run() -> None:
+    """The process entry point. Pulumi's output graph makes many reference cycles: full collections cost the
+    preview ~0.8 s for nothing (every object lives until the end), so collect rarely. The preview owns no
+    servers, files or atexit clean-up, so once its output is flushed it skips the ~0.6 s interpreter teardown."""
+    gc.set_threshold(100_000, 50, 1000)
+    if sys.argv[1:2] != ["preview"]:
+        app()
+        return
+    try:
+        app()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        if isinstance(exit_.code, str):
+            err.print(exit_.code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    app()
+    run()
