@@ -115,6 +115,9 @@ alerts = AlertTopics(
         "pagerduty_integration_url": pulumi.Output.secret(pagerduty_url.get_secret_value()) if pagerduty_url else None,
         "delivery_success_sample_rate": monitoring_config.delivery_success_sample_rate,
         "forwarder_reserved_concurrency": monitoring_config.forwarder_reserved_concurrency,
+        # In the VPC (Lambda.3), in the app tier: its NAT reaches the webhooks, PagerDuty and AWS APIs.
+        "forwarder_vpc_id": network.vpc_id,
+        "forwarder_subnet_ids": network.app_subnet_ids,
         "tags": tags,
     },
 )

@@ -4,7 +4,7 @@ Lambda on both (docs/monitoring.md#alert-routing)."""
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NotRequired, TypedDict
 
 import pulumi
@@ -130,10 +130,46 @@ def delivery_logging_policy(region: str, account_id: str) -> dict[str, Any]:
     }
 
 
+# What Lambda needs to attach a function to its subnets (the actions of AWSLambdaVPCAccessExecutionRole; EC2 has no
+# resource-level permissions for Describe*, and the interfaces' ids are not known before Lambda creates them).
+VPC_ACCESS_ACTIONS = [
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+]
+
+
 def forwarder_policy(
+    log_group_arn: str,
+    secret_arn: str,
+    secrets_key_arn: str,
+    dlq_arn: str,
+    alerts_key_arn: str,
+    region: str,
+    in_vpc: bool = False,
+) -> dict[str, Any]:
+    """The forwarder reads its webhook secret, writes its logs, traces, parks failed events in its queue and, in a
+    VPC, manages its network interfaces."""
+    document = _forwarder_statements(log_group_arn, secret_arn, secrets_key_arn, dlq_arn, alerts_key_arn, region)
+    if in_vpc:
+        document["Statement"].append(
+            {
+                "Sid": "VpcNetworkInterfaces",
+                "Effect": "Allow",
+                "Action": VPC_ACCESS_ACTIONS,
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
+            }
+        )
+    return document
+
+
+def _forwarder_statements(
     log_group_arn: str, secret_arn: str, secrets_key_arn: str, dlq_arn: str, alerts_key_arn: str, region: str
 ) -> dict[str, Any]:
-    """The forwarder reads its webhook secret, writes its logs, traces, and parks failed events in its queue."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -197,6 +233,10 @@ class AlertTopicsArgs(TypedDict):
     None: no pager (dev)."""
     delivery_success_sample_rate: NotRequired[int]
     """Percent of successful deliveries logged (failures always are); default 100."""
+    forwarder_vpc_id: NotRequired[pulumi.Input[str] | None]
+    """VPC the forwarder runs in (Lambda.3); with `forwarder_subnet_ids`. None: outside any VPC."""
+    forwarder_subnet_ids: NotRequired[Sequence[pulumi.Input[str]]]
+    """Private subnets with NAT egress (the app tier): the webhooks and PagerDuty are on the internet."""
     forwarder_reserved_concurrency: NotRequired[int | None]
     """Concurrent forwarder executions reserved (and capped): bursts queue instead of flooding the webhooks.
     None: unreserved (accounts whose concurrency quota cannot spare any). Default 2."""
@@ -318,6 +358,29 @@ class AlertTopics(pulumi.ComponentResource):
 
     # -- chat forwarder ------------------------------------------------------------------------------------
 
+    def _forwarder_security_group(self, vpc_id: pulumi.Input[str]) -> aws.ec2.SecurityGroup:
+        """No ingress; HTTPS out only (Slack, Discord, Secrets Manager, SQS), through the app tier's NAT."""
+        n = self._name
+        group = aws.ec2.SecurityGroup(
+            f"{n}-forwarder-sg",
+            vpc_id=vpc_id,
+            description=f"cryb-db {n}: alert forwarder Lambda, HTTPS out only",
+            tags=self._tag(f"{n}-forwarder-sg"),
+            opts=self._child(),
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{n}-forwarder-https-out",
+            security_group_id=group.id,
+            description="Webhooks (Slack, Discord) and AWS APIs over HTTPS",
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            cidr_ipv4="0.0.0.0/0",
+            tags=self._tag(f"{n}-forwarder-https-out"),
+            opts=self._child(),
+        )
+        return group
+
     def _forwarder(self, key: aws.kms.Key, topics: dict[str, aws.sns.Topic]) -> None:
         n, a = self._name, self._args
         secret = aws.secretsmanager.Secret(
@@ -327,7 +390,8 @@ class AlertTopics(pulumi.ComponentResource):
             '{"slack": "https://hooks.slack.com/...", "discord": "https://discord.com/api/webhooks/..."}',
             kms_key_id=a["secrets_kms_key_arn"],
             recovery_window_in_days=SECRET_RECOVERY_DAYS,
-            tags=self._tag(f"{n}-chat-webhooks"),
+            # Only Slack and Discord can issue new webhook URLs (policies/rules/secrets.py).
+            tags={**self._tag(f"{n}-chat-webhooks"), "rotation-exempt": "issued-by-third-party"},
             opts=self._child(),
         )
         self.webhook_secret_arn = secret.arn
@@ -347,11 +411,18 @@ class AlertTopics(pulumi.ComponentResource):
             tags=self._tag(f"{n}-forwarder"),
             opts=self._child(),
         )
+        vpc_id, in_vpc = a.get("forwarder_vpc_id"), bool(a.get("forwarder_subnet_ids"))
+        vpc_config = None
+        if in_vpc and vpc_id is not None:
+            vpc_config = aws.lambda_.FunctionVpcConfigArgs(
+                subnet_ids=list(a.get("forwarder_subnet_ids", [])),
+                security_group_ids=[self._forwarder_security_group(vpc_id).id],
+            )
         policy = aws.iam.RolePolicy(
             f"{n}-forwarder",
             role=role.id,
             policy=pulumi.Output.all(logs.arn, secret.arn, a["secrets_kms_key_arn"], dlq.arn, key.arn).apply(
-                lambda v: json.dumps(forwarder_policy(v[0], v[1], v[2], v[3], v[4], a["region"]))
+                lambda v: json.dumps(forwarder_policy(v[0], v[1], v[2], v[3], v[4], a["region"], in_vpc=in_vpc))
             ),
             opts=self._child(),
         )
@@ -375,6 +446,7 @@ class AlertTopics(pulumi.ComponentResource):
             ),
             kms_key_arn=key.arn,
             tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
+            vpc_config=vpc_config,
             dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(target_arn=dlq.arn),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(
                 log_format="JSON", log_group=logs.name, application_log_level="INFO", system_log_level="WARN"

@@ -125,6 +125,10 @@ class SelfHostedClusterArgs(TypedDict):
     """Tags on every taggable resource."""
 
 
+# The repository is encrypted with this passphrase: a rotated one could not read the existing backups.
+ROTATION_EXEMPTIONS = {"pgbackrest": {"rotation-exempt": "encrypts-existing-backups"}}
+
+
 def backup_prefix(cluster: str) -> str:
     """The cluster's own prefix in the backup bucket."""
     return f"pgbackrest-{cluster}"
@@ -387,7 +391,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
             description=f"cryb-db {n}: {SECRET_PURPOSES[key]}",
             kms_key_id=self._args["secrets_kms_key_arn"],
             recovery_window_in_days=SECRET_RECOVERY_DAYS,
-            tags=self._tag(f"{n}-{key}", **{"secret-purpose": key}),
+            tags={**self._tag(f"{n}-{key}", **{"secret-purpose": key}), **ROTATION_EXEMPTIONS.get(key, {})},
             opts=self._child(),
         )
         aws.secretsmanager.SecretVersion(
@@ -477,6 +481,8 @@ class SelfHostedCluster(pulumi.ComponentResource):
             timescaledb=a["timescaledb"],
             client_cidrs=[a["vpc_cidr"]],
             port=a["port"],
+            # Analytics clusters preload pg_cron: it runs pg_partman maintenance where TimescaleDB is missing.
+            cron_database=a["database_name"] if a["timescaledb"] else None,
         )
         node = inputs.node
         conf = render_pgbackrest_conf(

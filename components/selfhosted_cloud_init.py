@@ -288,8 +288,22 @@ SQL
 psql "$1" -d @@DATABASE@@ -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements'
 case $BACKEND in
   timescaledb) psql "$1" -d @@DATABASE@@ -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION IF NOT EXISTS timescaledb' ;;
-  partman) psql "$1" -d @@DATABASE@@ -v ON_ERROR_STOP=1 \
-      -c 'CREATE SCHEMA IF NOT EXISTS partman' -c 'CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman' ;;
+  partman)
+    # The analytics migrations (scripts/analytics_migrations.py) run as the admin role: it needs pg_partman's
+    # objects, and pg_cron (preloaded on analytics clusters) to schedule partition maintenance.
+    psql "$1" -d @@DATABASE@@ -v ON_ERROR_STOP=1 <<'SQL'
+CREATE SCHEMA IF NOT EXISTS partman;
+CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman;
+GRANT ALL ON SCHEMA partman TO @@ADMIN@@;
+GRANT ALL ON ALL TABLES IN SCHEMA partman TO @@ADMIN@@;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA partman TO @@ADMIN@@;
+GRANT EXECUTE ON ALL PROCEDURES IN SCHEMA partman TO @@ADMIN@@;
+SQL
+    if psql "$1" -d @@DATABASE@@ -tAc 'SHOW shared_preload_libraries' | grep -q pg_cron; then
+      psql "$1" -d @@DATABASE@@ -v ON_ERROR_STOP=1 \
+        -c 'CREATE EXTENSION IF NOT EXISTS pg_cron' -c 'GRANT USAGE ON SCHEMA cron TO @@ADMIN@@'
+    fi
+    ;;
 esac
 """
 

@@ -19,6 +19,7 @@ LAZY_COMMANDS = {
     "bench": ("scripts.bench", "bench_app"),
     "health": ("scripts.health", "health_app"),
     "dr-drill": ("scripts.dr_drill", "dr_app"),
+    "analytics": ("scripts.analytics_migrations", "analytics_app"),
 }
 
 

@@ -15,7 +15,8 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        ([], ["preview", "config-docs", "bench", "health", "dr-drill"]),
+        ([], ["preview", "config-docs", "bench", "health", "dr-drill", "analytics"]),
+        (["analytics"], ["migrate", "status"]),
         (["bench"], ["preview", "cache-failover", "patroni-failover"]),
         (["health"], ["--outputs", "--dsn", "--thresholds", "--json"]),
         (["dr-drill"], ["--outputs", "--shard", "--target"]),

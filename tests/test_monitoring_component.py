@@ -252,7 +252,27 @@ def test_forwarder_is_packaged_from_this_repo_and_locked_down(each_stack: Evalua
     statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
     assert statements["WebhookSecret"]["Resource"] == variables["WEBHOOK_SECRET_ARN"]
     assert statements["WebhookSecret"]["Action"] == "secretsmanager:GetSecretValue"
-    assert [s["Resource"] for s in statements.values() if s["Resource"] == "*"] == ["*"]  # only X-Ray
+    # "*" only where AWS has no resource-level permissions: X-Ray, and the VPC interfaces Lambda manages
+    assert sorted(sid for sid, s in statements.items() if s["Resource"] == "*") == ["Tracing", "VpcNetworkInterfaces"]
+    assert set(statements["VpcNetworkInterfaces"]["Action"]) == {
+        "ec2:CreateNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+    }
+    # in the app subnets (NAT egress), behind a group that admits nothing and sends only HTTPS
+    vpc = inputs["vpcConfig"]
+    assert vpc["subnetIds"] == each_stack.outputs["network"]["appSubnetIds"]
+    (group_id,) = vpc["securityGroupIds"]
+    group = each_stack.by_id(group_id)
+    assert group is not None and group.name.endswith("-alerts-forwarder-sg")
+    rules = [r for r in each_stack.resources if r.inputs.get("securityGroupId") == group_id]
+    assert [(r.type.split(":")[-1], r.inputs["fromPort"], r.inputs["toPort"]) for r in rules] == [
+        ("SecurityGroupEgressRule", 443, 443)
+    ]
+    assert secret.inputs["tags"]["rotation-exempt"] == "issued-by-third-party"
     assert statements["Tracing"]["Resource"] == "*"
 
 

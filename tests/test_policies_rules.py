@@ -1500,6 +1500,19 @@ def test_every_secret_rotates() -> None:
     assert [n for n, _ in stack_violations(rule, [secret])] == ["s"]
 
 
+@pytest.mark.parametrize(
+    ("reason", "flagged"),
+    [("issued-by-third-party", False), ("encrypts-existing-backups", False), ("too-busy", True), ("", True)],
+)
+def test_only_a_listed_reason_exempts_a_secret_from_rotation(reason: str, flagged: bool) -> None:
+    rule = RULES["secretsmanager-every-secret-rotates"]
+    props = {"name": "webhooks", "arn": "arn:secret:w", "id": "arn:secret:w", "tags": {"rotation-exempt": reason}}
+    found = stack_violations(rule, [Node("aws:secretsmanager/secret:Secret", "w", props)])
+    assert bool(found) == flagged
+    if flagged:
+        assert "is not an accepted reason" in found[0][1]
+
+
 SUBNET = "aws:ec2/subnet:Subnet"
 
 

@@ -243,3 +243,21 @@ def test_outputs_follow_the_rds_shard_contract(evaluation: Evaluation) -> None:
 def test_an_unsafe_cluster_is_refused_before_any_resource(tmp_path: Path) -> None:
     with pytest.raises(PatroniConfigError, match="synchronous_mode_strict with 2 nodes"):
         run(tmp_path, node_count=2)
+
+
+def test_analytics_nodes_preload_pg_cron_and_let_the_admin_run_the_migrations(evaluation: Evaluation) -> None:
+    """What scripts/analytics_migrations.py needs on a TimescaleDB-less node: pg_cron in the database, and
+    pg_partman and cron usable by the admin role it connects as."""
+    for template in of(evaluation, "aws:ec2/launchTemplate:LaunchTemplate"):
+        written = {f["path"]: f["content"] for f in user_data(template)["write_files"]}
+        patroni = yaml.safe_load(written["/etc/patroni/patroni.yml"])
+        # preload is per node (a restart parameter), the cron database cluster-wide
+        assert "pg_cron" in patroni["postgresql"]["parameters"]["shared_preload_libraries"].split(",")
+        assert patroni["bootstrap"]["dcs"]["postgresql"]["parameters"]["cron.database_name"] == "cryb"
+        post_bootstrap = written["/usr/local/sbin/cryb-pg-post-bootstrap"]
+        for grant in (
+            "GRANT ALL ON SCHEMA partman TO cryb_admin;",
+            "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA partman TO cryb_admin;",
+            "GRANT USAGE ON SCHEMA cron TO cryb_admin",
+        ):
+            assert grant in post_bootstrap

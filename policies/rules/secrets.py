@@ -45,19 +45,40 @@ def secretsmanager_rotation_schedule(resource: Resource, config: Config) -> Iter
         yield f"rotationRules.automaticallyAfterDays is {days:g}: rotate at least every {limit:g} days."
 
 
+# A secret may go without rotation only for a reason of this list, named in its `rotation-exempt` tag.
+ROTATION_EXEMPT_TAG = "rotation-exempt"
+DEFAULT_EXEMPT_REASONS = [
+    "issued-by-third-party",  # e.g. Slack/Discord webhook URLs: only their issuer can make new ones
+    "encrypts-existing-backups",  # a repository cipher passphrase: a new one could not read the old backups
+]
+
+
 @RULES.stack(
     name="secretsmanager-every-secret-rotates",
-    description="Every secret has an automatic rotation (where the credential's owner supports one).",
+    description="Every secret has an automatic rotation, unless its `rotation-exempt` tag names an allowed reason "
+    "why the credential cannot rotate.",
     controls=("SecretsManager.1",),
     severity=Severity.MEDIUM,
     remediation="Add aws.secretsmanager.SecretRotation for the secret, or use RDS-managed master passwords "
-    "(manage_master_user_password=True), which rotate on their own.",
+    "(manage_master_user_password=True), which rotate on their own; only a credential that cannot rotate gets "
+    f"the `{ROTATION_EXEMPT_TAG}` tag with one of `exemptReasons`.",
     enforcement_level=EnforcementLevel.ADVISORY,
+    config_schema={"exemptReasons": {"type": "array", "items": {"type": "string"}, "default": DEFAULT_EXEMPT_REASONS}},
 )
 def secretsmanager_every_secret_rotates(stack: Stack, config: Config) -> Iterator[tuple[Resource | None, str]]:
+    reasons = list(config["exemptReasons"])
     for secret in stack.of_type(SECRET):
         if stack.referrers(secret, (ROTATION,), ("secretId",)) or stack.maybe_referrers(
             secret, (ROTATION,), ("secretId",)
         ):
+            continue
+        tags = secret.get("tags", default={})
+        if tags is UNKNOWN:
+            continue
+        reason = tags.get(ROTATION_EXEMPT_TAG) if isinstance(tags, dict) else None
+        if reason in reasons:
+            continue
+        if reason is not None:
+            yield secret, f"{ROTATION_EXEMPT_TAG}={reason!r} is not an accepted reason ({', '.join(reasons)})."
             continue
         yield secret, "no SecretRotation for this secret: add one (or document why the credential cannot rotate)."
