@@ -73,9 +73,11 @@ def _register_benchmarks() -> None:
     """The other benchmarks live beside what they measure; `bench` lists them all."""
     from .bench_cache import cache_bench_app
     from .bench_failover import failover_bench_app
+    from .bench_pitr import pitr_bench_app
 
     bench_app.add_typer(cache_bench_app)  # bench cache-failover
     bench_app.add_typer(failover_bench_app)  # bench patroni-failover
+    bench_app.add_typer(pitr_bench_app)  # bench pitr
 
 
 _register_benchmarks()

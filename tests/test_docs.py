@@ -34,3 +34,28 @@ def test_every_key_the_stack_files_set_is_documented_with_its_value() -> None:
         assert any(p.match(path) for p in patterns), f"cryb-db:{path} is set by a stack file but not documented"
     assert "placeholder-set-with" not in text  # secret values are shown as (secret), never their ciphertext
     assert "prod: (secret)" in text
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_relative_links_in_readme_and_docs_resolve() -> None:
+    root = DOC_PATH.parent.parent
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if target.startswith(("http://", "https://", "mailto:")):
+                continue
+            path_part, _, anchor = target.partition("#")
+            file = (page.parent / path_part).resolve() if path_part else page
+            if not file.exists():
+                broken.append(f"{page.name}: {target}")
+            elif anchor and file.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", file.read_text(), re.MULTILINE)
+                if anchor not in {_anchor(h) for h in headings}:
+                    broken.append(f"{page.name}: {target} (no such heading)")
+    assert broken == []
