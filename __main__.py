@@ -8,6 +8,7 @@ from components.alerts import AlertTopics
 from components.backup_policies import BACKUP_SELECTION_TAG, BackupRule, LifecycleSettings
 from components.backups import Backups, RestoreTestingSettings, VaultLockSettings
 from components.cache import Cache
+from components.cache_rotation import CacheUserRotation
 from components.config import ConfigError, load_stack_config
 from components.config.backups import check_backups_for_stack
 from components.config.selfhosted import PatroniNodesConfig
@@ -421,6 +422,26 @@ pulumi.export(
         "secretArns": cache.secret_arns,
     },
 )
+
+# -- cache password rotation (docs/cache.md#password-rotation): ElastiCache users; the ec2 engine's secrets are read
+# by the nodes at boot and do not rotate --
+if cache_config.engine == "elasticache":
+    CacheUserRotation(
+        f"cryb-{stack}-cache-rotation",
+        {
+            "secret_arns": {user: cache.secret_arns[user] for user in cache.user_arns},
+            "user_arns": cache.user_arns,
+            "secrets_kms_key_arn": keys.arns["secrets"],
+            "logs_kms_key_arn": keys.arns["logs"],
+            "log_retention_days": cache_config.log_retention_days,
+            "vpc_id": network.vpc_id,
+            "subnet_ids": network.app_subnet_ids,
+            "rotate_after": [cache],  # the users and the secrets' first versions exist before the first rotation
+            "region": region,
+            "account_id": account_id,
+            "tags": {**tags, "data-classification": config.data_classification},
+        },
+    )
 
 # -- monitoring (docs/monitoring.md): alarms per data store member, composite per shard, the stack's dashboard --
 # Self-hosted cache nodes have no ElastiCache node groups; their health comes from `scripts health`.

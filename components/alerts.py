@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .alert_forwarder import HANDLER, HANDLER_FILE
+from .lambda_policies import vpc_access_statement
 
 SEVERITIES = ("critical", "warning")
 # Services that publish alerts: CloudWatch alarms, RDS event subscriptions, ElastiCache and AWS Backup
@@ -130,18 +131,6 @@ def delivery_logging_policy(region: str, account_id: str) -> dict[str, Any]:
     }
 
 
-# What Lambda needs to attach a function to its subnets (the actions of AWSLambdaVPCAccessExecutionRole; EC2 has no
-# resource-level permissions for Describe*, and the interfaces' ids are not known before Lambda creates them).
-VPC_ACCESS_ACTIONS = [
-    "ec2:CreateNetworkInterface",
-    "ec2:DescribeNetworkInterfaces",
-    "ec2:DescribeSubnets",
-    "ec2:DeleteNetworkInterface",
-    "ec2:AssignPrivateIpAddresses",
-    "ec2:UnassignPrivateIpAddresses",
-]
-
-
 def forwarder_policy(
     log_group_arn: str,
     secret_arn: str,
@@ -155,15 +144,7 @@ def forwarder_policy(
     VPC, manages its network interfaces."""
     document = _forwarder_statements(log_group_arn, secret_arn, secrets_key_arn, dlq_arn, alerts_key_arn, region)
     if in_vpc:
-        document["Statement"].append(
-            {
-                "Sid": "VpcNetworkInterfaces",
-                "Effect": "Allow",
-                "Action": VPC_ACCESS_ACTIONS,
-                "Resource": "*",
-                "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
-            }
-        )
+        document["Statement"].append(vpc_access_statement(region))
     return document
 
 

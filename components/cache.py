@@ -22,6 +22,7 @@ from .cache_cloud_init import (
     render_bootstrap_script,
     render_user_data,
 )
+from .launch_templates import hardened_launch_template
 from .redis_cluster_plan import ClusterPlan, plan_cluster
 from .redis_conf import ACCESS_STRINGS, DISABLED_DEFAULT_ACCESS_STRING, data_volume_gib, render_redis_conf
 
@@ -154,6 +155,7 @@ class Cache(pulumi.ComponentResource):
     nodes: list[dict[str, Any]]
     user_names: dict[str, str]
     secret_arns: dict[str, pulumi.Output[str]]
+    user_arns: dict[str, pulumi.Output[str]]
     tls_ca_cert_secret_arn: pulumi.Output[str] | None
     plan: ClusterPlan
     node_groups: list[CacheNodeGroup]
@@ -165,6 +167,7 @@ class Cache(pulumi.ComponentResource):
         self.user_names = {user: user for user in CLIENT_USERS}
         self.configuration_endpoint, self.tls_ca_cert_secret_arn = None, None
         self.nodes, self.node_groups = [], []
+        self.user_arns = {}  # elasticache: the ARN of each client user (components/cache_rotation.py)
         # The same anti-affinity layout for both engines; ElastiCache applies it itself with Multi-AZ.
         self.plan = plan_cluster(args["shards"], args["replicas_per_shard"], args["availability_zones"])
 
@@ -188,6 +191,7 @@ class Cache(pulumi.ComponentResource):
                 "tlsCaCertSecretArn": self.tls_ca_cert_secret_arn,
                 "userNames": self.user_names,
                 "secretArns": self.secret_arns,
+                "userArns": self.user_arns,
             }
         )
 
@@ -207,6 +211,11 @@ class Cache(pulumi.ComponentResource):
 
     def _user_secret(self, user: str, password: random.RandomPassword) -> aws.secretsmanager.Secret:
         n = self._name
+        value: dict[str, pulumi.Input[str]] = {"username": user, "password": password.result}
+        rotated = self.engine == "elasticache"
+        if rotated:
+            # The rotation function (components/cache_rotation_function/) modifies the user by this id.
+            value["userId"] = self._elasticache_user_id(user)
         secret = aws.secretsmanager.Secret(
             f"{n}-{user}",
             name_prefix=f"cryb-db/{n}/{user}-",  # a prefix: a deleted secret's name stays reserved for 30 days
@@ -219,10 +228,12 @@ class Cache(pulumi.ComponentResource):
         aws.secretsmanager.SecretVersion(
             f"{n}-{user}-value",
             secret_id=secret.id,
-            secret_string=pulumi.Output.secret(
-                pulumi.Output.json_dumps({"username": user, "password": password.result})
-            ),
-            opts=self._child(),
+            secret_string=pulumi.Output.secret(pulumi.Output.json_dumps(value)),
+            # elasticache: Secrets Manager rotation owns the value after the first rotation; Pulumi's stale
+            # RandomPassword must never be written back, nor AWSCURRENT moved back to this version.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["secretString", "versionStages"])
+            if rotated
+            else self._child(),
         )
         return secret
 
@@ -252,7 +263,10 @@ class Cache(pulumi.ComponentResource):
             tags=self._tag(f"{n}-params"),
             opts=self._child(),
         )
-        users = [self._elasticache_user(user, ACCESS_STRINGS[user], passwords[user]) for user in CLIENT_USERS]
+        users = [
+            self._elasticache_user(user, ACCESS_STRINGS[user], passwords[user], rotated=True) for user in CLIENT_USERS
+        ]
+        self.user_arns = {user: u.arn for user, u in zip(CLIENT_USERS, users, strict=True)}
         # Every user group needs a user named `default`; ours is switched off and holds an unused password
         # (Valkey user groups accept only users that authenticate).
         default = self._elasticache_user(
@@ -315,15 +329,23 @@ class Cache(pulumi.ComponentResource):
         self.node_groups = elasticache_node_groups(group_id, a["shards"], a["replicas_per_shard"])
         self._route_events()
 
+    def _elasticache_user_id(self, user: str) -> str:
+        return f"{self._name}-{user}"
+
     def _elasticache_user(
-        self, user: str, access_string: str, password: random.RandomPassword, user_id: str | None = None
+        self,
+        user: str,
+        access_string: str,
+        password: random.RandomPassword,
+        user_id: str | None = None,
+        rotated: bool = False,
     ) -> aws.elasticache.User:
         n = self._name
         # Marked secret here as well, not only by the provider, so no engine or mock can record it in clear.
         secret_password = pulumi.Output.secret(password.result)
         return aws.elasticache.User(
             f"{n}-user-{user}",
-            user_id=user_id or f"{n}-{user}",
+            user_id=user_id or self._elasticache_user_id(user),
             user_name=user,
             engine=self._args["engine_flavor"],
             access_string=access_string,
@@ -331,7 +353,13 @@ class Cache(pulumi.ComponentResource):
                 type="password", passwords=[secret_password]
             ),
             tags=self._tag(f"{n}-user-{user}"),
-            opts=self._child(),
+            # A rotated user's passwords belong to Secrets Manager rotation (ModifyUser) after the first rotation:
+            # `pulumi up` must not set the stale RandomPassword again. The engine's (camelCase) property name; the
+            # Python name `authentication_mode` would be translated to it as well. The whole block is ignored:
+            # `type` is always "password" here, and `passwords` is what rotation changes.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["authenticationMode"])
+            if rotated
+            else self._child(),
         )
 
     def _route_events(self) -> None:
@@ -501,45 +529,17 @@ class Cache(pulumi.ComponentResource):
         label = f"{n}-node-{index}"
         tags = self._tag(label, **{"cache-node": node.name, "cache-shard": str(node.shard)})
         volume_gib = data_volume_gib(a["ec2_instance_type"])
-        template = aws.ec2.LaunchTemplate(
+        template = hardened_launch_template(
             label,
-            name_prefix=f"{label}-",
             description=f"cryb-db {n}: cache node {index} ({node.name}, {node.az})",
-            image_id=f"resolve:ssm:{ami_ssm_parameter(a['ec2_instance_type'])}",
+            image_ssm_parameter=ami_ssm_parameter(a["ec2_instance_type"]),
             instance_type=a["ec2_instance_type"],
-            iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
-            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1
-            ),
-            network_interfaces=[
-                aws.ec2.LaunchTemplateNetworkInterfaceArgs(
-                    device_index=0,
-                    subnet_id=subnet_id,
-                    security_groups=[a["security_group_id"]],
-                    associate_public_ip_address="false",
-                    delete_on_termination="true",
-                )
-            ],
-            block_device_mappings=[
-                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                    device_name="/dev/xvda",
-                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        volume_size=volume_gib,
-                        volume_type="gp3",
-                        encrypted="true",
-                        kms_key_id=a["data_kms_key_arn"],
-                        delete_on_termination="true",
-                    ),
-                )
-            ],
-            ebs_optimized="true",
-            monitoring=aws.ec2.LaunchTemplateMonitoringArgs(enabled=True),
+            instance_profile_arn=profile.arn,
+            subnet_id=subnet_id,
+            security_group_ids=[a["security_group_id"]],
+            root_volume_gib=volume_gib,
+            kms_key_arn=a["data_kms_key_arn"],
             user_data=user_data,
-            tag_specifications=[
-                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
-                for kind in ("instance", "volume", "network-interface")
-            ],
-            update_default_version=True,
             tags=tags,
             opts=self._child(),
         )

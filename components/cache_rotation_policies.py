@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from typing import Any
 
-from .alerts import VPC_ACCESS_ACTIONS
+from .lambda_policies import vpc_access_statement
 
 SECRET_ACTIONS = [
     "secretsmanager:DescribeSecret",
@@ -72,14 +72,6 @@ def rotation_policy(
                 "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
                 "Resource": "*",
             },
-            {
-                # EC2 has no resource-level permissions for Describe*, and the interfaces' ids are not known before
-                # Lambda creates them.
-                "Sid": "VpcNetworkInterfaces",
-                "Effect": "Allow",
-                "Action": list(VPC_ACCESS_ACTIONS),
-                "Resource": "*",
-                "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
-            },
+            vpc_access_statement(region),
         ],
     }

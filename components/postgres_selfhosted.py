@@ -17,6 +17,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from .backup_policies import writer_role_policy
+from .launch_templates import hardened_launch_template
 from .nvme_instances import validate_node_type
 from .patroni_config import (
     ETCD_CLIENT_PORT,
@@ -550,45 +551,17 @@ class SelfHostedCluster(pulumi.ComponentResource):
         user_data = pulumi.Output.all(
             eni.id, list(addresses), self.secret_arns, log_group.name, a["backup_bucket_arn"], a["backup_kms_key_arn"]
         ).apply(lambda v: self._user_data(index, v[0], v[1], v[2], v[3], v[4], v[5]))
-        template = aws.ec2.LaunchTemplate(
+        template = hardened_launch_template(
             label,
-            name_prefix=f"{label}-",
             description=f"cryb-db {n}: Patroni node {letter} ({a['availability_zones'][index]})",
-            image_id=f"resolve:ssm:{image_ssm_parameter(a['instance_type'], a['image_ssm_parameter'])}",
+            image_ssm_parameter=image_ssm_parameter(a["instance_type"], a["image_ssm_parameter"]),
             instance_type=a["instance_type"],
-            iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
-            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1
-            ),
-            network_interfaces=[
-                aws.ec2.LaunchTemplateNetworkInterfaceArgs(
-                    device_index=0,
-                    subnet_id=a["subnet_ids"][index],
-                    security_groups=[self._nodes_sg.id],
-                    associate_public_ip_address="false",
-                    delete_on_termination="true",
-                )
-            ],
-            block_device_mappings=[
-                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                    device_name="/dev/xvda",
-                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        volume_size=a["root_volume_gib"],
-                        volume_type="gp3",
-                        encrypted="true",
-                        kms_key_id=a["data_kms_key_arn"],
-                        delete_on_termination="true",
-                    ),
-                )
-            ],
-            ebs_optimized="true",
-            monitoring=aws.ec2.LaunchTemplateMonitoringArgs(enabled=True),
+            instance_profile_arn=profile.arn,
+            subnet_id=a["subnet_ids"][index],
+            security_group_ids=[self._nodes_sg.id],
+            root_volume_gib=a["root_volume_gib"],
+            kms_key_arn=a["data_kms_key_arn"],
             user_data=user_data,
-            tag_specifications=[
-                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
-                for kind in ("instance", "volume", "network-interface")
-            ],
-            update_default_version=True,
             tags=tags,
             opts=self._child(),
         )

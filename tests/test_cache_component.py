@@ -1,8 +1,5 @@
-"""The cache component on the recorded graph, both engines and both stacks, plus the config rules of issue 4.
-
-`__main__.py` is another engineer's file while this lands, so the component is evaluated inside a program
-made of the real `__main__.py` plus `WIRING`, the exact block to add to `__main__.py`.
-"""
+"""The cache component on the recorded graph of the real program, both engines and both stacks, plus the config
+rules of issue 4."""
 
 import base64
 import json
@@ -22,125 +19,10 @@ from scripts.mock_engine import Evaluation, RecordedResource, evaluate
 from scripts.stack_files import PROJECT_DIR, read_stack_file, stack_file_path
 from tests.helpers import write_config
 
-WIRING = """
-cache_config = config.cache
-cache = Cache(
-    f"cryb-{stack}-cache",
-    {
-        "engine": cache_config.engine,
-        "engine_flavor": cache_config.engine_flavor,
-        "engine_version": cache_config.engine_version,
-        "parameter_group_family": cache_config.parameter_group_family,
-        "node_type": cache_config.node_type,
-        "shards": cache_config.shards,
-        "replicas_per_shard": cache_config.replicas_per_shard,
-        "port": cache_config.port,
-        "cluster_port": cache_config.cluster_port,
-        "maxmemory_policy": cache_config.maxmemory_policy,
-        "snapshot_retention_days": cache_config.snapshot_retention_days,
-        "snapshot_window": cache_config.snapshot_window,
-        "maintenance_window": cache_config.maintenance_window,
-        "data_tiering": cache_config.data_tiering,
-        "log_retention_days": cache_config.log_retention_days,
-        "ec2_instance_type": cache_config.ec2_instance_type,
-        "availability_zones": zones[: config.network.az_count],
-        "data_subnet_ids": network.data_subnet_ids,
-        "subnet_group_name": network.cache_subnet_group_name,
-        "security_group_id": network.security_groups.cache.id,
-        "data_kms_key_arn": keys.arns["data"],
-        "logs_kms_key_arn": keys.arns["logs"],
-        "secrets_kms_key_arn": keys.arns["secrets"],
-        "alert_topic_arn": alerts.arns["warning"],
-        "region": region,
-        "tags": {**tags, "data-classification": config.data_classification},
-    },
-)
-pulumi.export(
-    "cache",
-    {
-        "engine": cache.engine,
-        "engineFlavor": cache_config.engine_flavor,
-        "engineVersion": cache_config.engine_version,
-        "configurationEndpoint": cache.configuration_endpoint,
-        "nodes": cache.nodes,
-        "port": cache.port,
-        "tls": True,
-        "tlsCaCertSecretArn": cache.tls_ca_cert_secret_arn,
-        "userNames": cache.user_names,
-        "secretArns": cache.secret_arns,
-    },
-)
-"""
-
-
-def program_text() -> str:
-    """The real `__main__.py` with WIRING appended (unless the lead has wired the cache already)."""
-    main = (PROJECT_DIR / "__main__.py").read_text()
-    if "components.cache import" in main:
-        return main
-    return main + "\nfrom components.cache import Cache  # noqa: E402\n" + WIRING
-
-
-# The fragment for docs/outputs.schema.json (`properties.cache`), validated here against both engines.
-CACHE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "The cache tier: a TLS-only Valkey/Redis OSS cluster; credentials only as Secrets Manager ARNs.",
-    "required": [
-        "engine",
-        "engineFlavor",
-        "engineVersion",
-        "configurationEndpoint",
-        "nodes",
-        "port",
-        "tls",
-        "tlsCaCertSecretArn",
-        "userNames",
-        "secretArns",
-    ],
-    "additionalProperties": False,
-    "properties": {
-        "engine": {"enum": ["elasticache", "ec2"]},
-        "engineFlavor": {"enum": ["valkey", "redis"]},
-        "engineVersion": {"type": "string", "pattern": "^\\d+\\.\\d+$"},
-        "configurationEndpoint": {"type": ["string", "null"], "minLength": 1},
-        "nodes": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["name", "availabilityZone", "address"],
-                "additionalProperties": False,
-                "properties": {
-                    "name": {"type": "string", "pattern": "^s\\d+-(master|replica\\d+)$"},
-                    "availabilityZone": {"type": "string"},
-                    "address": {"type": "string", "minLength": 1},
-                },
-            },
-        },
-        "port": {"type": "integer", "minimum": 1024, "maximum": 65535},
-        "tls": {"const": True},
-        "tlsCaCertSecretArn": {"type": ["string", "null"]},
-        "userNames": {
-            "type": "object",
-            "required": ["app", "reader"],
-            "additionalProperties": {"type": "string"},
-        },
-        "secretArns": {
-            "type": "object",
-            "required": ["app", "reader"],
-            "additionalProperties": {"type": "string", "pattern": "^arn:aws[a-z-]*:secretsmanager:"},
-        },
-    },
-    "allOf": [
-        {
-            "if": {"properties": {"engine": {"const": "elasticache"}}},
-            "then": {"properties": {"configurationEndpoint": {"type": "string"}, "nodes": {"maxItems": 0}}},
-        },
-        {
-            "if": {"properties": {"engine": {"const": "ec2"}}},
-            "then": {"properties": {"nodes": {"minItems": 2}, "tlsCaCertSecretArn": {"type": "string"}}},
-        },
-    ],
-}
+# The documented contract of the `cache` output (docs/outputs.schema.json), checked against both engines.
+CACHE_SCHEMA: dict[str, Any] = json.loads((PROJECT_DIR / "docs" / "outputs.schema.json").read_text())["properties"][
+    "cache"
+]
 
 DEV_CACHE = {
     "shards": 1,
@@ -163,16 +45,14 @@ MOCK_PASSWORD_MARK = "-pw-5ecret0000000000"  # every mock RandomPassword result 
 
 @pytest.fixture(scope="module")
 def evaluate_cache(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, dict[str, Any]], Evaluation]:
-    """Evaluate the tiny program for a stack with `cryb-db:cache` replaced; results are memoized."""
-    program_dir = tmp_path_factory.mktemp("cache-program")
-    (program_dir / "__main__.py").write_text(program_text())
+    """Evaluate the real program for a stack with `cryb-db:cache` replaced; results are memoized."""
     done: dict[str, Evaluation] = {}
 
     def run(stack: str, cache: dict[str, Any]) -> Evaluation:
         key = json.dumps([stack, cache], sort_keys=True)
         if key not in done:
             config_dir = tmp_path_factory.mktemp("config")
-            done[key] = evaluate(stack, write_config(config_dir, stack, {"cryb-db:cache": cache}), program_dir)
+            done[key] = evaluate(stack, write_config(config_dir, stack, {"cryb-db:cache": cache}))
         return done[key]
 
     return run
