@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .alert_forwarder import HANDLER, HANDLER_FILE
+from .iam_documents import service_trust
 from .lambda_policies import vpc_access_statement
 
 SEVERITIES = ("critical", "warning")
@@ -94,13 +95,6 @@ def topic_policy(topic_arn: str, account_id: str) -> dict[str, Any]:
             },
         ],
     }
-
-
-def service_trust(service: str, account_id: str | None) -> dict[str, Any]:
-    statement: dict[str, Any] = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
-    if account_id is not None:
-        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": account_id}}
-    return {"Version": "2012-10-17", "Statement": [statement]}
 
 
 def delivery_log_group_names(region: str, account_id: str, topic_name: str) -> tuple[str, str]:
@@ -388,7 +382,7 @@ class AlertTopics(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{n}-forwarder",
             description=f"cryb-db {n}: the Slack/Discord alert forwarder Lambda",
-            assume_role_policy=json.dumps(service_trust("lambda.amazonaws.com", None)),
+            assume_role_policy=json.dumps(service_trust("lambda.amazonaws.com")),
             tags=self._tag(f"{n}-forwarder"),
             opts=self._child(),
         )

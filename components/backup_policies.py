@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .iam_documents import service_trust
+
 if TYPE_CHECKING:  # the provider's input shapes, so pyright checks these documents against the resources
     from pulumi import Input
     from pulumi_aws.backup import PlanRuleArgsDict, SelectionConditionArgsDict
@@ -177,17 +179,7 @@ def access_log_bucket_policy(log_bucket_arn: str, source_bucket_arns: Sequence[s
 
 def service_trust_policy(service: str, account_id: str, source_arn: str | None = None) -> dict[str, Any]:
     """Only `service` may assume the role, and only on behalf of this account (and source, if given)."""
-    condition: dict[str, Any] = {"StringEquals": {"aws:SourceAccount": account_id}}
-    if source_arn is not None:
-        condition["ArnLike"] = {"aws:SourceArn": source_arn}
-    return _doc(
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": service},
-            "Action": "sts:AssumeRole",
-            "Condition": condition,
-        }
-    )
+    return service_trust(service, account_id, source_arn)
 
 
 def writer_trust_policy(services: Sequence[str]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from .cache_cloud_init import (
     render_bootstrap_script,
     render_user_data,
 )
+from .iam_documents import service_trust
 from .launch_templates import hardened_launch_template
 from .redis_cluster_plan import ClusterPlan, plan_cluster
 from .redis_conf import ACCESS_STRINGS, DISABLED_DEFAULT_ACCESS_STRING, data_volume_gib, render_redis_conf
@@ -496,12 +497,7 @@ class Cache(pulumi.ComponentResource):
         self, ca_arns: Sequence[pulumi.Output[str]], log_group_arn: pulumi.Output[str]
     ) -> aws.iam.InstanceProfile:
         a, n = self._args, self._name
-        trust = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
-            ],
-        }
+        trust = service_trust("ec2.amazonaws.com")  # EC2 sends no aws:SourceAccount
         role = aws.iam.Role(
             f"{n}-node-role",
             assume_role_policy=json.dumps(trust),

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from typing import Any
 
+from .iam_documents import service_trust
 from .lambda_policies import vpc_access_statement
 
 SECRET_ACTIONS = [
@@ -18,15 +19,9 @@ USER_ACTIONS = ["elasticache:DescribeUsers", "elasticache:ModifyUser"]
 
 
 def lambda_trust() -> dict[str, Any]:
-    """Lambda assumes the role. No aws:SourceAccount condition, as for the alert forwarder (components/alerts.py
-    passes no account for lambda.amazonaws.com): a condition on a key the service does not send with AssumeRole
-    would deny the function its own role."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
+    """Lambda assumes the role. No aws:SourceAccount condition: Lambda does not send it with AssumeRole, and a
+    condition on a missing key would deny the function its own role."""
+    return service_trust("lambda.amazonaws.com")
 
 
 def rotation_policy(

@@ -9,6 +9,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 import pulumi
 import pulumi_aws as aws
 
+from .iam_documents import service_trust
 from .postgres_schedule import ShardWindows, plan_windows
 from .postgres_tuning import InstanceClass, Parameter, family, instance_class, max_connections, parameters
 
@@ -299,7 +300,7 @@ class Postgres(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{n}-monitoring-role",
             description="RDS Enhanced Monitoring of the cryb-db PostgreSQL shards",
-            assume_role_policy=json.dumps(self._service_trust("monitoring.rds.amazonaws.com")),
+            assume_role_policy=json.dumps(service_trust("monitoring.rds.amazonaws.com", self._args["account_id"])),
             tags=self._tag(f"{n}-monitoring-role"),
             opts=self._child(),
         )
@@ -307,19 +308,6 @@ class Postgres(pulumi.ComponentResource):
             f"{n}-monitoring-policy", role=role.name, policy_arn=ENHANCED_MONITORING_POLICY, opts=self._child()
         )
         return role.arn, attachment
-
-    def _service_trust(self, service: str) -> dict[str, Any]:
-        return {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": service},
-                    "Action": "sts:AssumeRole",
-                    "Condition": {"StringEquals": {"aws:SourceAccount": self._args["account_id"]}},
-                }
-            ],
-        }
 
     def _log_groups(self, kind: str, identifier: str) -> list[aws.cloudwatch.LogGroup]:
         """Created before the database so RDS exports into groups with our retention and CMK (RDS.9/36)."""
@@ -501,7 +489,7 @@ class Postgres(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{ident}-proxy-role",
             description=f"RDS Proxy of {ident}: reads only that shard's master secret",
-            assume_role_policy=json.dumps(self._service_trust("rds.amazonaws.com")),
+            assume_role_policy=json.dumps(service_trust("rds.amazonaws.com", self._args["account_id"])),
             tags=self._tag(f"{ident}-proxy-role"),
             opts=self._child(),
         )

@@ -17,6 +17,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from .backup_policies import writer_role_policy
+from .iam_documents import service_trust
 from .launch_templates import hardened_launch_template
 from .nvme_instances import validate_node_type
 from .patroni_config import (
@@ -409,12 +410,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
         self, log_group: aws.cloudwatch.LogGroup, enis: Sequence[aws.ec2.NetworkInterface]
     ) -> aws.iam.InstanceProfile:
         a, n = self._args, self._name
-        trust = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
-            ],
-        }
+        trust = service_trust("ec2.amazonaws.com")  # EC2 sends no aws:SourceAccount
         role = aws.iam.Role(
             f"{n}-node-role",
             assume_role_policy=json.dumps(trust),

@@ -1,6 +1,6 @@
-"""CacheUserRotation under the mock engine: a tiny program declares the component alone, and the real program with
-the rotation wired in (WIRING, unless `__main__.py` has it already) is checked for the policy pack and for the drift
-options the Cache sets on what rotation owns (recorded by a monitor that also keeps `ignoreChanges`)."""
+"""CacheUserRotation under the mock engine: a tiny program declares the component alone, and the real program is
+checked for the policy pack and for the drift options the Cache sets on what rotation owns (recorded by a monitor that
+also keeps `ignoreChanges`)."""
 
 import json
 import textwrap
@@ -49,29 +49,6 @@ rotation = CacheUserRotation(
 pulumi.export("functionArn", rotation.function_arn)
 """
 
-# What __main__.py gets after the cache block (the import goes to the top of the file).
-WIRING_IMPORT = "from components.cache_rotation import CacheUserRotation"
-WIRING = """
-# -- cache password rotation (docs/cache.md#password-rotation): ElastiCache users only; the ec2 engine's secrets are
-# read by the nodes at boot and do not rotate --
-if cache_config.engine == "elasticache":
-    CacheUserRotation(
-        f"cryb-{stack}-cache-rotation",
-        {
-            "secret_arns": {user: cache.secret_arns[user] for user in cache.user_arns},
-            "user_arns": cache.user_arns,
-            "secrets_kms_key_arn": keys.arns["secrets"],
-            "logs_kms_key_arn": keys.arns["logs"],
-            "log_retention_days": cache_config.log_retention_days,
-            "vpc_id": network.vpc_id,
-            "subnet_ids": network.app_subnet_ids,
-            "rotate_after": [cache],  # the users and the secrets' first versions exist before the first rotation
-            "region": region,
-            "account_id": account_id,
-            "tags": {**tags, "data-classification": config.data_classification},
-        },
-    )
-"""
 
 FUNCTION = "aws:lambda/function:Function"
 ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
@@ -228,17 +205,8 @@ class OptionsMonitor(mock_engine.RecordingMonitor):
         return response
 
 
-def wired_program() -> str:
-    main = (PROJECT_DIR / "__main__.py").read_text()
-    if "CacheUserRotation" in main:
-        return main
-    return main + f"\n{WIRING_IMPORT}  # noqa: E402\n" + WIRING
-
-
 @pytest.fixture(scope="module")
 def wired(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], tuple[Evaluation, dict[str, list[str]]]]:
-    directory = tmp_path_factory.mktemp("wired-program")
-    (directory / "__main__.py").write_text(wired_program())
     done: dict[tuple[str, str], tuple[Evaluation, dict[str, list[str]]]] = {}
 
     def run(stack: str, engine: str) -> tuple[Evaluation, dict[str, list[str]]]:
@@ -247,7 +215,7 @@ def wired(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], tupl
             config = write_config(tmp_path_factory.mktemp("config"), stack, overrides)
             with pytest.MonkeyPatch.context() as patch:
                 patch.setattr(mock_engine, "RecordingMonitor", OptionsMonitor)
-                evaluation = evaluate(stack, config, program_dir=directory)
+                evaluation = evaluate(stack, config)  # the real __main__.py
             assert OptionsMonitor.last is not None
             done[(stack, engine)] = (evaluation, OptionsMonitor.last.ignore_changes)
         return done[(stack, engine)]
@@ -315,7 +283,7 @@ def test_ec2_engine_secrets_are_untouched(wired: Callable[..., Any]) -> None:
 
 
 def test_rotation_is_wired_after_the_cache() -> None:
-    text = wired_program()
+    text = (PROJECT_DIR / "__main__.py").read_text()
     assert text.index("CacheUserRotation(") > text.index("cache = Cache(")
 
 

@@ -203,8 +203,7 @@ class CacheConfig(Section):
     def _tls_is_required(cls, value: bool) -> bool:
         if not value:
             raise ValueError(
-                "must be true: in-transit encryption is required (Security Hub ElastiCache.5); clients connect "
-                "with TLS"
+                "must be true: in-transit encryption is required (Security Hub ElastiCache.5); clients connect with TLS"
             )
         return value
 

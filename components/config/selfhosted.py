@@ -70,6 +70,7 @@ class PatroniNodesConfig(Section):
         description="Seconds Patroni retries the DCS and PostgreSQL before giving up; loopWait + 2 * retryTimeout "
         "must be <= ttl.",
     )
+
     @field_validator("instance_type")
     @classmethod
     def _nvme_type(cls, value: str) -> str:
