@@ -27,13 +27,8 @@ from scripts.stack_files import PROJECT_DIR
 from tests.helpers import evaluate_with
 
 RULES = {rule.name: rule for rule in all_rules()}
-# Advisory everywhere by design (secret rotation, Lambda placement/tracing, keys kept for data yet to come).
-ADVISORY_IN_PROD = {
-    "secretsmanager-every-secret-rotates",
-    "lambda-in-vpc",
-    "lambda-active-tracing",
-    "kms-key-in-use",
-}
+# Advisory by design: secret rotation (self-hosted credentials do not rotate yet; docs/policies.md).
+ADVISORY_IN_PROD = {"secretsmanager-every-secret-rotates"}
 # dev trades availability and in-VPC API endpoints for cost.
 ADVISORY_IN_DEV = ADVISORY_IN_PROD | {
     "rds-multi-az",

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import Severity
 
 from .base import Config, Resource, RuleSet
 from .props import UNKNOWN, as_list
@@ -43,7 +43,6 @@ def lambda_not_public(resource: Resource, config: Config) -> Iterator[str]:
     controls=("Lambda.3",),
     severity=Severity.LOW,
     remediation="Set vpc_config with the app subnet IDs and a security group.",
-    enforcement_level=EnforcementLevel.ADVISORY,
 )
 def lambda_in_vpc(resource: Resource, config: Config) -> Iterator[str]:
     subnets = as_list(resource.get("vpcConfig", "subnetIds"))
@@ -58,7 +57,6 @@ def lambda_in_vpc(resource: Resource, config: Config) -> Iterator[str]:
     controls=("Lambda.7",),
     severity=Severity.LOW,
     remediation="Set tracing_config={'mode': 'Active'}.",
-    enforcement_level=EnforcementLevel.ADVISORY,
 )
 def lambda_active_tracing(resource: Resource, config: Config) -> Iterator[str]:
     mode = resource.get("tracingConfig", "mode", default="PassThrough")

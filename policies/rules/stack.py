@@ -4,7 +4,7 @@ someone, is every key used."""
 from collections.abc import Iterator
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import Severity
 
 from .base import Config, Resource, RuleSet
 from .graph import Stack
@@ -124,7 +124,6 @@ def sns_topic_has_subscription(stack: Stack, config: Config) -> Iterator[tuple[R
     controls=("CRYB.7",),
     severity=Severity.LOW,
     remediation="Pass the key's ARN to the resources it is for (kms_key_id), or stop creating the key.",
-    enforcement_level=EnforcementLevel.ADVISORY,
 )
 def kms_key_in_use(stack: Stack, config: Config) -> Iterator[tuple[Resource | None, str]]:
     users = [r for r in stack.resources if r.type not in NOT_KEY_USES and r.type != KMS_KEY]
