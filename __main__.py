@@ -280,6 +280,7 @@ if backup_region is not None:
     backup_replication = {"region": backup_region, "kms_key_arn": dr_keys.arns["data"]}
 
 monitored_shards: list[PostgresShard] = []
+shard_clusters: list[SelfHostedCluster] = []
 if pg.engine == "rds":
     postgres = Postgres(
         f"cryb-{stack}-pg",
@@ -458,6 +459,7 @@ monitoring = Monitoring(
         }
         if cache_config.engine == "elasticache"
         else None,
+        "selfhosted_clusters": [*selfhosted_clusters, *shard_clusters],
         "notify_topic_arn": alerts.arns["warning"],
         "page_topic_arn": alerts.arns["critical"],
         "settings": monitoring_config.alarm_settings(),

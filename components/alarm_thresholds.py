@@ -9,9 +9,12 @@ wrong number.
 """
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
+from .nvme_instances import nvme_instance_type
+from .patroni_config import DATA_MOUNT
 from .postgres_tuning import InstanceClass, max_connections
 
 GIB = 1024**3
@@ -58,6 +61,12 @@ class AlarmSpec:
     period_seconds: int = 60
     unit: str = ""
     """How the threshold reads to a human: `%`, `bytes`, `s`, `count`."""
+    anchor: str = ""
+    """Section of docs/monitoring.md when the key alone is ambiguous (a node's `cpu` is not an RDS `cpu`)."""
+
+    @property
+    def runbook_anchor(self) -> str:
+        return self.anchor or self.key
 
     @property
     def extended(self) -> bool:
@@ -76,6 +85,9 @@ class AlarmSettings:
     """None: by storage type (STORAGE_LATENCY_SECONDS)."""
     cache_connections: int = 10_000
     cache_replication_lag_seconds: int = 60
+    data_disk_warning_percent: int = 80
+    data_disk_critical_percent: int = 90
+    """Used space of a self-hosted node's NVMe data filesystem (/data) that warns and pages."""
 
 
 def storage_latency_seconds(storage_type: str, settings: AlarmSettings) -> float:
@@ -398,6 +410,96 @@ def cache_alarm_specs(node_type: str, maxmemory_policy: str, replica: bool, sett
     return specs
 
 
+def selfhosted_node_alarm_specs(instance_type: str, settings: AlarmSettings) -> list[AlarmSpec]:
+    """The alarms of one self-hosted PostgreSQL node (an auto-scaling group of one, components/postgres_selfhosted.py):
+    EC2 status checks and CPU, the group's in-service count, and the CloudWatch agent's data-disk and memory use."""
+    node = nvme_instance_type(instance_type)
+    warn_disk, crit_disk = settings.data_disk_warning_percent, settings.data_disk_critical_percent
+    if not 0 < warn_disk < crit_disk < 100:
+        raise ValueError(f"data disk thresholds {warn_disk} % / {crit_disk} %: need 0 < warning < critical < 100")
+    return [
+        AlarmSpec(
+            "status-check",
+            "StatusCheckFailed",
+            "Maximum",
+            "GreaterThanThreshold",
+            0.0,
+            2,
+            2,
+            "critical",
+            "An EC2 system or instance status check has failed for 2 minutes: the host or the guest is broken and "
+            "the node is not serving; Patroni fails over if it was the leader.",
+            unit="count",
+        ),
+        AlarmSpec(
+            "in-service",
+            "GroupInServiceInstances",
+            "Minimum",
+            "LessThanThreshold",
+            1.0,
+            2,
+            2,
+            "critical",
+            "The node's auto-scaling group has had no in-service instance for 2 minutes: the node is gone and the "
+            "group is replacing it; the cluster runs one node short until the new one has rebuilt from its peers.",
+            unit="count",
+        ),
+        AlarmSpec(
+            "cpu",
+            "CPUUtilization",
+            "Average",
+            "GreaterThanThreshold",
+            80.0,
+            15,
+            15,
+            "warning",
+            f"CPU above 80 % of the {node.vcpu} vCPUs of {node.name} for 15 minutes: queries queue and replication "
+            "replay on the standbys falls behind.",
+            unit="%",
+            anchor="cpu-node",
+        ),
+        AlarmSpec(
+            "data-disk-warning",
+            "disk_used_percent",
+            "Maximum",
+            "GreaterThanThreshold",
+            float(warn_disk),
+            5,
+            5,
+            "warning",
+            f"The NVMe data filesystem ({DATA_MOUNT}, {node.nvme_total_gb} GB) is more than {warn_disk} % full: it "
+            "holds the database, pg_wal and the pgBackRest spool, and cannot grow.",
+            unit="%",
+        ),
+        AlarmSpec(
+            "data-disk-critical",
+            "disk_used_percent",
+            "Maximum",
+            "GreaterThanThreshold",
+            float(crit_disk),
+            5,
+            5,
+            "critical",
+            f"The NVMe data filesystem is more than {crit_disk} % full: a full {DATA_MOUNT} stops PostgreSQL writes.",
+            unit="%",
+        ),
+        AlarmSpec(
+            "memory",
+            "mem_used_percent",
+            "Average",
+            "GreaterThanThreshold",
+            90.0,
+            15,
+            15,
+            "warning",
+            f"More than 90 % of {node.memory_gib} GiB in use (page cache not counted) for 15 minutes: sorts and "
+            "hashes spill, and the kernel may kill a backend (which restarts every session).",
+            unit="%",
+            anchor="memory-node",
+        ),
+    ]
+
+
 class MetricLike(Protocol):
     """What a component's `metric_...()` returns (postgres.Metric, cache.Metric): CloudWatch identity of a metric."""
 
@@ -406,7 +508,10 @@ class MetricLike(Protocol):
     @property
     def metric_name(self) -> str: ...
     @property
-    def dimensions(self) -> dict[str, str]: ...
+    def dimensions(self) -> Mapping[str, Any]:
+        """Dimension values: strings, or Outputs for names AWS generates (an auto-scaling group's)."""
+        ...
+
     @property
     def statistic(self) -> str: ...
     @property
@@ -418,10 +523,10 @@ class PlannedAlarm:
     """One alarm to declare: which resource, which group it makes unhealthy, the spec and the owner's metric."""
 
     resource: str
-    """The member the metric is about (DB instance, cluster or cache node id)."""
+    """The member the metric is about (DB instance, cluster, cache node id, or self-hosted node)."""
     group: str
-    """The shard (PostgreSQL) or node group (cache) whose composite alarm it feeds."""
-    kind: Literal["postgres", "cache"]
+    """The shard (PostgreSQL), node group (cache) or self-hosted cluster whose composite alarm it feeds."""
+    kind: Literal["postgres", "cache", "selfhosted"]
     spec: AlarmSpec
     metric: MetricLike
 

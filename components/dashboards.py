@@ -2,7 +2,8 @@
 
 Every graph plots the same metric definitions the alarms evaluate (the owners' `metric_...()`), with the alarm
 thresholds drawn as horizontal lines, so what an operator sees is what pages them. Sections: overview (load and
-health), replication (lag, slots), capacity (storage, memory, transaction IDs, evictions).
+health), replication (lag, slots), capacity (storage, memory, transaction IDs, evictions). Dimension values may be
+Outputs (a self-hosted node's auto-scaling group name): the caller serialises the body with `Output.json_dumps`.
 """
 
 import json
@@ -14,7 +15,7 @@ from .alarm_thresholds import MetricLike, PlannedAlarm
 
 GRID_WIDTH = 24
 GRAPH_WIDTH, GRAPH_HEIGHT = 12, 6
-KIND_LABELS = {"postgres": "PostgreSQL", "cache": "Cache"}
+KIND_LABELS = {"postgres": "PostgreSQL", "cache": "Cache", "selfhosted": "Self-hosted node"}
 # (section, kind, metric) in the order they appear; metrics without a planned alarm are left out.
 SECTIONS: dict[str, list[tuple[str, str]]] = {
     "Overview": [
@@ -27,6 +28,9 @@ SECTIONS: dict[str, list[tuple[str, str]]] = {
         ("cache", "CPUUtilization"),
         ("cache", "CurrConnections"),
         ("cache", "AuthenticationFailures"),
+        ("selfhosted", "StatusCheckFailed"),
+        ("selfhosted", "GroupInServiceInstances"),
+        ("selfhosted", "CPUUtilization"),
     ],
     "Replication": [
         ("postgres", "ReplicaLag"),
@@ -40,6 +44,8 @@ SECTIONS: dict[str, list[tuple[str, str]]] = {
         ("postgres", "CPUCreditBalance"),
         ("cache", "DatabaseMemoryUsagePercentage"),
         ("cache", "Evictions"),
+        ("selfhosted", "disk_used_percent"),
+        ("selfhosted", "mem_used_percent"),
     ],
 }
 SEVERITY_COLORS = {"critical": "#d62728", "warning": "#ff7f0e"}
@@ -62,12 +68,18 @@ def metric_row(metric: MetricLike, label: str) -> list[Any]:
     return row
 
 
+def _series_key(row: list[Any], statistic: str) -> str:
+    """Identity of a plotted series. An Output dimension value (an auto-scaling group's name) is the same object for
+    every metric of its node, so its identity stands for its value."""
+    return json.dumps([*row[:-1], statistic], default=lambda value: f"<{type(value).__name__} {id(value)}>")
+
+
 def _graph(title: str, alarms: Sequence[PlannedAlarm], region: str) -> dict[str, Any]:
     rows: list[list[Any]] = []
     seen: set[str] = set()
     for alarm in alarms:
         row = metric_row(alarm.metric, alarm.resource)
-        identity = json.dumps([*row[:-1], alarm.metric.statistic])
+        identity = _series_key(row, alarm.metric.statistic)
         if identity not in seen:  # connections-warning and -critical share one series
             seen.add(identity)
             rows.append(row)
@@ -124,7 +136,7 @@ def dashboard_body(
                         "width": GRID_WIDTH,
                         "height": 2 + len(composite_alarm_names) // 4,
                         "properties": {
-                            "title": "Unhealthy shards (these page)",
+                            "title": "Unhealthy shards, node groups and clusters (these page)",
                             "alarms": [alarm_arn(region, account_id, n) for n in composite_alarm_names],
                             "sortBy": "stateUpdatedTimestamp",
                         },

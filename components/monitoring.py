@@ -1,13 +1,13 @@
 """Alarms and the dashboard of the data stores (docs/monitoring.md).
 
-Every RDS member (writer, read replica, or Multi-AZ DB cluster) and every cache node gets the CloudWatch recommended
-alarm set with thresholds from its instance class (alarm_thresholds). Each alarm notifies the `notify` topic (chat)
-on ALARM and OK; a composite "unhealthy" alarm per shard and per cache node group, built from the critical ones,
+Every RDS member (writer, read replica, or Multi-AZ DB cluster), every cache node and every self-hosted PostgreSQL
+node gets the CloudWatch recommended alarm set with thresholds from its instance class (alarm_thresholds). Each alarm
+notifies the `notify` topic (chat) on ALARM and OK; a composite "unhealthy" alarm per shard, per cache node group and
+per self-hosted cluster, built from the critical ones,
 notifies the `page` topic (PagerDuty and chat), so one incident pages once. The metrics are the owning components'
 `metric_...()` definitions, shared by the alarms and the dashboard.
 """
 
-import json
 from collections.abc import Mapping, Sequence
 from itertools import groupby
 from typing import NotRequired, TypedDict
@@ -24,10 +24,12 @@ from .alarm_thresholds import (
     cache_alarm_specs,
     check_metric_matches,
     rds_alarm_specs,
+    selfhosted_node_alarm_specs,
 )
 from .cache import CacheNodeGroup
 from .dashboards import dashboard_body, dashboard_url
 from .postgres import PostgresShard
+from .postgres_selfhosted import SelfHostedCluster
 
 RUNBOOK = "docs/monitoring.md"
 # The owners' named metric definitions (CDK style); other metrics use their generic `metric()`.
@@ -46,6 +48,13 @@ CACHE_HELPERS = {
     "Evictions": "metric_evictions",
     "ReplicationLag": "metric_replication_lag",
     "AuthenticationFailures": "metric_authentication_failures",
+}
+SELFHOSTED_HELPERS = {
+    "StatusCheckFailed": "metric_status_check_failed",
+    "GroupInServiceInstances": "metric_group_in_service_instances",
+    "CPUUtilization": "metric_cpu_utilization",
+    "disk_used_percent": "metric_data_disk_used_percent",
+    "mem_used_percent": "metric_mem_used_percent",
 }
 COMPARISON_SIGNS = {"GreaterThanThreshold": ">", "LessThanThreshold": "<"}
 
@@ -105,6 +114,22 @@ def cache_alarm_plan(
     return planned
 
 
+def selfhosted_alarm_plan(clusters: Sequence[SelfHostedCluster], settings: AlarmSettings) -> list[PlannedAlarm]:
+    """The alarms of every node of every self-hosted cluster, on the metrics of the node's auto-scaling group; the
+    cluster is the group whose composite they feed."""
+    planned = []
+    for cluster in clusters:
+        specs = selfhosted_node_alarm_specs(cluster.instance_type, settings)
+        # One helper call per metric: the disk warning and critical alarms share one series on the dashboard.
+        metrics = {name: getattr(cluster, SELFHOSTED_HELPERS[name])() for name in {s.metric_name for s in specs}}
+        for index, group in enumerate(cluster.node_groups):
+            for spec in specs:
+                metric = metrics[spec.metric_name][index]
+                check_metric_matches(spec, metric)
+                planned.append(PlannedAlarm(group.resource, cluster.identifier, "selfhosted", spec, metric))
+    return planned
+
+
 def composite_rules(planned: Sequence[PlannedAlarm]) -> dict[str, str]:
     """Per shard / node group: ALARM when any of its critical alarms is (CloudWatch alarm-rule syntax)."""
     critical = sorted((p for p in planned if p.spec.severity == "critical"), key=lambda p: p.group)
@@ -120,7 +145,7 @@ def describe(alarm: PlannedAlarm) -> str:
     text = (
         f"{spec.why} Fires when {spec.statistic} {spec.metric_name} {sign} {spec.threshold:g}"
         f"{'' if spec.unit in ('', 'count') else ' ' + spec.unit} for {spec.datapoints_to_alarm} of "
-        f"{spec.evaluation_periods} x {spec.period_seconds} s. Runbook: {RUNBOOK}#{spec.key}"
+        f"{spec.evaluation_periods} x {spec.period_seconds} s. Runbook: {RUNBOOK}#{spec.runbook_anchor}"
     )
     return text[:1024]
 
@@ -147,6 +172,9 @@ class MonitoringArgs(TypedDict):
     """`gp3` or `io2` (decides the latency thresholds)."""
     cache: NotRequired[CacheWatchArgs | None]
     """The cache tier's node groups, or None when it has no ElastiCache nodes to watch."""
+    selfhosted_clusters: NotRequired[Sequence[SelfHostedCluster]]
+    """Self-hosted PostgreSQL clusters (analytics, and the shards with `engine: ec2`): alarms per node, a composite per
+    cluster."""
     notify_topic_arn: pulumi.Input[str]
     """Topic every metric alarm notifies on ALARM and OK (the warning topic: chat)."""
     page_topic_arn: pulumi.Input[str]
@@ -164,8 +192,8 @@ class MonitoringArgs(TypedDict):
 
 
 class Monitoring(pulumi.ComponentResource):
-    """The recommended alarm set per data store member, a composite "unhealthy" alarm per shard and node group,
-    and the stack's dashboard (overview, replication, capacity)."""
+    """The recommended alarm set per data store member, a composite "unhealthy" alarm per shard, node group and
+    self-hosted cluster, and the stack's dashboard (overview, replication, capacity)."""
 
     planned: list[PlannedAlarm]
     composite_alarm_names: list[str]
@@ -183,6 +211,7 @@ class Monitoring(pulumi.ComponentResource):
             self.planned += cache_alarm_plan(
                 cache["node_groups"], cache["node_type"], cache["maxmemory_policy"], settings
             )
+        self.planned += selfhosted_alarm_plan(args.get("selfhosted_clusters", []), settings)
 
         notify, page = args["notify_topic_arn"], args["page_topic_arn"]
         alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
@@ -244,7 +273,8 @@ class Monitoring(pulumi.ComponentResource):
         dashboard = aws.cloudwatch.Dashboard(
             f"{name}-dashboard",
             dashboard_name=args["dashboard_name"],
-            dashboard_body=json.dumps(body),
+            # Self-hosted node metrics name their auto-scaling group, whose name is an Output.
+            dashboard_body=pulumi.Output.json_dumps(body),
             opts=pulumi.ResourceOptions(parent=self, depends_on=composites),  # its alarm widget shows them
         )
         self.dashboard_name = dashboard.dashboard_name

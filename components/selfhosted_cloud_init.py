@@ -55,6 +55,13 @@ BACKUP_SCRIPT = "/usr/local/sbin/cryb-pg-backup"
 BAKED_MARKER = f"{CONF_DIR}/packages-baked"
 BACKEND_FILE = f"{CONF_DIR}/analytics-backend"
 METRICS_NAMESPACE = "cryb-db/selfhosted"
+"""Namespace of the CloudWatch agent's metrics; the node may put metrics only here (node_role_policy)."""
+ASG_DIMENSION = "AutoScalingGroupName"
+# The exact dimension names the alarms use for each agent metric (the agent config publishes these sets).
+AGENT_METRIC_DIMENSIONS: dict[str, tuple[str, ...]] = {
+    "mem_used_percent": (ASG_DIMENSION,),
+    "disk_used_percent": (ASG_DIMENSION, "path"),
+}
 ENI_ROUTE_TABLE = 1001
 SECRET_KEYS = ("superuser", "replication", "rewind", "restapi", "admin", "pgbackrest")
 
@@ -418,7 +425,14 @@ WantedBy=timers.target
 
 
 def cloudwatch_agent_config(inputs: NodeBootInputs) -> dict[str, Any]:
-    """Ship PostgreSQL, Patroni and pgBackRest logs; report memory and /data usage (no agent default metrics)."""
+    """Ship PostgreSQL, Patroni and pgBackRest logs; report memory and disk usage (no agent default metrics).
+
+    Metrics carry the node's auto-scaling group instead of host or instance id: the group (one instance each) is the
+    node's identity across replacements, and the alarms (components/monitoring.py) watch exactly the dimension sets
+    of AGENT_METRIC_DIMENSIONS. Memory is published as {AutoScalingGroupName}; disks carry device, fstype and path,
+    so they are also rolled up to {AutoScalingGroupName, path}. The agent resolves `${aws:AutoScalingGroupName}` from
+    the instance's tags (ec2:DescribeTags, granted by node_role_policy) and holds metrics back until it has.
+    """
     stream = f"{{instance_id}}-{inputs.node_name}"
     files = [
         (f"{PROD_LOG_DIR}/postgresql-*.log", "postgresql"),
@@ -427,7 +441,8 @@ def cloudwatch_agent_config(inputs: NodeBootInputs) -> dict[str, Any]:
         ("/var/log/cryb-pg-setup.log", "setup"),
     ]
     return {
-        "agent": {"metrics_collection_interval": 60},
+        # omit_hostname: no `host` dimension (append_dimensions drops it too; this says so explicitly).
+        "agent": {"metrics_collection_interval": 60, "omit_hostname": True},
         "logs": {
             "logs_collected": {
                 "files": {
@@ -440,10 +455,11 @@ def cloudwatch_agent_config(inputs: NodeBootInputs) -> dict[str, Any]:
         },
         "metrics": {
             "namespace": METRICS_NAMESPACE,
-            "append_dimensions": {"InstanceId": "${aws:InstanceId}"},
+            "append_dimensions": {ASG_DIMENSION: "${aws:AutoScalingGroupName}"},
+            "aggregation_dimensions": [list(AGENT_METRIC_DIMENSIONS["disk_used_percent"])],
             "metrics_collected": {
                 "mem": {"measurement": ["mem_used_percent"]},
-                "disk": {"measurement": ["used_percent"], "resources": [DATA_MOUNT, "/"]},
+                "disk": {"measurement": ["used_percent"], "resources": [DATA_MOUNT, "/"], "drop_device": True},
             },
         },
     }
@@ -581,7 +597,8 @@ def node_role_policy(
 ) -> dict[str, Any]:
     """Least privilege for a node, besides its backup prefix (backup_policies.writer_role_policy): read this
     cluster's secrets, decrypt them only through Secrets Manager, write its log group and its metrics namespace,
-    and attach only this cluster's stable interfaces to instances tagged as this cluster's nodes."""
+    read instance tags (the agent's AutoScalingGroupName dimension), and attach only this cluster's stable
+    interfaces to instances tagged as this cluster's nodes."""
     tag_key, tag_value = cluster_tag
     return {
         "Version": "2012-10-17",
@@ -611,6 +628,15 @@ def node_role_policy(
                 "Action": "cloudwatch:PutMetricData",
                 "Resource": "*",  # PutMetricData has no resource-level permissions; the namespace is the scope
                 "Condition": {"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
+            },
+            {
+                # The CloudWatch agent reads the instance's `aws:autoscaling:groupName` tag for the
+                # AutoScalingGroupName dimension and publishes nothing until it has it.
+                "Sid": "ReadInstanceTagsForMetricDimensions",
+                "Effect": "Allow",
+                "Action": "ec2:DescribeTags",
+                "Resource": "*",  # Describe actions have no resource-level permissions
+                "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
             },
             {
                 "Sid": "AttachOwnStableInterfaces",

@@ -15,6 +15,7 @@ from components.alarm_thresholds import (
     connection_thresholds,
     evictions_threshold,
     rds_alarm_specs,
+    selfhosted_node_alarm_specs,
     storage_latency_seconds,
 )
 from components.config.monitoring import SECRET_PLACEHOLDER, MonitoringConfig
@@ -118,15 +119,67 @@ def test_a_drifted_metric_definition_is_refused() -> None:
         check_metric_matches(spec, Metric("AWS/RDS", "FreeStorageSpace", {"DBInstanceIdentifier": "x"}, "Average", 60))
 
 
+def test_selfhosted_node_alarms() -> None:
+    """i4i.2xlarge (8 vCPU, 64 GiB, 1875 GB NVMe): what pages is a node that is gone or a full /data."""
+    specs = by_key(selfhosted_node_alarm_specs("i4i.2xlarge", DEFAULTS))
+    assert list(specs) == ["status-check", "in-service", "cpu", "data-disk-warning", "data-disk-critical", "memory"]
+    assert {k for k, s in specs.items() if s.severity == "critical"} == {
+        "status-check",
+        "in-service",
+        "data-disk-critical",
+    }
+    numbers = {
+        k: (s.metric_name, s.statistic, s.comparison, s.threshold, s.evaluation_periods) for k, s in specs.items()
+    }
+    assert numbers == {
+        "status-check": ("StatusCheckFailed", "Maximum", "GreaterThanThreshold", 0, 2),  # >= 1 failed check
+        "in-service": ("GroupInServiceInstances", "Minimum", "LessThanThreshold", 1, 2),
+        "cpu": ("CPUUtilization", "Average", "GreaterThanThreshold", 80, 15),
+        "data-disk-warning": ("disk_used_percent", "Maximum", "GreaterThanThreshold", 80, 5),
+        "data-disk-critical": ("disk_used_percent", "Maximum", "GreaterThanThreshold", 90, 5),
+        "memory": ("mem_used_percent", "Average", "GreaterThanThreshold", 90, 15),
+    }
+    assert all(s.datapoints_to_alarm == s.evaluation_periods and s.period_seconds == 60 for s in specs.values())
+    assert "8 vCPUs of i4i.2xlarge" in specs["cpu"].why and "64 GiB" in specs["memory"].why
+    assert "1875 GB" in specs["data-disk-warning"].why
+    # a node's cpu and memory are not the RDS/cache sections of the same key
+    assert (specs["cpu"].runbook_anchor, specs["memory"].runbook_anchor) == ("cpu-node", "memory-node")
+    assert specs["status-check"].runbook_anchor == "status-check"
+
+
+def test_selfhosted_disk_thresholds_follow_the_settings_and_must_be_ordered() -> None:
+    specs = by_key(
+        selfhosted_node_alarm_specs(
+            "r7gd.xlarge", AlarmSettings(data_disk_warning_percent=70, data_disk_critical_percent=85)
+        )
+    )
+    assert (specs["data-disk-warning"].threshold, specs["data-disk-critical"].threshold) == (70, 85)
+    for warning, critical in ((90, 90), (95, 90), (0, 90), (80, 100)):
+        settings = AlarmSettings(data_disk_warning_percent=warning, data_disk_critical_percent=critical)
+        with pytest.raises(ValueError, match="need 0 < warning < critical < 100"):
+            selfhosted_node_alarm_specs("i4i.xlarge", settings)
+    with pytest.raises(ValueError):
+        selfhosted_node_alarm_specs("m7i.xlarge", DEFAULTS)  # not an NVMe type
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading (as tests/test_docs.py computes it)."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
 def test_docs_explain_every_alarm() -> None:
-    keys = {
-        s.key
+    specs = [
+        s
         for role in ("writer", "replica")
         for s in rds_alarm_specs(instance_class("db.t4g.medium"), 20, "gp3", role, DEFAULTS)
-    }
-    keys |= {s.key for s in cache_alarm_specs("cache.t4g.small", "volatile-lru", True, DEFAULTS)}
-    headings = set(re.findall(r"^#### `([a-z-]+)`", DOCS_PATH.read_text(), flags=re.MULTILINE))
-    assert keys - headings == set(), "docs/monitoring.md needs a `#### `<key>`` section per alarm"
+    ]
+    specs += cache_alarm_specs("cache.t4g.small", "volatile-lru", True, DEFAULTS)
+    specs += selfhosted_node_alarm_specs("i4i.xlarge", DEFAULTS)
+    text = DOCS_PATH.read_text()
+    headings = set(re.findall(r"^#### `([a-z-]+)`", text, flags=re.MULTILINE))
+    assert {s.key for s in specs} - headings == set(), "docs/monitoring.md needs a `#### `<key>`` section per alarm"
+    anchors = {_anchor(h) for h in re.findall(r"^#+ (.+)$", text, flags=re.MULTILINE)}
+    assert {s.runbook_anchor for s in specs} - anchors == set(), "an alarm's runbook link points at no section"
 
 
 # -- cryb-db:monitoring --------------------------------------------------------------------------------------------

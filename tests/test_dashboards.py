@@ -4,10 +4,19 @@ resources that exist there."""
 import json
 from typing import Any
 
-from components.alarm_thresholds import AlarmSettings, PlannedAlarm, Role, cache_alarm_specs, rds_alarm_specs
+from components.alarm_thresholds import (
+    AlarmSettings,
+    PlannedAlarm,
+    Role,
+    cache_alarm_specs,
+    rds_alarm_specs,
+    selfhosted_node_alarm_specs,
+)
 from components.cache import Metric as CacheMetric
 from components.dashboards import GRID_WIDTH, dashboard_body, dashboard_url, metric_row, referenced_metrics
+from components.patroni_config import DATA_MOUNT
 from components.postgres import Metric
+from components.postgres_selfhosted import Metric as SelfHostedMetric
 from components.postgres_tuning import instance_class
 from scripts.mock_engine import MOCK_ACCOUNT_ID, Evaluation
 from tests.test_monitoring_component import cache_stack  # noqa: F401 - fixture
@@ -71,8 +80,45 @@ def test_sections_graph_every_alarmed_metric_once_with_thresholds() -> None:
     assert alarms["properties"]["alarms"] == ["arn:aws:cloudwatch:us-east-1:111122223333:alarm:shard-0-unhealthy"]
 
 
+def planned_selfhosted(resource: str) -> list[PlannedAlarm]:
+    return [
+        PlannedAlarm(
+            resource,
+            "cluster",
+            "selfhosted",
+            s,
+            SelfHostedMetric("ns", s.metric_name, {"AutoScalingGroupName": f"{resource}-asg"}, s.statistic),
+        )
+        for s in selfhosted_node_alarm_specs("i4i.xlarge", AlarmSettings())
+    ]
+
+
+def test_selfhosted_nodes_are_graphed_in_overview_and_capacity() -> None:
+    planned = planned_selfhosted("node-a") + planned_selfhosted("node-b")
+    body = dashboard_body("us-east-1", "111122223333", planned, ["cluster-unhealthy"], "t")
+    sections: dict[str, list[str]] = {}
+    current = ""
+    for widget in body["widgets"]:
+        if widget["type"] == "text":
+            current = widget["properties"]["markdown"].splitlines()[0]
+        elif widget["type"] == "metric":
+            sections.setdefault(current, []).append(widget["properties"]["title"])
+    assert sections == {
+        "# t": [
+            "Self-hosted node StatusCheckFailed",
+            "Self-hosted node GroupInServiceInstances",
+            "Self-hosted node CPUUtilization",
+        ],
+        "## Capacity": ["Self-hosted node disk_used_percent", "Self-hosted node mem_used_percent"],
+    }
+    graphs = {w["properties"]["title"]: w["properties"] for w in metric_widgets(body)}
+    disk = graphs["Self-hosted node disk_used_percent"]
+    assert [row[-1]["label"] for row in disk["metrics"]] == ["node-a", "node-b"]  # one series per node
+    assert [line["value"] for line in disk["annotations"]["horizontal"]] == [80, 90]
+
+
 def test_widgets_tile_the_grid_without_overlap() -> None:
-    planned = planned_postgres("pg-0") + planned_cache("c-0001-001")
+    planned = planned_postgres("pg-0") + planned_cache("c-0001-001") + planned_selfhosted("node-a")
     body = dashboard_body("us-east-1", "111122223333", planned, ["a-unhealthy"], "t")
     cells: set[tuple[int, int]] = set()
     for widget in body["widgets"]:
@@ -124,6 +170,16 @@ def cache_members(ev: Evaluation) -> set[str]:
     }
 
 
+def selfhosted_node_groups(ev: Evaluation) -> set[str]:
+    """Names of the auto-scaling groups of self-hosted PostgreSQL nodes (the mock names a group after its logical name,
+    as the component sets none)."""
+    return {
+        g.name
+        for g in ev.of_type("aws:autoscaling/group:Group")
+        if any(a.type == "cryb:postgres_selfhosted:SelfHostedCluster" for a in ev.ancestors(g))
+    }
+
+
 def test_dashboard_plots_only_resources_of_the_graph(each_stack: Evaluation) -> None:
     instances = {r.inputs["identifier"] for r in each_stack.of_type("aws:rds/instance:Instance")}
     clusters = {r.inputs["clusterIdentifier"] for r in each_stack.of_type("aws:rds/cluster:Cluster")}
@@ -132,12 +188,20 @@ def test_dashboard_plots_only_resources_of_the_graph(each_stack: Evaluation) -> 
         ("AWS/RDS", "DBClusterIdentifier"): clusters,
         ("AWS/ElastiCache", "CacheClusterId"): cache_members(each_stack),
     }
-    plotted: set[str] = set()
+    # Self-hosted nodes, once __main__.py passes its clusters to Monitoring: each by its auto-scaling group.
+    groups = selfhosted_node_groups(each_stack)
+    for namespace in ("AWS/EC2", "AWS/AutoScaling", "cryb-db/selfhosted"):
+        existing[(namespace, "AutoScalingGroupName")] = groups
+    plotted: dict[tuple[str, str], set[str]] = {}
     for namespace, _, dimensions in referenced_metrics(body_of(each_stack)):
+        assert dimensions.pop("path", DATA_MOUNT) == DATA_MOUNT  # the agent's disk metric: the NVMe data mount
         ((dimension, value),) = dimensions.items()
         assert value in existing[(namespace, dimension)], value
-        plotted.add(value)
-    assert plotted == set().union(*existing.values())  # and every data store is on it
+        plotted.setdefault((namespace, dimension), set()).add(value)
+    stores = set().union(*(v for k, v in existing.items() if k[1] != "AutoScalingGroupName"))
+    assert set().union(*plotted.values()) >= stores  # every data store is on it
+    for namespace in ("AWS/EC2", "AWS/AutoScaling", "cryb-db/selfhosted"):
+        assert plotted.get((namespace, "AutoScalingGroupName"), set()) == groups, namespace
 
 
 def test_dashboard_metrics_are_the_alarm_metrics(each_stack: Evaluation) -> None:

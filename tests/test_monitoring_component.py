@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from components.alarm_thresholds import AlarmSettings, cache_alarm_specs, rds_alarm_specs
+from components.alarm_thresholds import AlarmSettings, cache_alarm_specs, rds_alarm_specs, selfhosted_node_alarm_specs
 from components.alerts import PUBLISHERS
 from components.postgres_tuning import instance_class
 from scripts.mock_engine import MOCK_ACCOUNT_ID, Evaluation, RecordedResource, evaluate
@@ -123,7 +123,8 @@ def test_one_composite_per_shard_built_from_its_critical_alarms(each_stack: Eval
     names = {a.inputs["name"]: a for a in each_stack.of_type(ALARM)}
     composites = {c.inputs["alarmName"]: c for c in each_stack.of_type(COMPOSITE)}
     shards = [s["name"] for s in each_stack.outputs["postgres"]["shards"]]
-    assert set(composites) == {f"{group}-unhealthy" for group in shards + cache_groups(each_stack)}
+    clusters = [c.name for c in each_stack.resources if c.type == "cryb:postgres_selfhosted:SelfHostedCluster"]
+    assert set(composites) == {f"{group}-unhealthy" for group in {*shards, *cache_groups(each_stack), *clusters}}
     for shard in shards:
         rule = composites[f"{shard}-unhealthy"].inputs["alarmRule"]
         children = [part.removeprefix('ALARM("').removesuffix('")') for part in rule.split(" OR ")]
@@ -383,3 +384,18 @@ def test_cache_alarms_satisfy_the_data_store_rule(cache_stack: Evaluation) -> No
     assert [v for v in violations if v["policy"] == "required-tags"] == []
     (group,) = cache_stack.of_type(REPLICATION_GROUP)
     assert group.inputs["replicationGroupId"] == "cryb-syn-cache"
+
+
+def test_every_selfhosted_node_of_prod_is_alarmed_and_pages_through_its_cluster(prod: Evaluation) -> None:
+    """prod declares the analytics cluster (i4i.2xlarge, 3 nodes): each node's group has the full set."""
+    groups = [
+        g.name
+        for g in prod.of_type("aws:autoscaling/group:Group")
+        if any(a.type == "cryb:postgres_selfhosted:SelfHostedCluster" for a in prod.ancestors(g))
+    ]
+    assert sorted(groups) == [f"cryb-prod-analytics-node-{letter}" for letter in "abc"]
+    expected = {s.key for s in selfhosted_node_alarm_specs("i4i.2xlarge", AlarmSettings())}
+    for group in groups:
+        alarms = monitored_alarms(prod, "AutoScalingGroupName", group)
+        assert set(alarms) == {f"{group}-{key}" for key in expected}, group
+    assert "cryb-prod-analytics-unhealthy" in prod.outputs["monitoring"]["compositeAlarmNames"]

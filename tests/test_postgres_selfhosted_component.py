@@ -64,6 +64,24 @@ cluster = SelfHostedCluster(
     }},
 )
 pulumi.export("cluster", cluster.cluster_outputs())
+pulumi.export(
+    "nodeGroups",
+    [
+        {{"node": g.node, "resource": g.resource, "az": g.availability_zone, "asg": g.asg_name}}
+        for g in cluster.node_groups
+    ],
+)
+pulumi.export(
+    "metrics",
+    {{
+        helper: [
+            [m.namespace, m.metric_name, m.dimensions, m.statistic, m.period_seconds]
+            for m in getattr(cluster, helper)()
+        ]
+        for helper in dir(cluster)
+        if helper.startswith("metric_")
+    }},
+)
 """
 
 
@@ -261,3 +279,40 @@ def test_analytics_nodes_preload_pg_cron_and_let_the_admin_run_the_migrations(ev
             "GRANT USAGE ON SCHEMA cron TO cryb_admin",
         ):
             assert grant in post_bootstrap
+
+
+def test_node_groups_and_metric_helpers_name_each_nodes_auto_scaling_group(evaluation: Evaluation) -> None:
+    groups = {g.name: g for g in of(evaluation, "aws:autoscaling/group:Group")}
+    node_groups = evaluation.outputs["nodeGroups"]
+    assert [(g["node"], g["az"]) for g in node_groups] == [
+        ("analytics-a", "us-east-1a"),
+        ("analytics-b", "us-east-1b"),
+        ("analytics-c", "us-east-1c"),
+    ]
+    for group in node_groups:
+        assert group["resource"] == group["asg"] and group["asg"] in groups  # the recorded group's (mock) name
+        subnet = groups[group["asg"]].inputs["vpcZoneIdentifiers"]
+        assert subnet == [f"subnet-data-{group['az'][-1]}"]  # the node's own AZ
+    for group in groups.values():
+        assert group.inputs["metricsGranularity"] == "1Minute"
+        assert set(group.inputs["enabledMetrics"]) >= {"GroupInServiceInstances"}
+    metrics = evaluation.outputs["metrics"]
+    assert sorted(metrics) == [
+        "metric_cpu_utilization",
+        "metric_data_disk_used_percent",
+        "metric_group_in_service_instances",
+        "metric_mem_used_percent",
+        "metric_status_check_failed",
+    ]
+    asgs = [g["asg"] for g in node_groups]
+    expected = {
+        "metric_status_check_failed": ("AWS/EC2", "StatusCheckFailed", "Maximum", {}),
+        "metric_cpu_utilization": ("AWS/EC2", "CPUUtilization", "Average", {}),
+        "metric_group_in_service_instances": ("AWS/AutoScaling", "GroupInServiceInstances", "Minimum", {}),
+        "metric_data_disk_used_percent": ("cryb-db/selfhosted", "disk_used_percent", "Maximum", {"path": "/data"}),
+        "metric_mem_used_percent": ("cryb-db/selfhosted", "mem_used_percent", "Average", {}),
+    }
+    for helper, (namespace, name, statistic, extra) in expected.items():
+        assert metrics[helper] == [
+            [namespace, name, {"AutoScalingGroupName": asg, **extra}, statistic, 60] for asg in asgs
+        ], helper

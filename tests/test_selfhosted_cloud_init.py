@@ -24,6 +24,7 @@ from components.patroni_config import (
 from components.selfhosted_cloud_init import (
     ADDRESS_SCRIPT,
     BACKUP_SCRIPT,
+    METRICS_NAMESPACE,
     PATRONI_YML,
     SECRET_KEYS,
     SETUP_SCRIPT,
@@ -34,6 +35,7 @@ from components.selfhosted_cloud_init import (
     node_role_policy,
     render_user_data,
 )
+from tests.test_selfhosted_alarms import published_dimension_sets
 
 HOSTS = ["10.20.64.10", "10.20.80.10", "10.20.96.10"]
 ARNS = {key: f"arn:aws:secretsmanager:us-east-1:123456789012:secret:cryb-db/x/{key}-AbCdEf" for key in SECRET_KEYS}
@@ -207,6 +209,19 @@ def test_the_cloudwatch_agent_ships_the_logs_to_the_clusters_group() -> None:
     assert agent["metrics"]["metrics_collected"]["disk"]["resources"][0] == "/data"
 
 
+def test_the_agent_publishes_memory_and_data_disk_by_auto_scaling_group() -> None:
+    """The node alarms (tests/test_selfhosted_alarms.py) watch {AutoScalingGroupName} and {AutoScalingGroupName, path}:
+    no host or instance id, which would change with every replacement and split the series."""
+    agent: dict[str, Any] = json.loads(files(boot())["/opt/aws/amazon-cloudwatch-agent/etc/cryb-pg.json"])
+    assert agent["metrics"]["append_dimensions"] == {"AutoScalingGroupName": "${aws:AutoScalingGroupName}"}
+    assert agent["agent"]["omit_hostname"] is True
+    assert published_dimension_sets(agent, "mem_used_percent") == [frozenset({"AutoScalingGroupName"})]
+    disk = published_dimension_sets(agent, "disk_used_percent")
+    assert disk == [frozenset({"AutoScalingGroupName", "fstype", "path"}), frozenset({"AutoScalingGroupName", "path"})]
+    # no roll-up to {AutoScalingGroupName} alone: it would average / and /data into a meaningless series
+    assert [["AutoScalingGroupName", "path"]] == agent["metrics"]["aggregation_dimensions"]
+
+
 def test_node_policy_is_scoped_to_the_clusters_own_resources() -> None:
     policy = node_role_policy(
         secret_arns=list(ARNS.values()),
@@ -225,7 +240,18 @@ def test_node_policy_is_scoped_to_the_clusters_own_resources() -> None:
         "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}
     }
     wildcard = [s for s in statements.values() if s["Resource"] == "*"]
-    assert [s["Sid"] for s in wildcard] == ["PutNodeMetrics"]  # scoped by namespace: no resource-level ARNs exist
+    # no resource-level ARNs exist for these: metrics are scoped by namespace, tag reads by region
+    assert [s["Sid"] for s in wildcard] == ["PutNodeMetrics", "ReadInstanceTagsForMetricDimensions"]
+    assert statements["ReadInstanceTagsForMetricDimensions"]["Action"] == "ec2:DescribeTags"
+    assert statements["ReadInstanceTagsForMetricDimensions"]["Condition"] == {
+        "StringEquals": {"aws:RequestedRegion": "us-east-1"}
+    }
+    agent = json.loads(files(boot())["/opt/aws/amazon-cloudwatch-agent/etc/cryb-pg.json"])
+    assert statements["PutNodeMetrics"]["Action"] == "cloudwatch:PutMetricData"
+    assert statements["PutNodeMetrics"]["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": agent["metrics"]["namespace"]}
+    }
+    assert agent["metrics"]["namespace"] == METRICS_NAMESPACE != "CWAgent"  # not the account-wide default namespace
     assert statements["OnlyToThisClustersNodes"]["Condition"] == {
         "StringEquals": {"aws:ResourceTag/cryb-db-cluster": "analytics"}
     }
