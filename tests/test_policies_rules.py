@@ -1644,6 +1644,35 @@ def test_data_stores_have_alarms() -> None:
     assert stack_violations(rule, [Node("aws:sns/topic:Topic", "t", TOPIC)]) == []
 
 
+def test_self_hosted_database_nodes_have_alarms_other_groups_need_none() -> None:
+    rule = RULES["data-stores-have-alarms"]
+    asg = "aws:autoscaling/group:Group"
+    tags = [{"key": "cryb-db-cluster", "value": "analytics", "propagateAtLaunch": True}]
+    node = Node(asg, "node-a", {"name": "cryb-prod-analytics-node-a", "maxSize": 1, "tags": tags})
+    workers = Node(asg, "workers", {"name": "app-workers", "maxSize": 10, "tags": []})
+    metrics = ["StatusCheckFailed", "GroupInServiceInstances", "disk_used_percent"]
+    alarms = [alarm(m, m, {"AutoScalingGroupName": "cryb-prod-analytics-node-a"}) for m in metrics]
+    assert stack_violations(rule, [node, workers, *alarms]) == []
+    missing = stack_violations(rule, [node, workers, *alarms[1:]])
+    assert [n for n, _ in missing] == ["node-a"] and "StatusCheckFailed" in missing[0][1]
+    # in a real preview the group's generated name is unknown: the engine's dependency says which group it is
+    pending = Node(asg, "node-a", {"name": UNKNOWN_STRING_VALUE, "maxSize": 1, "tags": tags})
+    by_dependency = [
+        Node(
+            "aws:cloudwatch/metricAlarm:MetricAlarm",
+            f"dep-{m}",
+            {
+                "alarmActions": [TOPIC_ARN],
+                "metricName": m,
+                "dimensions": {"AutoScalingGroupName": UNKNOWN_STRING_VALUE},
+            },
+            depends={"dimensions": ["node-a"]},
+        )
+        for m in metrics
+    ]
+    assert stack_violations(rule, [pending, *by_dependency]) == []
+
+
 def test_sns_topic_has_subscription() -> None:
     rule = RULES["sns-topic-has-subscription"]
     topic = Node("aws:sns/topic:Topic", "critical", {**TOPIC, "arn": TOPIC_ARN})

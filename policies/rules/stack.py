@@ -16,6 +16,9 @@ METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 RDS_INSTANCE = "aws:rds/instance:Instance"
 RDS_CLUSTER = "aws:rds/cluster:Cluster"
 REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
+AUTOSCALING_GROUP = "aws:autoscaling/group:Group"
+# Self-hosted database nodes are auto-scaling groups of one tagged with their cluster (components/postgres_selfhosted).
+DATABASE_NODE_TAG = "cryb-db-cluster"
 TOPIC = "aws:sns/topic:Topic"
 TOPIC_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 KMS_KEY = "aws:kms/key:Key"
@@ -27,7 +30,14 @@ WATCHED = {
     RDS_INSTANCE: ("rdsMetrics", ("identifier",), ("DBInstanceIdentifier",)),
     RDS_CLUSTER: ("rdsClusterMetrics", ("clusterIdentifier",), ("DBClusterIdentifier",)),
     REPLICATION_GROUP: ("cacheMetrics", ("replicationGroupId",), ("ReplicationGroupId", "CacheClusterId")),
+    AUTOSCALING_GROUP: ("nodeMetrics", ("name",), ("AutoScalingGroupName",)),
 }
+
+
+def _is_database_node(group: Resource) -> bool:
+    tags = group.get("tags", default=[])
+    entries = tags if isinstance(tags, list) else []
+    return any(isinstance(t, dict) and t.get("key") == DATABASE_NODE_TAG for t in entries)
 
 
 def _metrics(alarm: Resource) -> list[tuple[Any, dict[str, Any]]]:
@@ -63,7 +73,8 @@ def _watches(stack: Stack, alarm: Resource, store: Resource, dimension_names: tu
 
 @RULES.stack(
     name="data-stores-have-alarms",
-    description="Every RDS instance, RDS cluster and cache replication group has the recommended alarm set.",
+    description="Every RDS instance, RDS cluster, cache replication group and self-hosted database node (an "
+    "auto-scaling group tagged cryb-db-cluster) has the recommended alarm set.",
     controls=("CRYB.5",),
     severity=Severity.HIGH,
     remediation="Create the monitoring component's alarms for the data store (metrics listed in the message), "
@@ -84,12 +95,19 @@ def _watches(stack: Stack, alarm: Resource, store: Resource, dimension_names: tu
             "items": {"type": "string"},
             "default": ["EngineCPUUtilization", "DatabaseMemoryUsagePercentage"],
         },
+        "nodeMetrics": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["StatusCheckFailed", "GroupInServiceInstances", "disk_used_percent"],
+        },
     },
 )
 def data_stores_have_alarms(stack: Stack, config: Config) -> Iterator[tuple[Resource | None, str]]:
     alarms = stack.of_type(METRIC_ALARM)
     for type_token, (config_key, _, dimension_names) in WATCHED.items():
         for store in stack.of_type(type_token):
+            if type_token == AUTOSCALING_GROUP and not _is_database_node(store):
+                continue
             covered: set[str] = set()
             for alarm in alarms:
                 watches = _watches(stack, alarm, store, dimension_names)
