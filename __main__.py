@@ -10,7 +10,7 @@ from components.backups import Backups, RestoreTestingSettings, VaultLockSetting
 from components.cache import Cache
 from components.cache_rotation import CacheUserRotation
 from components.config import ConfigError, load_stack_config
-from components.config.backups import check_backups_for_stack
+from components.config.region_checks import region_problems
 from components.config.selfhosted import PatroniNodesConfig
 from components.kms import KmsKeys
 from components.monitoring import Monitoring
@@ -25,23 +25,13 @@ tags = config.tags_for(stack)
 region = aws.get_region().region
 account_id = aws.get_caller_identity().account_id
 zones = aws.get_availability_zones(state="available").names
-# Rules that need the region or touch secrets, checked before the first resource is registered.
-if len(zones) < config.network.az_count:
-    raise ConfigError(
-        [f"cryb-db:network.azCount = {config.network.az_count}: region {region} has only {len(zones)} AZs"]
-    )
+problems = region_problems(config, region, len(zones))
+if problems:
+    raise ConfigError(problems)  # before the first resource is registered
 zones = zones[: config.network.az_count]
-check_backups_for_stack(config.backups, environment=config.environment, region=region)
 pg = config.postgres
-try:
-    backup_region = pg.backup_region(region)
-except ValueError as exc:  # e.g. `auto` with no paired region known
-    raise ConfigError([str(exc)]) from None
+backup_region = pg.backup_region(region)
 monitoring_config = config.monitoring
-# A missing (prod) or non-https pager URL, reported without echoing it (a validator error would print the value).
-monitoring_problems = monitoring_config.problems(config.environment)
-if monitoring_problems:
-    raise ConfigError(monitoring_problems)
 
 _providers: dict[str, aws.Provider] = {}
 
