@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .alert_forwarder import HANDLER, HANDLER_FILE
+from .https_egress import https_only_security_group
 from .iam_documents import service_trust
 from .lambda_policies import vpc_access_statement
 
@@ -336,25 +337,14 @@ class AlertTopics(pulumi.ComponentResource):
     def _forwarder_security_group(self, vpc_id: pulumi.Input[str]) -> aws.ec2.SecurityGroup:
         """No ingress; HTTPS out only (Slack, Discord, Secrets Manager, SQS), through the app tier's NAT."""
         n = self._name
-        group = aws.ec2.SecurityGroup(
+        return https_only_security_group(
             f"{n}-forwarder-sg",
             vpc_id=vpc_id,
             description=f"cryb-db {n}: alert forwarder Lambda, HTTPS out only",
-            tags=self._tag(f"{n}-forwarder-sg"),
+            egress_description="Webhooks (Slack, Discord) and AWS APIs over HTTPS",
+            tags=self._tags,
             opts=self._child(),
         )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{n}-forwarder-https-out",
-            security_group_id=group.id,
-            description="Webhooks (Slack, Discord) and AWS APIs over HTTPS",
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
-            cidr_ipv4="0.0.0.0/0",
-            tags=self._tag(f"{n}-forwarder-https-out"),
-            opts=self._child(),
-        )
-        return group
 
     def _forwarder(self, key: aws.kms.Key, topics: dict[str, aws.sns.Topic]) -> None:
         n, a = self._name, self._args

@@ -12,6 +12,7 @@ import pulumi_aws as aws
 
 from .cache_rotation_function import HANDLER, HANDLER_FILE
 from .cache_rotation_policies import lambda_trust, rotation_policy
+from .https_egress import https_only_security_group
 
 RUNTIME = "python3.12"
 TIMEOUT_SECONDS = 300  # setSecret waits up to 4 minutes for ElastiCache to apply ModifyUser
@@ -151,22 +152,11 @@ class CacheUserRotation(pulumi.ComponentResource):
         """No ingress; HTTPS out only: Secrets Manager (interface endpoint or NAT) and the ElastiCache API, which has
         no interface endpoint in this VPC and is reached through the app tier's NAT."""
         n, a = self._name, self._args
-        group = aws.ec2.SecurityGroup(
+        return https_only_security_group(
             f"{n}-sg",
             vpc_id=a["vpc_id"],
             description=f"cryb-db {n}: cache password rotation Lambda, HTTPS out only",
-            tags=self._tag(f"{n}-sg"),
+            egress_description="Secrets Manager and ElastiCache APIs over HTTPS",
+            tags=self._tags,
             opts=self._child(),
         )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{n}-https-out",
-            security_group_id=group.id,
-            description="Secrets Manager and ElastiCache APIs over HTTPS",
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
-            cidr_ipv4="0.0.0.0/0",
-            tags=self._tag(f"{n}-https-out"),
-            opts=self._child(),
-        )
-        return group
