@@ -226,7 +226,7 @@ class CacheConfig(Section):
 def production_problems(cache: CacheConfig, availability_zones: int) -> list[str]:
     """What prod forbids: fewer than 3 shards (no failover quorum) or a layout that one AZ outage breaks.
 
-    StackConfig._production_rules adds these to its list (one line per problem).
+    StackConfig._cross_section_rules raises them (through cache_stack_problems), one line per problem.
     """
     problems = []
     if cache.shards < PROD_MIN_SHARDS:

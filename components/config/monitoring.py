@@ -113,18 +113,6 @@ class MonitoringConfig(Section):
             )
         return problems
 
-    def production_rules(self) -> list[tuple[str, object, bool, str]]:
-        """(key, value, ok, what prod requires) for StackConfig.production_rules; the value is masked."""
-        url = self.pagerduty_integration_url
-        return [
-            (
-                "monitoring.pagerdutyIntegrationUrl",
-                SECRET_PLACEHOLDER if url is not None else None,
-                url is not None and self.pagerduty_url_problem() is None,
-                "an https:// PagerDuty integration URL (a Pulumi secret) in prod",
-            )
-        ]
-
     def alarm_settings(self) -> AlarmSettings:
         return AlarmSettings(
             replica_lag_seconds=self.replica_lag_seconds,

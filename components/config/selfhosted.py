@@ -1,7 +1,7 @@
 """`cryb-db:selfhosted`: PostgreSQL clusters on EC2 NVMe with Patroni, etcd and pgBackRest (docs/selfhosted.md).
 
-Rules that need keys outside this section (environment, network.azCount) live in `check_selfhosted_for_stack`,
-which `__main__.py` calls with both in view; the section validates everything it can see alone.
+Rules that need keys outside this section (environment, network.azCount) live in `selfhosted_problems`,
+which `StackConfig._cross_section_rules` calls with both in view; the section validates everything it can see alone.
 """
 
 import re
@@ -12,7 +12,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from ..nvme_instances import NVME_INSTANCE_TYPES, validate_node_type
 from ..patroni_config import DcsTiming, timing_problems, tuning_class_for
 from .base import Section
-from .errors import NAMESPACE, ConfigError
+from .errors import NAMESPACE
 from .network import check_log_retention
 
 ANALYTICS = "analytics"  # always self-hosted: TimescaleDB is not offered on RDS
@@ -237,10 +237,3 @@ def selfhosted_problems(selfhosted: SelfHostedConfig, *, environment: str, avail
         if selfhosted.log_retention_days < 365:
             problems.append(f"{key}.logRetentionDays = {selfhosted.log_retention_days}: must be at least 365 in prod")
     return problems
-
-
-def check_selfhosted_for_stack(selfhosted: SelfHostedConfig, *, environment: str, availability_zones: int) -> None:
-    """Raise ConfigError naming every broken cross-section rule."""
-    problems = selfhosted_problems(selfhosted, environment=environment, availability_zones=availability_zones)
-    if problems:
-        raise ConfigError(problems)
