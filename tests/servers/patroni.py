@@ -11,7 +11,8 @@ it, then only what cannot be the same on one machine is substituted:
 * TimescaleDB is left out (not installable here), which is the node's own fallback too.
 
 WAL archiving stays on, through pgBackRest into a posix repository rendered by ``pgbackrest_config``.
-Passwords reach Patroni through the same environment variables the node's systemd unit sets.
+Passwords reach Patroni as on a node: in `secrets.yml` beside `patroni.yml` in the node's configuration directory,
+rendered by the credentials agent (components/patroni_credentials/agent.py), which rewrites it on rotation.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from components.patroni_config import (
     node_inputs,
     render_patroni_yml,
 )
+from components.patroni_credentials.agent import render_patroni_secrets
 from components.pgbackrest_config import PgBackRestInputs, PosixRepo, render_cipher_include, render_pgbackrest_conf
 
 from .ports import LOOPBACK, free_ports
@@ -111,6 +113,11 @@ class DrillNode:
     @property
     def name(self) -> str:
         return self.endpoint.name
+
+    @property
+    def config_dir(self) -> Path:
+        """Patroni's configuration directory: patroni.yml and the credentials file secrets.yml."""
+        return self.workdir / "patroni"
 
     @property
     def data_dir(self) -> Path:
@@ -197,7 +204,8 @@ class PatroniDrillCluster:
         self.etcd_workdir = make_workdir("cryb-etcd-", self.etcd_user)  # etcd cannot enter postgres's 0700 dir
         self.repo = self.workdir / "repo"
         self.passwords = {
-            key: secrets.token_hex(16) for key in ("superuser", "replication", "rewind", "restapi", "pgbackrest")
+            key: secrets.token_hex(16)
+            for key in ("superuser", "replication", "rewind", "restapi", "admin", "pgbackrest")
         }
         ports = free_ports(4 * node_count)  # all held at once: no two listeners can get the same port
         hosts = [LOOPBACK] * node_count
@@ -243,10 +251,12 @@ class PatroniDrillCluster:
             )
         )
         (config_dir / "conf.d" / "cipher.conf").write_text(render_cipher_include(self.passwords["pgbackrest"]))
-        config = node.workdir / "patroni.yml"
-        config.write_text(render_patroni_yml(node.inputs))
+        config_dir = node.config_dir
+        config_dir.mkdir()
+        (config_dir / "patroni.yml").write_text(render_patroni_yml(node.inputs))
+        (config_dir / "secrets.yml").write_text(render_patroni_secrets(self.passwords))
         chown_tree(node.workdir, self.os_user)
-        return config
+        return config_dir
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self, timeout: float = START_TIMEOUT) -> None:
@@ -272,12 +282,6 @@ class PatroniDrillCluster:
         for node in self.nodes:
             assert node.etcd is not None
             wait_until(lambda n=node: self._etcd_healthy(n), what=f"etcd {node.name}", timeout=30, process=node.etcd)
-        env = {
-            "PATRONI_SUPERUSER_PASSWORD": self.passwords["superuser"],
-            "PATRONI_REPLICATION_PASSWORD": self.passwords["replication"],
-            "PATRONI_REWIND_PASSWORD": self.passwords["rewind"],
-            "PATRONI_RESTAPI_PASSWORD": self.passwords["restapi"],
-        }
         for node in self.nodes:
             config = self._write_node_files(node)
             node.patroni = ManagedProcess(
@@ -286,7 +290,6 @@ class PatroniDrillCluster:
                 log_path=node.workdir / "patroni.log",
                 cwd=node.workdir,
                 user=self.os_user,
-                env=env,
             )
         wait_until(lambda: self.leader() is not None, what="a Patroni leader", timeout=timeout)
         wait_until(self._replicated, what="a sync standby and streaming replicas", timeout=timeout)

@@ -1,0 +1,191 @@
+"""Rotate a credential of a self-hosted Patroni cluster (docs/selfhosted.md#credential-rotation).
+
+PostgreSQL keeps one password per role and every node of the cluster holds the superuser, replication, rewind and
+REST API passwords in its Patroni configuration, so this function cannot change the password itself: the nodes'
+credentials agent (components/patroni_credentials/agent.py, a 30-second timer on every node) does, and
+acknowledges on the secret with tags. Secrets Manager invokes the function four times per rotation with
+`{"SecretId", "ClientRequestToken", "Step"}`:
+
+* `createSecret`: a new password (GetRandomPassword, letters and digits) in a version staged AWSPENDING under the
+  token, same JSON as the current one (`{"username", "password"}`). Idempotent per token. From now on the agents
+  treat the pending version as effective.
+* `setSecret`: waits (bounded) until every node has tagged the secret `cryb-rotation-<node>` = token (it runs with
+  the new password) and, for a database role, the leader has tagged `cryb-rotation-leader` = token (it set the
+  password and logged in with it over TCP).
+* `testSecret`: the acknowledgements still name the token (no node has fallen back since).
+* `finishSecret`: AWSCURRENT moves to the token's version; the acknowledgement tags are removed.
+
+The nodes are named in the function's `CLUSTER_NODES` variable; the secret's purpose in its `secret-purpose` tag.
+Passwords are never logged, nor put in an exception message. Standard library and boto3 only.
+"""
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import boto3
+
+LOG = logging.getLogger("patroni_rotation")
+LOG.setLevel(logging.INFO)
+for _noisy in ("botocore", "boto3", "urllib3"):  # botocore's DEBUG would print secret values
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
+
+PENDING, CURRENT = "AWSPENDING", "AWSCURRENT"
+TAG_PREFIX = "cryb-rotation-"
+LEADER_TAG = f"{TAG_PREFIX}leader"
+PURPOSE_TAG = "secret-purpose"
+REQUIRED_KEYS = ("username", "password")
+DATABASE_ROLES = frozenset({"superuser", "replication", "rewind", "admin"})
+ROTATED = DATABASE_ROLES | {"restapi"}
+PASSWORD_LENGTH = 40  # letters and digits, like the first passwords (components/postgres_selfhosted.py)
+POLL_SECONDS = 10.0
+POLL_ATTEMPTS = 78  # 13 minutes: the agents run every 30 s; the function's timeout is 15 minutes
+
+Sleep = Callable[[float], None]
+
+
+class RotationError(Exception):
+    """A rotation step cannot go on. The message names the secret, the version and the nodes, never a value."""
+
+
+def handler(event: dict[str, Any], context: Any) -> None:
+    nodes = [n for n in os.environ.get("CLUSTER_NODES", "").split(",") if n]
+    rotate(event, boto3.client("secretsmanager"), nodes)
+
+
+def rotate(event: dict[str, Any], secrets: Any, nodes: Sequence[str], sleep: Sleep = time.sleep) -> None:
+    """Run one step of the rotation contract, after the checks AWS's rotation templates make."""
+    arn, token, step = event["SecretId"], event["ClientRequestToken"], event["Step"]
+    if step not in STEPS:
+        raise RotationError(f"unknown rotation step {step!r} for secret {arn}")
+    if not nodes:
+        raise RotationError("CLUSTER_NODES names no node: the function cannot know whom to wait for")
+    metadata = secrets.describe_secret(SecretId=arn)
+    if not metadata.get("RotationEnabled"):
+        raise RotationError(f"secret {arn} does not have rotation enabled")
+    purpose = tags_of(metadata).get(PURPOSE_TAG)
+    if purpose not in ROTATED:
+        raise RotationError(f"secret {arn} has {PURPOSE_TAG}={purpose!r}; this function rotates {sorted(ROTATED)}")
+    versions: dict[str, list[str]] = metadata.get("VersionIdsToStages", {})
+    if token not in versions:
+        raise RotationError(f"secret {arn} has no version {token} to rotate to")
+    if CURRENT in versions[token]:
+        LOG.info("%s: version %s of %s is already AWSCURRENT, nothing to do", step, token, arn)
+        return
+    if PENDING not in versions[token]:
+        raise RotationError(f"version {token} of secret {arn} is not staged AWSPENDING")
+    LOG.info("%s: secret %s (%s), version %s", step, arn, purpose, token)
+    STEPS[step](secrets, arn, token, Context(purpose, list(nodes), sleep))
+
+
+class Context:
+    def __init__(self, purpose: str, nodes: list[str], sleep: Sleep):
+        self.purpose, self.nodes, self.sleep = purpose, nodes, sleep
+
+    def required_tags(self) -> list[str]:
+        """Who must acknowledge: every node, and the leader for a database role."""
+        names = [f"{TAG_PREFIX}{node}" for node in self.nodes]
+        return [*names, LEADER_TAG] if self.purpose in DATABASE_ROLES else names
+
+
+def tags_of(metadata: dict[str, Any]) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in metadata.get("Tags", [])}
+
+
+def missing_acknowledgements(secrets: Any, arn: str, token: str, context: Context) -> list[str]:
+    tags = tags_of(secrets.describe_secret(SecretId=arn))
+    return [name for name in context.required_tags() if tags.get(name) != token]
+
+
+def create_secret(secrets: Any, arn: str, token: str, context: Context) -> None:
+    """Put a new password in the token's version, staged AWSPENDING, unless that version already holds one."""
+    current = secret_dict(secrets, arn, CURRENT)
+    try:
+        secrets.get_secret_value(SecretId=arn, VersionId=token, VersionStage=PENDING)
+        LOG.info("createSecret: version %s of %s already has a value, kept", token, arn)
+        return
+    except secrets.exceptions.ResourceNotFoundException:
+        pass
+    password = secrets.get_random_password(
+        PasswordLength=PASSWORD_LENGTH, ExcludePunctuation=True, IncludeSpace=False, RequireEachIncludedType=True
+    )["RandomPassword"]
+    secrets.put_secret_value(
+        SecretId=arn,
+        ClientRequestToken=token,
+        SecretString=json.dumps({**current, "password": password}),
+        VersionStages=[PENDING],
+    )
+    LOG.info("createSecret: new password for %s stored in version %s of %s", current["username"], token, arn)
+
+
+def set_secret(secrets: Any, arn: str, token: str, context: Context) -> None:
+    """Wait until every node runs with the pending password and, for a database role, the leader has set it."""
+    pending = secret_dict(secrets, arn, PENDING, token)
+    current = secret_dict(secrets, arn, CURRENT)
+    if pending["username"] != current["username"]:
+        raise RotationError(f"the pending version {token} of {arn} names another user than the current one")
+    missing: list[str] = []
+    for attempt in range(POLL_ATTEMPTS):
+        missing = missing_acknowledgements(secrets, arn, token, context)
+        if not missing:
+            LOG.info("setSecret: %s acknowledged version %s", ", ".join(context.required_tags()), token)
+            return
+        if attempt < POLL_ATTEMPTS - 1:
+            context.sleep(POLL_SECONDS)
+    raise RotationError(
+        f"version {token} of {arn} not acknowledged by {', '.join(missing)} after {POLL_ATTEMPTS} checks: "
+        "see the nodes' cryb-pg-credentials log (docs/selfhosted.md#credential-rotation)"
+    )
+
+
+def test_secret(secrets: Any, arn: str, token: str, context: Context) -> None:
+    """The agents proved the password (the leader by logging in with it); check nobody has fallen back since."""
+    secret_dict(secrets, arn, PENDING, token)
+    missing = missing_acknowledgements(secrets, arn, token, context)
+    if missing:
+        raise RotationError(f"version {token} of {arn} is no longer acknowledged by {', '.join(missing)}")
+    LOG.info("testSecret: version %s of %s is in use on every node", token, arn)
+
+
+def finish_secret(secrets: Any, arn: str, token: str, context: Context) -> None:
+    """Move AWSCURRENT to the token's version, removing it from the version that holds it now; drop the acks."""
+    metadata = secrets.describe_secret(SecretId=arn)
+    versions: dict[str, list[str]] = metadata.get("VersionIdsToStages", {})
+    current = next((version for version, stages in versions.items() if CURRENT in stages), None)
+    if current != token:
+        secrets.update_secret_version_stage(
+            SecretId=arn, VersionStage=CURRENT, MoveToVersionId=token, RemoveFromVersionId=current
+        )
+        LOG.info("finishSecret: version %s of %s is now AWSCURRENT (was %s)", token, arn, current)
+    stale = [key for key in tags_of(metadata) if key.startswith(TAG_PREFIX)]
+    if stale:
+        secrets.untag_resource(SecretId=arn, TagKeys=stale)
+
+
+STEPS: dict[str, Callable[[Any, str, str, Context], None]] = {
+    "createSecret": create_secret,
+    "setSecret": set_secret,
+    "testSecret": test_secret,
+    "finishSecret": finish_secret,
+}
+
+
+def secret_dict(secrets: Any, arn: str, stage: str, token: str | None = None) -> dict[str, Any]:
+    """The version's JSON, checked for the keys rotation needs. Errors never quote the value."""
+    request: dict[str, str] = {"SecretId": arn, "VersionStage": stage}
+    if token is not None:
+        request["VersionId"] = token
+    value = secrets.get_secret_value(**request)
+    try:
+        data = json.loads(value["SecretString"])
+    except (KeyError, TypeError, ValueError):
+        raise RotationError(f"the {stage} version of {arn} is not a JSON secret string") from None
+    if not isinstance(data, dict):
+        raise RotationError(f"the {stage} version of {arn} is not a JSON object")
+    missing = [key for key in REQUIRED_KEYS if not isinstance(data.get(key), str) or not data[key]]
+    if missing:
+        raise RotationError(f"the {stage} version of {arn} lacks {', '.join(missing)}")
+    return data
