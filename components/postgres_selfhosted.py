@@ -576,6 +576,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
                 admin_user=a["admin_user"],
                 stanza=inputs.stanza,
                 restapi_port=node.restapi_port,
+                pg_port=node.pg_port,
                 package_proxy=a["package_proxy"],
             )
         )

@@ -10,7 +10,9 @@ At first boot a node (Debian 12):
    URLs, Patroni addresses and the NLB targets never change) and routes it;
 3. stripes the instance-store NVMe devices into RAID 0 (mdadm; one device is used directly), formats XFS and
    mounts it on /data;
-4. fetches its passwords and the pgBackRest passphrase from Secrets Manager into root/postgres-only files;
+4. fetches the pgBackRest passphrase from Secrets Manager, and has the credentials agent
+   (components/patroni_credentials/agent.py) write its passwords into Patroni's credentials file; a 30-second
+   timer keeps running the agent, which is how rotated passwords reach the node (docs/selfhosted.md);
 5. makes a TLS certificate for PostgreSQL and the REST API, starts etcd (re-joining as a replaced member when
    peers already form a cluster), Patroni, the CloudWatch agent and the backup timers.
 
@@ -37,13 +39,19 @@ from .patroni_config import (
     PROD_LOG_DIR,
     PROD_PATRONI_LOG_DIR,
     PROD_PGBACKREST_CONFIG_PATH,
+    PROD_SOCKET_DIR,
     PROD_TLS,
 )
+from .patroni_credentials import AGENT_FILE, ROTATION_TAG_PREFIX
 from .pgbackrest_config import CIPHER_INCLUDE, backup_command
 
 USER_DATA_LIMIT_BYTES = 16 * 1024  # EC2 rejects larger user data (after base64 decoding)
 CONF_DIR = "/etc/cryb-db"
-PATRONI_YML = "/etc/patroni/patroni.yml"
+# Patroni reads a directory: the rendered patroni.yml, then the agent's secrets.yml merged over it. Its own
+# directory, because Debian's /etc/patroni holds example files Patroni would load too.
+PATRONI_CONFIG_DIR = "/etc/patroni/cryb"
+PATRONI_YML = f"{PATRONI_CONFIG_DIR}/patroni.yml"
+PATRONI_SECRETS = f"{PATRONI_CONFIG_DIR}/secrets.yml"
 PATRONI_ENV = f"{CONF_DIR}/patroni.env"
 ETCD_ENV = f"{CONF_DIR}/etcd.env"
 PGBACKREST_CONF = f"{PROD_PGBACKREST_CONFIG_PATH}/pgbackrest.conf"
@@ -52,6 +60,9 @@ PGBACKREST_SPOOL = f"{DATA_MOUNT}/pgbackrest-spool"
 SETUP_SCRIPT = "/usr/local/sbin/cryb-pg-setup"
 ADDRESS_SCRIPT = "/usr/local/sbin/cryb-node-address"
 BACKUP_SCRIPT = "/usr/local/sbin/cryb-pg-backup"
+CREDENTIALS_AGENT = "/usr/local/sbin/cryb-pg-credentials"
+CREDENTIALS_AGENT_CONFIG = f"{CONF_DIR}/credentials-agent.json"
+CREDENTIALS_INTERVAL_SECONDS = 30
 BAKED_MARKER = f"{CONF_DIR}/packages-baked"
 BACKEND_FILE = f"{CONF_DIR}/analytics-backend"
 METRICS_NAMESPACE = "cryb-db/selfhosted"
@@ -64,6 +75,8 @@ AGENT_METRIC_DIMENSIONS: dict[str, tuple[str, ...]] = {
 }
 ENI_ROUTE_TABLE = 1001
 SECRET_KEYS = ("superuser", "replication", "rewind", "restapi", "admin", "pgbackrest")
+ROTATED_SECRET_KEYS = ("superuser", "replication", "rewind", "restapi", "admin")
+"""Secrets the credentials agent applies and the rotation function rotates (not the pgBackRest passphrase)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +104,7 @@ class NodeBootInputs:
     admin_user: str
     stanza: str
     restapi_port: int
+    pg_port: int = 5432
     package_proxy: str | None = None
 
 
@@ -127,7 +141,8 @@ if [ ! -e @@BAKED@@ ]; then
   echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d
   apt-get update -q
-  apt-get install -y -q --no-install-recommends ca-certificates curl gnupg jq openssl mdadm xfsprogs awscli
+  apt-get install -y -q --no-install-recommends ca-certificates curl gnupg jq openssl mdadm xfsprogs awscli \
+    python3-boto3
   "${CURL[@]}" https://www.postgresql.org/media/keys/ACCC4CF8.asc | gpg --dearmor -o /usr/share/keyrings/pgdg.gpg
   echo "deb [signed-by=/usr/share/keyrings/pgdg.gpg] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
     > /etc/apt/sources.list.d/pgdg.list
@@ -198,20 +213,15 @@ install -d -o postgres -g postgres -m 0700 @@DATA@@/postgresql @@PGBACKREST_SPOO
 install -d -o etcd -g etcd -m 0700 @@ETCD_DATA@@
 install -d -o postgres -g postgres -m 0750 @@PG_LOG_DIR@@ @@PATRONI_LOG_DIR@@ @@PGBACKREST_LOG_DIR@@ /var/run/postgresql
 
-# 4. Secrets: readable by postgres only; never in user data or Pulumi state of the instance.
+# 4. Secrets: readable by postgres only; never in user data or Pulumi state of the instance. The credentials agent
+#    writes Patroni's passwords (root:postgres 0640) from the secrets' effective versions.
 secret() { aws --region "$REGION" secretsmanager get-secret-value --secret-id "$1" --query SecretString --output text \
   | jq -r .password; }
 umask 077
-{
-  echo "PATRONI_SUPERUSER_PASSWORD=$(secret @@ARN_superuser@@)"
-  echo "PATRONI_REPLICATION_PASSWORD=$(secret @@ARN_replication@@)"
-  echo "PATRONI_REWIND_PASSWORD=$(secret @@ARN_rewind@@)"
-  echo "PATRONI_RESTAPI_PASSWORD=$(secret @@ARN_restapi@@)"
-  echo "CRYB_ADMIN_PASSWORD=$(secret @@ARN_admin@@)"
-} > @@PATRONI_ENV@@
+@@AGENT@@ --boot
 install -d -m 0750 -g postgres @@PGBR_DIR@@/conf.d
 printf '[global]\nrepo1-cipher-pass=%s\n' "$(secret @@ARN_pgbackrest@@)" > @@PGBR_DIR@@/@@CIPHER_INCLUDE@@
-chown postgres:postgres @@PATRONI_ENV@@ @@PGBR_DIR@@/@@CIPHER_INCLUDE@@
+chown postgres:postgres @@PGBR_DIR@@/@@CIPHER_INCLUDE@@
 chgrp postgres @@PGBR_CONF@@ @@PATRONI_YML@@ && chmod 0640 @@PGBR_CONF@@ @@PATRONI_YML@@
 
 # 5. TLS for PostgreSQL and the REST API (clients encrypt; the NLB health checks do not verify).
@@ -244,7 +254,7 @@ udevadm trigger --sysname-match=watchdog || true
 /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s \
   -c file:/opt/aws/amazon-cloudwatch-agent/etc/cryb-pg.json
 systemctl daemon-reload
-systemctl enable --now cryb-node-address cryb-etcd cryb-patroni \
+systemctl enable --now cryb-node-address cryb-etcd cryb-patroni cryb-pg-credentials.timer \
   cryb-pgbackrest-backup@full.timer cryb-pgbackrest-backup@diff.timer
 log "node @@NODE@@ is up"
 """
@@ -382,7 +392,7 @@ Type=simple
 User=postgres
 Group=postgres
 EnvironmentFile={PATRONI_ENV}
-ExecStart=/usr/bin/patroni {PATRONI_YML}
+ExecStart=/usr/bin/patroni {PATRONI_CONFIG_DIR}
 ExecReload=/bin/kill -s HUP $MAINPID
 KillMode=process
 TimeoutSec=30
@@ -390,6 +400,27 @@ Restart=no
 {hardening}
 [Install]
 WantedBy=multi-user.target
+""",
+        # Root: it writes Patroni's credentials file and reloads Patroni; SQL runs as postgres through the socket.
+        "cryb-pg-credentials.service": f"""[Unit]
+Description=cryb-db: apply rotated credentials of {inputs.cluster} (docs/selfhosted.md#credential-rotation)
+After=cryb-patroni.service
+
+[Service]
+Type=oneshot
+ExecStart={CREDENTIALS_AGENT} --config {CREDENTIALS_AGENT_CONFIG}
+TimeoutSec=120
+{hardening}""",
+        "cryb-pg-credentials.timer": f"""[Unit]
+Description=cryb-db: apply rotated credentials every {CREDENTIALS_INTERVAL_SECONDS} s
+
+[Timer]
+OnBootSec=60
+OnUnitActiveSec={CREDENTIALS_INTERVAL_SECONDS}
+AccuracySec=1
+
+[Install]
+WantedBy=timers.target
 """,
         "cryb-pgbackrest-backup@.service": f"""[Unit]
 Description=cryb-db: pgBackRest %i backup of {inputs.stanza} (leader only)
@@ -462,6 +493,24 @@ def cloudwatch_agent_config(inputs: NodeBootInputs) -> dict[str, Any]:
                 "disk": {"measurement": ["used_percent"], "resources": [DATA_MOUNT, "/"], "drop_device": True},
             },
         },
+    }
+
+
+def credentials_agent_config(inputs: NodeBootInputs) -> dict[str, Any]:
+    """The agent's configuration on this node (fields of components/patroni_credentials/agent.py AgentConfig)."""
+    return {
+        "region": inputs.region,
+        "node": inputs.node_name,
+        "secrets": {key: inputs.secret_arns[key] for key in ROTATED_SECRET_KEYS},
+        "patroni_secrets_file": PATRONI_SECRETS,
+        "env_file": PATRONI_ENV,
+        "file_group": "postgres",
+        "reload_command": ["systemctl", "reload", "cryb-patroni.service"],
+        "restapi_url": f"https://{inputs.node_address}:{inputs.restapi_port}",
+        "host": inputs.node_address,
+        "port": inputs.pg_port,
+        "socket_dir": PROD_SOCKET_DIR,
+        "database": inputs.database_name,
     }
 
 
@@ -541,6 +590,7 @@ def render_user_data(inputs: NodeBootInputs) -> str:
             "PEER_URL": q(inputs.node_etcd_peer_url),
             "ETCD_ENV": ETCD_ENV,
             **{f"ARN_{key}": q(arn) for key, arn in inputs.secret_arns.items()},
+            "AGENT": f"{CREDENTIALS_AGENT} --config {CREDENTIALS_AGENT_CONFIG}",
         },
     )
     post_bootstrap = _fill(_POST_BOOTSTRAP, {**common, "ADMIN": inputs.admin_user, "DATABASE": inputs.database_name})
@@ -571,6 +621,12 @@ def render_user_data(inputs: NodeBootInputs) -> str:
         {"path": POST_BOOTSTRAP_SCRIPT, "permissions": "0755", "content": post_bootstrap},
         {"path": ON_ROLE_CHANGE_SCRIPT, "permissions": "0755", "content": on_role_change},
         {"path": BACKUP_SCRIPT, "permissions": "0755", "content": backup},
+        {"path": CREDENTIALS_AGENT, "permissions": "0700", "content": AGENT_FILE.read_text()},
+        {
+            "path": CREDENTIALS_AGENT_CONFIG,
+            "permissions": "0600",
+            "content": json.dumps(credentials_agent_config(inputs), indent=1) + "\n",
+        },
         {"path": SETUP_SCRIPT, "permissions": "0700", "content": setup},
     ]
     document = {"write_files": files, "runcmd": [[SETUP_SCRIPT]]}
@@ -604,10 +660,22 @@ def node_role_policy(
         "Version": "2012-10-17",
         "Statement": [
             {
+                # Describe: which version is staged AWSPENDING while a rotation is in progress (the agent).
                 "Sid": "ReadClusterSecrets",
                 "Effect": "Allow",
-                "Action": "secretsmanager:GetSecretValue",
+                "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
                 "Resource": list(secret_arns),
+            },
+            {
+                # The agent acknowledges a rotation with `cryb-rotation-*` tags; no other tag may be set or changed.
+                "Sid": "AcknowledgeRotations",
+                "Effect": "Allow",
+                "Action": "secretsmanager:TagResource",
+                "Resource": list(secret_arns),
+                "Condition": {
+                    "ForAllValues:StringLike": {"aws:TagKeys": [f"{ROTATION_TAG_PREFIX}*"]},
+                    "Null": {"aws:TagKeys": "false"},
+                },
             },
             {
                 "Sid": "DecryptSecretsThroughSecretsManager",

@@ -277,3 +277,21 @@ def test_the_set_step_waits_for_every_node_and_the_leader(rig: Rig) -> None:
     rig.run_agents()
     leader = rig.cluster.leader()
     assert leader is not None and can_log_in(leader, "rewind", current)
+
+
+def test_an_empty_pending_version_changes_nothing(rig: Rig) -> None:
+    """Secrets Manager's configuration test (and a failed rotation) leave an AWSPENDING version without a value:
+    the agents keep the current password and acknowledge nothing, and testSecret passes on it."""
+    key = "superuser"
+    current = rig.password(key)
+    token = begin_rotation(rig.arns[key], REGION, "cryb-test-analytics-rotation")
+    reports = rig.run_agents()
+    assert all(not r["wrote"] and not r["altered"] and not r["tagged"] for r in reports), reports
+    rotation.rotate(
+        {"SecretId": rig.arns[key], "ClientRequestToken": token, "Step": "testSecret"},
+        rig.secrets,
+        [n.name for n in rig.cluster.nodes],
+    )
+    cancel_rotation(rig.arns[key], REGION)
+    leader = rig.cluster.leader()
+    assert leader is not None and can_log_in(leader, "postgres", current)

@@ -16,6 +16,7 @@ import yaml
 
 from components.network_plan import plan_subnets
 from components.patroni_config import PatroniConfigError
+from components.selfhosted_cloud_init import PATRONI_YML
 from scripts.mock_engine import Evaluation, RecordedResource, evaluate
 
 NAME = "cryb-test-analytics"
@@ -145,7 +146,7 @@ def test_user_data_renders_the_cluster_from_the_stable_addresses_without_secrets
     for template in of(evaluation, "aws:ec2/launchTemplate:LaunchTemplate"):
         document = user_data(template)
         written = {f["path"]: f["content"] for f in document["write_files"]}
-        patroni = yaml.safe_load(written["/etc/patroni/patroni.yml"])
+        patroni = yaml.safe_load(written[PATRONI_YML])
         assert patroni["etcd3"]["hosts"] == [f"{ip}:2379" for ip in ips]
         assert patroni["bootstrap"]["dcs"]["synchronous_mode_strict"] is True
         assert "repo1-path=/pgbackrest-analytics" in written["/etc/pgbackrest/pgbackrest.conf"]
@@ -268,7 +269,7 @@ def test_analytics_nodes_preload_pg_cron_and_let_the_admin_run_the_migrations(ev
     pg_partman and cron usable by the admin role it connects as."""
     for template in of(evaluation, "aws:ec2/launchTemplate:LaunchTemplate"):
         written = {f["path"]: f["content"] for f in user_data(template)["write_files"]}
-        patroni = yaml.safe_load(written["/etc/patroni/patroni.yml"])
+        patroni = yaml.safe_load(written[PATRONI_YML])
         # preload is per node (a restart parameter), the cron database cluster-wide
         assert "pg_cron" in patroni["postgresql"]["parameters"]["shared_preload_libraries"].split(",")
         assert patroni["bootstrap"]["dcs"]["postgresql"]["parameters"]["cron.database_name"] == "cryb"

@@ -21,10 +21,16 @@ from components.patroni_config import (
     render_etcd_env_file,
     render_patroni_yml,
 )
+from components.patroni_credentials import AGENT_FILE, ROTATION_TAG_PREFIX, agent
+from components.patroni_credentials.agent import AgentConfig
+from components.patroni_rotation_function import handler as rotation_handler
 from components.selfhosted_cloud_init import (
     ADDRESS_SCRIPT,
     BACKUP_SCRIPT,
+    CREDENTIALS_AGENT,
+    CREDENTIALS_AGENT_CONFIG,
     METRICS_NAMESPACE,
+    PATRONI_CONFIG_DIR,
     PATRONI_YML,
     SECRET_KEYS,
     SETUP_SCRIPT,
@@ -146,8 +152,10 @@ def test_no_secret_value_only_arns_and_imdsv2() -> None:
     text = "\n".join(written.values())
     for arn in ARNS.values():
         assert arn in text
-    fetched = re.findall(r"PATRONI_\w+_PASSWORD=\$\(secret (\S+)\)", written[SETUP_SCRIPT])  # at boot
-    assert fetched == [ARNS[k] for k in ("superuser", "replication", "rewind", "restapi")]
+    # At boot only the pgBackRest passphrase is fetched by the script; the agent writes every other password.
+    assert re.findall(r"\$\(secret (\S+)\)", written[SETUP_SCRIPT]) == [ARNS["pgbackrest"]]
+    agent_config = json.loads(written[CREDENTIALS_AGENT_CONFIG])
+    assert agent_config["secrets"] == {k: ARNS[k] for k in ("superuser", "replication", "rewind", "restapi", "admin")}
     assert not re.search(r"PASSWORD=[A-Za-z0-9]", text)
     address = written[ADDRESS_SCRIPT]
     assert "curl -sf -X PUT http://169.254.169.254/latest/api/token" in address  # IMDSv2 token first
@@ -255,3 +263,45 @@ def test_node_policy_is_scoped_to_the_clusters_own_resources() -> None:
     assert statements["OnlyToThisClustersNodes"]["Condition"] == {
         "StringEquals": {"aws:ResourceTag/cryb-db-cluster": "analytics"}
     }
+
+
+def test_the_credentials_agent_runs_at_boot_before_patroni_and_then_every_30_seconds() -> None:
+    written = files(boot())
+    setup = written[SETUP_SCRIPT]
+    assert setup.index(f"{CREDENTIALS_AGENT} --config {CREDENTIALS_AGENT_CONFIG} --boot") < setup.index(
+        "systemctl enable --now"
+    )
+    assert "cryb-pg-credentials.timer" in setup.split("systemctl enable --now", 1)[1]
+    assert written[CREDENTIALS_AGENT] == AGENT_FILE.read_text()
+    timer = written["/etc/systemd/system/cryb-pg-credentials.timer"]
+    assert "OnUnitActiveSec=30" in timer
+    service = written["/etc/systemd/system/cryb-pg-credentials.service"]
+    assert f"ExecStart={CREDENTIALS_AGENT} --config {CREDENTIALS_AGENT_CONFIG}" in service
+    patroni = written["/etc/systemd/system/cryb-patroni.service"]
+    assert f"ExecStart=/usr/bin/patroni {PATRONI_CONFIG_DIR}\n" in patroni  # the directory: secrets.yml too
+    assert "python3-boto3" in setup
+    config = AgentConfig(**json.loads(written[CREDENTIALS_AGENT_CONFIG]))  # the agent accepts what is rendered
+    assert (config.host, config.port, config.node) == ("10.20.80.10", 5432, "analytics-b")
+    assert config.restapi_url == "https://10.20.80.10:8008"
+    assert config.patroni_secrets_file == f"{PATRONI_CONFIG_DIR}/secrets.yml"
+
+
+def test_nodes_may_read_their_secrets_and_set_only_rotation_tags() -> None:
+    policy = node_role_policy(
+        secret_arns=list(ARNS.values()),
+        secrets_kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
+        log_group_arn="arn:aws:logs:us-east-1:123456789012:log-group:/cryb-db/x/nodes",
+        eni_arns=["arn:aws:ec2:us-east-1:123456789012:network-interface/eni-1"],
+        region="us-east-1",
+        account_id="123456789012",
+        cluster_tag=("cryb-db-cluster", "analytics"),
+    )
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    assert statements["ReadClusterSecrets"]["Action"] == [
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DescribeSecret",
+    ]
+    tagging = statements["AcknowledgeRotations"]
+    assert tagging["Action"] == "secretsmanager:TagResource" and tagging["Resource"] == list(ARNS.values())
+    assert tagging["Condition"]["ForAllValues:StringLike"] == {"aws:TagKeys": [f"{ROTATION_TAG_PREFIX}*"]}
+    assert ROTATION_TAG_PREFIX == agent.TAG_PREFIX == rotation_handler.TAG_PREFIX  # one spelling everywhere

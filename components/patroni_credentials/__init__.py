@@ -4,3 +4,6 @@
 from pathlib import Path
 
 AGENT_FILE = Path(__file__).resolve().parent / "agent.py"
+ROTATION_TAG_PREFIX = "cryb-rotation-"
+"""Tags the agents acknowledge a rotation with and the rotation function removes (agent.py and handler.py, which
+cannot import this package where they run, spell it out; tests check they agree)."""

@@ -102,12 +102,17 @@ class Credential:
 
 
 # -- pure parts ---------------------------------------------------------------------------------------------------
-def effective_version(versions: dict[str, list[str]]) -> tuple[str, bool]:
-    """(version id, is pending): the AWSPENDING version while a rotation is in progress, else AWSCURRENT."""
+def current_version(versions: dict[str, list[str]]) -> str:
     current = next((v for v, stages in versions.items() if CURRENT in stages), None)
-    pending = next((v for v, stages in versions.items() if PENDING in stages), None)
     if current is None:
         raise AgentError("the secret has no AWSCURRENT version")
+    return current
+
+
+def effective_version(versions: dict[str, list[str]]) -> tuple[str, bool]:
+    """(version id, is pending): the AWSPENDING version while a rotation is in progress, else AWSCURRENT."""
+    current = current_version(versions)
+    pending = next((v for v, stages in versions.items() if PENDING in stages), None)
     if pending is not None and pending != current:
         return pending, True
     return current, False
@@ -180,7 +185,15 @@ class Agent:
                 version, pending = effective_version(metadata.get("VersionIdsToStages", {}))
             except AgentError as exc:
                 raise AgentError(f"secret {key} ({arn}): {exc}") from None
-            value = self.secretsmanager.get_secret_value(SecretId=arn, VersionId=version)
+            try:
+                value = self.secretsmanager.get_secret_value(SecretId=arn, VersionId=version)
+            except self.secretsmanager.exceptions.ResourceNotFoundException:
+                if not pending:
+                    raise
+                # An AWSPENDING version with no value: a failed rotation, or Secrets Manager testing the rotation
+                # configuration. Nothing to apply; the current version stays effective.
+                version, pending = current_version(metadata.get("VersionIdsToStages", {})), False
+                value = self.secretsmanager.get_secret_value(SecretId=arn, VersionId=version)
             try:
                 data = json.loads(value["SecretString"])
                 username, password = data["username"], data["password"]

@@ -12,7 +12,9 @@ acknowledges on the secret with tags. Secrets Manager invokes the function four 
 * `setSecret`: waits (bounded) until every node has tagged the secret `cryb-rotation-<node>` = token (it runs with
   the new password) and, for a database role, the leader has tagged `cryb-rotation-leader` = token (it set the
   password and logged in with it over TCP).
-* `testSecret`: the acknowledgements still name the token (no node has fallen back since).
+* `testSecret`: the acknowledgements still name the token (no node has fallen back since). On an AWSPENDING
+  version without a value (Secrets Manager testing the configuration of a rotation that does not start at once),
+  the configuration checks only.
 * `finishSecret`: AWSCURRENT moves to the token's version; the acknowledgement tags are removed.
 
 The nodes are named in the function's `CLUSTER_NODES` variable; the secret's purpose in its `secret-purpose` tag.
@@ -142,7 +144,17 @@ def set_secret(secrets: Any, arn: str, token: str, context: Context) -> None:
 
 
 def test_secret(secrets: Any, arn: str, token: str, context: Context) -> None:
-    """The agents proved the password (the leader by logging in with it); check nobody has fallen back since."""
+    """The agents proved the password (the leader by logging in with it); check nobody has fallen back since.
+
+    An AWSPENDING version without a value is Secrets Manager testing the rotation configuration (a SecretRotation
+    created with rotate_immediately=False): the agents ignore such a version, and the configuration checks made in
+    `rotate` (rotation enabled, purpose, nodes, version staged) are what there is to test.
+    """
+    try:
+        secrets.get_secret_value(SecretId=arn, VersionId=token, VersionStage=PENDING)
+    except secrets.exceptions.ResourceNotFoundException:
+        LOG.info("testSecret: version %s of %s has no value: configuration test passed", token, arn)
+        return
     secret_dict(secrets, arn, PENDING, token)
     missing = missing_acknowledgements(secrets, arn, token, context)
     if missing:
