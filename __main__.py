@@ -18,6 +18,7 @@ from components.network import Network
 from components.network_plan import plan_subnets
 from components.postgres import PROXY_PORT, BackupReplicationArgs, Postgres, PostgresShard
 from components.postgres_selfhosted import SelfHostedCluster, SelfHostedClusterArgs
+from components.selfhosted_rotation import SelfHostedCredentialRotation
 
 config = load_stack_config()  # raises ConfigError naming every bad key before any resource is registered
 stack = pulumi.get_stack()
@@ -431,6 +432,26 @@ if cache_config.engine == "elasticache":
             "region": region,
             "account_id": account_id,
             "tags": {**tags, "data-classification": config.data_classification},
+        },
+    )
+
+# -- self-hosted PostgreSQL credential rotation (docs/selfhosted.md#credential-rotation): every Patroni cluster's
+# passwords, applied by the nodes' credentials agent --
+for patroni_cluster in [*selfhosted_clusters, *shard_clusters]:
+    SelfHostedCredentialRotation(
+        f"{patroni_cluster.identifier}-rotation",
+        {
+            "secret_arns": patroni_cluster.secret_arns,
+            "nodes": [group.node for group in patroni_cluster.node_groups],
+            "secrets_kms_key_arn": keys.arns["secrets"],
+            "logs_kms_key_arn": keys.arns["logs"],
+            "log_retention_days": sh.log_retention_days,
+            "vpc_id": network.vpc_id,
+            "subnet_ids": network.app_subnet_ids,
+            "rotate_after": [patroni_cluster],
+            "region": region,
+            "account_id": account_id,
+            "tags": tags,
         },
     )
 

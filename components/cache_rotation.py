@@ -2,19 +2,15 @@
 Lambda (components/cache_rotation_function/), its role, log group and security group, and one SecretRotation per
 user secret."""
 
-import json
-import os
 from collections.abc import Mapping, Sequence
 from typing import NotRequired, TypedDict
 
 import pulumi
-import pulumi_aws as aws
 
 from .cache_rotation_function import HANDLER, HANDLER_FILE
-from .cache_rotation_policies import lambda_trust, rotation_policy
-from .https_egress import https_only_security_group
+from .cache_rotation_policies import rotation_policy
+from .rotation_function import FunctionSpec, declare_rotation_function, declare_rotations
 
-RUNTIME = "python3.12"
 TIMEOUT_SECONDS = 300  # setSecret waits up to 4 minutes for ElastiCache to apply ModifyUser
 DEFAULT_ROTATION_DAYS = 30
 
@@ -72,91 +68,40 @@ class CacheUserRotation(pulumi.ComponentResource):
         users = sorted(a["secret_arns"])
         period = a.get("rotation_period_days", DEFAULT_ROTATION_DAYS)
 
-        logs = aws.cloudwatch.LogGroup(
-            f"{n}-logs",
-            name=f"/cryb-db/{n}/function",
-            retention_in_days=a["log_retention_days"],
-            kms_key_id=a["logs_kms_key_arn"],
-            tags=self._tag(f"{n}-logs"),
-            opts=self._child(),
-        )
-        role = aws.iam.Role(
-            f"{n}-role",
-            description=f"cryb-db {n}: rotates the ElastiCache user passwords kept in Secrets Manager",
-            assume_role_policy=json.dumps(lambda_trust()),
-            tags=self._tag(f"{n}-role"),
-            opts=self._child(),
-        )
-        policy = aws.iam.RolePolicy(
-            f"{n}-policy",
-            role=role.id,
-            policy=pulumi.Output.all(
-                [a["secret_arns"][u] for u in users],
-                [a["user_arns"][u] for u in users],
-                a["secrets_kms_key_arn"],
-                logs.arn,
-            ).apply(lambda v: json.dumps(rotation_policy(v[0], v[1], v[2], v[3], a["region"]))),
-            opts=self._child(),
-        )
-        function = aws.lambda_.Function(
-            f"{n}-function",
-            description=f"cryb-db {n}: Secrets Manager rotation of the ElastiCache RBAC user passwords",
-            runtime=RUNTIME,
-            architectures=["arm64"],
-            handler=HANDLER,
-            # Relative to the program directory, so the asset path in the state is the same on every machine.
-            code=pulumi.AssetArchive({HANDLER_FILE.name: pulumi.FileAsset(os.path.relpath(HANDLER_FILE))}),
-            role=role.arn,
-            memory_size=128,
-            timeout=TIMEOUT_SECONDS,
-            reserved_concurrent_executions=a.get("reserved_concurrency", len(users)),
-            # No environment variables today; any added later are encrypted with a CMK, not the AWS-managed key.
-            kms_key_arn=a["secrets_kms_key_arn"],
-            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
-            vpc_config=aws.lambda_.FunctionVpcConfigArgs(
-                subnet_ids=list(a["subnet_ids"]), security_group_ids=[self._security_group().id]
+        declared = declare_rotation_function(
+            n,
+            FunctionSpec(
+                purpose="rotates the ElastiCache user passwords kept in Secrets Manager",
+                handler_file=HANDLER_FILE,
+                handler=HANDLER,
+                timeout_seconds=TIMEOUT_SECONDS,
+                # The ElastiCache API has no interface endpoint in this VPC: it is reached through the app tier's NAT.
+                egress_description="Secrets Manager and ElastiCache APIs over HTTPS",
+                policy=lambda logs_arn, v: rotation_policy(v[0], v[1], v[2], logs_arn, a["region"]),
+                policy_inputs=[
+                    [a["secret_arns"][u] for u in users],
+                    [a["user_arns"][u] for u in users],
+                    a["secrets_kms_key_arn"],
+                ],
             ),
-            logging_config=aws.lambda_.FunctionLoggingConfigArgs(
-                log_format="JSON", log_group=logs.name, application_log_level="INFO", system_log_level="WARN"
-            ),
-            tags=self._tag(f"{n}-function"),
-            opts=self._child(policy, logs),
-        )
-        self.function_name, self.function_arn = function.name, function.arn
-        permission = aws.lambda_.Permission(
-            f"{n}-secretsmanager-invokes",
-            function=function.name,
-            action="lambda:InvokeFunction",
-            principal="secretsmanager.amazonaws.com",
-            # Only on behalf of this account (Lambda.1); no source ARN, so one function serves every user secret.
-            source_account=a["account_id"],
-            opts=self._child(),
-        )
-        for user in users:
-            aws.secretsmanager.SecretRotation(
-                f"{n}-{user}",
-                secret_id=a["secret_arns"][user],
-                rotation_lambda_arn=function.arn,
-                rotation_rules=aws.secretsmanager.SecretRotationRotationRulesArgs(automatically_after_days=period),
-                opts=self._child(permission, policy, *a.get("rotate_after", [])),
-            )
-        self.register_outputs({"functionName": self.function_name, "functionArn": self.function_arn})
-
-    def _tag(self, name: str) -> dict[str, str]:
-        return {**self._tags, "Name": name}
-
-    def _child(self, *depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
-
-    def _security_group(self) -> aws.ec2.SecurityGroup:
-        """No ingress; HTTPS out only: Secrets Manager (interface endpoint or NAT) and the ElastiCache API, which has
-        no interface endpoint in this VPC and is reached through the app tier's NAT."""
-        n, a = self._name, self._args
-        return https_only_security_group(
-            f"{n}-sg",
+            parent=self,
             vpc_id=a["vpc_id"],
-            description=f"cryb-db {n}: cache password rotation Lambda, HTTPS out only",
-            egress_description="Secrets Manager and ElastiCache APIs over HTTPS",
+            subnet_ids=a["subnet_ids"],
+            secrets_kms_key_arn=a["secrets_kms_key_arn"],
+            logs_kms_key_arn=a["logs_kms_key_arn"],
+            log_retention_days=a["log_retention_days"],
+            reserved_concurrency=a.get("reserved_concurrency", len(users)),
+            account_id=a["account_id"],
             tags=self._tags,
-            opts=self._child(),
         )
+        self.function_name, self.function_arn = declared.function.name, declared.function.arn
+        declare_rotations(
+            n,
+            declared,
+            a["secret_arns"],
+            parent=self,
+            period_days=period,
+            rotate_immediately=True,
+            rotate_after=a.get("rotate_after", []),
+        )
+        self.register_outputs({"functionName": self.function_name, "functionArn": self.function_arn})

@@ -1,0 +1,154 @@
+"""A Secrets Manager rotation Lambda as the rotation components declare it (cache users, Patroni clusters): its log
+group, role and policy, the VPC-attached function and Secrets Manager's permission to invoke it, and one
+SecretRotation per secret. The caller gives the handler file and the policy; the secure defaults live here."""
+
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from .https_egress import https_only_security_group
+from .rotation_policies import lambda_trust
+
+RUNTIME = "python3.12"
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """What differs between the rotation functions."""
+
+    purpose: str
+    """Said in descriptions, e.g. `rotates the ElastiCache user passwords kept in Secrets Manager`."""
+    handler_file: Path
+    """The handler module: the whole package (standard library and boto3 only)."""
+    handler: str
+    timeout_seconds: int
+    egress_description: str
+    """What the function reaches over HTTPS (its security group sends nothing else)."""
+    policy: Callable[[str, Any], dict[str, Any]]
+    """The role policy, given the function's log group ARN and `policy_inputs` resolved."""
+    policy_inputs: Any
+    """Inputs of the policy (ARNs that may still be unknown), in any nesting of lists and dicts."""
+    environment: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class DeclaredFunction:
+    function: aws.lambda_.Function
+    policy: aws.iam.RolePolicy
+    permission: aws.lambda_.Permission
+
+
+def declare_rotation_function(
+    name: str,
+    spec: FunctionSpec,
+    *,
+    parent: pulumi.Resource,
+    vpc_id: pulumi.Input[str],
+    subnet_ids: Sequence[pulumi.Input[str]],
+    secrets_kms_key_arn: pulumi.Input[str],
+    logs_kms_key_arn: pulumi.Input[str],
+    log_retention_days: int,
+    reserved_concurrency: int | None,
+    account_id: str,
+    tags: Mapping[str, str],
+) -> DeclaredFunction:
+    """Children of `parent`, named `{name}-...`."""
+
+    def child(*depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on))
+
+    def tagged(label: str) -> dict[str, str]:
+        return {**tags, "Name": label}
+
+    logs = aws.cloudwatch.LogGroup(
+        f"{name}-logs",
+        name=f"/cryb-db/{name}/function",
+        retention_in_days=log_retention_days,
+        kms_key_id=logs_kms_key_arn,
+        tags=tagged(f"{name}-logs"),
+        opts=child(),
+    )
+    role = aws.iam.Role(
+        f"{name}-role",
+        description=f"cryb-db {name}: {spec.purpose}",
+        assume_role_policy=json.dumps(lambda_trust()),
+        tags=tagged(f"{name}-role"),
+        opts=child(),
+    )
+    document = pulumi.Output.all(logs.arn, pulumi.Output.from_input(spec.policy_inputs)).apply(
+        lambda resolved: json.dumps(spec.policy(resolved[0], resolved[1]))
+    )
+    policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=document, opts=child())
+    security_group = https_only_security_group(
+        f"{name}-sg",
+        vpc_id=vpc_id,
+        description=f"cryb-db {name}: rotation Lambda, HTTPS out only",
+        egress_description=spec.egress_description,
+        tags=dict(tags),
+        opts=child(),
+    )
+    function = aws.lambda_.Function(
+        f"{name}-function",
+        description=f"cryb-db {name}: {spec.purpose}",
+        runtime=RUNTIME,
+        architectures=["arm64"],
+        handler=spec.handler,
+        # Relative to the program directory, so the asset path in the state is the same on every machine.
+        code=pulumi.AssetArchive({spec.handler_file.name: pulumi.FileAsset(os.path.relpath(spec.handler_file))}),
+        role=role.arn,
+        memory_size=128,
+        timeout=spec.timeout_seconds,
+        reserved_concurrent_executions=reserved_concurrency,
+        environment=aws.lambda_.FunctionEnvironmentArgs(variables=dict(spec.environment)) if spec.environment else None,
+        # The configuration (and any environment variable) is encrypted with a CMK, not the AWS-managed key.
+        kms_key_arn=secrets_kms_key_arn,
+        tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
+        vpc_config=aws.lambda_.FunctionVpcConfigArgs(
+            subnet_ids=list(subnet_ids), security_group_ids=[security_group.id]
+        ),
+        logging_config=aws.lambda_.FunctionLoggingConfigArgs(
+            log_format="JSON", log_group=logs.name, application_log_level="INFO", system_log_level="WARN"
+        ),
+        tags=tagged(f"{name}-function"),
+        opts=child(policy, logs),
+    )
+    permission = aws.lambda_.Permission(
+        f"{name}-secretsmanager-invokes",
+        function=function.name,
+        action="lambda:InvokeFunction",
+        principal="secretsmanager.amazonaws.com",
+        # Only on behalf of this account (Lambda.1); no source ARN, so one function serves every secret it rotates.
+        source_account=account_id,
+        opts=child(),
+    )
+    return DeclaredFunction(function, policy, permission)
+
+
+def declare_rotations(
+    name: str,
+    declared: DeclaredFunction,
+    secret_arns: Mapping[str, pulumi.Input[str]],
+    *,
+    parent: pulumi.Resource,
+    period_days: int,
+    rotate_immediately: bool,
+    rotate_after: Sequence[pulumi.Resource] = (),
+) -> None:
+    """One SecretRotation `{name}-{key}` per secret."""
+    for key in sorted(secret_arns):
+        aws.secretsmanager.SecretRotation(
+            f"{name}-{key}",
+            secret_id=secret_arns[key],
+            rotation_lambda_arn=declared.function.arn,
+            rotation_rules=aws.secretsmanager.SecretRotationRotationRulesArgs(automatically_after_days=period_days),
+            rotate_immediately=rotate_immediately,
+            opts=pulumi.ResourceOptions(
+                parent=parent, depends_on=[declared.permission, declared.policy, *rotate_after]
+            ),
+        )

@@ -1,0 +1,29 @@
+"""IAM document of a Patroni cluster's credential rotation function (components/selfhosted_rotation.py): pure,
+unit-tested."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from .patroni_credentials import ROTATION_TAG_PREFIX
+from .rotation_policies import rotation_statements
+
+
+def rotation_policy(
+    secret_arns: Sequence[str], secrets_key_arn: str, log_group_arn: str, region: str
+) -> dict[str, Any]:
+    """The shared rotation statements (components/rotation_policies.py), plus: remove the nodes' acknowledgement
+    tags from the rotated secrets, and no other tag."""
+    untag = {
+        "Sid": "ClearAcknowledgements",
+        "Effect": "Allow",
+        "Action": "secretsmanager:UntagResource",
+        "Resource": sorted(secret_arns),
+        "Condition": {
+            "ForAllValues:StringLike": {"aws:TagKeys": [f"{ROTATION_TAG_PREFIX}*"]},
+            "Null": {"aws:TagKeys": "false"},
+        },
+    }
+    return {
+        "Version": "2012-10-17",
+        "Statement": [*rotation_statements(secret_arns, secrets_key_arn, log_group_arn, region), untag],
+    }
