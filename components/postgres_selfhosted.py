@@ -541,6 +541,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
                     prefix=backup_prefix(a["cluster"]),
                 ),
                 pg_data_dir=PROD_DATA_DIR,
+                cluster_nodes=[n.name for n in inputs.nodes],
                 pg_port=node.pg_port,
                 pg_socket_dir=PROD_SOCKET_DIR,
                 spool_path=PGBACKREST_SPOOL,
@@ -576,6 +577,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
                 admin_user=a["admin_user"],
                 stanza=inputs.stanza,
                 restapi_port=node.restapi_port,
+                cluster_nodes=[n.name for n in inputs.nodes],
                 pg_port=node.pg_port,
                 package_proxy=a["package_proxy"],
             )

@@ -104,6 +104,8 @@ class NodeBootInputs:
     admin_user: str
     stanza: str
     restapi_port: int
+    cluster_nodes: Sequence[str] = ()
+    """Names of every node of the cluster, this one included (the credentials agent waits for all of them)."""
     pg_port: int = 5432
     package_proxy: str | None = None
 
@@ -501,6 +503,7 @@ def credentials_agent_config(inputs: NodeBootInputs) -> dict[str, Any]:
     return {
         "region": inputs.region,
         "node": inputs.node_name,
+        "nodes": list(inputs.cluster_nodes),
         "secrets": {key: inputs.secret_arns[key] for key in ROTATED_SECRET_KEYS},
         "patroni_secrets_file": PATRONI_SECRETS,
         "env_file": PATRONI_ENV,
@@ -545,6 +548,8 @@ def render_user_data(inputs: NodeBootInputs) -> str:
     missing = sorted(set(SECRET_KEYS) - set(inputs.secret_arns))
     if missing:
         raise ValueError(f"no secret ARN for {', '.join(missing)}")
+    if inputs.node_name not in inputs.cluster_nodes:
+        raise ValueError(f"cluster_nodes {list(inputs.cluster_nodes)} does not name this node {inputs.node_name!r}")
     node_type = nvme_instance_type(inputs.instance_type)
     prefix, gateway = _subnet_facts(inputs.subnet_cidr)
     q = shlex.quote

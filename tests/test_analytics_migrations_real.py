@@ -188,10 +188,13 @@ def test_a_failing_migration_is_rolled_back_completely_and_not_recorded(
     assert caught.value.applied_before == ["0001_backend.partman.sql", "0002_event_tables.partman.sql"]
     assert server.scalar("select to_regclass('analytics.half_done')") is None
     assert server.scalar("select count(*) from analytics.user_events") == 0
-    assert server.scalar(
-        "select count(*) from information_schema.columns where table_name = 'content_engagement' "
-        "and column_name = 'score'"
-    ) == 0
+    assert (
+        server.scalar(
+            "select count(*) from information_schema.columns where table_name = 'content_engagement' "
+            "and column_name = 'score'"
+        )
+        == 0
+    )
     assert [row[0] for row in history(server)] == ["0001", "0002"]  # and the policies after it did not run
 
     broken.write_text("ALTER TABLE analytics.content_engagement ADD COLUMN score integer;\n")

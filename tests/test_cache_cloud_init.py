@@ -25,8 +25,10 @@ from components.redis_conf import acl_template, render_redis_conf
 
 PLAN = plan_cluster(3, 1, ("us-east-1a", "us-east-1b", "us-east-1c"))
 ENDPOINTS = [("127.0.0.1", 6379, 16379)] + [(f"10.20.32.{10 + i}", 6379, 16379) for i in range(1, 6)]
-ARNS = {u: f"arn:aws:secretsmanager:us-east-1:123456789012:secret:cryb-db/c/{u}-AbC" for u in
-        ("app", "reader", "admin", "replicator")}
+ARNS = {
+    u: f"arn:aws:secretsmanager:us-east-1:123456789012:secret:cryb-db/c/{u}-AbC"
+    for u in ("app", "reader", "admin", "replicator")
+}
 CONF = render_redis_conf(node_conf_inputs(6379, 16379, "r7g.large", "volatile-lru", 1))
 
 
@@ -123,8 +125,14 @@ def test_missing_secret_arn_is_an_error() -> None:
 
 
 @pytest.mark.parametrize(
-    ("instance_type", "arch"), [("r7g.large", "arm64"), ("t4g.small", "arm64"), ("r6gd.xlarge", "arm64"),
-                                ("m5.large", "x86_64"), ("r7i.large", "x86_64")]
+    ("instance_type", "arch"),
+    [
+        ("r7g.large", "arm64"),
+        ("t4g.small", "arm64"),
+        ("r6gd.xlarge", "arm64"),
+        ("m5.large", "x86_64"),
+        ("r7i.large", "x86_64"),
+    ],
 )
 def test_ami_parameter_matches_the_architecture(instance_type: str, arch: str) -> None:
     assert ami_ssm_parameter(instance_type).endswith(f"al2023-ami-kernel-default-{arch}")
@@ -144,10 +152,17 @@ def test_node_role_is_least_privilege() -> None:
     actions = sorted(
         a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     )
-    assert actions == sorted([
-        "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", "kms:Decrypt", "kms:GenerateDataKey",
-        "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams",
-    ])
+    assert actions == sorted(
+        [
+            "secretsmanager:GetSecretValue",
+            "secretsmanager:PutSecretValue",
+            "kms:Decrypt",
+            "kms:GenerateDataKey",
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+            "logs:DescribeLogStreams",
+        ]
+    )
     assert statements["StoreTheClusterCaOnce"]["Resource"] == ca  # user secrets are read-only
     assert statements["DecryptSecretsThroughSecretsManager"]["Condition"] == {
         "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}

@@ -16,9 +16,11 @@ from components.patroni_credentials.agent import (
     AgentConfig,
     AgentError,
     Credential,
-    acknowledgements,
     alter_role_sql,
     effective_version,
+    leader_acknowledgement,
+    node_acknowledgement,
+    nodes_not_acknowledged,
     render_env,
     render_patroni_secrets,
     scram_verifier,
@@ -69,21 +71,37 @@ def test_a_secret_without_a_current_version_is_an_error() -> None:
 
 
 def credential(key: str, *, pending: bool, tags: dict[str, str] | None = None) -> Credential:
-    return Credential(key, f"arn:{key}", key, "pw", "v2", pending, tags or {})
+    return Credential(key, f"arn:{key}", key, "pw", "v2", pending, dict(tags or {}))
 
 
-def test_acknowledgements_name_only_what_is_owed() -> None:
-    assert acknowledgements("analytics-a", credential("replication", pending=False), True, True) == {}
-    assert acknowledgements("analytics-a", credential("replication", pending=True), False, False) == {
+def test_a_node_acknowledges_a_pending_version_once() -> None:
+    assert node_acknowledgement("analytics-a", credential("replication", pending=False)) == {}
+    assert node_acknowledgement("analytics-a", credential("restapi", pending=True)) == {
         "cryb-rotation-analytics-a": "v2"
     }
-    leader = acknowledgements("analytics-a", credential("replication", pending=True), True, True)
-    assert leader == {"cryb-rotation-analytics-a": "v2", LEADER_TAG: "v2"}
-    # Not verified by logging in: no leader acknowledgement; the REST API password has none at all.
-    assert LEADER_TAG not in acknowledgements("analytics-a", credential("admin", pending=True), True, False)
-    assert LEADER_TAG not in acknowledgements("analytics-a", credential("restapi", pending=True), True, True)
-    done = credential("admin", pending=True, tags={"cryb-rotation-analytics-a": "v2", LEADER_TAG: "v2"})
-    assert acknowledgements("analytics-a", done, True, True) == {}
+    stale = credential("admin", pending=True, tags={"cryb-rotation-analytics-a": "v1"})
+    assert node_acknowledgement("analytics-a", stale) == {"cryb-rotation-analytics-a": "v2"}
+    done = credential("admin", pending=True, tags={"cryb-rotation-analytics-a": "v2"})
+    assert node_acknowledgement("analytics-a", done) == {}
+
+
+def test_the_leader_acknowledges_database_roles_only() -> None:
+    assert leader_acknowledgement(credential("replication", pending=True)) == {LEADER_TAG: "v2"}
+    assert leader_acknowledgement(credential("restapi", pending=True)) == {}  # not a database role
+    assert leader_acknowledgement(credential("admin", pending=False)) == {}
+    assert leader_acknowledgement(credential("admin", pending=True, tags={LEADER_TAG: "v2"})) == {}
+
+
+def test_the_leader_waits_for_every_node_before_setting_a_pending_password() -> None:
+    nodes = ["analytics-a", "analytics-b", "analytics-c"]
+    partly = credential(
+        "admin", pending=True, tags={"cryb-rotation-analytics-a": "v2", "cryb-rotation-analytics-c": "v1"}
+    )
+    assert nodes_not_acknowledged(nodes, partly) == ["analytics-b", "analytics-c"]
+    everyone = credential("admin", pending=True, tags={f"cryb-rotation-{n}": "v2" for n in nodes})
+    assert nodes_not_acknowledged(nodes, everyone) == []
+    # A current version (e.g. after a cancelled rotation) is set at once.
+    assert nodes_not_acknowledged(nodes, credential("admin", pending=False)) == []
 
 
 def test_patroni_merges_the_credentials_file_over_the_rendered_config(tmp_path: Path) -> None:
@@ -124,6 +142,7 @@ def test_the_config_must_name_every_secret(tmp_path: Path) -> None:
     fields = {
         "region": "us-east-1",
         "node": "analytics-a",
+        "nodes": ["analytics-a", "analytics-b", "analytics-c"],
         "secrets": {key: f"arn:{key}" for key in KEYS if key != "rewind"},
         "patroni_secrets_file": "/etc/patroni/cryb/secrets.yml",
         "env_file": "/etc/cryb-db/patroni.env",

@@ -27,7 +27,12 @@ def test_prod_layout_three_masters_one_replica_each_in_another_az() -> None:
     assert [m.slots for m in plan.masters] == [(0, 5461), (5462, 10922), (10923, 16383)]
     assert plan.az_loss_problems() == []
     assert [n.name for n in plan.nodes] == [
-        "s0-master", "s1-master", "s2-master", "s0-replica1", "s1-replica1", "s2-replica1"
+        "s0-master",
+        "s1-master",
+        "s2-master",
+        "s0-replica1",
+        "s1-replica1",
+        "s2-replica1",
     ]
 
 

@@ -64,8 +64,14 @@ def test_tls_only_no_plaintext_port_and_encrypted_replication_and_bus() -> None:
 
 def test_ports_and_paths_are_parameters() -> None:
     inputs = dataclasses.replace(
-        PROD, port=30001, cluster_port=40001, data_dir="/tmp/n1", aclfile="/tmp/n1/users.acl",
-        secrets_include="/tmp/n1/secrets.conf", bind="127.0.0.1", tls=TlsFiles("/c", "/k", "/ca"),
+        PROD,
+        port=30001,
+        cluster_port=40001,
+        data_dir="/tmp/n1",
+        aclfile="/tmp/n1/users.acl",
+        secrets_include="/tmp/n1/secrets.conf",
+        bind="127.0.0.1",
+        tls=TlsFiles("/c", "/k", "/ca"),
     )
     conf = directives(render_redis_conf(inputs))
     assert (conf["tls-port"], conf["cluster-port"], conf["bind"]) == ("30001", "40001", "127.0.0.1")
@@ -90,9 +96,11 @@ def test_maxmemory_leaves_a_quarter_of_the_instance_for_forks_and_buffers() -> N
 
 @pytest.mark.parametrize(
     ("persistence", "expected"),
-    [("aof", {"appendonly": "yes", "appendfsync": "everysec", "save": '""'}),
-     ("rdb", {"appendonly": "no"}),
-     ("none", {"appendonly": "no", "save": '""'})],
+    [
+        ("aof", {"appendonly": "yes", "appendfsync": "everysec", "save": '""'}),
+        ("rdb", {"appendonly": "no"}),
+        ("none", {"appendonly": "no", "save": '""'}),
+    ],
 )
 def test_persistence_choices(persistence: str, expected: dict[str, str]) -> None:
     conf = directives(render_redis_conf(dataclasses.replace(PROD, persistence=persistence)))  # type: ignore[arg-type]

@@ -83,6 +83,7 @@ def boot(instance_type: str = "i4i.xlarge", *, timescaledb: bool = True, proxy: 
         admin_user="cryb_admin",
         stanza="analytics",
         restapi_port=8008,
+        cluster_nodes=[n.name for n in inputs.nodes],
         package_proxy=proxy,
     )
 
@@ -282,6 +283,7 @@ def test_the_credentials_agent_runs_at_boot_before_patroni_and_then_every_30_sec
     assert "python3-boto3" in setup
     config = AgentConfig(**json.loads(written[CREDENTIALS_AGENT_CONFIG]))  # the agent accepts what is rendered
     assert (config.host, config.port, config.node) == ("10.20.80.10", 5432, "analytics-b")
+    assert config.nodes == ["analytics-a", "analytics-b", "analytics-c"]
     assert config.restapi_url == "https://10.20.80.10:8008"
     assert config.patroni_secrets_file == f"{PATRONI_CONFIG_DIR}/secrets.yml"
 

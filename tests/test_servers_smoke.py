@@ -70,9 +70,7 @@ def test_pgbouncer_transaction_pooling(pgbouncer: PgBouncerServer) -> None:
     assert pgbouncer.info.port != backend.port
 
     # The query goes through PgBouncer to the backend (port seen server-side).
-    assert pgbouncer.execute("select inet_server_port(), current_user") == [
-        (backend.port, backend.user)
-    ]
+    assert pgbouncer.execute("select inet_server_port(), current_user") == [(backend.port, backend.user)]
     with pgbouncer.connect(autocommit=True) as conn:
         for i in range(3):  # parametrised queries work without prepared statements
             assert conn.execute("select %s::int * 2", (i,)).fetchone() == (i * 2,)

@@ -11,12 +11,14 @@ Runs as root from a systemd timer on every node (and once at boot, before Patron
    rewind and REST API passwords) and the environment file (the admin password for post_bootstrap); if either
    changed, writes it atomically and reloads Patroni, which reconnects and rewrites primary_conninfo with them;
 3. on the leader only (its REST API answers 200 on /primary): logs in over TCP as every database role with its
-   effective password, and where that fails sets the password with ALTER ROLE through the local socket (as a
-   SCRAM verifier computed here, so no plain password reaches the server's logs or pg_stat_statements) and logs in
-   again; the change replicates to the other nodes with the WAL;
+   effective password; where that fails it sets the password with ALTER ROLE through the local socket (as a SCRAM
+   verifier computed here, so no plain password reaches the server's logs or pg_stat_statements) and logs in
+   again; the change replicates to the other nodes with the WAL. A pending password is set only once every node
+   runs with it, so the time in which only the new password works while AWSCURRENT still names the old one is
+   one poll of the rotation function (components/patroni_rotation_function/, every 2 seconds);
 4. acknowledges a pending version on the secret itself: tag `cryb-rotation-<node>` once this node runs with it,
-   and `cryb-rotation-leader` once the leader has logged in with it. The rotation function
-   (components/patroni_rotation_function/) moves AWSCURRENT only when every node and the leader have.
+   and `cryb-rotation-leader` once the leader has logged in with it. The rotation function moves AWSCURRENT only
+   when every node and the leader have.
 
 The agent keeps no state: a replaced node, a failover in the middle of a rotation or a cancelled rotation (the
 pending version disappears, the current one is effective again) all converge on the next run. Passwords are never
@@ -70,6 +72,8 @@ class AgentConfig:
     file_group: str
     reload_command: list[str]
     restapi_url: str
+    nodes: list[str]
+    """Every node of the cluster: the leader sets a new password only once all of them run with it."""
     host: str
     """The node's own address: the leader proves each password by logging in here over TCP, as clients do."""
     port: int
@@ -160,14 +164,29 @@ def alter_role_sql(username: str, password: str) -> str:
     )
 
 
-def acknowledgements(node: str, credential: Credential, is_leader: bool, leader_verified: bool) -> dict[str, str]:
-    """Tags this node owes a pending version of the secret (none once the rotation has finished)."""
-    if not credential.pending:
+def node_acknowledgement(node: str, credential: Credential) -> dict[str, str]:
+    """The tag this node owes a pending version once it runs with it (nothing once the rotation has finished)."""
+    name = f"{TAG_PREFIX}{node}"
+    if not credential.pending or credential.tags.get(name) == credential.version:
         return {}
-    wanted = {f"{TAG_PREFIX}{node}": credential.version}
-    if is_leader and leader_verified and credential.key in DATABASE_ROLES:
-        wanted[LEADER_TAG] = credential.version
-    return {k: v for k, v in wanted.items() if credential.tags.get(k) != v}
+    return {name: credential.version}
+
+
+def leader_acknowledgement(credential: Credential) -> dict[str, str]:
+    """The tag the leader owes a pending version of a database role once it has logged in with it."""
+    if not credential.pending or credential.key not in DATABASE_ROLES:
+        return {}
+    if credential.tags.get(LEADER_TAG) == credential.version:
+        return {}
+    return {LEADER_TAG: credential.version}
+
+
+def nodes_not_acknowledged(nodes: list[str], credential: Credential) -> list[str]:
+    """Nodes not yet running with a pending version (none when the version is not pending: a current password is
+    set at once, e.g. after a cancelled rotation)."""
+    if not credential.pending:
+        return []
+    return [node for node in nodes if credential.tags.get(f"{TAG_PREFIX}{node}") != credential.version]
 
 
 # -- the node -----------------------------------------------------------------------------------------------------
@@ -296,21 +315,45 @@ class Agent:
             raise AgentError(f"ALTER ROLE {credential.username} failed: {result.stderr.strip()}")
         LOG.info("set the password of role %s to version %s of its secret", credential.username, credential.version)
 
+    def acknowledge(self, credential: Credential, tags: dict[str, str], report: dict[str, Any]) -> None:
+        if not tags:
+            return
+        self.secretsmanager.tag_resource(
+            SecretId=credential.arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+        )
+        credential.tags.update(tags)
+        report["tagged"].setdefault(credential.key, {}).update(tags)
+        LOG.info("acknowledged version %s of secret %s: %s", credential.version, credential.key, ", ".join(tags))
+
     def run(self, *, reload: bool = True) -> dict[str, Any]:
         """One pass; returns what it did (for the log and the tests)."""
         credentials = self.read()
-        report: dict[str, Any] = {"wrote": False, "leader": False, "altered": [], "failed": [], "tagged": {}}
+        report: dict[str, Any] = {
+            "wrote": False,
+            "leader": False,
+            "altered": [],
+            "failed": [],
+            "waiting": {},
+            "tagged": {},
+        }
         if self.write_files(credentials):
             report["wrote"] = True
             if reload:
                 self.reload_patroni()
-        verified: set[str] = set()
-        if reload and self.is_leader():
-            report["leader"] = True
-            for key in DATABASE_ROLES:
-                credential = credentials[key]
-                if self.can_log_in(credential):
-                    verified.add(key)
+        for credential in credentials.values():
+            self.acknowledge(credential, node_acknowledgement(self.config.node, credential), report)
+        if not (reload and self.is_leader()):
+            return report
+        report["leader"] = True
+        for key in DATABASE_ROLES:
+            credential = credentials[key]
+            if not self.can_log_in(credential):
+                waiting = nodes_not_acknowledged(self.config.nodes, credential)
+                if waiting:
+                    # Clients keep the current password until every node runs with the new one: then the window
+                    # in which only the new one works is the rotation function's last poll, seconds.
+                    LOG.info("version %s of %s: waiting for %s", credential.version, key, ", ".join(waiting))
+                    report["waiting"][key] = waiting
                     continue
                 try:
                     self.set_password(credential)
@@ -319,19 +362,11 @@ class Agent:
                     report["failed"].append(key)
                     continue
                 report["altered"].append(key)
-                if self.can_log_in(credential):
-                    verified.add(key)
-                else:
+                if not self.can_log_in(credential):
                     LOG.error("role %s still cannot log in over TCP after ALTER ROLE", credential.username)
                     report["failed"].append(key)
-        for key, credential in credentials.items():
-            tags = acknowledgements(self.config.node, credential, report["leader"], key in verified)
-            if tags:
-                self.secretsmanager.tag_resource(
-                    SecretId=credential.arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
-                )
-                report["tagged"][key] = tags
-                LOG.info("acknowledged version %s of secret %s: %s", credential.version, key, ", ".join(tags))
+                    continue
+            self.acknowledge(credential, leader_acknowledgement(credential), report)
         return report
 
 

@@ -11,7 +11,8 @@ acknowledges on the secret with tags. Secrets Manager invokes the function four 
   treat the pending version as effective.
 * `setSecret`: waits (bounded) until every node has tagged the secret `cryb-rotation-<node>` = token (it runs with
   the new password) and, for a database role, the leader has tagged `cryb-rotation-leader` = token (it set the
-  password and logged in with it over TCP).
+  password and logged in with it over TCP). If they do not within 13 minutes, it withdraws the pending version
+  (the agents go back to the current one) and fails.
 * `testSecret`: the acknowledgements still name the token (no node has fallen back since). On an AWSPENDING
   version without a value (Secrets Manager testing the configuration of a rotation that does not start at once),
   the configuration checks only.
@@ -43,8 +44,10 @@ REQUIRED_KEYS = ("username", "password")
 DATABASE_ROLES = frozenset({"superuser", "replication", "rewind", "admin"})
 ROTATED = DATABASE_ROLES | {"restapi"}
 PASSWORD_LENGTH = 40  # letters and digits, like the first passwords (components/postgres_selfhosted.py)
-POLL_SECONDS = 10.0
-POLL_ATTEMPTS = 78  # 13 minutes: the agents run every 30 s; the function's timeout is 15 minutes
+# Every 2 s: the leader sets a database password once every node runs with it, and clients reading AWSCURRENT get
+# the old one until finishSecret, so this interval is how long new connections of such clients may fail.
+POLL_SECONDS = 2.0
+POLL_ATTEMPTS = 390  # 13 minutes: the agents run every 30 s; the function's timeout is 15 minutes
 
 Sleep = Callable[[float], None]
 
@@ -137,9 +140,14 @@ def set_secret(secrets: Any, arn: str, token: str, context: Context) -> None:
             return
         if attempt < POLL_ATTEMPTS - 1:
             context.sleep(POLL_SECONDS)
+    # Give up and take the pending version back: the agents return to the current one on their next run (the leader
+    # sets it again if it had set the pending one), so clients reading AWSCURRENT keep working. The next scheduled
+    # rotation starts over.
+    secrets.update_secret_version_stage(SecretId=arn, VersionStage=PENDING, RemoveFromVersionId=token)
     raise RotationError(
-        f"version {token} of {arn} not acknowledged by {', '.join(missing)} after {POLL_ATTEMPTS} checks: "
-        "see the nodes' cryb-pg-credentials log (docs/selfhosted.md#credential-rotation)"
+        f"version {token} of {arn} not acknowledged by {', '.join(missing)} after {POLL_ATTEMPTS} checks; "
+        "the pending version was withdrawn: see the nodes' cryb-pg-credentials log "
+        "(docs/selfhosted.md#credential-rotation)"
     )
 
 

@@ -119,9 +119,7 @@ class PgBouncerServer:
 
     def write_config(self) -> None:
         """Write ``pgbouncer.ini`` and the SCRAM ``userlist.txt``."""
-        secret = self.backend.scalar(
-            "select rolpassword from pg_authid where rolname = %s", (self.info.user,)
-        )
+        secret = self.backend.scalar("select rolpassword from pg_authid where rolname = %s", (self.info.user,))
         if not secret or not str(secret).startswith("SCRAM-SHA-256$"):
             raise RuntimeError(f"role {self.info.user!r} has no SCRAM secret on the backend")
         userlist = self.workdir / "userlist.txt"

@@ -258,7 +258,13 @@ class PostgresServer:
     def promote(self, timeout: float = 30.0) -> None:
         """Promote a standby (``pg_ctl promote --wait``)."""
         self.run_tool(
-            "pg_ctl", "promote", "-w", "-t", str(int(timeout)), "-D", self.info.data_dir,
+            "pg_ctl",
+            "promote",
+            "-w",
+            "-t",
+            str(int(timeout)),
+            "-D",
+            self.info.data_dir,
             timeout=timeout + 5,
         )
 
@@ -352,9 +358,7 @@ class PostgresFactory:
             socket_dir=socket_dir,
         )
         merged = {**DEFAULT_SETTINGS, **(settings or {})}
-        server = PostgresServer(
-            name=name, workdir=workdir, info=info, os_user=self.os_user, settings=merged
-        )
+        server = PostgresServer(name=name, workdir=workdir, info=info, os_user=self.os_user, settings=merged)
         self.servers.append(server)  # registered first: close() cleans partial setups
 
         if replica_of is None:
@@ -374,8 +378,10 @@ class PostgresFactory:
                 self.os_user,
                 [
                     self.bin_dir / "initdb",
-                    "-D", server.info.data_dir,
-                    "-U", SUPERUSER,
+                    "-D",
+                    server.info.data_dir,
+                    "-U",
+                    SUPERUSER,
                     "--auth=scram-sha-256",
                     f"--pwfile={pwfile}",
                     "--encoding=UTF8",
@@ -397,9 +403,12 @@ class PostgresFactory:
     def _basebackup(self, server: PostgresServer, primary: PostgresServer) -> None:
         primary.run_tool(
             "pg_basebackup",
-            "-D", server.info.data_dir,
-            "-X", "stream",
-            "-c", "fast",
+            "-D",
+            server.info.data_dir,
+            "-X",
+            "stream",
+            "-c",
+            "fast",
             "-R",
             "--no-sync",
             timeout=120.0,

@@ -214,9 +214,7 @@ class RedisFactory:
                     if attempt == PORT_ATTEMPTS or not looks_like_port_clash(exc.log_tail):
                         raise
                     fresh = self._new_info(workdir, server.info.password, cluster)
-                    server.info = dataclasses.replace(
-                        server.info, port=fresh.port, cluster_port=fresh.cluster_port
-                    )
+                    server.info = dataclasses.replace(server.info, port=fresh.port, cluster_port=fresh.cluster_port)
         return server
 
     @staticmethod
