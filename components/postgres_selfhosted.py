@@ -541,7 +541,6 @@ class SelfHostedCluster(pulumi.ComponentResource):
                     prefix=backup_prefix(a["cluster"]),
                 ),
                 pg_data_dir=PROD_DATA_DIR,
-                cluster_nodes=[n.name for n in inputs.nodes],
                 pg_port=node.pg_port,
                 pg_socket_dir=PROD_SOCKET_DIR,
                 spool_path=PGBACKREST_SPOOL,
