@@ -417,8 +417,9 @@ pulumi.export(
 
 # -- cache password rotation (docs/cache.md#password-rotation): ElastiCache users; the ec2 engine's secrets are read
 # by the nodes at boot and do not rotate --
+rotations: list[CacheUserRotation | SelfHostedCredentialRotation] = []
 if cache_config.engine == "elasticache":
-    CacheUserRotation(
+    cache_rotation = CacheUserRotation(
         f"cryb-{stack}-cache-rotation",
         {
             "secret_arns": {user: cache.secret_arns[user] for user in cache.user_arns},
@@ -434,11 +435,12 @@ if cache_config.engine == "elasticache":
             "tags": {**tags, "data-classification": config.data_classification},
         },
     )
+    rotations.append(cache_rotation)
 
 # -- self-hosted PostgreSQL credential rotation (docs/selfhosted.md#credential-rotation): every Patroni cluster's
 # passwords, applied by the nodes' credentials agent --
 for patroni_cluster in [*selfhosted_clusters, *shard_clusters]:
-    SelfHostedCredentialRotation(
+    patroni_rotation = SelfHostedCredentialRotation(
         f"{patroni_cluster.identifier}-rotation",
         {
             "secret_arns": patroni_cluster.secret_arns,
@@ -454,6 +456,7 @@ for patroni_cluster in [*selfhosted_clusters, *shard_clusters]:
             "tags": tags,
         },
     )
+    rotations.append(patroni_rotation)
 
 # -- monitoring (docs/monitoring.md): alarms per data store member, composite per shard, the stack's dashboard --
 # Self-hosted cache nodes have no ElastiCache node groups; their health comes from `scripts health`.
@@ -471,6 +474,7 @@ monitoring = Monitoring(
         if cache_config.engine == "elasticache"
         else None,
         "selfhosted_clusters": [*selfhosted_clusters, *shard_clusters],
+        "rotations": rotations,
         "notify_topic_arn": alerts.arns["warning"],
         "page_topic_arn": alerts.arns["critical"],
         "settings": monitoring_config.alarm_settings(),

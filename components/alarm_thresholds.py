@@ -500,6 +500,28 @@ def selfhosted_node_alarm_specs(instance_type: str, settings: AlarmSettings) -> 
     ]
 
 
+def rotation_alarm_specs() -> list[AlarmSpec]:
+    """The alarm of a Secrets Manager rotation function (components/rotation_function.py): any failed step."""
+    return [
+        AlarmSpec(
+            "rotation-failed",
+            "Errors",
+            "Sum",
+            "GreaterThanThreshold",
+            0.0,
+            1,
+            1,
+            "warning",
+            "A step of a secret rotation failed. The credential in use still works (a Patroni rotation withdraws "
+            "its pending version; a cache user keeps its current password), but it is not being rotated until the "
+            "cause is fixed.",
+            treat_missing_data="notBreaching",
+            period_seconds=300,
+            unit="count",
+        )
+    ]
+
+
 class MetricLike(Protocol):
     """What a component's `metric_...()` returns (postgres.Metric, cache.Metric): CloudWatch identity of a metric."""
 
@@ -526,7 +548,7 @@ class PlannedAlarm:
     """The member the metric is about (DB instance, cluster, cache node id, or self-hosted node)."""
     group: str
     """The shard (PostgreSQL), node group (cache) or self-hosted cluster whose composite alarm it feeds."""
-    kind: Literal["postgres", "cache", "selfhosted"]
+    kind: Literal["postgres", "cache", "selfhosted", "rotation"]
     spec: AlarmSpec
     metric: MetricLike
 

@@ -9,6 +9,7 @@ import pulumi
 
 from .cache_rotation_function import HANDLER, HANDLER_FILE
 from .cache_rotation_policies import rotation_policy
+from .metrics import Metric
 from .rotation_function import FunctionSpec, declare_rotation_function, declare_rotations
 
 TIMEOUT_SECONDS = 300  # setSecret waits up to 4 minutes for ElastiCache to apply ModifyUser
@@ -54,6 +55,8 @@ class CacheUserRotation(pulumi.ComponentResource):
 
     function_name: pulumi.Output[str]
     function_arn: pulumi.Output[str]
+    identifier: str
+    """The component name: its rotation-failure alarm is `<identifier>-rotation-failed`."""
 
     def __init__(self, name: str, args: CacheUserRotationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cryb:cache_rotation:CacheUserRotation", name, None, opts)
@@ -95,6 +98,7 @@ class CacheUserRotation(pulumi.ComponentResource):
             tags=self._tags,
         )
         self.function_name, self.function_arn = declared.function.name, declared.function.arn
+        self.identifier, self._declared = name, declared
         declare_rotations(
             n,
             declared,
@@ -105,3 +109,7 @@ class CacheUserRotation(pulumi.ComponentResource):
             rotate_after=a.get("rotate_after", []),
         )
         self.register_outputs({"functionName": self.function_name, "functionArn": self.function_arn})
+
+    def metric_errors(self) -> Metric:
+        """Failed rotation steps of the function (AWS/Lambda Errors, Sum over 5 minutes)."""
+        return self._declared.metric_errors()

@@ -15,7 +15,12 @@ from .alarm_thresholds import MetricLike, PlannedAlarm
 
 GRID_WIDTH = 24
 GRAPH_WIDTH, GRAPH_HEIGHT = 12, 6
-KIND_LABELS = {"postgres": "PostgreSQL", "cache": "Cache", "selfhosted": "Self-hosted node"}
+KIND_LABELS = {
+    "postgres": "PostgreSQL",
+    "cache": "Cache",
+    "selfhosted": "Self-hosted node",
+    "rotation": "Secret rotation",
+}
 # (section, kind, metric) in the order they appear; metrics without a planned alarm are left out.
 SECTIONS: dict[str, list[tuple[str, str]]] = {
     "Overview": [
@@ -46,6 +51,9 @@ SECTIONS: dict[str, list[tuple[str, str]]] = {
         ("cache", "Evictions"),
         ("selfhosted", "disk_used_percent"),
         ("selfhosted", "mem_used_percent"),
+    ],
+    "Credentials": [
+        ("rotation", "Errors"),
     ],
 }
 SEVERITY_COLORS = {"critical": "#d62728", "warning": "#ff7f0e"}

@@ -10,7 +10,7 @@ notifies the `page` topic (PagerDuty and chat), so one incident pages once. The 
 
 from collections.abc import Mapping, Sequence
 from itertools import groupby
-from typing import NotRequired, TypedDict
+from typing import NotRequired, Protocol, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -24,6 +24,7 @@ from .alarm_thresholds import (
     cache_alarm_specs,
     check_metric_matches,
     rds_alarm_specs,
+    rotation_alarm_specs,
     selfhosted_node_alarm_specs,
 )
 from .cache import CacheNodeGroup
@@ -130,6 +131,25 @@ def selfhosted_alarm_plan(clusters: Sequence[SelfHostedCluster], settings: Alarm
     return planned
 
 
+class WatchedRotation(Protocol):
+    """A rotation component (CacheUserRotation, SelfHostedCredentialRotation) as the monitoring sees it."""
+
+    @property
+    def identifier(self) -> str: ...
+    def metric_errors(self) -> MetricLike: ...
+
+
+def rotation_alarm_plan(rotations: Sequence[WatchedRotation]) -> list[PlannedAlarm]:
+    """A failed-step alarm per rotation function (warning: the credentials in use keep working)."""
+    planned = []
+    for rotation in rotations:
+        for spec in rotation_alarm_specs():
+            metric = rotation.metric_errors()
+            check_metric_matches(spec, metric)
+            planned.append(PlannedAlarm(rotation.identifier, rotation.identifier, "rotation", spec, metric))
+    return planned
+
+
 def composite_rules(planned: Sequence[PlannedAlarm]) -> dict[str, str]:
     """Per shard / node group: ALARM when any of its critical alarms is (CloudWatch alarm-rule syntax)."""
     critical = sorted((p for p in planned if p.spec.severity == "critical"), key=lambda p: p.group)
@@ -175,6 +195,8 @@ class MonitoringArgs(TypedDict):
     selfhosted_clusters: NotRequired[Sequence[SelfHostedCluster]]
     """Self-hosted PostgreSQL clusters (analytics, and the shards with `engine: ec2`): alarms per node, a composite per
     cluster."""
+    rotations: NotRequired[Sequence[WatchedRotation]]
+    """Secrets Manager rotation components: an alarm on each one's failed steps."""
     notify_topic_arn: pulumi.Input[str]
     """Topic every metric alarm notifies on ALARM and OK (the warning topic: chat)."""
     page_topic_arn: pulumi.Input[str]
@@ -212,6 +234,7 @@ class Monitoring(pulumi.ComponentResource):
                 cache["node_groups"], cache["node_type"], cache["maxmemory_policy"], settings
             )
         self.planned += selfhosted_alarm_plan(args.get("selfhosted_clusters", []), settings)
+        self.planned += rotation_alarm_plan(args.get("rotations", []))
 
         notify, page = args["notify_topic_arn"], args["page_topic_arn"]
         alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}

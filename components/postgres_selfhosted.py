@@ -20,6 +20,7 @@ import pulumi_random as random
 from .backup_policies import writer_role_policy
 from .iam_documents import service_trust
 from .launch_templates import hardened_launch_template
+from .metrics import Metric
 from .nvme_instances import validate_node_type
 from .patroni_config import (
     DATA_MOUNT,
@@ -70,18 +71,6 @@ SECRET_PURPOSES = {
     "admin": "application admin role",
     "pgbackrest": "pgBackRest repository passphrase (aes-256-cbc)",
 }
-
-
-@dataclass(frozen=True)
-class Metric:
-    """A CloudWatch metric description (CDK style) for the monitoring component to alarm on and plot."""
-
-    namespace: str
-    metric_name: str
-    dimensions: Mapping[str, pulumi.Input[str]]
-    """`AutoScalingGroupName` is the group's generated name (an Output)."""
-    statistic: str
-    period_seconds: int = 60
 
 
 @dataclass(frozen=True)

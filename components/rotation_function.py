@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .https_egress import https_only_security_group
+from .metrics import Metric
 from .rotation_policies import lambda_trust
 
 RUNTIME = "python3.12"
@@ -37,11 +38,18 @@ class FunctionSpec:
     environment: Mapping[str, str] | None = None
 
 
+ERRORS_PERIOD_SECONDS = 300
+
+
 @dataclass(frozen=True)
 class DeclaredFunction:
     function: aws.lambda_.Function
     policy: aws.iam.RolePolicy
     permission: aws.lambda_.Permission
+
+    def metric_errors(self) -> Metric:
+        """Invocations that raised: a rotation step failed (the function's log says which and why)."""
+        return Metric("AWS/Lambda", "Errors", {"FunctionName": self.function.name}, "Sum", ERRORS_PERIOD_SECONDS)
 
 
 def declare_rotation_function(

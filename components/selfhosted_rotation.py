@@ -8,6 +8,7 @@ from typing import NotRequired, TypedDict
 
 import pulumi
 
+from .metrics import Metric
 from .patroni_rotation_function import HANDLER, HANDLER_FILE, NODES_VARIABLE
 from .rotation_function import FunctionSpec, declare_rotation_function, declare_rotations
 from .selfhosted_cloud_init import ROTATED_SECRET_KEYS
@@ -54,6 +55,8 @@ class SelfHostedCredentialRotation(pulumi.ComponentResource):
 
     function_name: pulumi.Output[str]
     function_arn: pulumi.Output[str]
+    identifier: str
+    """The component name: its rotation-failure alarm is `<identifier>-rotation-failed`."""
 
     def __init__(self, name: str, args: SelfHostedCredentialRotationArgs, opts: pulumi.ResourceOptions | None = None):
         # Checked before anything is registered.
@@ -90,6 +93,7 @@ class SelfHostedCredentialRotation(pulumi.ComponentResource):
             tags=dict(a["tags"]),
         )
         self.function_name, self.function_arn = declared.function.name, declared.function.arn
+        self.identifier, self._declared = name, declared
         declare_rotations(
             name,
             declared,
@@ -100,3 +104,7 @@ class SelfHostedCredentialRotation(pulumi.ComponentResource):
             rotate_after=a.get("rotate_after", []),
         )
         self.register_outputs({"functionName": self.function_name, "functionArn": self.function_arn})
+
+    def metric_errors(self) -> Metric:
+        """Failed rotation steps of the function (AWS/Lambda Errors, Sum over 5 minutes)."""
+        return self._declared.metric_errors()

@@ -187,6 +187,11 @@ def test_dashboard_plots_only_resources_of_the_graph(each_stack: Evaluation) -> 
         ("AWS/RDS", "DBInstanceIdentifier"): instances,
         ("AWS/RDS", "DBClusterIdentifier"): clusters,
         ("AWS/ElastiCache", "CacheClusterId"): cache_members(each_stack),
+        # Rotation functions (the mock engine names a function after its logical name, as Pulumi's auto-naming
+        # prefixes it).
+        ("AWS/Lambda", "FunctionName"): {
+            r.name for r in each_stack.of_type("aws:lambda/function:Function") if r.name.endswith("-rotation-function")
+        },
     }
     # Self-hosted nodes, once __main__.py passes its clusters to Monitoring: each by its auto-scaling group.
     groups = selfhosted_node_groups(each_stack)
