@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import grp
 import hashlib
 import hmac
 import json
@@ -49,7 +50,6 @@ PENDING, CURRENT = "AWSPENDING", "AWSCURRENT"
 TAG_PREFIX = "cryb-rotation-"
 LEADER_TAG = f"{TAG_PREFIX}leader"
 # Secrets the agent keeps in sync, by purpose (the `secret-purpose` tag and the keys of `secrets` in the config).
-PATRONI_KEYS = ("superuser", "replication", "rewind", "restapi")
 DATABASE_ROLES = ("superuser", "replication", "rewind", "admin")
 KEYS = ("superuser", "replication", "rewind", "restapi", "admin")
 SCRAM_ITERATIONS = 4096  # PostgreSQL's default scram_iterations
@@ -233,14 +233,13 @@ class Agent:
             target = Path(path)
             if target.exists() and target.read_text() == text:
                 continue
+            # A dot-name without the .yml suffix: Patroni, reloading meanwhile, never reads a half-written file.
             fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
             try:
                 with os.fdopen(fd, "w") as handle:
                     handle.write(text)
                 os.chmod(temporary, 0o640)
                 if os.geteuid() == 0:
-                    import grp
-
                     os.chown(temporary, 0, grp.getgrnam(self.config.file_group).gr_gid)
                 os.replace(temporary, target)
             except BaseException:
@@ -383,13 +382,17 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("botocore", "boto3", "urllib3"):  # botocore's DEBUG would print secret values
         logging.getLogger(noisy).setLevel(logging.WARNING)
     import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    config = AgentConfig.load(args.config)
-    client = boto3.client("secretsmanager", region_name=config.region, endpoint_url=config.endpoint_url)
     try:
+        config = AgentConfig.load(args.config)
+        client = boto3.client("secretsmanager", region_name=config.region, endpoint_url=config.endpoint_url)
         report = Agent(config, client).run(reload=not args.boot)
-    except AgentError as exc:
+    except (AgentError, OSError, ValueError, TypeError) as exc:  # TypeError: a field missing from the config
         LOG.error("%s", exc)
+        return 1
+    except (BotoCoreError, ClientError) as exc:  # Secrets Manager unreachable or refusing: the next run retries
+        LOG.error("Secrets Manager: %s", exc)
         return 1
     return 1 if report["failed"] else 0
 
