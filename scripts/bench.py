@@ -12,16 +12,11 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
+from .report_tables import markdown_table
 from .stack_files import PROJECT_DIR
 
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks; each prints its figures and writes a Markdown table.")
 REPORTS = PROJECT_DIR / "reports"
-
-
-def _markdown_table(headers: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
 
 
 @bench_app.command("preview")
@@ -65,7 +60,7 @@ def preview(
     Console().print(table)
     REPORTS.mkdir(exist_ok=True)
     out: Path = REPORTS / f"bench-preview-{stack}.md"
-    out.write_text("# Offline preview wall time\n\n" + _markdown_table(headers, rows))
+    out.write_text("# Offline preview wall time\n\n" + markdown_table(headers, rows))
     Console(stderr=True).print(f"[dim]wrote {out}[/]")
 
 
@@ -74,10 +69,12 @@ def _register_benchmarks() -> None:
     from .bench_cache import cache_bench_app
     from .bench_failover import failover_bench_app
     from .bench_pitr import pitr_bench_app
+    from .bench_rotation import rotation_bench_app
 
     bench_app.add_typer(cache_bench_app)  # bench cache-failover
     bench_app.add_typer(failover_bench_app)  # bench patroni-failover
     bench_app.add_typer(pitr_bench_app)  # bench pitr
+    bench_app.add_typer(rotation_bench_app)  # bench patroni-rotation
 
 
 _register_benchmarks()

@@ -52,6 +52,7 @@ from tests.servers.process import (
     service_user,
 )
 
+from .report_tables import markdown_table
 from .stack_files import PROJECT_DIR, read_stack_file, stack_file_path
 
 SERVER_BIN, CLI_BIN = "redis-server", "redis-cli"
@@ -330,12 +331,6 @@ def local_cluster(stack: str = "prod", tls: bool = False) -> Iterator[LocalClust
         cluster.close()
 
 
-def _markdown_table(headers: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
 @cache_bench_app.command("cache-failover")
 def failover(
     stack: Annotated[str, typer.Option(help="Stack whose cache config (shards, replicas) is started.")] = "prod",
@@ -373,6 +368,6 @@ def failover(
     out.write_text(
         "# Self-hosted cache failover (kill -9 of a master, loopback)\n\n"
         f"{layout}; cluster-node-timeout {CLUSTER_NODE_TIMEOUT_MS} ms (components/redis_conf.py); "
-        f"worst recovery {worst:.2f} s, target {target:.0f} s: {verdict}.\n\n" + _markdown_table(headers, rows)
+        f"worst recovery {worst:.2f} s, target {target:.0f} s: {verdict}.\n\n" + markdown_table(headers, rows)
     )
     Console(stderr=True).print(f"[dim]wrote {out}[/]")

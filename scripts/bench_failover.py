@@ -15,6 +15,7 @@ from rich.table import Table
 
 from components.patroni_config import DcsTiming, timing_problems
 
+from .report_tables import markdown_table
 from .stack_files import PROJECT_DIR
 
 REPORTS = PROJECT_DIR / "reports"
@@ -26,11 +27,6 @@ RDS_REFERENCE = (
     ("Aurora PostgreSQL", "about 30 s"),
 )
 failover_bench_app = typer.Typer(no_args_is_help=True, help="Self-hosted PostgreSQL benchmarks (Patroni on loopback).")
-
-
-def _markdown_table(headers: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]) + "\n"
 
 
 @failover_bench_app.command("patroni-failover")
@@ -110,9 +106,9 @@ def patroni_failover(
         f"{setup}; a writer commits continuously through a read-write multi-host connection. "
         f"Worst time to new leader {worst:.2f} s, target {target:.0f} s; {lost} acknowledged commits lost: "
         f"{verdict}.\n\n"
-        + _markdown_table(headers, rows)
+        + markdown_table(headers, rows)
         + "\nFor comparison (published figures, not measured here):\n\n"
-        + _markdown_table(["managed PostgreSQL", "failover"], [list(row) for row in RDS_REFERENCE])
+        + markdown_table(["managed PostgreSQL", "failover"], [list(row) for row in RDS_REFERENCE])
         + "\nBehind the writer NLB add up to two health-check intervals (2 x 5 s) before traffic moves; "
         "clients using the node names with `target_session_attrs=read-write` follow the leader directly.\n"
     )

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .report_tables import markdown_table
 from .stack_files import PROJECT_DIR
 
 if TYPE_CHECKING:
@@ -43,11 +44,6 @@ HEADERS = [
     "extra",
     "bulk rows restored",
 ]
-
-
-def _markdown_table(headers: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]) + "\n"
 
 
 def _row(run: int, r: PitrResult) -> list[str]:
@@ -165,7 +161,7 @@ def pitr(
     out = report_dir / REPORT_NAME
     out.write_text(
         "# Point-in-time recovery with pgBackRest (loopback)\n\n"
-        f"{setup}. Restore to the target time: {verdict}.\n\n" + _markdown_table(HEADERS, rows) + "\n" + notes
+        f"{setup}. Restore to the target time: {verdict}.\n\n" + markdown_table(HEADERS, rows) + "\n" + notes
     )
     err.print(f"[dim]wrote {out}[/]")
     if failed:

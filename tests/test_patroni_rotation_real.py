@@ -15,7 +15,6 @@ import urllib.error
 import urllib.request
 from base64 import b64encode
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -24,52 +23,16 @@ import pytest
 from moto import mock_aws
 from psycopg.conninfo import make_conninfo
 
-from components.patroni_credentials.agent import KEYS, TAG_PREFIX, Agent, AgentConfig
+from components.patroni_credentials.agent import TAG_PREFIX
 from components.patroni_rotation_function import handler as rotation
 
 from .secrets_rotation import begin_rotation, cancel_rotation
 from .servers.patroni import PatroniDrillCluster
+from .servers.patroni_rotation import ADMIN, REGION, RotationRig
 from .servers.ports import LOOPBACK
-from .servers.postgres import PG_BIN_DIR
 from .servers.process import wait_until
 
 pytestmark = pytest.mark.servers
-
-REGION = "us-east-1"
-ADMIN = "cryb_admin"
-USERS = {"superuser": "postgres", "replication": "replicator", "rewind": "rewind", "restapi": "patroni", "admin": ADMIN}
-STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
-
-
-@dataclass
-class Rig:
-    cluster: PatroniDrillCluster
-    secrets: Any
-    arns: dict[str, str]
-    agents: list[Agent] = field(default_factory=list)
-    passes: int = 0
-
-    def run_agents(self, _seconds: float = 0.0) -> list[dict[str, Any]]:
-        """One timer tick on every live node."""
-        self.passes += 1
-        return [agent.run() for agent, node in zip(self.agents, self.cluster.nodes, strict=True) if not node.killed]
-
-    def rotate(self, key: str) -> str:
-        token = begin_rotation(self.arns[key], REGION, "cryb-test-analytics-rotation")
-        nodes = [n.name for n in self.cluster.nodes]
-        for step in STEPS:
-            rotation.rotate(
-                {"SecretId": self.arns[key], "ClientRequestToken": token, "Step": step},
-                self.secrets,
-                nodes,
-                sleep=self.run_agents,
-            )
-        self.run_agents()  # the tick after finishSecret: nothing is pending any more
-        return token
-
-    def password(self, key: str, stage: str = "AWSCURRENT") -> str:
-        value = self.secrets.get_secret_value(SecretId=self.arns[key], VersionStage=stage)
-        return json.loads(value["SecretString"])["password"]
 
 
 def can_log_in(node: Any, user: str, password: str, *, replication: bool = False, dbname: str = "postgres") -> bool:
@@ -103,7 +66,7 @@ def rest_reload(node: Any, password: str) -> int:
         return exc.code
 
 
-def streaming_replicas(rig: Rig) -> int:
+def streaming_replicas(rig: RotationRig) -> int:
     leader = rig.cluster.leader()
     assert leader is not None
     with psycopg.connect(rig.cluster.superuser_dsn(leader), autocommit=True) as conn:
@@ -111,43 +74,13 @@ def streaming_replicas(rig: Rig) -> int:
 
 
 @pytest.fixture(scope="module")
-def rig() -> Iterator[Rig]:
+def rig() -> Iterator[RotationRig]:
     with mock_aws():
         client = boto3.client("secretsmanager", region_name=REGION)
         cluster = PatroniDrillCluster()
         try:
             cluster.start()
-            arns = {}
-            for key in KEYS:
-                arns[key] = client.create_secret(
-                    Name=f"cryb-db/cryb-test-analytics/{key}",
-                    SecretString=json.dumps({"username": USERS[key], "password": cluster.passwords[key]}),
-                    Tags=[{"Key": "secret-purpose", "Value": key}],
-                )["ARN"]
-            leader = cluster.leader()
-            assert leader is not None
-            with psycopg.connect(cluster.superuser_dsn(leader), autocommit=True) as conn:
-                conn.execute(f"create role {ADMIN} login password '{cluster.passwords['admin']}'")
-            rig = Rig(cluster, client, arns)
-            for node in cluster.nodes:
-                assert node.patroni is not None
-                config = AgentConfig(
-                    region=REGION,
-                    node=node.name,
-                    nodes=[n.name for n in cluster.nodes],
-                    secrets=arns,
-                    patroni_secrets_file=str(node.config_dir / "secrets.yml"),
-                    env_file=str(node.workdir / "patroni.env"),
-                    file_group="postgres",
-                    reload_command=["kill", "-HUP", str(node.patroni.pid)],
-                    restapi_url=f"http://{LOOPBACK}:{node.endpoint.restapi_port}",
-                    host=LOOPBACK,
-                    port=node.endpoint.pg_port,
-                    socket_dir=node.inputs.socket_dir,
-                    database="postgres",
-                    psql=str(PG_BIN_DIR / "psql"),
-                )
-                rig.agents.append(Agent(config, client))
+            rig = RotationRig.create(cluster, client)
             reports = rig.run_agents()
             # In sync from the start: the leader logged in as every role and altered nothing.
             assert [r["leader"] for r in reports].count(True) == 1
@@ -157,7 +90,7 @@ def rig() -> Iterator[Rig]:
             cluster.close()
 
 
-def test_replication_password_rotates_and_replicas_stream_with_it(rig: Rig) -> None:
+def test_replication_password_rotates_and_replicas_stream_with_it(rig: RotationRig) -> None:
     old = rig.password("replication")
     token = rig.rotate("replication")
     new = rig.password("replication")
@@ -177,7 +110,7 @@ def test_replication_password_rotates_and_replicas_stream_with_it(rig: Rig) -> N
     assert not [t for t in tags if t["Key"].startswith(TAG_PREFIX)], "acknowledgements left after finishSecret"
 
 
-def test_superuser_password_rotates_and_patroni_reconnects_with_it(rig: Rig) -> None:
+def test_superuser_password_rotates_and_patroni_reconnects_with_it(rig: RotationRig) -> None:
     old = rig.password("superuser")
     rig.rotate("superuser")
     new = rig.password("superuser")
@@ -206,7 +139,7 @@ def test_superuser_password_rotates_and_patroni_reconnects_with_it(rig: Rig) -> 
     assert rig.cluster.leader() is leader
 
 
-def test_rest_api_password_rotates(rig: Rig) -> None:
+def test_rest_api_password_rotates(rig: RotationRig) -> None:
     old = rig.password("restapi")
     rig.rotate("restapi")
     new = rig.password("restapi")
@@ -216,7 +149,7 @@ def test_rest_api_password_rotates(rig: Rig) -> None:
         assert rest_reload(node, old) == 401, node.name
 
 
-def test_admin_and_rewind_passwords_rotate(rig: Rig) -> None:
+def test_admin_and_rewind_passwords_rotate(rig: RotationRig) -> None:
     for key, user, dbname in (("admin", ADMIN, "postgres"), ("rewind", "rewind", "postgres")):
         old = rig.password(key)
         rig.rotate(key)
@@ -230,7 +163,7 @@ def test_admin_and_rewind_passwords_rotate(rig: Rig) -> None:
             assert not can_log_in(node, user, old, dbname=dbname)
 
 
-def test_a_cancelled_rotation_falls_back_to_the_current_password(rig: Rig) -> None:
+def test_a_cancelled_rotation_falls_back_to_the_current_password(rig: RotationRig) -> None:
     """The agents applied a pending password that never became current: once AWSPENDING is gone, the next tick
     sets the current one again on every node and in the database."""
     key = "replication"
@@ -261,7 +194,7 @@ def test_a_cancelled_rotation_falls_back_to_the_current_password(rig: Rig) -> No
         )
 
 
-def test_the_set_step_waits_for_every_node_and_the_leader(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_set_step_waits_for_every_node_and_the_leader(rig: RotationRig, monkeypatch: pytest.MonkeyPatch) -> None:
     """setSecret does not return before the last acknowledgement: with one node's agent stopped it gives up,
     naming that node, and the secret keeps its current version."""
     key = "rewind"
@@ -292,7 +225,7 @@ def test_the_set_step_waits_for_every_node_and_the_leader(rig: Rig, monkeypatch:
     assert can_log_in(leader, "rewind", current)
 
 
-def test_an_empty_pending_version_changes_nothing(rig: Rig) -> None:
+def test_an_empty_pending_version_changes_nothing(rig: RotationRig) -> None:
     """Secrets Manager's configuration test (and a failed rotation) leave an AWSPENDING version without a value:
     the agents keep the current password and acknowledge nothing, and testSecret passes on it."""
     key = "superuser"
@@ -310,7 +243,7 @@ def test_an_empty_pending_version_changes_nothing(rig: Rig) -> None:
     assert leader is not None and can_log_in(leader, "postgres", current)
 
 
-def test_a_failover_in_the_middle_of_a_rotation_converges(rig: Rig) -> None:
+def test_a_failover_in_the_middle_of_a_rotation_converges(rig: RotationRig) -> None:
     """The leader dies after every node ran with the new password but before it set it: the new leader sets it,
     and the rotation finishes. (Last in this module: it leaves the cluster one node short.)"""
     key = "admin"
