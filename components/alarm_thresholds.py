@@ -500,6 +500,41 @@ def selfhosted_node_alarm_specs(instance_type: str, settings: AlarmSettings) -> 
     ]
 
 
+def selfhosted_cluster_alarm_specs() -> list[AlarmSpec]:
+    """The alarms of one self-hosted PostgreSQL cluster as its clients see it: the healthy targets of its writer and
+    reader load balancers, which admit exactly the nodes Patroni's REST API reports as leader and as replicas."""
+    return [
+        AlarmSpec(
+            "no-writer",
+            "HealthyHostCount",
+            "Minimum",
+            "LessThanThreshold",
+            1.0,
+            2,
+            2,
+            "critical",
+            "No node has answered 200 on Patroni's /primary for 2 minutes: there is no leader the writer endpoint "
+            "can route to, and every write fails (etcd lost its quorum, or no replica was fit to take over).",
+            treat_missing_data="breaching",  # an NLB reports the count every minute; silence is not health
+            unit="count",
+        ),
+        AlarmSpec(
+            "no-reader",
+            "HealthyHostCount",
+            "Minimum",
+            "LessThanThreshold",
+            1.0,
+            5,
+            5,
+            "warning",
+            "No node has answered 200 on Patroni's /replica for 5 minutes: reads through the reader endpoint fail, "
+            "and a failover would have no candidate.",
+            treat_missing_data="breaching",
+            unit="count",
+        ),
+    ]
+
+
 def rotation_alarm_specs() -> list[AlarmSpec]:
     """The alarm of a Secrets Manager rotation function (components/rotation_function.py): any failed step."""
     return [

@@ -33,6 +33,7 @@ SECTIONS: dict[str, list[tuple[str, str]]] = {
         ("cache", "CPUUtilization"),
         ("cache", "CurrConnections"),
         ("cache", "AuthenticationFailures"),
+        ("selfhosted", "HealthyHostCount"),
         ("selfhosted", "StatusCheckFailed"),
         ("selfhosted", "GroupInServiceInstances"),
         ("selfhosted", "CPUUtilization"),

@@ -25,6 +25,7 @@ from .alarm_thresholds import (
     check_metric_matches,
     rds_alarm_specs,
     rotation_alarm_specs,
+    selfhosted_cluster_alarm_specs,
     selfhosted_node_alarm_specs,
 )
 from .cache import CacheNodeGroup
@@ -116,8 +117,8 @@ def cache_alarm_plan(
 
 
 def selfhosted_alarm_plan(clusters: Sequence[SelfHostedCluster], settings: AlarmSettings) -> list[PlannedAlarm]:
-    """The alarms of every node of every self-hosted cluster, on the metrics of the node's auto-scaling group; the
-    cluster is the group whose composite they feed."""
+    """The alarms of every node of every self-hosted cluster, on the metrics of the node's auto-scaling group, and of
+    each cluster's writer and reader endpoints; the cluster is the group whose composite they feed."""
     planned = []
     for cluster in clusters:
         specs = selfhosted_node_alarm_specs(cluster.instance_type, settings)
@@ -128,6 +129,11 @@ def selfhosted_alarm_plan(clusters: Sequence[SelfHostedCluster], settings: Alarm
                 metric = metrics[spec.metric_name][index]
                 check_metric_matches(spec, metric)
                 planned.append(PlannedAlarm(group.resource, cluster.identifier, "selfhosted", spec, metric))
+        endpoints = {"no-writer": cluster.metric_writer_healthy_hosts, "no-reader": cluster.metric_reader_healthy_hosts}
+        for spec in selfhosted_cluster_alarm_specs():
+            metric = endpoints[spec.key]()
+            check_metric_matches(spec, metric)
+            planned.append(PlannedAlarm(cluster.identifier, cluster.identifier, "selfhosted", spec, metric))
     return planned
 
 

@@ -222,8 +222,9 @@ class SelfHostedCluster(pulumi.ComponentResource):
             }
             for i in range(args["node_count"])
         ]
-        writer = self._endpoint("writer", "/primary", addresses)
-        reader = self._endpoint("reader", "/replica", addresses)
+        writer, self._writer_group = self._endpoint("writer", "/primary", addresses)
+        reader, self._reader_group = self._endpoint("reader", "/replica", addresses)
+        self._load_balancers = {"writer": writer, "reader": reader}
         self.writer_endpoint, self.reader_endpoint = self._dns(writer, reader, addresses)
 
         self.register_outputs(
@@ -657,8 +658,22 @@ class SelfHostedCluster(pulumi.ComponentResource):
         """CloudWatch agent: memory in use (page cache not counted), as {AutoScalingGroupName}."""
         return self._agent_metric("mem_used_percent", "Average")
 
+    def _healthy_hosts(self, role: str, group: aws.lb.TargetGroup) -> Metric:
+        dimensions = {"TargetGroup": group.arn_suffix, "LoadBalancer": self._load_balancers[role].arn_suffix}
+        return Metric("AWS/NetworkELB", "HealthyHostCount", dimensions, "Minimum")
+
+    def metric_writer_healthy_hosts(self) -> Metric:
+        """Nodes the writer NLB routes to (answering 200 on /primary): 1 while there is a leader, 0 without one."""
+        return self._healthy_hosts("writer", self._writer_group)
+
+    def metric_reader_healthy_hosts(self) -> Metric:
+        """Nodes the reader NLB routes to (streaming replicas answering 200 on /replica)."""
+        return self._healthy_hosts("reader", self._reader_group)
+
     # -- endpoints ---------------------------------------------------------------------------------------------
-    def _endpoint(self, role: str, path: str, addresses: Sequence[pulumi.Output[str]]) -> aws.lb.LoadBalancer:
+    def _endpoint(
+        self, role: str, path: str, addresses: Sequence[pulumi.Output[str]]
+    ) -> tuple[aws.lb.LoadBalancer, aws.lb.TargetGroup]:
         """An internal NLB whose target group admits only the nodes that answer 200 on `path`."""
         a, n = self._args, self._name
         lb = aws.lb.LoadBalancer(
@@ -712,7 +727,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
             tags=self._tag(f"{n}-{role}-listener"),
             opts=self._child(),
         )
-        return lb
+        return lb, group
 
     def _dns(
         self, writer: aws.lb.LoadBalancer, reader: aws.lb.LoadBalancer, addresses: Sequence[pulumi.Output[str]]

@@ -180,8 +180,13 @@ def _computed(type_token: str, name: str, region: str) -> dict[str, Any]:
         },
         "aws:lb/loadBalancer:LoadBalancer": {
             "arn": f"arn:aws:elasticloadbalancing:{region}:{MOCK_ACCOUNT_ID}:loadbalancer/net/{name}/0123456789abcdef",
+            "arnSuffix": f"net/{name}/0123456789abcdef",  # the CloudWatch `LoadBalancer` dimension
             "dnsName": f"{name}-0123456789abcdef.elb.{region}.amazonaws.com",
             "zoneId": "Z26RNL4JYFTOTI",
+        },
+        "aws:lb/targetGroup:TargetGroup": {
+            "arn": f"arn:aws:elasticloadbalancing:{region}:{MOCK_ACCOUNT_ID}:targetgroup/{name}/fedcba9876543210",
+            "arnSuffix": f"targetgroup/{name}/fedcba9876543210",  # the CloudWatch `TargetGroup` dimension
         },
         "aws:route53/zone:Zone": {"zoneId": f"Z0{sum(name.encode()):012d}"},
         "aws:iam/instanceProfile:InstanceProfile": {"arn": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:instance-profile/{name}"},

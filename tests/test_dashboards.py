@@ -197,9 +197,19 @@ def test_dashboard_plots_only_resources_of_the_graph(each_stack: Evaluation) -> 
     groups = selfhosted_node_groups(each_stack)
     for namespace in ("AWS/EC2", "AWS/AutoScaling", "cryb-db/selfhosted"):
         existing[(namespace, "AutoScalingGroupName")] = groups
+    # Self-hosted clusters' writer and reader endpoints: each target group with the load balancer it serves.
+    balancers = {lb.name: lb for lb in each_stack.of_type("aws:lb/loadBalancer:LoadBalancer")}
+    existing[("AWS/NetworkELB", "TargetGroup")] = {
+        f"targetgroup/{tg.name}/fedcba9876543210" for tg in each_stack.of_type("aws:lb/targetGroup:TargetGroup")
+    }
     plotted: dict[tuple[str, str], set[str]] = {}
     for namespace, _, dimensions in referenced_metrics(body_of(each_stack)):
         assert dimensions.pop("path", DATA_MOUNT) == DATA_MOUNT  # the agent's disk metric: the NVMe data mount
+        if namespace == "AWS/NetworkELB":
+            balancer = dimensions.pop("LoadBalancer")
+            group = dimensions["TargetGroup"].split("/")[1]
+            assert balancer == f"net/{group.removesuffix('-tg')}/0123456789abcdef", (balancer, group)
+            assert group.removesuffix("-tg") in balancers
         ((dimension, value),) = dimensions.items()
         assert value in existing[(namespace, dimension)], value
         plotted.setdefault((namespace, dimension), set()).add(value)

@@ -77,7 +77,7 @@ pulumi.export(
     {{
         helper: [
             [m.namespace, m.metric_name, m.dimensions, m.statistic, m.period_seconds]
-            for m in getattr(cluster, helper)()
+            for m in (lambda found: found if isinstance(found, list) else [found])(getattr(cluster, helper)())
         ]
         for helper in dir(cluster)
         if helper.startswith("metric_")
@@ -191,7 +191,7 @@ def test_writer_and_reader_are_internal_nlbs_health_checked_on_primary_and_repli
         targets = [
             a.inputs["targetId"]
             for a in of(evaluation, "aws:lb/targetGroupAttachment:TargetGroupAttachment")
-            if a.inputs["targetGroupArn"].endswith(f"/{group.name}")
+            if a.inputs["targetGroupArn"].split(":")[-1].split("/")[1] == group.name
         ]
         assert sorted(targets) == ips  # every node's stable address; health decides who gets traffic
         record = evaluation.named(f"{NAME}-{role}-record")
@@ -303,8 +303,18 @@ def test_node_groups_and_metric_helpers_name_each_nodes_auto_scaling_group(evalu
         "metric_data_disk_used_percent",
         "metric_group_in_service_instances",
         "metric_mem_used_percent",
+        "metric_reader_healthy_hosts",
         "metric_status_check_failed",
+        "metric_writer_healthy_hosts",
     ]
+    # The endpoints: one metric per cluster, on the target group and the load balancer it serves.
+    for role in ("writer", "reader"):
+        ((namespace, name, dimensions, statistic, period),) = metrics[f"metric_{role}_healthy_hosts"]
+        assert (namespace, name, statistic, period) == ("AWS/NetworkELB", "HealthyHostCount", "Minimum", 60)
+        assert dimensions == {
+            "TargetGroup": f"targetgroup/{NAME}-{role}-tg/fedcba9876543210",
+            "LoadBalancer": f"net/{NAME}-{role}/0123456789abcdef",
+        }
     asgs = [g["asg"] for g in node_groups]
     expected = {
         "metric_status_check_failed": ("AWS/EC2", "StatusCheckFailed", "Maximum", {}),

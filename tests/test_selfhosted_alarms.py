@@ -220,6 +220,29 @@ def test_agent_metric_alarms_watch_a_dimension_set_the_node_publishes(watched: E
     assert checked == 3 * 3  # data-disk-warning, data-disk-critical, memory on each node
 
 
+def test_the_cluster_alarms_when_its_endpoints_have_no_healthy_node(watched: Evaluation) -> None:
+    """No leader behind the writer NLB pages (through the composite); no replica behind the reader NLB warns."""
+    alarms = alarms_of(watched, NAME)
+    assert set(alarms) == {"no-writer", "no-reader"}
+    for key, role, severity, minutes in (("no-writer", "writer", "critical", 2), ("no-reader", "reader", "warning", 5)):
+        alarm = alarms[key]
+        assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == (
+            "AWS/NetworkELB",
+            "HealthyHostCount",
+            "Minimum",
+        )
+        assert alarm["dimensions"] == {
+            "TargetGroup": f"targetgroup/{NAME}-{role}-tg/fedcba9876543210",
+            "LoadBalancer": f"net/{NAME}-{role}/0123456789abcdef",
+        }
+        assert (alarm["comparisonOperator"], alarm["threshold"]) == ("LessThanThreshold", 1.0)
+        assert (alarm["evaluationPeriods"], alarm["datapointsToAlarm"], alarm["period"]) == (minutes, minutes, 60)
+        assert alarm["treatMissingData"] == "breaching"  # the NLB reports every minute: silence is not health
+        assert alarm["tags"]["severity"] == severity and alarm["tags"]["group"] == NAME
+        assert alarm["alarmActions"] == alarm["okActions"] == [NOTIFY]
+        assert alarm["alarmDescription"].endswith(f"docs/monitoring.md#{key}")
+
+
 def test_one_paging_composite_per_cluster_from_the_critical_node_alarms(watched: Evaluation) -> None:
     (composite,) = watched.of_type(COMPOSITE)
     inputs = composite.inputs
@@ -228,7 +251,12 @@ def test_one_paging_composite_per_cluster_from_the_critical_node_alarms(watched:
     assert inputs["alarmActions"] == inputs["okActions"] == [PAGE] and inputs["actionsEnabled"] is True
     children = sorted(part.removeprefix('ALARM("').removesuffix('")') for part in inputs["alarmRule"].split(" OR "))
     assert children == sorted(
-        f"{node}-{key}" for node in node_groups(watched) for key in ("status-check", "in-service", "data-disk-critical")
+        [
+            f"{node}-{key}"
+            for node in node_groups(watched)
+            for key in ("status-check", "in-service", "data-disk-critical")
+        ]
+        + [f"{NAME}-no-writer"]  # the cluster's: no leader behind the writer endpoint
     )
     # the rule's children exist before CloudWatch sees it
     alarm_urns = {a.urn for a in watched.of_type(ALARM) if a.inputs["name"] in children}
@@ -244,7 +272,10 @@ def test_dashboard_plots_the_alarmed_node_metrics_once_each(watched: Evaluation)
         for a in watched.of_type(ALARM)
     }
     assert {(n, m, json.dumps(d, sort_keys=True)) for n, m, d in plotted} == alarmed
-    assert {d["AutoScalingGroupName"] for _, _, d in plotted} == set(node_groups(watched))  # resolved names
+    node_metrics = [d for n, _, d in plotted if n != "AWS/NetworkELB"]
+    assert {d["AutoScalingGroupName"] for d in node_metrics} == set(node_groups(watched))  # resolved names
+    endpoints = sorted(d["TargetGroup"] for n, _, d in plotted if n == "AWS/NetworkELB")
+    assert endpoints == [f"targetgroup/{NAME}-{role}-tg/fedcba9876543210" for role in ("reader", "writer")]
     graphs = {w["properties"]["title"]: w["properties"] for w in body["widgets"] if w["type"] == "metric"}
     disk = graphs["Self-hosted node disk_used_percent"]
     assert len(disk["metrics"]) == 3  # warning and critical share each node's series
