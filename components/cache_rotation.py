@@ -7,7 +7,7 @@ from typing import NotRequired, TypedDict
 
 import pulumi
 
-from .cache_rotation_function import HANDLER, HANDLER_FILE
+from .cache_rotation_function import HANDLER, PACKAGE_FILES
 from .cache_rotation_policies import rotation_policy
 from .metrics import Metric
 from .rotation_function import FunctionSpec, declare_rotation_function, declare_rotations
@@ -75,7 +75,7 @@ class CacheUserRotation(pulumi.ComponentResource):
             n,
             FunctionSpec(
                 purpose="rotates the ElastiCache user passwords kept in Secrets Manager",
-                handler_file=HANDLER_FILE,
+                package_files=PACKAGE_FILES,
                 handler=HANDLER,
                 timeout_seconds=TIMEOUT_SECONDS,
                 # The ElastiCache API has no interface endpoint in this VPC: it is reached through the app tier's NAT.

@@ -17,6 +17,7 @@ from .metrics import Metric
 from .rotation_policies import lambda_trust
 
 RUNTIME = "python3.12"
+REPO_DIR = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -25,9 +26,11 @@ class FunctionSpec:
 
     purpose: str
     """Said in descriptions, e.g. `rotates the ElastiCache user passwords kept in Secrets Manager`."""
-    handler_file: Path
-    """The handler module: the whole package (standard library and boto3 only)."""
+    package_files: Sequence[Path]
+    """Files of the function's archive, kept at their paths under the repository (standard library and boto3 only);
+    `components/__init__.py` is added empty, so importing the package loads nothing else of the program."""
     handler: str
+    """`components.<package>.handler.handler`."""
     timeout_seconds: int
     egress_description: str
     """What the function reaches over HTTPS (its security group sends nothing else)."""
@@ -50,6 +53,18 @@ class DeclaredFunction:
     def metric_errors(self) -> Metric:
         """Invocations that raised: a rotation step failed (the function's log says which and why)."""
         return Metric("AWS/Lambda", "Errors", {"FunctionName": self.function.name}, "Sum", ERRORS_PERIOD_SECONDS)
+
+
+def function_archive(files: Sequence[Path]) -> pulumi.AssetArchive:
+    """The files at their paths under the repository, plus an empty `components/__init__.py`. Asset paths are
+    relative to the program directory, so the state holds the same paths on every machine."""
+    assets: dict[str, pulumi.Asset | pulumi.Archive] = {"components/__init__.py": pulumi.StringAsset("")}
+    for path in files:
+        key = path.relative_to(REPO_DIR).as_posix()
+        if not key.startswith("components/") or key == "components/__init__.py":
+            raise ValueError(f"{path}: a function's archive holds files of components/ only (not its __init__.py)")
+        assets[key] = pulumi.FileAsset(os.path.relpath(path))
+    return pulumi.AssetArchive(assets)
 
 
 def declare_rotation_function(
@@ -108,7 +123,7 @@ def declare_rotation_function(
         architectures=["arm64"],
         handler=spec.handler,
         # Relative to the program directory, so the asset path in the state is the same on every machine.
-        code=pulumi.AssetArchive({spec.handler_file.name: pulumi.FileAsset(os.path.relpath(spec.handler_file))}),
+        code=function_archive(spec.package_files),
         role=role.arn,
         memory_size=128,
         timeout=spec.timeout_seconds,

@@ -9,7 +9,7 @@ from typing import NotRequired, TypedDict
 import pulumi
 
 from .metrics import Metric
-from .patroni_rotation_function import HANDLER, HANDLER_FILE, NODES_VARIABLE
+from .patroni_rotation_function import HANDLER, NODES_VARIABLE, PACKAGE_FILES
 from .rotation_function import FunctionSpec, declare_rotation_function, declare_rotations
 from .selfhosted_cloud_init import ROTATED_SECRET_KEYS
 from .selfhosted_rotation_policies import rotation_policy
@@ -73,7 +73,7 @@ class SelfHostedCredentialRotation(pulumi.ComponentResource):
             name,
             FunctionSpec(
                 purpose="rotates the Patroni cluster's credentials once its nodes have applied them",
-                handler_file=HANDLER_FILE,
+                package_files=PACKAGE_FILES,
                 handler=HANDLER,
                 timeout_seconds=TIMEOUT_SECONDS,
                 egress_description="Secrets Manager API over HTTPS",

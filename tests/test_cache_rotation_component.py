@@ -116,12 +116,18 @@ def test_children_are_parented_named_and_tagged(small: Evaluation) -> None:
 
 def test_function_is_packaged_from_this_repo_traced_capped_and_in_the_vpc(small: Evaluation) -> None:
     inputs = one(small, FUNCTION).inputs
-    (asset,) = inputs["code"]["assets"].values()
-    assert (PROJECT_DIR / asset["path"]).resolve() == HANDLER_FILE
+    assets = inputs["code"]["assets"]
+    assert (PROJECT_DIR / assets["components/cache_rotation_function/handler.py"]["path"]).resolve() == HANDLER_FILE
+    assert sorted(assets) == [
+        "components/__init__.py",
+        "components/cache_rotation_function/__init__.py",
+        "components/cache_rotation_function/handler.py",
+        "components/rotation_steps.py",
+    ]
     assert (inputs["runtime"], inputs["architectures"], inputs["handler"]) == (
         "python3.12",
         ["arm64"],
-        "handler.handler",
+        "components.cache_rotation_function.handler.handler",
     )
     assert inputs["tracingConfig"] == {"mode": "Active"} and inputs["kmsKeyArn"] == SECRETS_KEY
     assert inputs["reservedConcurrentExecutions"] == 2 and 240 < inputs["timeout"] <= 900

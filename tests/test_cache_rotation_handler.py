@@ -17,13 +17,14 @@ from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.secretsmanager.models import FakeSecret, secretsmanager_backends
 
-from components.cache_rotation_function import HANDLER, HANDLER_FILE
+from components.cache_rotation_function import HANDLER, HANDLER_FILE, PACKAGE_FILES
 from components.cache_rotation_function import handler as rotation
 
 REGION = "us-east-1"
 USER_ID = "cryb-prod-cache-app"
 FIRST_PASSWORD = "FirstPulumiPassword0000000000000000000000"
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+OWN = {"components.rotation_steps"}
 
 
 @dataclass
@@ -260,9 +261,11 @@ def test_nothing_secret_reaches_the_logs(
     assert all(record.levelno < logging.WARNING for record in caplog.records)
 
 
-def test_the_package_is_the_handler_file() -> None:
-    assert HANDLER == "handler.handler" and HANDLER_FILE.name == "handler.py"
-    source = HANDLER_FILE.read_text()
-    imports = {line.split()[1].split(".")[0] for line in source.splitlines() if line.startswith(("import ", "from "))}
-    # stdlib and boto3 only: the python3.12 runtime has nothing else, and the archive holds this one file
-    assert imports <= {"json", "logging", "time", "collections", "typing", "boto3"}
+def test_the_package_is_the_handler_and_the_shared_steps() -> None:
+    assert HANDLER == "components.cache_rotation_function.handler.handler" and HANDLER_FILE.name == "handler.py"
+    for path in PACKAGE_FILES:
+        source = path.read_text()
+        lines = source.splitlines()
+        imports = {line.split()[1] for line in lines if line.startswith(("import ", "from "))}
+        # stdlib, boto3 and the archive's own modules only: the python3.12 runtime has nothing else
+        assert imports <= {"json", "logging", "time", "collections.abc", "typing", "pathlib", "boto3", *OWN}, path

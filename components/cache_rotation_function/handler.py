@@ -11,10 +11,10 @@ Secrets Manager invokes this function four times per rotation with `{"SecretId",
 * `finishSecret`: AWSCURRENT moves to the token's version (Secrets Manager moves AWSPREVIOUS along with it).
 
 Passwords and secret strings are never logged, nor put in an exception message. Only the standard library and boto3
-(both in the python3.12 Lambda runtime) are used, so the package is this one file.
+(both in the python3.12 Lambda runtime) are used; the package is this file and the shared contract steps
+(components/rotation_steps.py).
 """
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -22,23 +22,29 @@ from typing import Any
 
 import boto3
 
+from components.rotation_steps import (
+    CURRENT,
+    PENDING,
+    RotationError,
+    create_pending,
+    move_current,
+    pending_metadata,
+)
+from components.rotation_steps import secret_dict as _secret_dict
+
 LOG = logging.getLogger("cache_rotation")
 LOG.setLevel(logging.INFO)
+logging.getLogger("rotation").setLevel(logging.INFO)  # components/rotation_steps.py
 # botocore logs request and response bodies at DEBUG: PutSecretValue's and GetSecretValue's are the password.
 for _noisy in ("botocore", "boto3", "urllib3"):
     logging.getLogger(_noisy).setLevel(logging.WARNING)
 
-PENDING, CURRENT = "AWSPENDING", "AWSCURRENT"
 REQUIRED_KEYS = ("username", "password", "userId")
 PASSWORD_LENGTH = 40  # letters and digits (~238 bits), like the passwords Pulumi generates (components/cache.py)
 POLL_ATTEMPTS = 48
 POLL_SECONDS = 5.0  # at most 4 minutes of waiting for the user to become active, inside the 5-minute timeout
 
 Sleep = Callable[[float], None]
-
-
-class RotationError(Exception):
-    """A rotation step cannot go on. The message names the secret, the version and the user, never a secret value."""
 
 
 def handler(event: dict[str, Any], context: Any) -> None:
@@ -53,20 +59,9 @@ def clients() -> tuple[Any, Any]:
 
 def rotate(event: dict[str, Any], secrets: Any, elasticache: Any, sleep: Sleep = time.sleep) -> None:
     """Run one step of the rotation contract, after the checks AWS's rotation templates make."""
-    arn, token, step = event["SecretId"], event["ClientRequestToken"], event["Step"]
-    if step not in STEPS:
-        raise RotationError(f"unknown rotation step {step!r} for secret {arn}")
-    metadata = secrets.describe_secret(SecretId=arn)
-    if not metadata.get("RotationEnabled"):
-        raise RotationError(f"secret {arn} does not have rotation enabled")
-    versions: dict[str, list[str]] = metadata.get("VersionIdsToStages", {})
-    if token not in versions:
-        raise RotationError(f"secret {arn} has no version {token} to rotate to")
-    if CURRENT in versions[token]:
-        LOG.info("%s: version %s of %s is already AWSCURRENT, nothing to do", step, token, arn)
+    if pending_metadata(secrets, event) is None:
         return
-    if PENDING not in versions[token]:
-        raise RotationError(f"version {token} of secret {arn} is not staged AWSPENDING")
+    arn, token, step = event["SecretId"], event["ClientRequestToken"], event["Step"]
     LOG.info("%s: secret %s, version %s", step, arn, token)
     STEPS[step](secrets, elasticache, arn, token, sleep)
 
@@ -74,22 +69,8 @@ def rotate(event: dict[str, Any], secrets: Any, elasticache: Any, sleep: Sleep =
 def create_secret(secrets: Any, elasticache: Any, arn: str, token: str, sleep: Sleep) -> None:
     """Put a new password in the token's version, staged AWSPENDING, unless that version already holds one."""
     current = secret_dict(secrets, arn, CURRENT)
-    try:
-        secrets.get_secret_value(SecretId=arn, VersionId=token, VersionStage=PENDING)
-        LOG.info("createSecret: version %s of %s already has a value, kept", token, arn)
-        return
-    except secrets.exceptions.ResourceNotFoundException:
-        pass
-    password = secrets.get_random_password(
-        PasswordLength=PASSWORD_LENGTH, ExcludePunctuation=True, IncludeSpace=False, RequireEachIncludedType=True
-    )["RandomPassword"]
-    secrets.put_secret_value(
-        SecretId=arn,
-        ClientRequestToken=token,
-        SecretString=json.dumps({**current, "password": password}),
-        VersionStages=[PENDING],
-    )
-    LOG.info("createSecret: new password for user %s stored in version %s of %s", current["userId"], token, arn)
+    if create_pending(secrets, arn, token, current, PASSWORD_LENGTH):
+        LOG.info("createSecret: new password for user %s stored in version %s of %s", current["userId"], token, arn)
 
 
 def set_secret(secrets: Any, elasticache: Any, arn: str, token: str, sleep: Sleep) -> None:
@@ -126,15 +107,7 @@ def test_secret(secrets: Any, elasticache: Any, arn: str, token: str, sleep: Sle
 
 def finish_secret(secrets: Any, elasticache: Any, arn: str, token: str, sleep: Sleep) -> None:
     """Move AWSCURRENT to the token's version, removing it from the version that holds it now."""
-    versions: dict[str, list[str]] = secrets.describe_secret(SecretId=arn).get("VersionIdsToStages", {})
-    current = next((version for version, stages in versions.items() if CURRENT in stages), None)
-    if current == token:
-        LOG.info("finishSecret: version %s of %s is already AWSCURRENT", token, arn)
-        return
-    secrets.update_secret_version_stage(
-        SecretId=arn, VersionStage=CURRENT, MoveToVersionId=token, RemoveFromVersionId=current
-    )
-    LOG.info("finishSecret: version %s of %s is now AWSCURRENT (was %s)", token, arn, current)
+    move_current(secrets, arn, token)
 
 
 STEPS: dict[str, Callable[[Any, Any, str, str, Sleep], None]] = {
@@ -147,20 +120,7 @@ STEPS: dict[str, Callable[[Any, Any, str, str, Sleep], None]] = {
 
 def secret_dict(secrets: Any, arn: str, stage: str, token: str | None = None) -> dict[str, Any]:
     """The version's JSON, checked for the keys rotation needs. Errors never quote the value."""
-    request: dict[str, str] = {"SecretId": arn, "VersionStage": stage}
-    if token is not None:
-        request["VersionId"] = token
-    value = secrets.get_secret_value(**request)
-    try:
-        data = json.loads(value["SecretString"])
-    except (KeyError, TypeError, ValueError):
-        raise RotationError(f"the {stage} version of {arn} is not a JSON secret string") from None
-    if not isinstance(data, dict):
-        raise RotationError(f"the {stage} version of {arn} is not a JSON object")
-    missing = [key for key in REQUIRED_KEYS if not isinstance(data.get(key), str) or not data[key]]
-    if missing:
-        raise RotationError(f"the {stage} version of {arn} lacks {', '.join(missing)} (see docs/cache.md)")
-    return data
+    return _secret_dict(secrets, arn, stage, token, REQUIRED_KEYS, " (see docs/cache.md)")
 
 
 def describe_user(elasticache: Any, user_id: str) -> dict[str, Any]:

@@ -19,10 +19,10 @@ acknowledges on the secret with tags. Secrets Manager invokes the function four 
 * `finishSecret`: AWSCURRENT moves to the token's version; the acknowledgement tags are removed.
 
 The nodes are named in the function's `CLUSTER_NODES` variable; the secret's purpose in its `secret-purpose` tag.
-Passwords are never logged, nor put in an exception message. Standard library and boto3 only.
+Passwords are never logged, nor put in an exception message. Standard library and boto3 only; the package is this
+file and the shared contract steps (components/rotation_steps.py).
 """
 
-import json
 import logging
 import os
 import time
@@ -31,12 +31,22 @@ from typing import Any
 
 import boto3
 
+from components.rotation_steps import (
+    CURRENT,
+    PENDING,
+    RotationError,
+    create_pending,
+    move_current,
+    pending_metadata,
+)
+from components.rotation_steps import secret_dict as _secret_dict
+
 LOG = logging.getLogger("patroni_rotation")
 LOG.setLevel(logging.INFO)
+logging.getLogger("rotation").setLevel(logging.INFO)  # components/rotation_steps.py
 for _noisy in ("botocore", "boto3", "urllib3"):  # botocore's DEBUG would print secret values
     logging.getLogger(_noisy).setLevel(logging.WARNING)
 
-PENDING, CURRENT = "AWSPENDING", "AWSCURRENT"
 TAG_PREFIX = "cryb-rotation-"
 LEADER_TAG = f"{TAG_PREFIX}leader"
 PURPOSE_TAG = "secret-purpose"
@@ -52,10 +62,6 @@ POLL_ATTEMPTS = 390  # 13 minutes: the agents run every 30 s; the function's tim
 Sleep = Callable[[float], None]
 
 
-class RotationError(Exception):
-    """A rotation step cannot go on. The message names the secret, the version and the nodes, never a value."""
-
-
 def handler(event: dict[str, Any], context: Any) -> None:
     nodes = [n for n in os.environ.get("CLUSTER_NODES", "").split(",") if n]
     rotate(event, boto3.client("secretsmanager"), nodes)
@@ -64,24 +70,14 @@ def handler(event: dict[str, Any], context: Any) -> None:
 def rotate(event: dict[str, Any], secrets: Any, nodes: Sequence[str], sleep: Sleep = time.sleep) -> None:
     """Run one step of the rotation contract, after the checks AWS's rotation templates make."""
     arn, token, step = event["SecretId"], event["ClientRequestToken"], event["Step"]
-    if step not in STEPS:
-        raise RotationError(f"unknown rotation step {step!r} for secret {arn}")
     if not nodes:
         raise RotationError("CLUSTER_NODES names no node: the function cannot know whom to wait for")
-    metadata = secrets.describe_secret(SecretId=arn)
-    if not metadata.get("RotationEnabled"):
-        raise RotationError(f"secret {arn} does not have rotation enabled")
+    metadata = pending_metadata(secrets, event)
+    if metadata is None:
+        return
     purpose = tags_of(metadata).get(PURPOSE_TAG)
     if purpose not in ROTATED:
         raise RotationError(f"secret {arn} has {PURPOSE_TAG}={purpose!r}; this function rotates {sorted(ROTATED)}")
-    versions: dict[str, list[str]] = metadata.get("VersionIdsToStages", {})
-    if token not in versions:
-        raise RotationError(f"secret {arn} has no version {token} to rotate to")
-    if CURRENT in versions[token]:
-        LOG.info("%s: version %s of %s is already AWSCURRENT, nothing to do", step, token, arn)
-        return
-    if PENDING not in versions[token]:
-        raise RotationError(f"version {token} of secret {arn} is not staged AWSPENDING")
     LOG.info("%s: secret %s (%s), version %s", step, arn, purpose, token)
     STEPS[step](secrets, arn, token, Context(purpose, list(nodes), sleep))
 
@@ -108,22 +104,8 @@ def missing_acknowledgements(secrets: Any, arn: str, token: str, context: Contex
 def create_secret(secrets: Any, arn: str, token: str, context: Context) -> None:
     """Put a new password in the token's version, staged AWSPENDING, unless that version already holds one."""
     current = secret_dict(secrets, arn, CURRENT)
-    try:
-        secrets.get_secret_value(SecretId=arn, VersionId=token, VersionStage=PENDING)
-        LOG.info("createSecret: version %s of %s already has a value, kept", token, arn)
-        return
-    except secrets.exceptions.ResourceNotFoundException:
-        pass
-    password = secrets.get_random_password(
-        PasswordLength=PASSWORD_LENGTH, ExcludePunctuation=True, IncludeSpace=False, RequireEachIncludedType=True
-    )["RandomPassword"]
-    secrets.put_secret_value(
-        SecretId=arn,
-        ClientRequestToken=token,
-        SecretString=json.dumps({**current, "password": password}),
-        VersionStages=[PENDING],
-    )
-    LOG.info("createSecret: new password for %s stored in version %s of %s", current["username"], token, arn)
+    if create_pending(secrets, arn, token, current, PASSWORD_LENGTH):
+        LOG.info("createSecret: new password for %s stored in version %s of %s", current["username"], token, arn)
 
 
 def set_secret(secrets: Any, arn: str, token: str, context: Context) -> None:
@@ -172,15 +154,8 @@ def test_secret(secrets: Any, arn: str, token: str, context: Context) -> None:
 
 def finish_secret(secrets: Any, arn: str, token: str, context: Context) -> None:
     """Move AWSCURRENT to the token's version, removing it from the version that holds it now; drop the acks."""
-    metadata = secrets.describe_secret(SecretId=arn)
-    versions: dict[str, list[str]] = metadata.get("VersionIdsToStages", {})
-    current = next((version for version, stages in versions.items() if CURRENT in stages), None)
-    if current != token:
-        secrets.update_secret_version_stage(
-            SecretId=arn, VersionStage=CURRENT, MoveToVersionId=token, RemoveFromVersionId=current
-        )
-        LOG.info("finishSecret: version %s of %s is now AWSCURRENT (was %s)", token, arn, current)
-    stale = [key for key in tags_of(metadata) if key.startswith(TAG_PREFIX)]
+    move_current(secrets, arn, token)
+    stale = [key for key in tags_of(secrets.describe_secret(SecretId=arn)) if key.startswith(TAG_PREFIX)]
     if stale:
         secrets.untag_resource(SecretId=arn, TagKeys=stale)
 
@@ -195,17 +170,4 @@ STEPS: dict[str, Callable[[Any, str, str, Context], None]] = {
 
 def secret_dict(secrets: Any, arn: str, stage: str, token: str | None = None) -> dict[str, Any]:
     """The version's JSON, checked for the keys rotation needs. Errors never quote the value."""
-    request: dict[str, str] = {"SecretId": arn, "VersionStage": stage}
-    if token is not None:
-        request["VersionId"] = token
-    value = secrets.get_secret_value(**request)
-    try:
-        data = json.loads(value["SecretString"])
-    except (KeyError, TypeError, ValueError):
-        raise RotationError(f"the {stage} version of {arn} is not a JSON secret string") from None
-    if not isinstance(data, dict):
-        raise RotationError(f"the {stage} version of {arn} is not a JSON object")
-    missing = [key for key in REQUIRED_KEYS if not isinstance(data.get(key), str) or not data[key]]
-    if missing:
-        raise RotationError(f"the {stage} version of {arn} lacks {', '.join(missing)}")
-    return data
+    return _secret_dict(secrets, arn, stage, token, REQUIRED_KEYS)
