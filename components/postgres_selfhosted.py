@@ -45,6 +45,7 @@ from .selfhosted_cloud_init import (
     METRICS_NAMESPACE,
     PGBACKREST_LOG_DIR,
     PGBACKREST_SPOOL,
+    ROTATED_SECRET_KEYS,
     NodeBootInputs,
     encode_user_data,
     image_ssm_parameter,
@@ -441,7 +442,11 @@ class SelfHostedCluster(pulumi.ComponentResource):
             secret_string=pulumi.Output.secret(
                 pulumi.Output.json_dumps({"username": users[key], "password": password.result})
             ),
-            opts=self._child(),
+            # Rotated credentials (components/selfhosted_rotation.py): rotation owns the value after the first
+            # rotation; Pulumi's stale RandomPassword must never be written back, nor AWSCURRENT moved back here.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["secretString", "versionStages"])
+            if key in ROTATED_SECRET_KEYS
+            else self._child(),
         )
         return secret
 

@@ -4,8 +4,10 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+from scripts import mock_engine
 from scripts.mock_engine import Evaluation, evaluate
 from scripts.stack_files import stack_file_path
 
@@ -33,3 +35,28 @@ def evaluate_with(tmp_path: Path, stack: str, overrides: dict[str, Any]) -> Eval
 PROD_SELFHOSTED = (
     '{"imageSsmParameter": "/cryb-db/images/selfhosted-postgres", "clusters": {"analytics": {"timescaledb": true}}}'
 )
+
+
+class OptionsMonitor(mock_engine.RecordingMonitor):
+    """Also keeps each resource's ignoreChanges (the engine's names), which RecordedResource does not."""
+
+    last: "OptionsMonitor | None" = None
+
+    def __init__(self, mock: mock_engine.EchoMocks):
+        super().__init__(mock)
+        self.ignore_changes: dict[str, list[str]] = {}
+        OptionsMonitor.last = self
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        self.ignore_changes[request.name] = list(request.ignoreChanges)
+        return response
+
+
+def evaluate_with_ignore_changes(stack: str, config: Path | None = None) -> tuple[Evaluation, dict[str, list[str]]]:
+    """The stack's evaluation and every resource's ignoreChanges, by logical name."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mock_engine, "RecordingMonitor", OptionsMonitor)
+        evaluation = evaluate(stack, config)
+    assert OptionsMonitor.last is not None
+    return evaluation, OptionsMonitor.last.ignore_changes

@@ -14,7 +14,7 @@ from components.cache_rotation_function import HANDLER_FILE
 from scripts import mock_engine
 from scripts.mock_engine import MOCK_ACCOUNT_ID, Evaluation, RecordedResource, evaluate
 from scripts.stack_files import PROJECT_DIR
-from tests.helpers import write_config
+from tests.helpers import OptionsMonitor, evaluate_with_ignore_changes, write_config
 
 NAME = "cryb-test-rotation"
 TAGS = {"environment": "prod", "service": "cryb-db", "owner": "platform-team", "data-classification": "confidential"}
@@ -195,22 +195,6 @@ def test_secrets_and_users_must_match(tmp_path: Path) -> None:
 
 
 # -- the real program with the rotation wired in ---------------------------------------------------------------------
-class OptionsMonitor(mock_engine.RecordingMonitor):
-    """Also keeps each resource's ignoreChanges (the engine's names), which RecordedResource does not."""
-
-    last: "OptionsMonitor | None" = None
-
-    def __init__(self, mock: mock_engine.EchoMocks):
-        super().__init__(mock)
-        self.ignore_changes: dict[str, list[str]] = {}
-        OptionsMonitor.last = self
-
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
-        response = super().RegisterResource(request)
-        self.ignore_changes[request.name] = list(request.ignoreChanges)
-        return response
-
-
 @pytest.fixture(scope="module")
 def wired(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], tuple[Evaluation, dict[str, list[str]]]]:
     done: dict[tuple[str, str], tuple[Evaluation, dict[str, list[str]]]] = {}
@@ -219,11 +203,7 @@ def wired(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], tupl
         if (stack, engine) not in done:
             overrides = {"cryb-db:cache": '{"engine": "ec2"}'} if engine == "ec2" else {}
             config = write_config(tmp_path_factory.mktemp("config"), stack, overrides)
-            with pytest.MonkeyPatch.context() as patch:
-                patch.setattr(mock_engine, "RecordingMonitor", OptionsMonitor)
-                evaluation = evaluate(stack, config)  # the real __main__.py
-            assert OptionsMonitor.last is not None
-            done[(stack, engine)] = (evaluation, OptionsMonitor.last.ignore_changes)
+            done[(stack, engine)] = evaluate_with_ignore_changes(stack, config)  # the real __main__.py
         return done[(stack, engine)]
 
     return run

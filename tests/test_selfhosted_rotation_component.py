@@ -12,12 +12,13 @@ from components.selfhosted_cloud_init import ROTATED_SECRET_KEYS
 from components.selfhosted_rotation import SelfHostedCredentialRotation
 from components.selfhosted_rotation_policies import rotation_policy
 from scripts.mock_engine import Evaluation, RecordedResource, evaluate
-from tests.helpers import evaluate_with
+from tests.helpers import evaluate_with, evaluate_with_ignore_changes
 
 ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
 FUNCTION = "aws:lambda/function:Function"
 COMPONENT = "cryb:selfhosted_rotation:SelfHostedCredentialRotation"
 SECRET = "aws:secretsmanager/secret:Secret"
+VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +112,14 @@ def test_bad_arguments_are_refused_before_anything_is_registered(
                 "tags": {},
             },
         )
+
+
+def test_pulumi_never_writes_a_rotated_password_back() -> None:
+    """After a rotation the SecretVersion Pulumi created is no longer AWSCURRENT and holds a stale password: `pulumi
+    up` must neither write it again nor move AWSCURRENT back to it. The unrotated passphrase stays Pulumi's."""
+    evaluation, ignored = evaluate_with_ignore_changes("prod")
+    versions = [v.name for v in evaluation.of_type(VERSION) if v.name.startswith("cryb-prod-analytics-")]
+    assert sorted(versions) == sorted(f"cryb-prod-analytics-{k}-value" for k in (*ROTATED_SECRET_KEYS, "pgbackrest"))
+    for key in ROTATED_SECRET_KEYS:
+        assert ignored[f"cryb-prod-analytics-{key}-value"] == ["secretString", "versionStages"], key
+    assert ignored["cryb-prod-analytics-pgbackrest-value"] == []
