@@ -539,7 +539,7 @@ def rotation_alarm_specs() -> list[AlarmSpec]:
     """The alarm of a Secrets Manager rotation function (components/rotation_function.py): any failed step."""
     return [
         AlarmSpec(
-            "rotation-failed",
+            "failed",
             "Errors",
             "Sum",
             "GreaterThanThreshold",
@@ -553,6 +553,7 @@ def rotation_alarm_specs() -> list[AlarmSpec]:
             treat_missing_data="notBreaching",
             period_seconds=300,
             unit="count",
+            anchor="failed-rotation",
         )
     ]
 

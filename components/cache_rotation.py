@@ -56,7 +56,7 @@ class CacheUserRotation(pulumi.ComponentResource):
     function_name: pulumi.Output[str]
     function_arn: pulumi.Output[str]
     identifier: str
-    """The component name: its rotation-failure alarm is `<identifier>-rotation-failed`."""
+    """The component name: its rotation-failure alarm is `<identifier>-failed`."""
 
     def __init__(self, name: str, args: CacheUserRotationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cryb:cache_rotation:CacheUserRotation", name, None, opts)

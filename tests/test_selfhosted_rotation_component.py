@@ -123,3 +123,16 @@ def test_pulumi_never_writes_a_rotated_password_back() -> None:
     for key in ROTATED_SECRET_KEYS:
         assert ignored[f"cryb-prod-analytics-{key}-value"] == ["secretString", "versionStages"], key
     assert ignored["cryb-prod-analytics-pgbackrest-value"] == []
+
+
+def test_every_rotation_function_has_a_failed_step_alarm(prod: Evaluation) -> None:
+    alarms = {a.inputs["name"]: a.inputs for a in prod.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    warning_topic = prod.outputs["monitoring"]["topicArns"]["warning"]
+    for component in ("cryb-prod-analytics-rotation", "cryb-prod-cache-rotation"):
+        alarm = alarms[f"{component}-failed"]
+        assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == ("AWS/Lambda", "Errors", "Sum")
+        assert alarm["dimensions"] == {"FunctionName": f"{component}-function"}  # the mock names it so
+        assert (alarm["comparisonOperator"], alarm["threshold"], alarm["period"]) == ("GreaterThanThreshold", 0, 300)
+        assert alarm["treatMissingData"] == "notBreaching"  # no invocation is no failure
+        assert alarm["alarmActions"] == alarm["okActions"] == [warning_topic]
+        assert alarm["alarmDescription"].endswith("docs/monitoring.md#failed-rotation")
