@@ -147,7 +147,7 @@ def patroni_rotation(
     out.write_text(
         "# Self-hosted PostgreSQL credential rotation (admin password, loopback)\n\n"
         f"{setup}. Worst window in which new connections with AWSCURRENT failed: {worst:.2f} s "
-        f"(target {target:.0f} s): {verdict}. With the nodes' 30 s timers a rotation takes up to a minute longer; "
-        "the failure window does not depend on the timers.\n\n" + markdown_table(headers, rows)
+        f"(target {target:.0f} s): {verdict}. The agents' interval sets how long a rotation takes (about one "
+        "interval); the failure window does not depend on it.\n\n" + markdown_table(headers, rows)
     )
     Console(stderr=True).print(f"[dim]wrote {out}[/]")
