@@ -42,7 +42,7 @@ from .patroni_config import (
     PROD_SOCKET_DIR,
     PROD_TLS,
 )
-from .patroni_credentials import AGENT_FILE, ROTATION_TAG_PREFIX
+from .patroni_credentials import AGENT_FILE, acknowledgement_tags_only
 from .pgbackrest_config import CIPHER_INCLUDE, backup_command
 
 USER_DATA_LIMIT_BYTES = 16 * 1024  # EC2 rejects larger user data (after base64 decoding)
@@ -677,10 +677,7 @@ def node_role_policy(
                 "Effect": "Allow",
                 "Action": "secretsmanager:TagResource",
                 "Resource": list(secret_arns),
-                "Condition": {
-                    "ForAllValues:StringLike": {"aws:TagKeys": [f"{ROTATION_TAG_PREFIX}*"]},
-                    "Null": {"aws:TagKeys": "false"},
-                },
+                "Condition": acknowledgement_tags_only(),
             },
             {
                 "Sid": "DecryptSecretsThroughSecretsManager",

@@ -4,7 +4,7 @@ unit-tested."""
 from collections.abc import Sequence
 from typing import Any
 
-from .patroni_credentials import ROTATION_TAG_PREFIX
+from .patroni_credentials import acknowledgement_tags_only
 from .rotation_policies import rotation_statements
 
 
@@ -18,10 +18,7 @@ def rotation_policy(
         "Effect": "Allow",
         "Action": "secretsmanager:UntagResource",
         "Resource": sorted(secret_arns),
-        "Condition": {
-            "ForAllValues:StringLike": {"aws:TagKeys": [f"{ROTATION_TAG_PREFIX}*"]},
-            "Null": {"aws:TagKeys": "false"},
-        },
+        "Condition": acknowledgement_tags_only(),
     }
     return {
         "Version": "2012-10-17",

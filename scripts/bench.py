@@ -10,9 +10,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import track
-from rich.table import Table
 
-from .report_tables import markdown_table
+from .report_tables import markdown_table, rich_table
 from .stack_files import PROJECT_DIR
 
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks; each prints its figures and writes a Markdown table.")
@@ -52,11 +51,7 @@ def preview(
         ]
     ]
     headers = ["stack", "runs", "min s", "median s", "max s", "target s", "met"]
-    table = Table(title="Offline preview wall time (cold process)")
-    for header in headers:
-        table.add_column(header)
-    for row in rows:
-        table.add_row(*row)
+    table = rich_table("Offline preview wall time (cold process)", headers, rows)
     Console().print(table)
     REPORTS.mkdir(exist_ok=True)
     out: Path = REPORTS / f"bench-preview-{stack}.md"

@@ -26,7 +26,6 @@ import typer
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rich.console import Console
-from rich.table import Table
 from tenacity import RetryError, Retrying, retry_if_exception_type, retry_if_result, stop_after_delay, wait_fixed
 
 from components.cache_cloud_init import node_conf_inputs, render_bootstrap_script
@@ -52,7 +51,7 @@ from tests.servers.process import (
     service_user,
 )
 
-from .report_tables import markdown_table
+from .report_tables import markdown_table, rich_table
 from .stack_files import PROJECT_DIR, read_stack_file, stack_file_path
 
 SERVER_BIN, CLI_BIN = "redis-server", "redis-cli"
@@ -123,7 +122,10 @@ class LocalCluster:
             # The conf the ec2 engine renders for this stack, with loopback ports and this node's paths.
             inputs = dataclasses.replace(
                 node_conf_inputs(
-                    cache.port, cache.cluster_port, cache.ec2_instance_type, cache.maxmemory_policy,
+                    cache.port,
+                    cache.cluster_port,
+                    cache.ec2_instance_type,
+                    cache.maxmemory_policy,
                     cache.replicas_per_shard,
                 ),
                 port=local.port,
@@ -307,13 +309,55 @@ class LocalCluster:
         def openssl(*args: str) -> None:
             subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=30)
 
-        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-                "-subj", "/CN=test cache CA", "-keyout", str(d / "ca.key"), "-out", str(d / "ca.crt"))
-        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=127.0.0.1",
-                "-keyout", str(d / "node.key"), "-out", str(d / "node.csr"))
+        openssl(
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=test cache CA",
+            "-keyout",
+            str(d / "ca.key"),
+            "-out",
+            str(d / "ca.crt"),
+        )
+        openssl(
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(d / "node.key"),
+            "-out",
+            str(d / "node.csr"),
+        )
         (d / "ext").write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n")
-        openssl("x509", "-req", "-in", str(d / "node.csr"), "-CA", str(d / "ca.crt"), "-CAkey", str(d / "ca.key"),
-                "-CAcreateserial", "-days", "1", "-extfile", str(d / "ext"), "-out", str(d / "node.crt"))
+        openssl(
+            "x509",
+            "-req",
+            "-in",
+            str(d / "node.csr"),
+            "-CA",
+            str(d / "ca.crt"),
+            "-CAkey",
+            str(d / "ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            str(d / "ext"),
+            "-out",
+            str(d / "node.crt"),
+        )
         os.chmod(d / "node.key", 0o600)
         chown_tree(d, self.user)
         return TlsFiles(cert=str(d / "node.crt"), key=str(d / "node.key"), ca=str(d / "ca.crt"))
@@ -349,18 +393,22 @@ def failover(
     nodes = str(cache.shards * (1 + cache.replicas_per_shard))
     headers = ["run", "nodes", "killed", "promoted", "failure agreed s", "recovered s", "target s", "met"]
     rows = [
-        [str(i), nodes, f"node {r.killed}", f"node {r.promoted}", f"{r.detected_s:.2f}", f"{r.recovered_s:.2f}",
-         f"{target:.0f}", "yes" if r.recovered_s < target else "NO"]
+        [
+            str(i),
+            nodes,
+            f"node {r.killed}",
+            f"node {r.promoted}",
+            f"{r.detected_s:.2f}",
+            f"{r.recovered_s:.2f}",
+            f"{target:.0f}",
+            "yes" if r.recovered_s < target else "NO",
+        ]
         for i, r in enumerate(results, start=1)
     ]
     worst = max(r.recovered_s for r in results)
     verdict = "met" if worst < target else "NOT met"
     layout = f"{stack}: {cache.shards} x (1 + {cache.replicas_per_shard}), TLS {'on' if tls else 'off'}"
-    table = Table(title=f"Cache failover ({layout})")
-    for header in headers:
-        table.add_column(header)
-    for row in rows:
-        table.add_row(*row)
+    table = rich_table(f"Cache failover ({layout})", headers, rows)
     Console().print(table)
     Console().print(f"worst recovery {worst:.2f} s against the {target:.0f} s target: {verdict}")
     REPORTS.mkdir(exist_ok=True)

@@ -11,11 +11,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from components.patroni_config import DcsTiming, timing_problems
 
-from .report_tables import markdown_table
+from .report_tables import markdown_table, rich_table
 from .stack_files import PROJECT_DIR
 
 REPORTS = PROJECT_DIR / "reports"
@@ -85,19 +84,13 @@ def patroni_failover(
         f"3 nodes, synchronous_mode_strict, ttl/loop_wait/retry_timeout {ttl}/{loop_wait}/{retry_timeout}, "
         "Patroni 3.0.2 + etcd 3.4 + PostgreSQL 15 on loopback"
     )
-    table = Table(title=f"Patroni failover ({setup})")
-    for header in headers:
-        table.add_column(header)
-    for row in rows:
-        table.add_row(*row)
+    table = rich_table(f"Patroni failover ({setup})", headers, rows)
     console = Console()
     console.print(table)
     console.print(f"worst time to new leader {worst:.2f} s against the {target:.0f} s target, {lost} lost: {verdict}")
-    reference = Table(title="For comparison (published figures, not measured here)")
-    reference.add_column("managed PostgreSQL")
-    reference.add_column("failover")
-    for name, figure in RDS_REFERENCE:
-        reference.add_row(name, figure)
+    reference = rich_table(
+        "For comparison (published figures, not measured here)", ["managed PostgreSQL", "failover"], RDS_REFERENCE
+    )
     console.print(reference)
     REPORTS.mkdir(exist_ok=True)
     out = REPORTS / f"bench-patroni-failover-ttl{ttl}.md"

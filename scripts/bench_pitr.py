@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from .report_tables import markdown_table
+from .report_tables import markdown_table, rich_table
 from .stack_files import PROJECT_DIR
 
 if TYPE_CHECKING:
@@ -139,11 +138,7 @@ def pitr(
         f"PostgreSQL 15 + pgBackRest ({'moto S3 over TLS, aes-256-cbc, SSE-KMS' if repo == 's3' else 'posix repo'}"
         f", process-max 2, zstd), {size_mb} MB generated, loopback, one machine"
     )
-    table = Table(title=f"Point-in-time recovery ({setup})")
-    for header in HEADERS:
-        table.add_column(header)
-    for row in rows:
-        table.add_row(*row)
+    table = rich_table(f"Point-in-time recovery ({setup})", HEADERS, rows)
     console = Console()
     console.print(table)
     console.print(f"restore to the target time: {verdict}")

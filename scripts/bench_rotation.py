@@ -18,9 +18,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 
-from .report_tables import markdown_table
+from .report_tables import markdown_table, rich_table
 from .stack_files import PROJECT_DIR
 
 REPORTS = PROJECT_DIR / "reports"
@@ -131,11 +130,7 @@ def patroni_rotation(
         f"every {rotation.POLL_SECONDS:g} s; a client opens a new connection with AWSCURRENT every "
         f"{CLIENT_INTERVAL_SECONDS * 1000:.0f} ms"
     )
-    table = Table(title=f"Admin password rotation ({setup})")
-    for header in headers:
-        table.add_column(header)
-    for row in rows:
-        table.add_row(*row)
+    table = rich_table(f"Admin password rotation ({setup})", headers, rows)
     console = Console()
     console.print(table)
     worst = max(float(row[4]) for row in rows)

@@ -4,7 +4,6 @@ ElastiCache call and its exact parameters are asserted."""
 
 import json
 import logging
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,10 +14,10 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
-from moto.secretsmanager.models import FakeSecret, secretsmanager_backends
 
 from components.cache_rotation_function import HANDLER, HANDLER_FILE, PACKAGE_FILES
 from components.cache_rotation_function import handler as rotation
+from tests.secrets_rotation import begin_rotation
 
 REGION = "us-east-1"
 USER_ID = "cryb-prod-cache-app"
@@ -47,15 +46,7 @@ class Rig:
         """What RotateSecret does before it invokes the function: rotation on, the token staged AWSPENDING with no
         value yet. Done on moto's backend because moto's own RotateSecret without a function finishes the
         rotation itself."""
-        token = token or str(uuid.uuid4())
-        secret = secretsmanager_backends[DEFAULT_ACCOUNT_ID][REGION].secrets[self.arn]
-        assert isinstance(secret, FakeSecret)
-        secret.rotation_requested, secret.rotation_enabled = True, enable
-        secret.rotation_lambda_arn = f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:cryb-prod-cache-rotation"
-        secret.auto_rotate_after_days = 30
-        secret.remove_version_stages_from_old_versions(["AWSPENDING"])
-        secret.versions[token] = {"createdate": int(time.time()), "version_id": token, "version_stages": ["AWSPENDING"]}
-        return token
+        return begin_rotation(self.arn, REGION, "cryb-prod-cache-rotation", token, enable)
 
     def step(self, step: str, token: str) -> None:
         rotation.rotate(

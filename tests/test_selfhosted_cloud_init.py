@@ -231,8 +231,8 @@ def test_the_agent_publishes_memory_and_data_disk_by_auto_scaling_group() -> Non
     assert [["AutoScalingGroupName", "path"]] == agent["metrics"]["aggregation_dimensions"]
 
 
-def test_node_policy_is_scoped_to_the_clusters_own_resources() -> None:
-    policy = node_role_policy(
+def node_policy() -> dict[str, Any]:
+    return node_role_policy(
         secret_arns=list(ARNS.values()),
         secrets_kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/secrets",
         log_group_arn="arn:aws:logs:us-east-1:123456789012:log-group:/cryb-db/x/nodes",
@@ -241,6 +241,10 @@ def test_node_policy_is_scoped_to_the_clusters_own_resources() -> None:
         account_id="123456789012",
         cluster_tag=("cryb-db-cluster", "analytics"),
     )
+
+
+def test_node_policy_is_scoped_to_the_clusters_own_resources() -> None:
+    policy = node_policy()
     statements = {s["Sid"]: s for s in policy["Statement"]}
     assert all(s["Effect"] == "Allow" for s in statements.values())
     assert not any("*" in str(s["Action"]) for s in statements.values())
@@ -289,15 +293,7 @@ def test_the_credentials_agent_runs_at_boot_before_patroni_and_then_every_30_sec
 
 
 def test_nodes_may_read_their_secrets_and_set_only_rotation_tags() -> None:
-    policy = node_role_policy(
-        secret_arns=list(ARNS.values()),
-        secrets_kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
-        log_group_arn="arn:aws:logs:us-east-1:123456789012:log-group:/cryb-db/x/nodes",
-        eni_arns=["arn:aws:ec2:us-east-1:123456789012:network-interface/eni-1"],
-        region="us-east-1",
-        account_id="123456789012",
-        cluster_tag=("cryb-db-cluster", "analytics"),
-    )
+    policy = node_policy()
     statements = {s["Sid"]: s for s in policy["Statement"]}
     assert statements["ReadClusterSecrets"]["Action"] == [
         "secretsmanager:GetSecretValue",
