@@ -14,13 +14,11 @@ from __future__ import annotations
 import contextlib
 import datetime
 import ipaddress
-import json
 import shutil
 import signal
 import socket
 import ssl
 import sys
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,15 +30,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .moto import DUMMY_AWS_ENV, REGION
+from .moto import DUMMY_AWS_ENV, REGION, MotoProcess
 from .ports import free_port
-from .process import ManagedProcess, ServerStartError, make_workdir, remove_workdir, wait_until
+from .process import ManagedProcess, make_workdir, wait_until
 
 HOSTNAME = "localhost"  # what clients connect to: the certificate's name
 START_TIMEOUT = 30.0
-PORT_ATTEMPTS = 3
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-_CLASH_MARKERS = ("connection in use", "address already in use")
 
 
 def wsgi_app() -> Any:
@@ -148,7 +144,7 @@ def _bindable(address: str) -> bool:
         return False
 
 
-class MotoTlsServer:
+class MotoTlsServer(MotoProcess):
     """One gunicorn process serving moto over HTTPS on a free loopback port."""
 
     def __init__(self, workdir: Path, tls: TlsFiles, port: int) -> None:
@@ -156,8 +152,14 @@ class MotoTlsServer:
         self.tls = tls
         self.port = port
         self.region = REGION
-        self.process: ManagedProcess | None = None
+        self.process = None
         self.log_path = workdir / "gunicorn.log"
+
+    def use_port(self, port: int) -> None:
+        self.port = port
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        return self.ssl_context()
 
     def __repr__(self) -> str:
         return f"<MotoTlsServer {self.endpoint_url}>"
@@ -228,28 +230,6 @@ class MotoTlsServer:
             interval=0.1,
         )
 
-    def _answers(self) -> bool:
-        url = f"{self.endpoint_url}/moto-api/data.json"
-        with urllib.request.urlopen(url, timeout=2, context=self.ssl_context()) as response:
-            return response.status == 200
-
-    def running(self) -> bool:
-        return self.process is not None and self.process.running()
-
-    def reset(self) -> None:
-        """Drop all mocked AWS state."""
-        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=10, context=self.ssl_context()) as response:
-            body = json.loads(response.read() or b"{}")
-        if body.get("status") != "ok":
-            raise RuntimeError(f"moto reset failed: {body!r}")
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGINT the gunicorn process group (arbiter and worker), SIGKILL after ``timeout``."""
-        if self.process is not None:
-            self.process.stop(timeout=timeout)
-            self.process = None
-
 
 def start_moto_tls_server() -> MotoTlsServer:
     """Certificates, then gunicorn on a free port (a new port if another process took it meanwhile)."""
@@ -258,27 +238,12 @@ def start_moto_tls_server() -> MotoTlsServer:
     workdir = make_workdir("cryb-moto-tls-", None)
     workdir.chmod(0o711)  # others may reach ca.pem by its path; the key stays 0600
     server = MotoTlsServer(workdir, write_certificates(workdir), free_port())
-    try:
-        for attempt in range(1, PORT_ATTEMPTS + 1):
-            try:
-                server.start()
-                return server
-            except ServerStartError as exc:
-                server.stop()
-                if attempt == PORT_ATTEMPTS or not any(m in exc.log_tail.lower() for m in _CLASH_MARKERS):
-                    raise
-                server.port = free_port()
-    except BaseException:
-        stop_moto_tls_server(server)
-        raise
-    raise AssertionError("unreachable")
+    server.start_on_a_free_port()
+    return server
 
 
 def stop_moto_tls_server(server: MotoTlsServer) -> None:
-    try:
-        server.stop()
-    finally:
-        remove_workdir(server.workdir)
+    server.close()
 
 
 @contextlib.contextmanager
