@@ -20,6 +20,7 @@ Only ARNs and rendered configuration are in the user data; no secret value is.
 """
 
 import base64
+import functools
 import gzip
 import ipaddress
 import json
@@ -498,6 +499,12 @@ def cloudwatch_agent_config(inputs: NodeBootInputs) -> dict[str, Any]:
     }
 
 
+@functools.cache
+def _agent_source() -> str:
+    """The agent file, read once per program run (every node of every cluster ships the same file)."""
+    return AGENT_FILE.read_text()
+
+
 def credentials_agent_config(inputs: NodeBootInputs) -> dict[str, Any]:
     """The agent's configuration on this node (fields of components/patroni_credentials/agent.py AgentConfig)."""
     return {
@@ -626,7 +633,7 @@ def render_user_data(inputs: NodeBootInputs) -> str:
         {"path": POST_BOOTSTRAP_SCRIPT, "permissions": "0755", "content": post_bootstrap},
         {"path": ON_ROLE_CHANGE_SCRIPT, "permissions": "0755", "content": on_role_change},
         {"path": BACKUP_SCRIPT, "permissions": "0755", "content": backup},
-        {"path": CREDENTIALS_AGENT, "permissions": "0700", "content": AGENT_FILE.read_text()},
+        {"path": CREDENTIALS_AGENT, "permissions": "0700", "content": _agent_source()},
         {
             "path": CREDENTIALS_AGENT_CONFIG,
             "permissions": "0600",
