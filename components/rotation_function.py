@@ -1,6 +1,7 @@
 """A Secrets Manager rotation Lambda as the rotation components declare it (cache users, Patroni clusters): its log
 group, role and policy, the VPC-attached function and Secrets Manager's permission to invoke it, and one
-SecretRotation per secret. The caller gives the handler file and the policy; the secure defaults live here."""
+SecretRotation per secret. The caller gives the package files, the handler and the policy; the secure defaults live
+here."""
 
 import json
 import os
