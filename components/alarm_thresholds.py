@@ -559,7 +559,7 @@ def rotation_alarm_specs() -> list[AlarmSpec]:
 
 
 class MetricLike(Protocol):
-    """What a component's `metric_...()` returns (postgres.Metric, cache.Metric): CloudWatch identity of a metric."""
+    """What a component's `metric_...()` returns (components/metrics.py Metric): CloudWatch identity of a metric."""
 
     @property
     def namespace(self) -> str: ...

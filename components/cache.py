@@ -24,6 +24,7 @@ from .cache_cloud_init import (
 )
 from .iam_documents import service_trust
 from .launch_templates import hardened_launch_template
+from .metrics import Metric
 from .redis_cluster_plan import ClusterPlan, plan_cluster
 from .redis_conf import ACCESS_STRINGS, DISABLED_DEFAULT_ACCESS_STRING, data_volume_gib, render_redis_conf
 
@@ -89,17 +90,6 @@ class CacheArgs(TypedDict):
     """Region of the stack (service endpoints, KMS ViaService conditions)."""
     tags: Mapping[str, str]
     """Tags on every taggable resource."""
-
-
-@dataclass(frozen=True)
-class Metric:
-    """A CloudWatch metric description (CDK style) for the monitoring component to alarm on."""
-
-    namespace: str
-    metric_name: str
-    dimensions: dict[str, str]
-    statistic: str
-    period_seconds: int = 60
 
 
 @dataclass
@@ -459,28 +449,18 @@ class Cache(pulumi.ComponentResource):
         sg = a["security_group_id"]
         for port, what in ((a["port"], "client port"), (a["cluster_port"], "cluster bus")):
             label = "bus" if port == a["cluster_port"] else "port"
-            aws.vpc.SecurityGroupIngressRule(
-                f"{n}-nodes-in-{label}",
-                security_group_id=sg,
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                referenced_security_group_id=sg,
-                description=f"Cache nodes to each other: {what}",
-                tags=self._tag(f"{n}-nodes-in-{label}"),
-                opts=self._child(),
-            )
-            aws.vpc.SecurityGroupEgressRule(
-                f"{n}-nodes-out-{label}",
-                security_group_id=sg,
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                referenced_security_group_id=sg,
-                description=f"Cache nodes to each other: {what}",
-                tags=self._tag(f"{n}-nodes-out-{label}"),
-                opts=self._child(),
-            )
+            for rule, direction in ((aws.vpc.SecurityGroupIngressRule, "in"), (aws.vpc.SecurityGroupEgressRule, "out")):
+                rule(
+                    f"{n}-nodes-{direction}-{label}",
+                    security_group_id=sg,
+                    ip_protocol="tcp",
+                    from_port=port,
+                    to_port=port,
+                    referenced_security_group_id=sg,
+                    description=f"Cache nodes to each other: {what}",
+                    tags=self._tag(f"{n}-nodes-{direction}-{label}"),
+                    opts=self._child(),
+                )
         aws.vpc.SecurityGroupEgressRule(
             f"{n}-nodes-out-https",
             security_group_id=sg,

@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .iam_documents import service_trust
+from .metrics import Metric
 from .postgres_schedule import ShardWindows, plan_windows
 from .postgres_tuning import InstanceClass, Parameter, family, instance_class, max_connections, parameters
 
@@ -135,17 +136,6 @@ class PostgresArgs(TypedDict):
     """Tags on every taggable resource."""
     backup_selection_tag: NotRequired[tuple[str, str] | None]
     """(key, value) tag on each shard's writer or cluster, by which AWS Backup selects it (components/backups.py)."""
-
-
-@dataclass(frozen=True)
-class Metric:
-    """A CloudWatch metric description (CDK style) for the monitoring component to alarm on."""
-
-    namespace: str
-    metric_name: str
-    dimensions: dict[str, str]
-    statistic: str
-    period_seconds: int
 
 
 @dataclass

@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 # Failover target of the self-hosted cluster (issue 4): a killed master's replica serves its slots within this.
 FAILOVER_TARGET_SECONDS = 10.0
@@ -39,7 +39,7 @@ INSTANCE_MEMORY_MIB: dict[str, int] = {
 # of a fork (AOF rewrite, full resync of a replica), replication and client buffers, and the OS.
 RESERVED_MEMORY_FRACTION = 0.25
 
-MAXMEMORY_POLICIES = (
+MaxmemoryPolicy = Literal[
     "volatile-lru",
     "allkeys-lru",
     "volatile-lfu",
@@ -48,7 +48,8 @@ MAXMEMORY_POLICIES = (
     "allkeys-random",
     "volatile-ttl",
     "noeviction",
-)
+]
+MAXMEMORY_POLICIES: tuple[str, ...] = get_args(MaxmemoryPolicy)
 
 Persistence = Literal["aof", "rdb", "none"]
 

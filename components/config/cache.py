@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from ..redis_cluster_plan import LayoutError, plan_cluster
-from ..redis_conf import INSTANCE_MEMORY_MIB
+from ..redis_conf import INSTANCE_MEMORY_MIB, MaxmemoryPolicy
 from .base import Section
 from .cache_windows import check_maintenance_window, parse_daily, postgres_clash_problems
 from .network import check_log_retention
@@ -16,16 +16,6 @@ if TYPE_CHECKING:
 
 Engine = Literal["elasticache", "ec2"]
 Flavor = Literal["valkey", "redis"]
-MaxmemoryPolicy = Literal[
-    "volatile-lru",
-    "allkeys-lru",
-    "volatile-lfu",
-    "allkeys-lfu",
-    "volatile-random",
-    "allkeys-random",
-    "volatile-ttl",
-    "noeviction",
-]
 
 # Engine versions ElastiCache offers and the parameter-group family each belongs to (ElastiCache
 # "Engine specific parameters"). Valkey 9.x is left out until its family name is confirmed.
