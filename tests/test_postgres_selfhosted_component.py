@@ -14,56 +14,19 @@ import pulumi_aws as aws
 import pytest
 import yaml
 
-from components.network_plan import plan_subnets
 from components.patroni_config import PatroniConfigError
 from components.selfhosted_cloud_init import PATRONI_YML
 from scripts.mock_engine import Evaluation, RecordedResource, evaluate
+from tests.selfhosted_programs import TAGS, cluster_args_source
 
 NAME = "cryb-test-analytics"
-TAGS = {"environment": "prod", "service": "cryb-db", "owner": "platform-team", "data-classification": "confidential"}
-DATA_CIDRS = [p.cidr for p in plan_subnets("10.20.0.0/16", 3) if p.tier == "data"]
 
 PROGRAM = """
 import pulumi
 from components.patroni_config import DcsTiming
 from components.postgres_selfhosted import SelfHostedCluster
 
-cluster = SelfHostedCluster(
-    "{name}",
-    {{
-        "cluster": "analytics",
-        "instance_type": "i4i.2xlarge",
-        "node_count": {node_count},
-        "postgres_major": "17",
-        "timescaledb": True,
-        "synchronous_mode": True,
-        "synchronous_mode_strict": True,
-        "timing": DcsTiming(30, 10, 10),
-        "port": 5432,
-        "database_name": "cryb",
-        "admin_user": "cryb_admin",
-        "backup_retention_days": 35,
-        "vpc_id": "vpc-0test",
-        "vpc_cidr": "10.20.0.0/16",
-        "availability_zones": ["us-east-1a", "us-east-1b", "us-east-1c"],
-        "subnet_ids": ["subnet-data-a", "subnet-data-b", "subnet-data-c"],
-        "subnet_cidrs": {cidrs!r},
-        "client_security_group_ids": ["sg-app", "sg-pooler"],
-        "backup_bucket_arn": "arn:aws:s3:::cryb-test-backups",
-        "backup_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/backup",
-        "data_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/data",
-        "secrets_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/secrets",
-        "logs_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/logs",
-        "log_retention_days": 365,
-        "root_volume_gib": 30,
-        "image_ssm_parameter": None,
-        "package_proxy": "http://proxy.internal:3128",
-        "dns_zone_name": "analytics.test.cryb-db.internal",
-        "account_id": "123456789012",
-        "region": "us-east-1",
-        "tags": {tags!r},
-    }},
-)
+cluster = SelfHostedCluster("{name}", {args})
 pulumi.export("cluster", cluster.cluster_outputs())
 pulumi.export(
     "nodeGroups",
@@ -87,7 +50,10 @@ pulumi.export(
 
 
 def run(tmp_path: Path, node_count: int = 3) -> Evaluation:
-    (tmp_path / "__main__.py").write_text(PROGRAM.format(name=NAME, node_count=node_count, cidrs=DATA_CIDRS, tags=TAGS))
+    args = cluster_args_source(
+        "DcsTiming(30, 10, 10)", node_count=node_count, package_proxy="http://proxy.internal:3128"
+    )
+    (tmp_path / "__main__.py").write_text(PROGRAM.format(name=NAME, args=args))
     config = tmp_path / "Pulumi.test.yaml"
     config.write_text(textwrap.dedent("config:\n  aws:region: us-east-1\n"))
     return evaluate("test", config, program_dir=tmp_path)

@@ -16,11 +16,11 @@ import yaml
 
 from components.alarm_thresholds import AlarmSettings, selfhosted_node_alarm_specs
 from components.dashboards import referenced_metrics
-from components.network_plan import plan_subnets
 from components.patroni_config import DATA_MOUNT
 from components.selfhosted_cloud_init import METRICS_NAMESPACE
 from scripts.mock_engine import Evaluation, RecordedResource, evaluate
 from scripts.policy_runner import POLICY_CONFIG_DIR, run_policies
+from tests.selfhosted_programs import TAGS, cluster_args_source
 
 NAME = "cryb-test-analytics"
 INSTANCE_TYPE = "i4i.2xlarge"
@@ -31,8 +31,6 @@ ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 COMPOSITE = "aws:cloudwatch/compositeAlarm:CompositeAlarm"
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 AGENT_CONFIG = "/opt/aws/amazon-cloudwatch-agent/etc/cryb-pg.json"
-TAGS = {"environment": "prod", "service": "cryb-db", "owner": "platform-team", "data-classification": "confidential"}
-DATA_CIDRS = [p.cidr for p in plan_subnets("10.20.0.0/16", 3) if p.tier == "data"]
 
 PROGRAM = """
 import pulumi
@@ -41,42 +39,7 @@ from components.monitoring import Monitoring
 from components.patroni_config import DcsTiming
 from components.postgres_selfhosted import SelfHostedCluster
 
-cluster = SelfHostedCluster(
-    "{name}",
-    {{
-        "cluster": "analytics",
-        "instance_type": "{instance_type}",
-        "node_count": 3,
-        "postgres_major": "17",
-        "timescaledb": True,
-        "synchronous_mode": True,
-        "synchronous_mode_strict": True,
-        "timing": DcsTiming(),
-        "port": 5432,
-        "database_name": "cryb",
-        "admin_user": "cryb_admin",
-        "backup_retention_days": 35,
-        "vpc_id": "vpc-0test",
-        "vpc_cidr": "10.20.0.0/16",
-        "availability_zones": ["us-east-1a", "us-east-1b", "us-east-1c"],
-        "subnet_ids": ["subnet-data-a", "subnet-data-b", "subnet-data-c"],
-        "subnet_cidrs": {cidrs!r},
-        "client_security_group_ids": ["sg-app", "sg-pooler"],
-        "backup_bucket_arn": "arn:aws:s3:::cryb-test-backups",
-        "backup_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/backup",
-        "data_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/data",
-        "secrets_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/secrets",
-        "logs_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/logs",
-        "log_retention_days": 365,
-        "root_volume_gib": 30,
-        "image_ssm_parameter": "/cryb-db/images/selfhosted-postgres",
-        "package_proxy": None,
-        "dns_zone_name": "analytics.test.cryb-db.internal",
-        "account_id": "123456789012",
-        "region": "us-east-1",
-        "tags": {tags!r},
-    }},
-)
+cluster = SelfHostedCluster("{name}", {args})
 monitoring = Monitoring(
     "cryb-test-monitoring",
     {{
@@ -103,7 +66,15 @@ pulumi.export("nodes", [g.resource for g in cluster.node_groups])
 def watched(tmp_path_factory: pytest.TempPathFactory) -> Evaluation:
     program = tmp_path_factory.mktemp("selfhosted-alarms")
     (program / "__main__.py").write_text(
-        PROGRAM.format(name=NAME, instance_type=INSTANCE_TYPE, cidrs=DATA_CIDRS, tags=TAGS, notify=NOTIFY, page=PAGE)
+        PROGRAM.format(
+            name=NAME,
+            args=cluster_args_source(
+                instance_type=INSTANCE_TYPE, image_ssm_parameter="/cryb-db/images/selfhosted-postgres"
+            ),
+            tags=TAGS,
+            notify=NOTIFY,
+            page=PAGE,
+        )
     )
     config = program / "Pulumi.test.yaml"
     config.write_text(textwrap.dedent("config:\n  aws:region: us-east-1\n"))
