@@ -3,22 +3,18 @@
 import pulumi
 import pulumi_aws as aws
 
-from components import shard_map
-from components.alerts import AlertTopics
-from components.backup_policies import BACKUP_SELECTION_TAG, BackupRule, LifecycleSettings
 from components.backups import Backups, RestoreTestingSettings, VaultLockSettings
-from components.cache import Cache
-from components.cache_rotation import CacheUserRotation
+from components.backups.policies import BACKUP_SELECTION_TAG, BackupRule, LifecycleSettings
+from components.cache import Cache, CacheUserRotation
 from components.config import ConfigError, load_stack_config
 from components.config.region_checks import region_problems
 from components.config.selfhosted import PatroniNodesConfig
-from components.kms import KmsKeys
-from components.monitoring import Monitoring
+from components.monitoring import AlertTopics, Monitoring
 from components.network import Network
-from components.network_plan import plan_subnets
-from components.postgres import PROXY_PORT, BackupReplicationArgs, Postgres, PostgresShard
-from components.postgres_selfhosted import SelfHostedCluster, SelfHostedClusterArgs
-from components.selfhosted_rotation import SelfHostedCredentialRotation
+from components.network.plan import plan_subnets
+from components.postgres import PROXY_PORT, BackupReplicationArgs, Postgres, PostgresShard, shard_map
+from components.security import KmsKeys
+from components.selfhosted import SelfHostedCluster, SelfHostedClusterArgs, SelfHostedCredentialRotation
 
 config = load_stack_config()  # raises ConfigError naming every bad key before any resource is registered
 stack = pulumi.get_stack()

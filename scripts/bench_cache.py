@@ -1,8 +1,8 @@
 """The self-hosted cache cluster on loopback, and the failover benchmark: `python -m scripts bench cache-failover`.
 
 `LocalCluster` starts one redis-server per node of a stack's cache config from the very redis.conf and ACL
-file the ec2 engine renders (components/redis_conf.py), with ports and paths substituted, and bootstraps it
-with the very shell script node 0 runs on EC2 (components/cache_cloud_init.py). tests/test_redis_cluster_real.py
+file the ec2 engine renders (components/cache/redis_conf.py), with ports and paths substituted, and bootstraps it
+with the very shell script node 0 runs on EC2 (components/cache/cloud_init.py). tests/test_redis_cluster_real.py
 asserts on it; the benchmark kills a master and times the recovery against the 10 s target.
 """
 
@@ -28,10 +28,9 @@ from redis.retry import Retry
 from rich.console import Console
 from tenacity import RetryError, Retrying, retry_if_exception_type, retry_if_result, stop_after_delay, wait_fixed
 
-from components.cache_cloud_init import node_conf_inputs, render_bootstrap_script
-from components.config import StackConfig, parse_stack_config
-from components.redis_cluster_plan import CLUSTER_SLOTS, ClusterPlan, plan_cluster
-from components.redis_conf import (
+from components.cache.cloud_init import node_conf_inputs, render_bootstrap_script
+from components.cache.cluster_plan import CLUSTER_SLOTS, ClusterPlan, plan_cluster
+from components.cache.redis_conf import (
     CLUSTER_NODE_TIMEOUT_MS,
     FAILOVER_TARGET_SECONDS,
     TlsFiles,
@@ -41,6 +40,7 @@ from components.redis_conf import (
     render_redis_conf,
     render_secrets_include,
 )
+from components.config import StackConfig, parse_stack_config
 from tests.servers.ports import LOOPBACK, free_ports
 from tests.servers.process import (
     ManagedProcess,
@@ -415,7 +415,7 @@ def failover(
     out = REPORTS / f"bench-cache-failover-{stack}.md"
     out.write_text(
         "# Self-hosted cache failover (kill -9 of a master, loopback)\n\n"
-        f"{layout}; cluster-node-timeout {CLUSTER_NODE_TIMEOUT_MS} ms (components/redis_conf.py); "
+        f"{layout}; cluster-node-timeout {CLUSTER_NODE_TIMEOUT_MS} ms (components/cache/redis_conf.py); "
         f"worst recovery {worst:.2f} s, target {target:.0f} s: {verdict}.\n\n" + markdown_table(headers, rows)
     )
     Console(stderr=True).print(f"[dim]wrote {out}[/]")

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from components.patroni_config import DcsTiming, timing_problems
+from components.selfhosted.patroni_config import DcsTiming, timing_problems
 
 from .report_tables import markdown_table, rich_table
 from .stack_files import PROJECT_DIR

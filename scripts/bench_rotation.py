@@ -85,7 +85,7 @@ def patroni_rotation(
     import boto3
     from moto import mock_aws
 
-    from components.patroni_rotation_function import handler as rotation
+    from components.selfhosted.rotation_function import handler as rotation
     from tests.servers.patroni import drill_cluster
     from tests.servers.patroni_rotation import REGION, RotationRig
 

@@ -99,7 +99,7 @@ Connector = Callable[[Endpoint], "psycopg.Connection[Any]"]
 
 _ALIASES: dict[str, tuple[str, ...]] = {
     "id": ("id", "shardId", "shard_id", "name"),
-    # components/postgres.py exports the RDS identifier as `name` and the shard index as `id`.
+    # components/postgres/component.py exports the RDS identifier as `name` and the shard index as `id`.
     "instanceIdentifier": ("instanceIdentifier", "instance_identifier", "dbInstanceIdentifier", "identifier", "name"),
     "writerEndpoint": ("writerEndpoint", "writer_endpoint", "endpoint", "address"),
     "port": ("port",),

@@ -155,7 +155,8 @@ def _computed(type_token: str, name: str, region: str) -> dict[str, Any]:
         },
         "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup": {"name": "default"},
         "aws:sns/topic:Topic": {"arn": f"arn:aws:sns:{region}:{MOCK_ACCOUNT_ID}:{name}"},
-        # Monitoring (components/monitoring.py, components/alerts.py): alarm, function and queue ARNs as AWS forms them.
+        # Monitoring (components/monitoring/component.py, components/monitoring/alerts.py): alarm, function and queue
+        # ARNs as AWS forms them.
         "aws:cloudwatch/metricAlarm:MetricAlarm": {
             "arn": f"arn:aws:cloudwatch:{region}:{MOCK_ACCOUNT_ID}:alarm:{name}"
         },
@@ -164,7 +165,7 @@ def _computed(type_token: str, name: str, region: str) -> dict[str, Any]:
             "arn": f"arn:aws:sqs:{region}:{MOCK_ACCOUNT_ID}:{name}",
             "url": f"https://sqs.{region}.amazonaws.com/{MOCK_ACCOUNT_ID}/{name}",
         },
-        # Cache tier (components/cache.py): a stand-in password (random marks `result` secret itself), the
+        # Cache tier (components/cache/component.py): a stand-in password (random marks `result` secret itself), the
         # cluster's configuration endpoint, launch template versions and node addresses.
         "random:index/randomPassword:RandomPassword": {"result": f"mock-{name}-pw-5ecret0000000000"},
         "aws:elasticache/replicationGroup:ReplicationGroup": {
@@ -172,7 +173,7 @@ def _computed(type_token: str, name: str, region: str) -> dict[str, Any]:
             "arn": f"arn:aws:elasticache:{region}:{MOCK_ACCOUNT_ID}:replicationgroup:{name}",
         },
         "aws:ec2/launchTemplate:LaunchTemplate": {"latestVersion": 1},
-        # Self-hosted PostgreSQL (components/postgres_selfhosted.py): stable node addresses, NLB DNS names and
+        # Self-hosted PostgreSQL (components/selfhosted/component.py): stable node addresses, NLB DNS names and
         # the private zone's id, which DNS records and rendered configuration are built from.
         "aws:ec2/networkInterface:NetworkInterface": {
             "privateIp": f"10.98.{len(name) % 256}.{sum(name.encode()) % 250 + 4}",

@@ -3,7 +3,7 @@ tests/test_selfhosted_alarms.py): one set of test values, rendered as Python sou
 
 from typing import Any
 
-from components.network_plan import plan_subnets
+from components.network.plan import plan_subnets
 
 TAGS = {"environment": "prod", "service": "cryb-db", "owner": "platform-team", "data-classification": "confidential"}
 DATA_CIDRS = [p.cidr for p in plan_subnets("10.20.0.0/16", 3) if p.tier == "data"]

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from components.alarm_thresholds import (
+from components.config.monitoring import SECRET_PLACEHOLDER, MonitoringConfig
+from components.monitoring.alarm_thresholds import (
     GIB,
     AlarmSettings,
     cache_alarm_specs,
@@ -20,9 +21,8 @@ from components.alarm_thresholds import (
     selfhosted_node_alarm_specs,
     storage_latency_seconds,
 )
-from components.config.monitoring import SECRET_PLACEHOLDER, MonitoringConfig
-from components.postgres import Metric
-from components.postgres_tuning import INSTANCE_CLASSES, instance_class
+from components.postgres.component import Metric
+from components.postgres.tuning import INSTANCE_CLASSES, instance_class
 
 DOCS_PATH = Path(__file__).resolve().parent.parent / "docs" / "monitoring.md"
 DEFAULTS = AlarmSettings()

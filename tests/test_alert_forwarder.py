@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 import boto3
 import pytest
 
-from components.alert_forwarder import handler as forwarder
-from components.alert_forwarder.handler import (
+from components.monitoring.alert_forwarder import handler as forwarder
+from components.monitoring.alert_forwarder.handler import (
     DeliveryError,
     discord_message,
     forward,

@@ -1,4 +1,4 @@
-"""Pure tests of the backup documents (components/backup_policies.py) and the `cryb-db:backups` config section.
+"""Pure tests of the backup documents (components/backups/policies.py) and the `cryb-db:backups` config section.
 
 Policies are checked as data and, for the statements that decide uploads and prefixes, through a small evaluator
 of the IAM condition operators they use: moto evaluates bucket policies but not their condition keys, so it
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from components.backup_policies import (
+from components.backups.policies import (
     BACKUP_SELECTION_TAG,
     WRITER_DENIED_ACTIONS,
     BackupRule,

@@ -26,8 +26,8 @@ PROGRAM = """
 import pulumi
 import pulumi_aws as aws
 
-from components.backup_policies import BackupRule, LifecycleSettings
-from components.backups import Backups, RestoreTestingSettings, VaultLockSettings
+from components.backups.policies import BackupRule, LifecycleSettings
+from components.backups.component import Backups, RestoreTestingSettings, VaultLockSettings
 from components.config.backups import BackupsConfig, check_backups_for_stack
 
 config = pulumi.Config("cryb-db")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.cache_cloud_init import (
+from components.cache.cloud_init import (
     BOOTSTRAP_SCRIPT,
     CONF_DIR,
     SETUP_SCRIPT,
@@ -20,8 +20,8 @@ from components.cache_cloud_init import (
     render_bootstrap_script,
     render_user_data,
 )
-from components.redis_cluster_plan import plan_cluster
-from components.redis_conf import acl_template, render_redis_conf
+from components.cache.cluster_plan import plan_cluster
+from components.cache.redis_conf import acl_template, render_redis_conf
 
 PLAN = plan_cluster(3, 1, ("us-east-1a", "us-east-1b", "us-east-1c"))
 ENDPOINTS = [("127.0.0.1", 6379, 16379)] + [(f"10.20.32.{10 + i}", 6379, 16379) for i in range(1, 6)]

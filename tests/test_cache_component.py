@@ -11,10 +11,10 @@ import jsonschema
 import pytest
 import yaml
 
-from components.cache import elasticache_node_groups
+from components.cache.component import elasticache_node_groups
+from components.cache.redis_conf import ACCESS_STRINGS
 from components.config import ConfigError, parse_stack_config
 from components.config.cache import cache_stack_problems
-from components.redis_conf import ACCESS_STRINGS
 from scripts.mock_engine import Evaluation, RecordedResource, evaluate
 from scripts.stack_files import PROJECT_DIR, read_stack_file, stack_file_path
 from tests.helpers import write_config

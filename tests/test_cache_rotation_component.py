@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from components.cache_rotation_function import HANDLER_FILE
+from components.cache.rotation_function import HANDLER_FILE
 from scripts import mock_engine
 from scripts.mock_engine import MOCK_ACCOUNT_ID, Evaluation, RecordedResource, evaluate
 from scripts.stack_files import PROJECT_DIR
@@ -25,7 +25,7 @@ LOGS_KEY = f"arn:aws:kms:us-east-1:{MOCK_ACCOUNT_ID}:key/logs"
 PROGRAM = """
 import pulumi
 import pulumi_aws as aws
-from components.cache_rotation import CacheUserRotation
+from components.cache.rotation import CacheUserRotation
 
 secrets = {{user: aws.secretsmanager.Secret(f"secret-{{user}}", kms_key_id="{secrets_key}", tags={tags!r})
             for user in ("app", "reader")}}
@@ -117,17 +117,22 @@ def test_children_are_parented_named_and_tagged(small: Evaluation) -> None:
 def test_function_is_packaged_from_this_repo_traced_capped_and_in_the_vpc(small: Evaluation) -> None:
     inputs = one(small, FUNCTION).inputs
     assets = inputs["code"]["assets"]
-    assert (PROJECT_DIR / assets["components/cache_rotation_function/handler.py"]["path"]).resolve() == HANDLER_FILE
+    assert (PROJECT_DIR / assets["components/cache/rotation_function/handler.py"]["path"]).resolve() == HANDLER_FILE
     assert sorted(assets) == [
         "components/__init__.py",
-        "components/cache_rotation_function/__init__.py",
-        "components/cache_rotation_function/handler.py",
-        "components/rotation_steps.py",
+        "components/cache/__init__.py",
+        "components/cache/rotation_function/__init__.py",
+        "components/cache/rotation_function/handler.py",
+        "components/rotation/__init__.py",
+        "components/rotation/steps.py",
     ]
+    # Enclosing packages ship empty: importing the handler must not import the program (pulumi is not in Lambda).
+    for package in ("components/cache/__init__.py", "components/rotation/__init__.py"):
+        assert assets[package].get("text") == "", package
     assert (inputs["runtime"], inputs["architectures"], inputs["handler"]) == (
         "python3.12",
         ["arm64"],
-        "components.cache_rotation_function.handler.handler",
+        "components.cache.rotation_function.handler.handler",
     )
     assert inputs["tracingConfig"] == {"mode": "Active"} and inputs["kmsKeyArn"] == SECRETS_KEY
     assert inputs["reservedConcurrentExecutions"] == 2 and 240 < inputs["timeout"] <= 900

@@ -15,15 +15,15 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
-from components.cache_rotation_function import HANDLER, HANDLER_FILE, PACKAGE_FILES
-from components.cache_rotation_function import handler as rotation
+from components.cache.rotation_function import HANDLER, HANDLER_FILE, PACKAGE_FILES
+from components.cache.rotation_function import handler as rotation
 from tests.secrets_rotation import begin_rotation
 
 REGION = "us-east-1"
 USER_ID = "cryb-prod-cache-app"
 FIRST_PASSWORD = "FirstPulumiPassword0000000000000000000000"
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
-OWN = {"components.rotation_steps"}
+OWN = {"components.rotation.steps"}
 
 
 @dataclass
@@ -253,7 +253,7 @@ def test_nothing_secret_reaches_the_logs(
 
 
 def test_the_package_is_the_handler_and_the_shared_steps() -> None:
-    assert HANDLER == "components.cache_rotation_function.handler.handler" and HANDLER_FILE.name == "handler.py"
+    assert HANDLER == "components.cache.rotation_function.handler.handler" and HANDLER_FILE.name == "handler.py"
     for path in PACKAGE_FILES:
         source = path.read_text()
         lines = source.splitlines()

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from components.cache_rotation_policies import lambda_trust, rotation_policy
-from components.lambda_policies import VPC_ACCESS_ACTIONS
+from components.cache.rotation_policies import lambda_trust, rotation_policy
+from components.security.lambda_policies import VPC_ACCESS_ACTIONS
 from policies.rules import all_rules
 from policies.rules.base import Resource, ResourceRule
 

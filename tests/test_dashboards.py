@@ -4,7 +4,8 @@ resources that exist there."""
 import json
 from typing import Any
 
-from components.alarm_thresholds import (
+from components.cache.component import Metric as CacheMetric
+from components.monitoring.alarm_thresholds import (
     AlarmSettings,
     PlannedAlarm,
     Role,
@@ -12,12 +13,11 @@ from components.alarm_thresholds import (
     rds_alarm_specs,
     selfhosted_node_alarm_specs,
 )
-from components.cache import Metric as CacheMetric
-from components.dashboards import GRID_WIDTH, dashboard_body, dashboard_url, metric_row, referenced_metrics
-from components.patroni_config import DATA_MOUNT
-from components.postgres import Metric
-from components.postgres_selfhosted import Metric as SelfHostedMetric
-from components.postgres_tuning import instance_class
+from components.monitoring.dashboards import GRID_WIDTH, dashboard_body, dashboard_url, metric_row, referenced_metrics
+from components.postgres.component import Metric
+from components.postgres.tuning import instance_class
+from components.selfhosted.component import Metric as SelfHostedMetric
+from components.selfhosted.patroni_config import DATA_MOUNT
 from scripts.mock_engine import MOCK_ACCOUNT_ID, Evaluation
 from tests.test_monitoring_component import cache_stack  # noqa: F401 - fixture
 

@@ -92,7 +92,7 @@ def test_outputs_lookup_is_tolerant() -> None:
     assert by_id[0].id == "shard-0"
 
 
-# One shard as components/postgres.py exports it (Postgres.shard_outputs): the RDS identifier is `name`.
+# One shard as components/postgres/component.py exports it (Postgres.shard_outputs): the RDS identifier is `name`.
 EXPORTED = {
     "id": 0,
     "name": "cryb-prod-pg-00",

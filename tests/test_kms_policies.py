@@ -2,7 +2,7 @@
 
 import pytest
 
-from components.kms_policies import KEY_PURPOSES, key_policy
+from components.security.kms_policies import KEY_PURPOSES, key_policy
 
 
 @pytest.mark.parametrize("purpose", sorted(KEY_PURPOSES))

@@ -7,9 +7,14 @@ from typing import Any
 
 import pytest
 
-from components.alarm_thresholds import AlarmSettings, cache_alarm_specs, rds_alarm_specs, selfhosted_node_alarm_specs
-from components.alerts import PUBLISHERS
-from components.postgres_tuning import instance_class
+from components.monitoring.alarm_thresholds import (
+    AlarmSettings,
+    cache_alarm_specs,
+    rds_alarm_specs,
+    selfhosted_node_alarm_specs,
+)
+from components.monitoring.alerts import PUBLISHERS
+from components.postgres.tuning import instance_class
 from scripts.mock_engine import MOCK_ACCOUNT_ID, Evaluation, RecordedResource, evaluate
 from scripts.policy_runner import POLICY_CONFIG_DIR, run_policies
 from scripts.preview import preview_document
@@ -234,7 +239,8 @@ def test_forwarder_is_packaged_from_this_repo_and_locked_down(each_stack: Evalua
     (function,) = forwarders(each_stack)
     inputs = function.inputs
     (asset,) = inputs["code"]["assets"].values()
-    assert (PROJECT_DIR / asset["path"]).resolve() == PROJECT_DIR / "components" / "alert_forwarder" / "handler.py"
+    forwarder = PROJECT_DIR / "components" / "monitoring" / "alert_forwarder" / "handler.py"
+    assert (PROJECT_DIR / asset["path"]).resolve() == forwarder
     assert list(inputs["code"]["assets"]) == ["handler.py"] and inputs["handler"] == "handler.handler"
     assert (inputs["runtime"], inputs["tracingConfig"], inputs["reservedConcurrentExecutions"]) == (
         "python3.12",
@@ -316,9 +322,9 @@ def test_every_taggable_monitoring_resource_is_tagged(each_stack: Evaluation) ->
 
 CACHE_PROGRAM = """
 import pulumi_aws as aws
-from components.alarm_thresholds import AlarmSettings
-from components.cache import elasticache_node_groups
-from components.monitoring import Monitoring
+from components.monitoring.alarm_thresholds import AlarmSettings
+from components.cache.component import elasticache_node_groups
+from components.monitoring.component import Monitoring
 
 TAGS = {"environment": "dev", "service": "cryb-db", "owner": "platform-team", "data-classification": "internal"}
 aws.elasticache.ReplicationGroup(

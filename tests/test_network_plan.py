@@ -5,7 +5,7 @@ import itertools
 
 import pytest
 
-from components.network_plan import ANYWHERE, nacl_rules, plan_subnets
+from components.network.plan import ANYWHERE, nacl_rules, plan_subnets
 
 
 @pytest.mark.parametrize(

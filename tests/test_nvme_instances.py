@@ -2,9 +2,9 @@
 
 import pytest
 
-from components.nvme_instances import NVME_INSTANCE_TYPES, nvme_instance_type, validate_node_type
-from components.patroni_config import tuning_class_for
-from components.postgres_tuning import instance_class
+from components.postgres.tuning import instance_class
+from components.selfhosted.nvme_instances import NVME_INSTANCE_TYPES, nvme_instance_type, validate_node_type
+from components.selfhosted.patroni_config import tuning_class_for
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,10 @@ import yaml
 from pydantic import ValidationError
 
 from components.config.selfhosted import SelfHostedConfig, selfhosted_problems
-from components.nvme_instances import NvmeInstanceType
-from components.patroni_config import (
+from components.postgres.tuning import instance_class
+from components.postgres.tuning import parameters as rds_parameters
+from components.selfhosted.nvme_instances import NvmeInstanceType
+from components.selfhosted.patroni_config import (
     DcsTiming,
     PatroniConfigError,
     PatroniInputs,
@@ -26,8 +28,6 @@ from components.patroni_config import (
     timing_problems,
     tuning_class_for,
 )
-from components.postgres_tuning import instance_class
-from components.postgres_tuning import parameters as rds_parameters
 
 HOSTS = ["10.20.64.10", "10.20.80.10", "10.20.96.10"]
 
@@ -131,7 +131,7 @@ def test_tuned_parameters_are_the_rds_functions_minus_what_only_rds_knows() -> N
 
 
 def test_a_size_without_a_tuning_class_is_an_error() -> None:
-    with pytest.raises(ValueError, match=r"no class of components/postgres_tuning\.py has the same size"):
+    with pytest.raises(ValueError, match=r"no class of components/postgres/tuning\.py has the same size"):
         tuning_class_for(NvmeInstanceType("x9.odd", 3, 24, 1, 100, "x86_64"))
 
 

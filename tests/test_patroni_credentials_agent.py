@@ -1,5 +1,5 @@
-"""The credentials agent's pure parts (components/patroni_credentials/agent.py); its behaviour on a real Patroni
-cluster is in tests/test_patroni_rotation_real.py."""
+"""The credentials agent's pure parts (components/selfhosted/credentials_agent/agent.py); its behaviour on a real
+Patroni cluster is in tests/test_patroni_rotation_real.py."""
 
 import base64
 import json
@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from psycopg import pq
 
-from components.patroni_config import DcsTiming, node_inputs, render_patroni_yml
-from components.patroni_credentials.agent import (
+from components.selfhosted.credentials_agent.agent import (
     KEYS,
     LEADER_TAG,
     AgentConfig,
@@ -25,6 +24,7 @@ from components.patroni_credentials.agent import (
     render_patroni_secrets,
     scram_verifier,
 )
+from components.selfhosted.patroni_config import DcsTiming, node_inputs, render_patroni_yml
 
 PASSWORDS = {key: f"{key}Password0123456789" for key in KEYS}
 

@@ -12,8 +12,8 @@ from typing import Any
 import boto3
 import pytest
 
-from components.patroni_credentials import AGENT_FILE
-from components.patroni_credentials.agent import KEYS
+from components.selfhosted.credentials_agent import AGENT_FILE
+from components.selfhosted.credentials_agent.agent import KEYS
 
 pytestmark = pytest.mark.servers
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from components.patroni_config import node_inputs
+from components.selfhosted.patroni_config import node_inputs
 from tests.servers.patroni import (
     DRILL_INSTANCE_TYPE,
     DRILL_MEMORY,

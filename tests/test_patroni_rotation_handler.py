@@ -10,8 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from components.patroni_rotation_function import NODES_VARIABLE
-from components.patroni_rotation_function import handler as rotation
+from components.selfhosted.rotation_function import NODES_VARIABLE
+from components.selfhosted.rotation_function import handler as rotation
 
 from .secrets_rotation import begin_rotation
 

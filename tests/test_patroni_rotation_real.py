@@ -1,7 +1,7 @@
 """Credential rotation of a self-hosted Patroni cluster, end to end on a real cluster: three Patroni 3.0.2 nodes
 with PostgreSQL 15 and etcd on loopback (tests/servers/patroni.py), Secrets Manager in moto, the credentials agent
-of every node (components/patroni_credentials/agent.py) and the rotation function's four steps
-(components/patroni_rotation_function/handler.py). The function's waits run a pass of every node's agent, as the
+of every node (components/selfhosted/credentials_agent/agent.py) and the rotation function's four steps
+(components/selfhosted/rotation_function/handler.py). The function's waits run a pass of every node's agent, as the
 nodes' 30-second timers would while it sleeps.
 
 After each rotation the new password is the only one that works, and what uses it still works: replicas stream
@@ -23,8 +23,8 @@ import pytest
 from moto import mock_aws
 from psycopg.conninfo import make_conninfo
 
-from components.patroni_credentials.agent import TAG_PREFIX
-from components.patroni_rotation_function import handler as rotation
+from components.selfhosted.credentials_agent.agent import TAG_PREFIX
+from components.selfhosted.rotation_function import handler as rotation
 
 from .secrets_rotation import begin_rotation, cancel_rotation
 from .servers.patroni import PatroniDrillCluster

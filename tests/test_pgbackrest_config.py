@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from components.pgbackrest_config import (
+from components.selfhosted.pgbackrest_config import (
     PgBackRestInputs,
     PosixRepo,
     S3Repo,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from components.pgbackrest_config import S3Repo, render_pgbackrest_conf, restore_command
+from components.selfhosted.pgbackrest_config import S3Repo, render_pgbackrest_conf, restore_command
 from tests.servers.moto_tls import MotoTlsServer, write_certificates
 from tests.servers.pgbackrest import (
     S3_SUBSTITUTED,

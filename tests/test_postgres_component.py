@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from components.config import ConfigError, parse_stack_config
-from components.postgres_tuning import parameters
+from components.postgres.tuning import parameters
 from scripts.mock_engine import Evaluation, RecordedResource, evaluate
 from tests.helpers import PROD_SELFHOSTED, stack_document, write_config
 
@@ -400,9 +400,9 @@ def test_reader_endpoints_are_the_replicas(prod: Evaluation) -> None:
 
 
 def test_metric_helpers_describe_each_shard() -> None:
-    from components.postgres import PostgresShard
-    from components.postgres_schedule import plan_windows
-    from components.postgres_tuning import instance_class
+    from components.postgres.component import PostgresShard
+    from components.postgres.schedule import plan_windows
+    from components.postgres.tuning import instance_class
 
     cls = instance_class("db.r7g.xlarge")
     windows = plan_windows(1, 2)[0]

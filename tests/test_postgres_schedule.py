@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from components.postgres_schedule import ShardWindows, plan_windows
+from components.postgres.schedule import ShardWindows, plan_windows
 
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEK = 7 * 24 * 60

@@ -14,8 +14,8 @@ import pulumi_aws as aws
 import pytest
 import yaml
 
-from components.patroni_config import PatroniConfigError
-from components.selfhosted_cloud_init import PATRONI_YML
+from components.selfhosted.cloud_init import PATRONI_YML
+from components.selfhosted.patroni_config import PatroniConfigError
 from scripts.mock_engine import Evaluation, RecordedResource, evaluate
 from tests.selfhosted_programs import TAGS, cluster_args_source
 
@@ -23,8 +23,8 @@ NAME = "cryb-test-analytics"
 
 PROGRAM = """
 import pulumi
-from components.patroni_config import DcsTiming
-from components.postgres_selfhosted import SelfHostedCluster
+from components.selfhosted.patroni_config import DcsTiming
+from components.selfhosted.component import SelfHostedCluster
 
 cluster = SelfHostedCluster("{name}", {args})
 pulumi.export("cluster", cluster.cluster_outputs())

@@ -2,7 +2,7 @@
 
 import pytest
 
-from components.postgres_tuning import INSTANCE_CLASSES, engine_major, family, instance_class, parameters
+from components.postgres.tuning import INSTANCE_CLASSES, engine_major, family, instance_class, parameters
 
 GIB_KIB = 1024 * 1024
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from components.redis_cluster_plan import CLUSTER_SLOTS, LayoutError, plan_cluster, slot_ranges
+from components.cache.cluster_plan import CLUSTER_SLOTS, LayoutError, plan_cluster, slot_ranges
 
 AZS3 = ("us-east-1a", "us-east-1b", "us-east-1c")
 

@@ -15,8 +15,8 @@ from redis.crc import key_slot
 from redis.exceptions import AuthenticationError, NoPermissionError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from components.redis_cluster_plan import CLUSTER_SLOTS
-from components.redis_conf import CLUSTER_NODE_TIMEOUT_MS
+from components.cache.cluster_plan import CLUSTER_SLOTS
+from components.cache.redis_conf import CLUSTER_NODE_TIMEOUT_MS
 from scripts.bench_cache import LocalCluster, local_cluster, stack_config
 
 pytestmark = [

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from components.cache_cloud_init import node_conf_inputs
-from components.redis_conf import (
+from components.cache.cloud_init import node_conf_inputs
+from components.cache.redis_conf import (
     ACCESS_STRINGS,
     CLUSTER_NODE_TIMEOUT_MS,
     FAILOVER_TARGET_SECONDS,

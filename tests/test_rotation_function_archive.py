@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from components.rotation_function import function_archive
+from components.rotation.function import function_archive
 from scripts.mock_engine import Evaluation, RecordedResource
 from scripts.stack_files import PROJECT_DIR
 
@@ -37,16 +37,18 @@ def unpack(function: RecordedResource, into: Path) -> None:
 def test_prod_declares_both_kinds_of_rotation_function(prod: Evaluation) -> None:
     handlers = sorted(f.inputs["handler"] for f in rotation_functions(prod))
     assert handlers == [
-        "components.cache_rotation_function.handler.handler",
-        "components.patroni_rotation_function.handler.handler",
+        "components.cache.rotation_function.handler.handler",
+        "components.selfhosted.rotation_function.handler.handler",
     ]
 
 
-@pytest.mark.parametrize("kind", ["cache", "patroni"])
-def test_the_unpacked_archive_alone_imports_the_handler(prod: Evaluation, tmp_path: Path, kind: str) -> None:
-    (function,) = [f for f in rotation_functions(prod) if f.inputs["handler"].startswith(f"components.{kind}_")]
+@pytest.mark.parametrize("concern", ["cache", "selfhosted"])
+def test_the_unpacked_archive_alone_imports_the_handler(prod: Evaluation, tmp_path: Path, concern: str) -> None:
+    (function,) = [f for f in rotation_functions(prod) if f.inputs["handler"].startswith(f"components.{concern}.")]
     unpack(function, tmp_path)
-    assert (tmp_path / "components" / "__init__.py").read_text() == ""  # not the program's package
+    # not the program's packages (they import pulumi, which the Lambda runtime does not have)
+    for package in ("components", f"components/{concern}", "components/rotation"):
+        assert (tmp_path / package / "__init__.py").read_text() == "", package
     probe = f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n" + PROBE
     result = subprocess.run(
         [sys.executable, "-I", "-c", probe, function.inputs["handler"]],
@@ -59,7 +61,7 @@ def test_the_unpacked_archive_alone_imports_the_handler(prod: Evaluation, tmp_pa
     loaded = json.loads(result.stdout)
     assert loaded["callable"] is True
     assert all(path.startswith(str(tmp_path)) for path in loaded["files"]), loaded["files"]
-    assert "components.rotation_steps" in loaded["modules"]
+    assert "components.rotation.steps" in loaded["modules"]
 
 
 def test_an_archive_takes_files_of_components_only(tmp_path: Path) -> None:

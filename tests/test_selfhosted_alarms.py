@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from components.alarm_thresholds import AlarmSettings, selfhosted_node_alarm_specs
-from components.dashboards import referenced_metrics
-from components.patroni_config import DATA_MOUNT
-from components.selfhosted_cloud_init import METRICS_NAMESPACE
+from components.monitoring.alarm_thresholds import AlarmSettings, selfhosted_node_alarm_specs
+from components.monitoring.dashboards import referenced_metrics
+from components.selfhosted.cloud_init import METRICS_NAMESPACE
+from components.selfhosted.patroni_config import DATA_MOUNT
 from scripts.mock_engine import Evaluation, RecordedResource, evaluate
 from scripts.policy_runner import POLICY_CONFIG_DIR, run_policies
 from tests.selfhosted_programs import TAGS, cluster_args_source
@@ -34,10 +34,10 @@ AGENT_CONFIG = "/opt/aws/amazon-cloudwatch-agent/etc/cryb-pg.json"
 
 PROGRAM = """
 import pulumi
-from components.alarm_thresholds import AlarmSettings
-from components.monitoring import Monitoring
-from components.patroni_config import DcsTiming
-from components.postgres_selfhosted import SelfHostedCluster
+from components.monitoring.alarm_thresholds import AlarmSettings
+from components.monitoring.component import Monitoring
+from components.selfhosted.patroni_config import DcsTiming
+from components.selfhosted.component import SelfHostedCluster
 
 cluster = SelfHostedCluster("{name}", {args})
 monitoring = Monitoring(

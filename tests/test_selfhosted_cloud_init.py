@@ -14,17 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.patroni_config import (
-    DcsTiming,
-    etcd_environment,
-    node_inputs,
-    render_etcd_env_file,
-    render_patroni_yml,
-)
-from components.patroni_credentials import AGENT_FILE, ROTATION_TAG_PREFIX, agent
-from components.patroni_credentials.agent import AgentConfig
-from components.patroni_rotation_function import handler as rotation_handler
-from components.selfhosted_cloud_init import (
+from components.selfhosted.cloud_init import (
     ADDRESS_SCRIPT,
     BACKUP_SCRIPT,
     CREDENTIALS_AGENT,
@@ -41,6 +31,16 @@ from components.selfhosted_cloud_init import (
     node_role_policy,
     render_user_data,
 )
+from components.selfhosted.credentials_agent import AGENT_FILE, ROTATION_TAG_PREFIX, agent
+from components.selfhosted.credentials_agent.agent import AgentConfig
+from components.selfhosted.patroni_config import (
+    DcsTiming,
+    etcd_environment,
+    node_inputs,
+    render_etcd_env_file,
+    render_patroni_yml,
+)
+from components.selfhosted.rotation_function import handler as rotation_handler
 from tests.test_selfhosted_alarms import published_dimension_sets
 
 HOSTS = ["10.20.64.10", "10.20.80.10", "10.20.96.10"]

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from components.patroni_credentials import ROTATION_TAG_PREFIX
-from components.selfhosted_cloud_init import ROTATED_SECRET_KEYS
-from components.selfhosted_rotation import SelfHostedCredentialRotation
-from components.selfhosted_rotation_policies import rotation_policy
+from components.selfhosted.cloud_init import ROTATED_SECRET_KEYS
+from components.selfhosted.credentials_agent import ROTATION_TAG_PREFIX
+from components.selfhosted.rotation import SelfHostedCredentialRotation
+from components.selfhosted.rotation_policies import rotation_policy
 from scripts.mock_engine import Evaluation, RecordedResource, evaluate
 from tests.helpers import evaluate_with, evaluate_with_ignore_changes
 

@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from components.shard_map import assign, bucket_of, document, moved_fraction, moves, shard_for, shard_of_bucket
+from components.postgres.shard_map import assign, bucket_of, document, moved_fraction, moves, shard_for, shard_of_bucket
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,13 @@
-"""`cryb-db:cache`: the cache tier (components/cache.py, docs/cache.md)."""
+"""`cryb-db:cache`: the cache tier (components/cache/component.py, docs/cache.md)."""
 
 import re
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from ..redis_cluster_plan import LayoutError, plan_cluster
-from ..redis_conf import INSTANCE_MEMORY_MIB, MaxmemoryPolicy
+from components.cache.cluster_plan import LayoutError, plan_cluster
+from components.cache.redis_conf import INSTANCE_MEMORY_MIB, MaxmemoryPolicy
+
 from .base import Section
 from .cache_windows import check_maintenance_window, parse_daily, postgres_clash_problems
 from .network import check_log_retention

@@ -2,7 +2,7 @@
 
 ElastiCache takes a daily snapshot window `hh:mm-hh:mm` and a weekly maintenance window
 `ddd:hh:mm-ddd:hh:mm`, each at least 60 minutes, and rejects the two overlapping. Both must also stay clear
-of every PostgreSQL backup and maintenance window (components/postgres_schedule.py), so the two data tiers
+of every PostgreSQL backup and maintenance window (components/postgres/schedule.py), so the two data tiers
 never snapshot or restart at the same time: a cache failover sends its misses to PostgreSQL, which must not
 be busy with a backup or a patch just then.
 """
@@ -10,7 +10,7 @@ be busy with a backup or a patch just then.
 import re
 from typing import TYPE_CHECKING
 
-from ..postgres_schedule import plan_windows
+from components.postgres.schedule import plan_windows
 
 if TYPE_CHECKING:
     from .postgres import PostgresConfig

@@ -1,11 +1,12 @@
-"""`cryb-db:monitoring`: alert routing and alarm thresholds (components/alerts.py, components/monitoring.py,
-docs/monitoring.md)."""
+"""`cryb-db:monitoring`: alert routing and alarm thresholds (components/monitoring/alerts.py,
+components/monitoring/component.py, docs/monitoring.md)."""
 
 from typing import Any
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
-from ..alarm_thresholds import AlarmSettings
+from components.monitoring.alarm_thresholds import AlarmSettings
+
 from .base import Section
 from .network import check_log_retention
 

@@ -11,8 +11,9 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from ..postgres_schedule import parse_time, plan_windows
-from ..postgres_tuning import INSTANCE_CLASSES, engine_major
+from components.postgres.schedule import parse_time, plan_windows
+from components.postgres.tuning import INSTANCE_CLASSES, engine_major
+
 from .base import Section
 from .network import check_log_retention
 from .selfhosted import PatroniNodesConfig
@@ -138,7 +139,7 @@ class PostgresConfig(Section):
     instance_class: str = Field(
         default="db.r7g.xlarge",
         description="RDS instance class of every shard member; one of the tuning table's classes "
-        "(components/postgres_tuning.py), a local-NVMe `d` class with topology `cluster`.",
+        "(components/postgres/tuning.py), a local-NVMe `d` class with topology `cluster`.",
     )
     engine_version: str = Field(
         default="17",

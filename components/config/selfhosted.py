@@ -9,8 +9,9 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from ..nvme_instances import NVME_INSTANCE_TYPES, validate_node_type
-from ..patroni_config import DcsTiming, timing_problems, tuning_class_for
+from components.selfhosted.nvme_instances import NVME_INSTANCE_TYPES, validate_node_type
+from components.selfhosted.patroni_config import DcsTiming, timing_problems, tuning_class_for
+
 from .base import Section
 from .errors import NAMESPACE
 from .network import check_log_retention
@@ -30,7 +31,7 @@ class PatroniNodesConfig(Section):
 
     instance_type: str = Field(
         default="i4i.xlarge",
-        description="EC2 instance type with local NVMe (components/nvme_instances.py): "
+        description="EC2 instance type with local NVMe (components/selfhosted/nvme_instances.py): "
         + ", ".join(NVME_INSTANCE_TYPES)
         + ". PostgreSQL parameters are tuned from its vCPU and memory.",
     )

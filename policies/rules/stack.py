@@ -17,7 +17,7 @@ RDS_INSTANCE = "aws:rds/instance:Instance"
 RDS_CLUSTER = "aws:rds/cluster:Cluster"
 REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 AUTOSCALING_GROUP = "aws:autoscaling/group:Group"
-# Self-hosted database nodes are auto-scaling groups of one tagged with their cluster (components/postgres_selfhosted).
+# Self-hosted database nodes are auto-scaling groups of one tagged with their cluster (components/selfhosted/component).
 DATABASE_NODE_TAG = "cryb-db-cluster"
 TOPIC = "aws:sns/topic:Topic"
 TOPIC_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"

@@ -1,8 +1,8 @@
 """A real Patroni cluster on loopback for the failover drill (test and benchmark share it).
 
 Three etcd members and three Patroni nodes (Debian's Patroni 3.0.2, PostgreSQL 15) run from the configuration
-the component renders: ``components.patroni_config.node_inputs(...)`` is called exactly as the component calls
-it, then only what cannot be the same on one machine is substituted:
+the component renders: ``components.selfhosted.patroni_config.node_inputs(...)`` is called exactly as the component
+calls it, then only what cannot be the same on one machine is substituted:
 
 * addresses, ports and paths (every node on 127.0.0.1 with its own free ports and work dir);
 * memory sizes (three nodes share this machine, not an i4i each) and the DCS timing (short, for a fast drill
@@ -12,7 +12,7 @@ it, then only what cannot be the same on one machine is substituted:
 
 WAL archiving stays on, through pgBackRest into a posix repository rendered by ``pgbackrest_config``.
 Passwords reach Patroni as on a node: in `secrets.yml` beside `patroni.yml` in the node's configuration directory,
-rendered by the credentials agent (components/patroni_credentials/agent.py), which rewrites it on rotation.
+rendered by the credentials agent (components/selfhosted/credentials_agent/agent.py), which rewrites it on rotation.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from components.patroni_config import (
+from components.selfhosted.credentials_agent.agent import render_patroni_secrets
+from components.selfhosted.patroni_config import (
     DcsTiming,
     NodeEndpoint,
     PatroniInputs,
@@ -42,8 +43,12 @@ from components.patroni_config import (
     node_inputs,
     render_patroni_yml,
 )
-from components.patroni_credentials.agent import render_patroni_secrets
-from components.pgbackrest_config import PgBackRestInputs, PosixRepo, render_cipher_include, render_pgbackrest_conf
+from components.selfhosted.pgbackrest_config import (
+    PgBackRestInputs,
+    PosixRepo,
+    render_cipher_include,
+    render_pgbackrest_conf,
+)
 
 from .ports import LOOPBACK, free_ports
 from .postgres import PG_BIN_DIR

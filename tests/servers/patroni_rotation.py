@@ -1,5 +1,5 @@
 """A Patroni drill cluster (tests/servers/patroni.py) with its credentials in moto's Secrets Manager and one
-credentials agent per node (components/patroni_credentials/agent.py): shared by
+credentials agent per node (components/selfhosted/credentials_agent/agent.py): shared by
 tests/test_patroni_rotation_real.py and `python -m scripts bench patroni-rotation`.
 
 Call it inside moto's `mock_aws()`. Agents run when told (`run_agents`, a timer tick on every live node) or on
@@ -15,8 +15,8 @@ from typing import Any
 
 import psycopg
 
-from components.patroni_credentials.agent import KEYS, Agent, AgentConfig
-from components.patroni_rotation_function import handler as rotation
+from components.selfhosted.credentials_agent.agent import KEYS, Agent, AgentConfig
+from components.selfhosted.rotation_function import handler as rotation
 
 from ..secrets_rotation import begin_rotation
 from .patroni import PatroniDrillCluster

@@ -3,7 +3,7 @@
 The test (tests/test_pgbackrest_pitr_real.py) and the benchmark (scripts/bench_pitr.py) share this code.
 
 ``production_inputs(...)`` builds ``PgBackRestInputs`` exactly as ``SelfHostedCluster`` does for a node
-(components/postgres_selfhosted.py); ``loopback_inputs(...)`` then substitutes only what one machine forces:
+(components/selfhosted/component.py); ``loopback_inputs(...)`` then substitutes only what one machine forces:
 
 * paths (data dir, socket dir, spool, log and lock) and the PostgreSQL port of the local server;
 * the S3 endpoint (moto over TLS on ``localhost:<port>``), path-style URIs (no ``<bucket>.localhost`` DNS), the
@@ -36,8 +36,9 @@ from typing import Any, Literal
 
 import psycopg
 
-from components.patroni_config import ARCHIVE_TIMEOUT_SECONDS, POSTGRES_PORT, PROD_DATA_DIR, PROD_SOCKET_DIR
-from components.pgbackrest_config import (
+from components.selfhosted.cloud_init import PGBACKREST_LOG_DIR, PGBACKREST_SPOOL
+from components.selfhosted.patroni_config import ARCHIVE_TIMEOUT_SECONDS, POSTGRES_PORT, PROD_DATA_DIR, PROD_SOCKET_DIR
+from components.selfhosted.pgbackrest_config import (
     PgBackRestInputs,
     PosixRepo,
     S3Repo,
@@ -46,7 +47,6 @@ from components.pgbackrest_config import (
     render_cipher_include,
     render_pgbackrest_conf,
 )
-from components.selfhosted_cloud_init import PGBACKREST_LOG_DIR, PGBACKREST_SPOOL
 
 from .ports import free_port
 from .postgres import PostgresFactory, PostgresServer
@@ -89,7 +89,7 @@ _BYTES_PER_ROW = 263
 def production_inputs(
     *, cluster: str = CLUSTER, bucket: str, region: str = REGION, kms_key_arn: str, pg_port: int = POSTGRES_PORT
 ) -> PgBackRestInputs:
-    """A node's inputs as SelfHostedCluster renders them (components/postgres_selfhosted.py, `_user_data`)."""
+    """A node's inputs as SelfHostedCluster renders them (components/selfhosted/component.py, `_user_data`)."""
     return PgBackRestInputs(
         stanza=cluster,  # PatroniInputs.stanza is the scope, i.e. the cluster name
         repo=S3Repo(bucket=bucket, region=region, kms_key_arn=kms_key_arn, prefix=f"pgbackrest-{cluster}"),

@@ -1,0 +1,360 @@
+"""cloud-init user data of a self-hosted cache node (engine `ec2`), as pure functions.
+
+At first boot a node installs Valkey from the Amazon Linux 2023 repositories (reached through the S3
+gateway endpoint: the data subnets have no internet route), fetches its ACL passwords from Secrets Manager
+(through the interface endpoint), turns them into SHA-256 hashes in the ACL file, gets or creates the
+cluster's TLS CA, signs its own certificate, starts the server under its own systemd unit, and ships the
+server log to CloudWatch Logs. Node 0 (created last, so it knows every peer's address) then runs the
+bootstrap from components/cache/cluster_plan.py. No password is ever part of the user data or the
+Pulumi state of the instance; only secret ARNs are.
+"""
+
+import json
+import shlex
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from components.cache.cluster_plan import ClusterPlan
+from components.cache.redis_conf import RedisConfInputs, TlsFiles, acl_template, maxmemory_mb
+
+CONF_DIR = "/etc/cryb-cache"
+DATA_DIR = "/var/lib/cryb-cache"
+LOG_FILE = "/var/log/cryb-cache/server.log"
+SERVICE = "cryb-cache"
+OS_USER = "valkey"
+PACKAGE = "valkey"  # AL2023 package; the unit below only needs its valkey-server/valkey-cli binaries
+SETUP_SCRIPT = "/usr/local/sbin/cryb-cache-setup"
+BOOTSTRAP_SCRIPT = "/usr/local/sbin/cryb-cache-bootstrap"
+USER_DATA_LIMIT_BYTES = 16 * 1024  # EC2 rejects larger user data
+ROLES_READ = ("app", "reader", "admin", "replicator")
+PEER_WAIT_SECONDS = 900  # peers boot in parallel; node 0 waits this long for all of them to answer
+
+TLS_FILES = TlsFiles(cert=f"{CONF_DIR}/tls/node.crt", key=f"{CONF_DIR}/tls/node.key", ca=f"{CONF_DIR}/tls/ca.crt")
+
+
+@dataclass(frozen=True)
+class NodeBootInputs:
+    """What one node's user data is rendered from. ARNs only, never secret values."""
+
+    cluster_name: str
+    node_index: int
+    node_count: int
+    region: str
+    redis_conf: str
+    secret_arns: Mapping[str, str]
+    tls_ca_secret_arn: str
+    tls_ca_cert_secret_arn: str
+    engine_log_group: str
+    port: int
+    bootstrap_script: str | None = None
+
+
+def node_conf_inputs(
+    port: int, cluster_port: int, instance_type: str, maxmemory_policy: str, replicas_per_shard: int
+) -> RedisConfInputs:
+    """The redis.conf inputs of an EC2 node; tests replace ports and paths with `dataclasses.replace`."""
+    return RedisConfInputs(
+        port=port,
+        cluster_port=cluster_port,
+        maxmemory_mb=maxmemory_mb(instance_type),
+        maxmemory_policy=maxmemory_policy,
+        data_dir=DATA_DIR,
+        aclfile=f"{CONF_DIR}/users.acl",
+        secrets_include=f"{CONF_DIR}/secrets.conf",
+        tls=TLS_FILES,
+        logfile=LOG_FILE,
+        replicas_per_shard=replicas_per_shard,
+    )
+
+
+def ami_ssm_parameter(instance_type: str) -> str:
+    """The public SSM parameter of the latest AL2023 AMI for the instance's architecture (Graviton = arm64).
+    Launch templates resolve it at launch (`resolve:ssm:`), so no AMI id is pinned in code."""
+    family = instance_type.split(".")[0]
+    arch = "arm64" if family.rstrip("dn").endswith("g") else "x86_64"
+    return f"/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
+
+
+def ca_request_token(cluster_name: str) -> str:
+    """Idempotency token of the CA secret version: every node tries to store its own CA under this token and
+    Secrets Manager keeps exactly one, so all nodes end up trusting the same CA without a coordinator."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"cryb-db/{cluster_name}/cache-tls-ca/v1"))
+
+
+def render_bootstrap_script(plan: ClusterPlan, endpoints: Sequence[tuple[str, int, int]]) -> str:
+    """Bash that runs the plan's bootstrap steps against `endpoints[i] = (ip, port, bus_port)` of node i.
+
+    Environment: REDISCLI_AUTH (admin password), CACHE_CLI (valkey-cli or redis-cli), CACHE_TLS_ARGS
+    (e.g. `--tls --cacert ca.crt`). It exits 0 without changes if node 0 already has slots assigned.
+    """
+    if len(endpoints) != len(plan.nodes):
+        raise ValueError(f"{len(endpoints)} endpoints for {len(plan.nodes)} planned nodes")
+    n = len(plan.nodes)
+    hosts = " ".join(shlex.quote(h) for h, _, _ in endpoints)
+    ports = " ".join(str(p) for _, p, _ in endpoints)
+    buses = " ".join(str(b) for _, _, b in endpoints)
+    lines = [
+        "#!/bin/bash",
+        "# Rendered by components/cache/cloud_init.py from components/cache/cluster_plan.py.",
+        "set -euo pipefail",
+        ': "${REDISCLI_AUTH:?set REDISCLI_AUTH to the admin password}"',
+        "export REDISCLI_AUTH",
+        'read -r -a TLS <<< "${CACHE_TLS_ARGS:-}"',
+        'CLI="${CACHE_CLI:-valkey-cli}"',
+        "TIMEOUT=${CACHE_BOOTSTRAP_TIMEOUT:-120}",
+        f"HOSTS=({hosts})",
+        f"PORTS=({ports})",
+        f"BUSES=({buses})",
+        'cli() { local i=$1; shift; "$CLI" --no-auth-warning --user admin "${TLS[@]}" -h "${HOSTS[$i]}" '
+        '-p "${PORTS[$i]}" "$@"; }',
+        "field() { cli \"$1\" CLUSTER INFO | tr -d '\\r' | awk -F: -v k=\"$2\" '$1 == k {print $2}'; }",
+        "wait_for() {  # wait_for <what> <command...>: retry until the command succeeds or TIMEOUT passes",
+        "  local what=$1 deadline=$((SECONDS + TIMEOUT)); shift",
+        '  until "$@" >/dev/null 2>&1; do',
+        '    if ((SECONDS >= deadline)); then echo "bootstrap: timed out waiting for $what" >&2; exit 1; fi',
+        "    sleep 0.2",
+        "  done",
+        "}",
+        'pong() { [ "$(cli "$1" PING 2>/dev/null)" = PONG ]; }',
+        f'knows_all() {{ [ "$(field "$1" cluster_known_nodes)" = {n} ]; }}',
+        'state_ok() { [ "$(field "$1" cluster_state)" = ok ]; }',
+        # A replica counts once its first sync is done: before that it could not take over.
+        "is_replica() { [ \"$(cli \"$1\" ROLE | sed -n '1p;4p' | tr -d '\\r' | paste -sd,)\" = slave,connected ]; }",
+        'sees_replicas() { [ "$(cli "$1" CLUSTER NODES | grep -c slave)" = "$2" ]; }',
+        f'for i in $(seq 0 {n - 1}); do wait_for "node $i to answer" pong "$i"; done',
+        'if [ "$(field 0 cluster_slots_assigned)" != 0 ]; then',
+        '  echo "bootstrap: node 0 already has slots assigned; nothing to do"',
+        "  exit 0",
+        "fi",
+    ]
+    for step in plan.bootstrap_steps():
+        if step.kind == "meet":
+            t = step.target
+            lines.append(f'cli {step.node} CLUSTER MEET "${{HOSTS[{t}]}}" "${{PORTS[{t}]}}" "${{BUSES[{t}]}}"')
+        elif step.kind == "addslots" and step.slots is not None:
+            lines.append(f"cli {step.node} CLUSTER ADDSLOTSRANGE {step.slots[0]} {step.slots[1]} >/dev/null")
+        elif step.kind == "wait-known":
+            lines.append(f'for i in $(seq 0 {n - 1}); do wait_for "node $i to know all {n} nodes" knows_all "$i"; done')
+        elif step.kind == "replicate" and step.node is not None and step.target is not None:
+            lines.append(
+                f'cli {step.node} CLUSTER REPLICATE "$(cli {step.target} CLUSTER MYID)" >/dev/null'
+                f"  # {plan.nodes[step.node].name} -> {plan.nodes[step.target].name}"
+            )
+        elif step.kind == "wait-ok":
+            lines.append(f'for i in $(seq 0 {n - 1}); do wait_for "cluster_state:ok on node $i" state_ok "$i"; done')
+            replicas = " ".join(str(r.index) for r in plan.replicas)
+            if replicas:
+                synced = 'wait_for "node $i to finish its first sync" is_replica "$i"'
+                lines.append(f"for i in {replicas}; do {synced}; done")
+                count = len(plan.replicas)
+                seen = f'wait_for "node $i to see {count} replicas" sees_replicas "$i" {count}'
+                lines.append(f"for i in $(seq 0 {n - 1}); do {seen}; done")
+    lines.append(f'echo "bootstrap: cluster of {n} nodes is ok"')
+    return "\n".join(lines) + "\n"
+
+
+def _setup_script(inputs: NodeBootInputs) -> str:
+    q = shlex.quote
+    roles = "\n".join(f"  {role}) echo {q(inputs.secret_arns[role])} ;;" for role in ROLES_READ)
+    return f"""#!/bin/bash
+# First-boot setup of cache node {inputs.node_index} of {inputs.cluster_name} (components/cache/cloud_init.py).
+set -euo pipefail
+umask 077
+REGION={q(inputs.region)}
+CA_SECRET={q(inputs.tls_ca_secret_arn)}
+CA_CERT_SECRET={q(inputs.tls_ca_cert_secret_arn)}
+CA_TOKEN={ca_request_token(inputs.cluster_name)}
+sm() {{ aws --region "$REGION" secretsmanager "$@"; }}
+secret() {{ sm get-secret-value --secret-id "$1" --query SecretString --output text; }}
+arn_of() {{
+  case $1 in
+{roles}
+  esac
+}}
+# json_get FILE KEY: one string field of a JSON document
+json_get() {{ python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]], end="")' "$1" "$2"; }}
+
+dnf install -y {PACKAGE} amazon-cloudwatch-agent openssl
+id -u {OS_USER} >/dev/null 2>&1 || useradd --system --home-dir {DATA_DIR} --shell /sbin/nologin {OS_USER}
+install -d -o {OS_USER} -g {OS_USER} -m 0750 {CONF_DIR} {CONF_DIR}/tls {DATA_DIR} "$(dirname {LOG_FILE})"
+
+# IMDSv2 only (the launch template requires tokens).
+TOKEN=$(curl -sf -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')
+SELF_IP=$(curl -sf -H "X-aws-ec2-metadata-token: $TOKEN" http://169.254.169.254/latest/meta-data/local-ipv4)
+
+# TLS: every node offers a new CA under the same idempotency token; Secrets Manager keeps only the first.
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+if ! secret "$CA_SECRET" > "$WORK/ca.json" 2>/dev/null; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \\
+    -subj "/CN={inputs.cluster_name} cache CA" -keyout "$WORK/ca.key" -out "$WORK/ca.crt"
+  python3 - "$WORK/ca.crt" "$WORK/ca.key" > "$WORK/offer.json" <<'PY'
+import json, sys
+print(json.dumps({{"cert": open(sys.argv[1]).read(), "key": open(sys.argv[2]).read()}}))
+PY
+  sm put-secret-value --secret-id "$CA_SECRET" --client-request-token "$CA_TOKEN" \\
+    --secret-string "file://$WORK/offer.json" >/dev/null 2>&1 || true
+  secret "$CA_SECRET" > "$WORK/ca.json"
+fi
+json_get "$WORK/ca.json" cert > {TLS_FILES.ca}
+json_get "$WORK/ca.json" key > "$WORK/ca.key"
+# Applications verify nodes with this public certificate (every node stores the same value: idempotent).
+sm put-secret-value --secret-id "$CA_CERT_SECRET" --client-request-token "$CA_TOKEN" \\
+  --secret-string "file://{TLS_FILES.ca}" >/dev/null 2>&1 || true
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$SELF_IP" \\
+  -keyout {TLS_FILES.key} -out "$WORK/node.csr"
+printf 'subjectAltName=IP:%s,DNS:%s\\nextendedKeyUsage=serverAuth,clientAuth\\n' "$SELF_IP" "$(hostname -f)" \\
+  > "$WORK/ext"
+openssl x509 -req -in "$WORK/node.csr" -CA {TLS_FILES.ca} -CAkey "$WORK/ca.key" -CAcreateserial -days 825 \\
+  -extfile "$WORK/ext" -out {TLS_FILES.cert}
+
+# ACL users: passwords become SHA-256 hashes in the ACL file; masterauth goes to an include only the server reads.
+cp {CONF_DIR}/users.acl.template "$WORK/users.acl"
+for role in {" ".join(ROLES_READ)}; do
+  secret "$(arn_of "$role")" > "$WORK/$role.json"
+  hash=$(json_get "$WORK/$role.json" password | sha256sum | cut -d' ' -f1)
+  sed -i "s/@@SHA256:$role@@/$hash/" "$WORK/users.acl"
+done
+if grep -q '@@SHA256:' "$WORK/users.acl"; then echo "ACL template still has placeholders" >&2; exit 1; fi
+install -m 0600 "$WORK/users.acl" {CONF_DIR}/users.acl
+printf 'masterauth "%s"\\n' "$(json_get "$WORK/replicator.json" password)" > {CONF_DIR}/secrets.conf
+chown -R {OS_USER}:{OS_USER} {CONF_DIR} {DATA_DIR}
+chmod 0600 {CONF_DIR}/secrets.conf {TLS_FILES.key}
+
+/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s \\
+  -c file:/opt/aws/amazon-cloudwatch-agent/etc/{SERVICE}.json
+systemctl daemon-reload
+systemctl enable --now {SERVICE}
+
+if [ -x {BOOTSTRAP_SCRIPT} ]; then
+  REDISCLI_AUTH=$(json_get "$WORK/admin.json" password) CACHE_CLI=valkey-cli \\
+    CACHE_BOOTSTRAP_TIMEOUT={PEER_WAIT_SECONDS} CACHE_TLS_ARGS="--tls --cacert {TLS_FILES.ca}" {BOOTSTRAP_SCRIPT}
+fi
+"""
+
+
+def _unit() -> str:
+    return f"""[Unit]
+Description=cryb-db cache node (Valkey cluster mode)
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=notify
+User={OS_USER}
+Group={OS_USER}
+ExecStart=/usr/bin/valkey-server {CONF_DIR}/node.conf
+Restart=always
+RestartSec=2
+LimitNOFILE=65536
+NoNewPrivileges=yes
+ProtectSystem=full
+ProtectHome=yes
+PrivateTmp=yes
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def _cloudwatch_agent(inputs: NodeBootInputs) -> str:
+    return json.dumps(
+        {
+            "logs": {
+                "logs_collected": {
+                    "files": {
+                        "collect_list": [
+                            {
+                                "file_path": LOG_FILE,
+                                "log_group_name": inputs.engine_log_group,
+                                "log_stream_name": f"{{instance_id}}-node-{inputs.node_index}",
+                            }
+                        ]
+                    }
+                }
+            }
+        },
+        indent=2,
+    )
+
+
+class _LiteralDumper(yaml.SafeDumper):
+    """Multi-line strings as `|` blocks, so the user data stays readable in the console."""
+
+
+def _literal(dumper: yaml.SafeDumper, value: str) -> Any:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_LiteralDumper.add_representer(str, _literal)
+
+
+def render_user_data(inputs: NodeBootInputs) -> str:
+    """`#cloud-config` for one node: files (conf, ACL template, unit, agent config, scripts) and one runcmd."""
+    missing = sorted(set(ROLES_READ) - set(inputs.secret_arns))
+    if missing:
+        raise ValueError(f"no secret ARN for user(s) {', '.join(missing)}")
+    files: list[dict[str, str]] = [
+        {"path": f"{CONF_DIR}/node.conf", "permissions": "0640", "content": inputs.redis_conf},
+        {"path": f"{CONF_DIR}/users.acl.template", "permissions": "0600", "content": acl_template()},
+        {"path": f"/etc/systemd/system/{SERVICE}.service", "permissions": "0644", "content": _unit()},
+        {
+            "path": f"/opt/aws/amazon-cloudwatch-agent/etc/{SERVICE}.json",
+            "permissions": "0644",
+            "content": _cloudwatch_agent(inputs) + "\n",
+        },
+        {"path": SETUP_SCRIPT, "permissions": "0700", "content": _setup_script(inputs)},
+    ]
+    if inputs.bootstrap_script is not None:
+        files.append({"path": BOOTSTRAP_SCRIPT, "permissions": "0700", "content": inputs.bootstrap_script})
+    document = {"write_files": files, "runcmd": [[SETUP_SCRIPT]]}
+    text = "#cloud-config\n" + yaml.dump(document, Dumper=_LiteralDumper, sort_keys=False, width=200)
+    if len(text.encode()) > USER_DATA_LIMIT_BYTES:
+        raise ValueError(f"user data of node {inputs.node_index} is {len(text.encode())} bytes; EC2 allows 16 KiB")
+    return text
+
+
+def node_role_policy(
+    read_secret_arns: Sequence[str],
+    ca_secret_arns: Sequence[str],
+    secrets_kms_key_arn: str,
+    log_group_arn: str,
+    region: str,
+) -> dict[str, Any]:
+    """Least privilege for a node: read its users' secrets, write only the CA secrets (first boot), decrypt
+    through Secrets Manager only, and write its own log group. Nothing else: no EC2, S3 or IAM actions."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadCacheSecrets",
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": [*read_secret_arns, *ca_secret_arns],
+            },
+            {
+                "Sid": "StoreTheClusterCaOnce",
+                "Effect": "Allow",
+                "Action": "secretsmanager:PutSecretValue",
+                "Resource": list(ca_secret_arns),
+            },
+            {
+                "Sid": "DecryptSecretsThroughSecretsManager",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": secrets_kms_key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+            },
+            {
+                "Sid": "ShipServerLog",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                "Resource": [log_group_arn, f"{log_group_arn}:*"],
+            },
+        ],
+    }

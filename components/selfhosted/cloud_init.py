@@ -1,0 +1,734 @@
+"""cloud-init user data and the instance-role policy of a self-hosted PostgreSQL node, as pure functions.
+
+At first boot a node (Debian 12):
+
+1. installs PostgreSQL, Patroni, etcd, pgBackRest, pg_partman, pg_cron and the CloudWatch agent (skipped on a
+   baked image that carries `/etc/cryb-db/packages-baked`); the analytics cluster also tries TimescaleDB and,
+   where the package cannot be installed, falls back to native partitioning with pg_partman and says so in
+   `/etc/cryb-db/analytics-backend` and the log;
+2. attaches its stable network interface (the node's address survives instance replacement, so etcd peer
+   URLs, Patroni addresses and the NLB targets never change) and routes it;
+3. stripes the instance-store NVMe devices into RAID 0 (mdadm; one device is used directly), formats XFS and
+   mounts it on /data;
+4. fetches the pgBackRest passphrase from Secrets Manager, and has the credentials agent
+   (components/selfhosted/credentials_agent/agent.py) write its passwords into Patroni's credentials file; a 30-second
+   timer keeps running the agent, which is how rotated passwords reach the node (docs/selfhosted.md);
+5. makes a TLS certificate for PostgreSQL and the REST API, starts etcd (re-joining as a replaced member when
+   peers already form a cluster), Patroni, the CloudWatch agent and the backup timers.
+
+Only ARNs and rendered configuration are in the user data; no secret value is.
+"""
+
+import base64
+import functools
+import gzip
+import ipaddress
+import json
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from components.selfhosted.credentials_agent import AGENT_FILE, acknowledgement_tags_only
+from components.selfhosted.nvme_instances import nvme_instance_type
+from components.selfhosted.patroni_config import (
+    DATA_MOUNT,
+    ON_ROLE_CHANGE_SCRIPT,
+    POST_BOOTSTRAP_SCRIPT,
+    PROD_ETCD_DATA_DIR,
+    PROD_LOG_DIR,
+    PROD_PATRONI_LOG_DIR,
+    PROD_PGBACKREST_CONFIG_PATH,
+    PROD_SOCKET_DIR,
+    PROD_TLS,
+)
+from components.selfhosted.pgbackrest_config import CIPHER_INCLUDE, backup_command
+
+USER_DATA_LIMIT_BYTES = 16 * 1024  # EC2 rejects larger user data (after base64 decoding)
+CONF_DIR = "/etc/cryb-db"
+# Patroni reads a directory: the rendered patroni.yml, then the agent's secrets.yml merged over it. Its own
+# directory, because Debian's /etc/patroni holds example files Patroni would load too.
+PATRONI_CONFIG_DIR = "/etc/patroni/cryb"
+PATRONI_YML = f"{PATRONI_CONFIG_DIR}/patroni.yml"
+PATRONI_SECRETS = f"{PATRONI_CONFIG_DIR}/secrets.yml"
+PATRONI_ENV = f"{CONF_DIR}/patroni.env"
+ETCD_ENV = f"{CONF_DIR}/etcd.env"
+PGBACKREST_CONF = f"{PROD_PGBACKREST_CONFIG_PATH}/pgbackrest.conf"
+PGBACKREST_LOG_DIR = "/var/log/pgbackrest"
+PGBACKREST_SPOOL = f"{DATA_MOUNT}/pgbackrest-spool"
+SETUP_SCRIPT = "/usr/local/sbin/cryb-pg-setup"
+ADDRESS_SCRIPT = "/usr/local/sbin/cryb-node-address"
+BACKUP_SCRIPT = "/usr/local/sbin/cryb-pg-backup"
+CREDENTIALS_AGENT = "/usr/local/sbin/cryb-pg-credentials"
+CREDENTIALS_AGENT_CONFIG = f"{CONF_DIR}/credentials-agent.json"
+CREDENTIALS_INTERVAL_SECONDS = 30
+BAKED_MARKER = f"{CONF_DIR}/packages-baked"
+BACKEND_FILE = f"{CONF_DIR}/analytics-backend"
+METRICS_NAMESPACE = "cryb-db/selfhosted"
+"""Namespace of the CloudWatch agent's metrics; the node may put metrics only here (node_role_policy)."""
+ASG_DIMENSION = "AutoScalingGroupName"
+# The exact dimension names the alarms use for each agent metric (the agent config publishes these sets).
+AGENT_METRIC_DIMENSIONS: dict[str, tuple[str, ...]] = {
+    "mem_used_percent": (ASG_DIMENSION,),
+    "disk_used_percent": (ASG_DIMENSION, "path"),
+}
+ENI_ROUTE_TABLE = 1001
+SECRET_KEYS = ("superuser", "replication", "rewind", "restapi", "admin", "pgbackrest")
+ROTATED_SECRET_KEYS = ("superuser", "replication", "rewind", "restapi", "admin")
+"""Secrets the credentials agent applies and the rotation function rotates (not the pgBackRest passphrase)."""
+
+
+@dataclass(frozen=True)
+class NodeBootInputs:
+    """What one node's user data is rendered from. ARNs and addresses only, never secret values."""
+
+    cluster: str
+    node_index: int
+    node_name: str
+    region: str
+    instance_type: str
+    postgres_major: str
+    timescaledb: bool
+    patroni_yml: str
+    pgbackrest_conf: str
+    etcd_env: str
+    eni_id: str
+    node_address: str
+    subnet_cidr: str
+    peer_etcd_client_urls: Sequence[str]
+    node_etcd_peer_url: str
+    secret_arns: Mapping[str, str]
+    log_group: str
+    database_name: str
+    admin_user: str
+    stanza: str
+    restapi_port: int
+    cluster_nodes: Sequence[str] = ()
+    """Names of every node of the cluster, this one included (the credentials agent waits for all of them)."""
+    pg_port: int = 5432
+    package_proxy: str | None = None
+
+
+def _arch(instance_type: str) -> str:
+    return "arm64" if nvme_instance_type(instance_type).arch == "arm64" else "amd64"
+
+
+def image_ssm_parameter(instance_type: str, override: str | None = None) -> str:
+    """The AMI parameter launch templates resolve at launch (`resolve:ssm:`): a baked image if given, else the
+    public Debian 12 parameter for the type's architecture (Graviton `gd` types are arm64)."""
+    return override or f"/aws/service/debian/release/bookworm/latest/{_arch(instance_type)}"
+
+
+_SETUP = r"""#!/bin/bash
+# First-boot setup of @@NODE@@ (cluster @@CLUSTER@@), rendered by components/selfhosted_cloud_init.py.
+set -euo pipefail
+REGION=@@REGION@@
+PG=@@PG@@
+log() { echo "cryb-pg-setup: $*" | tee -a /var/log/cryb-pg-setup.log; }
+export DEBIAN_FRONTEND=noninteractive
+install -d -m 0755 @@CONF_DIR@@
+
+# 1. Packages (a baked image already has them and may have no route to any mirror).
+if [ ! -e @@BAKED@@ ]; then
+  PROXY=@@PROXY@@
+  CURL=(curl -fsSL --retry 5)
+  if [ -n "$PROXY" ]; then
+    printf 'Acquire::http::Proxy "%s";\nAcquire::https::Proxy "%s";\n' "$PROXY" "$PROXY" \
+      > /etc/apt/apt.conf.d/80cryb-proxy
+    CURL+=(--proxy "$PROXY")
+  fi
+  # Debian would create and start a default cluster and default etcd/patroni services: Patroni owns them.
+  install -d /etc/postgresql-common
+  echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends ca-certificates curl gnupg jq openssl mdadm xfsprogs awscli \
+    python3-boto3
+  "${CURL[@]}" https://www.postgresql.org/media/keys/ACCC4CF8.asc | gpg --dearmor -o /usr/share/keyrings/pgdg.gpg
+  echo "deb [signed-by=/usr/share/keyrings/pgdg.gpg] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
+    > /etc/apt/sources.list.d/pgdg.list
+  if [ @@TIMESCALEDB@@ = true ]; then
+    TSDB=https://packagecloud.io/timescale/timescaledb
+    "${CURL[@]}" "$TSDB/gpgkey" | gpg --dearmor -o /usr/share/keyrings/timescaledb.gpg \
+      && echo "deb [signed-by=/usr/share/keyrings/timescaledb.gpg] $TSDB/debian/ bookworm main" \
+        > /etc/apt/sources.list.d/timescaledb.list || log "TimescaleDB repository unreachable"
+  fi
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "postgresql-$PG" "postgresql-$PG-partman" "postgresql-$PG-cron" \
+    patroni python3-psycopg2 python3-etcd etcd-server etcd-client pgbackrest
+  if [ @@TIMESCALEDB@@ = true ]; then
+    if apt-cache show "timescaledb-2-postgresql-$PG" >/dev/null 2>&1 \
+        && apt-get install -y -q --no-install-recommends "timescaledb-2-postgresql-$PG"; then
+      echo timescaledb > @@BACKEND@@
+    else
+      echo partman > @@BACKEND@@
+    fi
+  fi
+  "${CURL[@]}" -o /tmp/cwagent.deb \
+    "https://amazoncloudwatch-agent-$REGION.s3.$REGION.amazonaws.com/debian/@@ARCH@@/latest/amazon-cloudwatch-agent.deb"
+  dpkg -i /tmp/cwagent.deb && rm -f /tmp/cwagent.deb
+  rm -f /usr/sbin/policy-rc.d
+  systemctl disable --now etcd patroni postgresql 2>/dev/null || true
+  systemctl mask etcd patroni
+fi
+if [ @@TIMESCALEDB@@ = true ] && [ "$(cat @@BACKEND@@ 2>/dev/null)" != timescaledb ]; then
+  echo partman > @@BACKEND@@
+  log "TimescaleDB is not installable here: analytics uses native range partitioning maintained by pg_partman"
+  python3 - <<'PY'
+import yaml
+path = "@@PATRONI_YML@@"
+config = yaml.safe_load(open(path))
+params = config["postgresql"]["parameters"]
+params["shared_preload_libraries"] = ",".join(
+    lib for lib in params.get("shared_preload_libraries", "").split(",") if lib and lib != "timescaledb")
+config["bootstrap"]["dcs"]["postgresql"]["parameters"].pop("timescaledb.telemetry_level", None)
+open(path, "w").write(yaml.safe_dump(config, sort_keys=False, width=200))
+PY
+fi
+
+# 2. The stable address.
+@@ADDRESS_SCRIPT@@
+
+# 3. NVMe instance storage: RAID 0 of every device, XFS, /data.
+if ! mountpoint -q @@DATA@@; then
+  for _ in $(seq 60); do
+    mapfile -t DEVS < <(lsblk -dpno NAME,MODEL | awk '/Amazon EC2 NVMe Instance Storage/ {print $1}')
+    [ "${#DEVS[@]}" -ge @@NVME_DEVICES@@ ] && break
+    sleep 1
+  done
+  [ "${#DEVS[@]}" -eq @@NVME_DEVICES@@ ] || { log "expected @@NVME_DEVICES@@ NVMe devices, found ${#DEVS[@]}"; exit 1; }
+  if [ @@NVME_DEVICES@@ -gt 1 ]; then
+    TARGET=/dev/md/cryb-data
+    [ -e "$TARGET" ] || mdadm --create "$TARGET" --level=0 --raid-devices=@@NVME_DEVICES@@ --run "${DEVS[@]}"
+    mdadm --detail --scan > /etc/mdadm/mdadm.conf
+  else
+    TARGET=${DEVS[0]}
+  fi
+  blkid "$TARGET" >/dev/null 2>&1 || mkfs.xfs -f -K "$TARGET"  # -K: no discard pass over a fresh device
+  install -d @@DATA@@
+  OPTIONS=defaults,noatime,nofail,x-systemd.device-timeout=30
+  echo "UUID=$(blkid -s UUID -o value "$TARGET") @@DATA@@ xfs $OPTIONS 0 2" >> /etc/fstab
+  mount @@DATA@@
+fi
+install -d -o postgres -g postgres -m 0700 @@DATA@@/postgresql @@PGBACKREST_SPOOL@@
+install -d -o etcd -g etcd -m 0700 @@ETCD_DATA@@
+install -d -o postgres -g postgres -m 0750 @@PG_LOG_DIR@@ @@PATRONI_LOG_DIR@@ @@PGBACKREST_LOG_DIR@@ /var/run/postgresql
+
+# 4. Secrets: readable by postgres only; never in user data or Pulumi state of the instance. The credentials agent
+#    writes Patroni's passwords (root:postgres 0640) from the secrets' effective versions.
+secret() { aws --region "$REGION" secretsmanager get-secret-value --secret-id "$1" --query SecretString --output text \
+  | jq -r .password; }
+umask 077
+@@AGENT@@ --boot
+install -d -m 0750 -g postgres @@PGBR_DIR@@/conf.d
+printf '[global]\nrepo1-cipher-pass=%s\n' "$(secret @@ARN_pgbackrest@@)" > @@PGBR_DIR@@/@@CIPHER_INCLUDE@@
+chown postgres:postgres @@PGBR_DIR@@/@@CIPHER_INCLUDE@@
+chgrp postgres @@PGBR_CONF@@ @@PATRONI_YML@@ && chmod 0640 @@PGBR_CONF@@ @@PATRONI_YML@@
+
+# 5. TLS for PostgreSQL and the REST API (clients encrypt; the NLB health checks do not verify).
+install -d -o postgres -g postgres -m 0700 "$(dirname @@TLS_CERT@@)"
+[ -s @@TLS_CERT@@ ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+  -subj "/CN=@@NODE@@" -addext "subjectAltName=IP:@@ADDRESS@@" -keyout @@TLS_KEY@@ -out @@TLS_CERT@@
+chown postgres:postgres @@TLS_CERT@@ @@TLS_KEY@@
+umask 022
+
+# 6. etcd: a replacement node re-joins the peers' cluster under its old peer URL instead of forming a new one.
+if [ ! -d @@ETCD_DATA@@/member ]; then
+  export ETCDCTL_API=3
+  PEERS=@@PEERS@@
+  # `simple` output prints member IDs in hex; JSON numbers would lose precision in jq (uint64).
+  if MEMBERS=$(etcdctl --endpoints="$PEERS" --dial-timeout=3s --command-timeout=5s member list 2>/dev/null); then
+    OLD=$(echo "$MEMBERS" | awk -F', ' -v url=@@PEER_URL@@ '$4 == url {print $1}')
+    if [ -n "$OLD" ]; then
+      etcdctl --endpoints="$PEERS" member remove "$OLD"
+    fi
+    etcdctl --endpoints="$PEERS" member add @@NODE@@ --peer-urls=@@PEER_URL@@
+    sed -i 's/^ETCD_INITIAL_CLUSTER_STATE=.*/ETCD_INITIAL_CLUSTER_STATE="existing"/' @@ETCD_ENV@@
+    log "re-joined the etcd cluster of $PEERS"
+  fi
+fi
+
+# 7. Services.
+modprobe softdog || log "no softdog: Patroni runs without a watchdog"
+echo 'KERNEL=="watchdog", OWNER="postgres", MODE="0600"' > /etc/udev/rules.d/60-cryb-watchdog.rules
+udevadm trigger --sysname-match=watchdog || true
+/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s \
+  -c file:/opt/aws/amazon-cloudwatch-agent/etc/cryb-pg.json
+systemctl daemon-reload
+systemctl enable --now cryb-node-address cryb-etcd cryb-patroni cryb-pg-credentials.timer \
+  cryb-pgbackrest-backup@full.timer cryb-pgbackrest-backup@diff.timer
+log "node @@NODE@@ is up"
+"""
+
+_ADDRESS = r"""#!/bin/bash
+# Attach and route the node's stable network interface (@@ENI@@, @@ADDRESS@@); runs at every boot.
+set -euo pipefail
+REGION=@@REGION@@
+TOKEN=$(curl -sf -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')
+imds() { curl -sf -H "X-aws-ec2-metadata-token: $TOKEN" "http://169.254.169.254/latest/meta-data/$1"; }
+INSTANCE=$(imds instance-id)
+mac_of_eni() {
+  for mac in $(imds network/interfaces/macs/); do
+    [ "$(imds "network/interfaces/macs/${mac}interface-id")" = @@ENI@@ ] && { echo "${mac%/}"; return 0; }
+  done
+  return 1
+}
+# The replaced instance may still hold it for a while: retry for up to 10 minutes.
+for _ in $(seq 120); do
+  mac_of_eni >/dev/null && break
+  aws --region "$REGION" ec2 attach-network-interface --network-interface-id @@ENI@@ --instance-id "$INSTANCE" \
+    --device-index 1 >/dev/null 2>&1 || true
+  sleep 5
+done
+MAC=$(mac_of_eni)
+for _ in $(seq 60); do
+  DEV=$(ip -o link | awk -v m="$MAC" '$0 ~ m {sub(":", "", $2); print $2}')
+  [ -n "$DEV" ] && break
+  sleep 1
+done
+ip link set "$DEV" up
+ip addr replace @@ADDRESS@@/@@PREFIX@@ dev "$DEV"
+# Replies leave through the interface they came in on (both interfaces sit in the same subnet).
+ip route replace @@SUBNET@@ dev "$DEV" src @@ADDRESS@@ table @@TABLE@@
+ip route replace default via @@GATEWAY@@ dev "$DEV" table @@TABLE@@
+ip rule show | grep -q "from @@ADDRESS@@ lookup @@TABLE@@" || ip rule add from @@ADDRESS@@ table @@TABLE@@
+"""
+
+_POST_BOOTSTRAP = r"""#!/bin/bash
+# Patroni runs this once, on the node that initialised the cluster; $1 is a superuser connection string.
+set -euo pipefail
+BACKEND=$(cat @@BACKEND@@ 2>/dev/null || echo none)
+psql "$1" -v ON_ERROR_STOP=1 <<'SQL'
+\getenv admin_password CRYB_ADMIN_PASSWORD
+CREATE ROLE @@ADMIN@@ LOGIN CREATEROLE PASSWORD :'admin_password';
+CREATE DATABASE @@DATABASE@@ OWNER @@ADMIN@@;
+SQL
+psql "$1" -d @@DATABASE@@ -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements'
+case $BACKEND in
+  timescaledb) psql "$1" -d @@DATABASE@@ -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION IF NOT EXISTS timescaledb' ;;
+  partman)
+    # The analytics migrations (scripts/analytics_migrations.py) run as the admin role: it needs pg_partman's
+    # objects, and pg_cron (preloaded on analytics clusters) to schedule partition maintenance.
+    psql "$1" -d @@DATABASE@@ -v ON_ERROR_STOP=1 <<'SQL'
+CREATE SCHEMA IF NOT EXISTS partman;
+CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman;
+GRANT ALL ON SCHEMA partman TO @@ADMIN@@;
+GRANT ALL ON ALL TABLES IN SCHEMA partman TO @@ADMIN@@;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA partman TO @@ADMIN@@;
+GRANT EXECUTE ON ALL PROCEDURES IN SCHEMA partman TO @@ADMIN@@;
+SQL
+    if psql "$1" -d @@DATABASE@@ -tAc 'SHOW shared_preload_libraries' | grep -q pg_cron; then
+      psql "$1" -d @@DATABASE@@ -v ON_ERROR_STOP=1 \
+        -c 'CREATE EXTENSION IF NOT EXISTS pg_cron' -c 'GRANT USAGE ON SCHEMA cron TO @@ADMIN@@'
+    fi
+    ;;
+esac
+"""
+
+_ON_ROLE_CHANGE = r"""#!/bin/bash
+# Patroni callback: <action> <role> <scope>. A new leader (re)creates the stanza so archiving works at once.
+case $2 in
+  master|primary)
+    nohup pgbackrest --config-path=@@PGBR_DIR@@ --stanza=@@STANZA@@ stanza-create \
+      >>@@PGBACKREST_LOG_DIR@@/stanza.log 2>&1 & ;;
+esac
+exit 0
+"""
+
+_BACKUP = r"""#!/bin/bash
+# Run a pgBackRest backup of type $1 on the leader only (every node has the timer; replicas skip).
+set -euo pipefail
+curl -skf -o /dev/null https://@@ADDRESS@@:@@RESTAPI_PORT@@/primary || exit 0
+case $1 in
+  full) exec @@FULL@@ ;;
+  diff) exec @@DIFF@@ ;;
+  *) echo "unknown backup type $1" >&2; exit 2 ;;
+esac
+"""
+
+
+def _units(inputs: NodeBootInputs) -> dict[str, str]:
+    hardening = "NoNewPrivileges=yes\nProtectHome=yes\nPrivateTmp=yes\n"
+    return {
+        "cryb-node-address.service": f"""[Unit]
+Description=cryb-db: attach and route the node's stable address
+After=network-online.target
+Wants=network-online.target
+Before=cryb-etcd.service cryb-patroni.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart={ADDRESS_SCRIPT}
+
+[Install]
+WantedBy=multi-user.target
+""",
+        "cryb-etcd.service": f"""[Unit]
+Description=cryb-db: etcd member {inputs.node_name}
+After=cryb-node-address.service data.mount
+Requires=cryb-node-address.service
+
+[Service]
+Type=notify
+User=etcd
+EnvironmentFile={ETCD_ENV}
+ExecStart=/usr/bin/etcd
+Restart=always
+RestartSec=2
+LimitNOFILE=65536
+{hardening}
+[Install]
+WantedBy=multi-user.target
+""",
+        # KillMode=process and no restart, as Patroni recommends: stopping Patroni must not kill PostgreSQL
+        # behind its back, and a crashed Patroni is a failover, not something to paper over.
+        "cryb-patroni.service": f"""[Unit]
+Description=cryb-db: Patroni {inputs.node_name} of {inputs.cluster}
+After=cryb-etcd.service data.mount
+Wants=cryb-etcd.service
+
+[Service]
+Type=simple
+User=postgres
+Group=postgres
+EnvironmentFile={PATRONI_ENV}
+ExecStart=/usr/bin/patroni {PATRONI_CONFIG_DIR}
+ExecReload=/bin/kill -s HUP $MAINPID
+KillMode=process
+TimeoutSec=30
+Restart=no
+{hardening}
+[Install]
+WantedBy=multi-user.target
+""",
+        # Root: it writes Patroni's credentials file and reloads Patroni; SQL runs as postgres through the socket.
+        "cryb-pg-credentials.service": f"""[Unit]
+Description=cryb-db: apply rotated credentials of {inputs.cluster} (docs/selfhosted.md#credential-rotation)
+After=cryb-patroni.service
+
+[Service]
+Type=oneshot
+ExecStart={CREDENTIALS_AGENT} --config {CREDENTIALS_AGENT_CONFIG}
+TimeoutSec=120
+{hardening}""",
+        "cryb-pg-credentials.timer": f"""[Unit]
+Description=cryb-db: apply rotated credentials every {CREDENTIALS_INTERVAL_SECONDS} s
+
+[Timer]
+OnBootSec=60
+OnUnitActiveSec={CREDENTIALS_INTERVAL_SECONDS}
+AccuracySec=1
+
+[Install]
+WantedBy=timers.target
+""",
+        "cryb-pgbackrest-backup@.service": f"""[Unit]
+Description=cryb-db: pgBackRest %i backup of {inputs.stanza} (leader only)
+
+[Service]
+Type=oneshot
+User=postgres
+ExecStart={BACKUP_SCRIPT} %i
+""",
+        "cryb-pgbackrest-backup@full.timer": """[Unit]
+Description=cryb-db: weekly full backup
+
+[Timer]
+OnCalendar=Sun *-*-* 02:00:00 UTC
+RandomizedDelaySec=600
+Persistent=true
+
+[Install]
+WantedBy=timers.target
+""",
+        "cryb-pgbackrest-backup@diff.timer": """[Unit]
+Description=cryb-db: daily differential backup
+
+[Timer]
+OnCalendar=Mon..Sat *-*-* 02:00:00 UTC
+RandomizedDelaySec=600
+Persistent=true
+
+[Install]
+WantedBy=timers.target
+""",
+    }
+
+
+def cloudwatch_agent_config(inputs: NodeBootInputs) -> dict[str, Any]:
+    """Ship PostgreSQL, Patroni and pgBackRest logs; report memory and disk usage (no agent default metrics).
+
+    Metrics carry the node's auto-scaling group instead of host or instance id: the group (one instance each) is the
+    node's identity across replacements, and the alarms (components/monitoring/component.py) watch exactly the
+    dimension sets of AGENT_METRIC_DIMENSIONS. Memory is published as {AutoScalingGroupName}; disks carry device,
+    fstype and path, so they are also rolled up to {AutoScalingGroupName, path}. The agent resolves
+    `${aws:AutoScalingGroupName}` from the instance's tags (ec2:DescribeTags, granted by node_role_policy) and holds
+    metrics back until it has.
+    """
+    stream = f"{{instance_id}}-{inputs.node_name}"
+    files = [
+        (f"{PROD_LOG_DIR}/postgresql-*.log", "postgresql"),
+        (f"{PROD_PATRONI_LOG_DIR}/patroni.log", "patroni"),
+        (f"{PGBACKREST_LOG_DIR}/*.log", "pgbackrest"),
+        ("/var/log/cryb-pg-setup.log", "setup"),
+    ]
+    return {
+        # omit_hostname: no `host` dimension (append_dimensions drops it too; this says so explicitly).
+        "agent": {"metrics_collection_interval": 60, "omit_hostname": True},
+        "logs": {
+            "logs_collected": {
+                "files": {
+                    "collect_list": [
+                        {"file_path": path, "log_group_name": inputs.log_group, "log_stream_name": f"{stream}-{kind}"}
+                        for path, kind in files
+                    ]
+                }
+            }
+        },
+        "metrics": {
+            "namespace": METRICS_NAMESPACE,
+            "append_dimensions": {ASG_DIMENSION: "${aws:AutoScalingGroupName}"},
+            "aggregation_dimensions": [list(AGENT_METRIC_DIMENSIONS["disk_used_percent"])],
+            "metrics_collected": {
+                "mem": {"measurement": ["mem_used_percent"]},
+                "disk": {"measurement": ["used_percent"], "resources": [DATA_MOUNT, "/"], "drop_device": True},
+            },
+        },
+    }
+
+
+@functools.cache
+def _agent_source() -> str:
+    """The agent file, read once per program run (every node of every cluster ships the same file)."""
+    return AGENT_FILE.read_text()
+
+
+def credentials_agent_config(inputs: NodeBootInputs) -> dict[str, Any]:
+    """The agent's configuration on this node (the fields of `AgentConfig` in
+    components/selfhosted/credentials_agent/agent.py)."""
+    return {
+        "region": inputs.region,
+        "node": inputs.node_name,
+        "nodes": list(inputs.cluster_nodes),
+        "secrets": {key: inputs.secret_arns[key] for key in ROTATED_SECRET_KEYS},
+        "patroni_secrets_file": PATRONI_SECRETS,
+        "env_file": PATRONI_ENV,
+        "file_group": "postgres",
+        "reload_command": ["systemctl", "reload", "cryb-patroni.service"],
+        "restapi_url": f"https://{inputs.node_address}:{inputs.restapi_port}",
+        "host": inputs.node_address,
+        "port": inputs.pg_port,
+        "socket_dir": PROD_SOCKET_DIR,
+        "database": inputs.database_name,
+    }
+
+
+def _fill(template: str, values: Mapping[str, str]) -> str:
+    for key, value in values.items():
+        template = template.replace(f"@@{key}@@", value)
+    if "@@" in template:
+        start = template.index("@@")
+        raise ValueError(f"unfilled placeholder near {template[start : start + 40]!r}")
+    return template
+
+
+def _subnet_facts(subnet_cidr: str) -> tuple[str, str]:
+    """(prefix length, gateway): AWS puts the subnet's router at its base address + 1."""
+    network = ipaddress.IPv4Network(subnet_cidr, strict=True)
+    return str(network.prefixlen), str(network.network_address + 1)
+
+
+class _LiteralDumper(yaml.SafeDumper):
+    """Multi-line strings as `|` blocks, so the user data stays readable in the console."""
+
+
+def _literal(dumper: yaml.SafeDumper, value: str) -> Any:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+
+_LiteralDumper.add_representer(str, _literal)
+
+
+def render_user_data(inputs: NodeBootInputs) -> str:
+    """`#cloud-config` for one node: the rendered configuration, units, scripts and one runcmd."""
+    missing = sorted(set(SECRET_KEYS) - set(inputs.secret_arns))
+    if missing:
+        raise ValueError(f"no secret ARN for {', '.join(missing)}")
+    if inputs.node_name not in inputs.cluster_nodes:
+        raise ValueError(f"cluster_nodes {list(inputs.cluster_nodes)} does not name this node {inputs.node_name!r}")
+    node_type = nvme_instance_type(inputs.instance_type)
+    prefix, gateway = _subnet_facts(inputs.subnet_cidr)
+    q = shlex.quote
+    common = {
+        "NODE": inputs.node_name,
+        "CLUSTER": inputs.cluster,
+        "REGION": q(inputs.region),
+        "ADDRESS": inputs.node_address,
+        "ENI": q(inputs.eni_id),
+        "BACKEND": BACKEND_FILE,
+        "PGBR_DIR": PROD_PGBACKREST_CONFIG_PATH,
+        "PGBACKREST_LOG_DIR": PGBACKREST_LOG_DIR,
+        "STANZA": inputs.stanza,
+    }
+    address = _fill(
+        _ADDRESS,
+        {**common, "PREFIX": prefix, "SUBNET": inputs.subnet_cidr, "GATEWAY": gateway, "TABLE": str(ENI_ROUTE_TABLE)},
+    )
+    setup = _fill(
+        _SETUP,
+        {
+            **common,
+            "PG": q(inputs.postgres_major),
+            "CONF_DIR": CONF_DIR,
+            "BAKED": BAKED_MARKER,
+            "PROXY": q(inputs.package_proxy or ""),
+            "TIMESCALEDB": "true" if inputs.timescaledb else "false",
+            "ARCH": _arch(inputs.instance_type),
+            "PATRONI_YML": PATRONI_YML,
+            "ADDRESS_SCRIPT": ADDRESS_SCRIPT,
+            "DATA": DATA_MOUNT,
+            "NVME_DEVICES": str(node_type.nvme_devices),
+            "PGBACKREST_SPOOL": PGBACKREST_SPOOL,
+            "ETCD_DATA": PROD_ETCD_DATA_DIR,
+            "PG_LOG_DIR": PROD_LOG_DIR,
+            "PATRONI_LOG_DIR": PROD_PATRONI_LOG_DIR,
+            "PATRONI_ENV": PATRONI_ENV,
+            "PGBR_CONF": PGBACKREST_CONF,
+            "CIPHER_INCLUDE": CIPHER_INCLUDE,
+            "TLS_CERT": PROD_TLS.cert,
+            "TLS_KEY": PROD_TLS.key,
+            "PEERS": q(",".join(inputs.peer_etcd_client_urls)),
+            "PEER_URL": q(inputs.node_etcd_peer_url),
+            "ETCD_ENV": ETCD_ENV,
+            **{f"ARN_{key}": q(arn) for key, arn in inputs.secret_arns.items()},
+            "AGENT": f"{CREDENTIALS_AGENT} --config {CREDENTIALS_AGENT_CONFIG}",
+        },
+    )
+    post_bootstrap = _fill(_POST_BOOTSTRAP, {**common, "ADMIN": inputs.admin_user, "DATABASE": inputs.database_name})
+    on_role_change = _fill(_ON_ROLE_CHANGE, common)
+    backup = _fill(
+        _BACKUP,
+        {
+            **common,
+            "RESTAPI_PORT": str(inputs.restapi_port),
+            "FULL": backup_command(PROD_PGBACKREST_CONFIG_PATH, inputs.stanza, "full"),
+            "DIFF": backup_command(PROD_PGBACKREST_CONFIG_PATH, inputs.stanza, "diff"),
+        },
+    )
+    files: list[dict[str, str]] = [
+        {"path": PATRONI_YML, "permissions": "0640", "content": inputs.patroni_yml},
+        {"path": PGBACKREST_CONF, "permissions": "0640", "content": inputs.pgbackrest_conf},
+        {"path": ETCD_ENV, "permissions": "0644", "content": inputs.etcd_env},
+        {
+            "path": "/opt/aws/amazon-cloudwatch-agent/etc/cryb-pg.json",
+            "permissions": "0644",
+            "content": json.dumps(cloudwatch_agent_config(inputs), indent=1) + "\n",
+        },
+        *(
+            {"path": f"/etc/systemd/system/{unit}", "permissions": "0644", "content": text}
+            for unit, text in _units(inputs).items()
+        ),
+        {"path": ADDRESS_SCRIPT, "permissions": "0755", "content": address},
+        {"path": POST_BOOTSTRAP_SCRIPT, "permissions": "0755", "content": post_bootstrap},
+        {"path": ON_ROLE_CHANGE_SCRIPT, "permissions": "0755", "content": on_role_change},
+        {"path": BACKUP_SCRIPT, "permissions": "0755", "content": backup},
+        {"path": CREDENTIALS_AGENT, "permissions": "0700", "content": _agent_source()},
+        {
+            "path": CREDENTIALS_AGENT_CONFIG,
+            "permissions": "0600",
+            "content": json.dumps(credentials_agent_config(inputs), indent=1) + "\n",
+        },
+        {"path": SETUP_SCRIPT, "permissions": "0700", "content": setup},
+    ]
+    document = {"write_files": files, "runcmd": [[SETUP_SCRIPT]]}
+    return "#cloud-config\n" + yaml.dump(document, Dumper=_LiteralDumper, sort_keys=False, width=200)
+
+
+def encode_user_data(text: str) -> str:
+    """gzip + base64 for the launch template (cloud-init detects gzip); ValueError past EC2's 16 KiB."""
+    packed = gzip.compress(text.encode(), mtime=0)  # mtime 0: same text, same bytes, no spurious diffs
+    if len(packed) > USER_DATA_LIMIT_BYTES:
+        raise ValueError(f"user data is {len(packed)} bytes gzipped; EC2 allows {USER_DATA_LIMIT_BYTES}")
+    return base64.b64encode(packed).decode()
+
+
+def node_role_policy(
+    *,
+    secret_arns: Sequence[str],
+    secrets_kms_key_arn: str,
+    log_group_arn: str,
+    eni_arns: Sequence[str],
+    region: str,
+    account_id: str,
+    cluster_tag: tuple[str, str],
+) -> dict[str, Any]:
+    """Least privilege for a node, besides its backup prefix (backup_policies.writer_role_policy): read this
+    cluster's secrets, decrypt them only through Secrets Manager, write its log group and its metrics namespace,
+    read instance tags (the agent's AutoScalingGroupName dimension), and attach only this cluster's stable
+    interfaces to instances tagged as this cluster's nodes."""
+    tag_key, tag_value = cluster_tag
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                # Describe: which version is staged AWSPENDING while a rotation is in progress (the agent).
+                "Sid": "ReadClusterSecrets",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                "Resource": list(secret_arns),
+            },
+            {
+                # The agent acknowledges a rotation with `cryb-rotation-*` tags; no other tag may be set or changed.
+                "Sid": "AcknowledgeRotations",
+                "Effect": "Allow",
+                "Action": "secretsmanager:TagResource",
+                "Resource": list(secret_arns),
+                "Condition": acknowledgement_tags_only(),
+            },
+            {
+                "Sid": "DecryptSecretsThroughSecretsManager",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": secrets_kms_key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+            },
+            {
+                "Sid": "ShipLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                "Resource": [log_group_arn, f"{log_group_arn}:*"],
+            },
+            {
+                "Sid": "PutNodeMetrics",
+                "Effect": "Allow",
+                "Action": "cloudwatch:PutMetricData",
+                "Resource": "*",  # PutMetricData has no resource-level permissions; the namespace is the scope
+                "Condition": {"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
+            },
+            {
+                # The CloudWatch agent reads the instance's `aws:autoscaling:groupName` tag for the
+                # AutoScalingGroupName dimension and publishes nothing until it has it.
+                "Sid": "ReadInstanceTagsForMetricDimensions",
+                "Effect": "Allow",
+                "Action": "ec2:DescribeTags",
+                "Resource": "*",  # Describe actions have no resource-level permissions
+                "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
+            },
+            {
+                "Sid": "AttachOwnStableInterfaces",
+                "Effect": "Allow",
+                "Action": "ec2:AttachNetworkInterface",
+                "Resource": list(eni_arns),
+            },
+            {
+                "Sid": "OnlyToThisClustersNodes",
+                "Effect": "Allow",
+                "Action": "ec2:AttachNetworkInterface",
+                "Resource": f"arn:aws:ec2:{region}:{account_id}:instance/*",
+                "Condition": {"StringEquals": {f"aws:ResourceTag/{tag_key}": tag_value}},
+            },
+        ],
+    }

@@ -1,0 +1,473 @@
+"""patroni.yml and the etcd member configuration of a self-hosted PostgreSQL node, as pure functions.
+
+The component (components/selfhosted/component.py) renders them from `node_inputs(...)` with the nodes' stable
+addresses; the failover drill (tests/servers/patroni.py) renders them from the very same `node_inputs(...)` and
+substitutes only addresses, ports, paths, memory sizes, timing, TLS and the watchdog (loopback has no
+certificates or /dev/watchdog). Passwords are never rendered: Patroni reads them from its environment
+(PATRONI_SUPERUSER_PASSWORD, PATRONI_REPLICATION_PASSWORD, PATRONI_REWIND_PASSWORD, PATRONI_RESTAPI_PASSWORD),
+which the node fills from Secrets Manager at boot (components/selfhosted/cloud_init.py).
+"""
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import yaml
+
+from components.postgres import tuning as postgres_tuning
+from components.selfhosted.nvme_instances import NvmeInstanceType, nvme_instance_type
+from components.selfhosted.pgbackrest_config import archive_command, replica_restore_command, restore_command
+
+POSTGRES_PORT = 5432
+RESTAPI_PORT = 8008
+ETCD_CLIENT_PORT = 2379
+ETCD_PEER_PORT = 2380
+NAMESPACE = "/cryb-db/"
+MAXIMUM_LAG_ON_FAILOVER_BYTES = 1024 * 1024  # a replica more than 1 MiB behind never becomes leader
+ARCHIVE_TIMEOUT_SECONDS = 60  # RPO of archive-only PITR is about this plus the upload (docs/selfhosted.md)
+
+SUPERUSER, REPLICATION_USER, REWIND_USER, RESTAPI_USER = "postgres", "replicator", "rewind", "patroni"
+
+# Patroni or this renderer owns these; a tuned parameter set must not carry them.
+PATRONI_OWNED_PARAMETERS = frozenset(
+    {
+        "listen_addresses",
+        "port",
+        "data_directory",
+        "config_file",
+        "hba_file",
+        "ident_file",
+        "cluster_name",
+        "synchronous_standby_names",
+        "primary_conninfo",
+        "primary_slot_name",
+        "restore_command",
+        "archive_command",
+        "archive_mode",
+        "shared_preload_libraries",
+    }
+)
+_SCOPE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+
+WatchdogMode = Literal["off", "automatic", "required"]
+
+
+class PatroniConfigError(ValueError):
+    """An impossible or unsafe combination; `problems` holds one line per broken rule."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+@dataclass(frozen=True)
+class DcsTiming:
+    """Patroni's leader-lock timing in seconds (bootstrap.dcs); the defaults are the stack's (config/selfhosted.py)."""
+
+    ttl: int = 20
+    loop_wait: int = 5
+    retry_timeout: int = 7
+
+
+def timing_problems(timing: DcsTiming) -> list[str]:
+    """`loop_wait + 2 * retry_timeout <= ttl`: a leader that spends a loop plus two DCS retries must still hold
+    its lock, otherwise a replica takes over while the old leader keeps accepting writes."""
+    values = {"ttl": timing.ttl, "loop_wait": timing.loop_wait, "retry_timeout": timing.retry_timeout}
+    problems = [f"{name} = {value}: must be at least 1" for name, value in values.items() if value < 1]
+    needed = timing.loop_wait + 2 * timing.retry_timeout
+    if needed > timing.ttl:
+        problems.append(
+            f"ttl = {timing.ttl}: loop_wait + 2 * retry_timeout = {timing.loop_wait} + 2 * {timing.retry_timeout} = "
+            f"{needed} must be <= ttl (otherwise the leader lock can expire while the leader is still retrying "
+            "the DCS, and two nodes accept writes)"
+        )
+    return problems
+
+
+@dataclass(frozen=True)
+class NodeEndpoint:
+    """Where one node's PostgreSQL, Patroni REST API and etcd member listen."""
+
+    name: str
+    host: str
+    pg_port: int = POSTGRES_PORT
+    restapi_port: int = RESTAPI_PORT
+    etcd_client_port: int = ETCD_CLIENT_PORT
+    etcd_peer_port: int = ETCD_PEER_PORT
+
+    def etcd_client_url(self, scheme: str = "http") -> str:
+        return f"{scheme}://{self.host}:{self.etcd_client_port}"
+
+    def etcd_peer_url(self, scheme: str = "http") -> str:
+        return f"{scheme}://{self.host}:{self.etcd_peer_port}"
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """Certificate and key a node serves PostgreSQL and the REST API with (made at boot)."""
+
+    cert: str
+    key: str
+
+
+@dataclass(frozen=True)
+class PatroniInputs:
+    """Everything patroni.yml of one node is rendered from. No secret values."""
+
+    scope: str
+    nodes: tuple[NodeEndpoint, ...]
+    node_index: int
+    synchronous_mode: bool
+    synchronous_mode_strict: bool
+    timing: DcsTiming
+    parameters: Mapping[str, str]
+    """Cluster-wide PostgreSQL parameters (tuned); written to bootstrap.dcs so every node runs the same."""
+    preload_libraries: tuple[str, ...]
+    data_dir: str
+    bin_dir: str
+    socket_dir: str
+    pgpass: str
+    log_dir: str
+    pgbackrest_config_path: str | None
+    """pgBackRest's --config-path; None: no WAL archiving (never in the component)."""
+    client_cidrs: tuple[str, ...]
+    tls: TlsFiles | None
+    watchdog: WatchdogMode
+    post_bootstrap: str | None = None
+    on_role_change: str | None = None
+    namespace: str = NAMESPACE
+    synchronous_node_count: int = 1
+    patroni_log_dir: str | None = None
+    """None: Patroni logs to stderr."""
+    extra_local_parameters: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def node(self) -> NodeEndpoint:
+        return self.nodes[self.node_index]
+
+    @property
+    def stanza(self) -> str:
+        return self.scope
+
+
+def validate(inputs: PatroniInputs) -> list[str]:
+    """Every broken rule, one line each; empty when the combination can run."""
+    problems = timing_problems(inputs.timing)
+    count = len(inputs.nodes)
+    if not _SCOPE.match(inputs.scope):
+        problems.append(f"scope = {inputs.scope!r}: must be 1-31 lowercase letters, digits or '-', from a letter")
+    if not 0 <= inputs.node_index < count:
+        problems.append(f"node_index = {inputs.node_index}: must name one of the {count} nodes")
+    if len({n.name for n in inputs.nodes}) != count:
+        problems.append("node names must be unique")
+    sockets = [
+        (n.host, port)
+        for n in inputs.nodes
+        for port in (n.pg_port, n.restapi_port, n.etcd_client_port, n.etcd_peer_port)
+    ]
+    if len(set(sockets)) != len(sockets):
+        problems.append("two listeners share a host:port; every node needs its own ports for PostgreSQL, REST and etcd")
+    if count < 3 or count % 2 == 0:
+        problems.append(
+            f"{count} nodes: etcd runs one member per node and needs an odd number of at least 3 to keep a quorum "
+            "when a node fails"
+        )
+    if inputs.synchronous_mode_strict and not inputs.synchronous_mode:
+        problems.append("synchronous_mode_strict needs synchronous_mode")
+    if inputs.synchronous_mode and count < 2:
+        problems.append(f"synchronous_mode with {count} node: there is no standby to confirm commits")
+    if inputs.synchronous_mode_strict and count == 2:
+        problems.append(
+            "synchronous_mode_strict with 2 nodes: losing either node stops all writes (the survivor has no "
+            "synchronous standby), so the pair is less available than one node"
+        )
+    if inputs.synchronous_mode and not 1 <= inputs.synchronous_node_count <= count - 1:
+        problems.append(f"synchronous_node_count = {inputs.synchronous_node_count}: must be 1..{count - 1}")
+    owned = sorted(PATRONI_OWNED_PARAMETERS & set(inputs.parameters))
+    if owned:
+        problems.append(f"parameters {', '.join(owned)}: set by Patroni or this renderer, not by the tuning")
+    return problems
+
+
+def _hba(inputs: PatroniInputs) -> list[str]:
+    """SCRAM everywhere; replication only from the cluster's own nodes; clients only over TLS when TLS is on."""
+    host = "hostssl" if inputs.tls else "host"
+    # The postgres OS user (Patroni's callbacks, pgBackRest) is the superuser over the socket; nobody else is.
+    lines = [f"local all {SUPERUSER} peer", "local all all scram-sha-256"]
+    for peer in dict.fromkeys(n.host for n in inputs.nodes):
+        lines.append(f"{host} replication {REPLICATION_USER} {peer}/32 scram-sha-256")
+        lines.append(f"{host} all {SUPERUSER},{REWIND_USER} {peer}/32 scram-sha-256")
+    # Internal roles never log in from anywhere else, even with the right password.
+    lines.append(f"host all {SUPERUSER},{REPLICATION_USER},{REWIND_USER} 0.0.0.0/0 reject")
+    lines += [f"{host} all all {cidr} scram-sha-256" for cidr in inputs.client_cidrs]
+    return lines
+
+
+def _dcs_parameters(inputs: PatroniInputs) -> dict[str, str]:
+    params = dict(inputs.parameters)
+    params.update(
+        {
+            "wal_level": "replica",
+            "hot_standby": "on",
+            "hot_standby_feedback": "on",
+            "max_wal_senders": "10",
+            "max_replication_slots": "10",
+            "wal_log_hints": "on",  # pg_rewind lets an old leader rejoin instead of being recloned
+            "wal_keep_size": "1024",
+            "synchronous_commit": "on",
+            # A standby retries its WAL source every second, not every 5 s: after a failover the survivor
+            # streams from the new leader sooner, and in strict mode writes wait for exactly that.
+            "wal_retrieve_retry_interval": "1000",
+        }
+    )
+    if inputs.pgbackrest_config_path is not None:
+        params.update(
+            {
+                "archive_mode": "on",
+                "archive_command": archive_command(inputs.pgbackrest_config_path, inputs.stanza),
+                "archive_timeout": str(ARCHIVE_TIMEOUT_SECONDS),
+            }
+        )
+    return params
+
+
+def _local_parameters(inputs: PatroniInputs) -> dict[str, str]:
+    params = {
+        "unix_socket_directories": inputs.socket_dir,
+        "logging_collector": "on",
+        "log_directory": inputs.log_dir,
+        "log_filename": "postgresql-%a.log",
+        "log_truncate_on_rotation": "on",
+        "log_rotation_age": "1d",
+        "log_line_prefix": "%m [%p] %q%u@%d ",
+    }
+    if inputs.preload_libraries:
+        params["shared_preload_libraries"] = ",".join(inputs.preload_libraries)
+    if inputs.tls:
+        params.update(
+            {
+                "ssl": "on",
+                "ssl_cert_file": inputs.tls.cert,
+                "ssl_key_file": inputs.tls.key,
+                "ssl_min_protocol_version": "TLSv1.2",
+            }
+        )
+    params.update(inputs.extra_local_parameters)
+    return params
+
+
+def render_patroni_config(inputs: PatroniInputs) -> dict[str, object]:
+    """patroni.yml as a mapping; PatroniConfigError naming every broken rule."""
+    problems = validate(inputs)
+    if problems:
+        raise PatroniConfigError(problems)
+    node, timing = inputs.node, inputs.timing
+    hba = _hba(inputs)
+    restapi: dict[str, object] = {
+        "listen": f"{node.host}:{node.restapi_port}",
+        "connect_address": f"{node.host}:{node.restapi_port}",
+        # Unsafe endpoints (switchover, restart, config) need these credentials; the health checks do not.
+        "authentication": {"username": RESTAPI_USER},
+    }
+    if inputs.tls:
+        restapi.update({"certfile": inputs.tls.cert, "keyfile": inputs.tls.key})
+    dcs: dict[str, object] = {
+        "ttl": timing.ttl,
+        "loop_wait": timing.loop_wait,
+        "retry_timeout": timing.retry_timeout,
+        "maximum_lag_on_failover": MAXIMUM_LAG_ON_FAILOVER_BYTES,
+        "synchronous_mode": inputs.synchronous_mode,
+        "synchronous_mode_strict": inputs.synchronous_mode_strict,
+        "synchronous_node_count": inputs.synchronous_node_count,
+        "postgresql": {"use_pg_rewind": True, "use_slots": True, "parameters": _dcs_parameters(inputs)},
+    }
+    bootstrap: dict[str, object] = {
+        "dcs": dcs,
+        "initdb": [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}, "data-checksums"],
+        "pg_hba": list(hba),  # Patroni 3.0's validator still requires it here
+    }
+    if inputs.post_bootstrap:
+        bootstrap["post_bootstrap"] = inputs.post_bootstrap
+    postgresql: dict[str, object] = {
+        "listen": f"{node.host}:{node.pg_port}",
+        "connect_address": f"{node.host}:{node.pg_port}",
+        "data_dir": inputs.data_dir,
+        "bin_dir": inputs.bin_dir,
+        "pgpass": inputs.pgpass,
+        "authentication": {
+            "superuser": {"username": SUPERUSER},
+            "replication": {"username": REPLICATION_USER},
+            "rewind": {"username": REWIND_USER},
+        },
+        "parameters": _local_parameters(inputs),
+        "pg_hba": hba,
+        "create_replica_methods": ["basebackup"],
+        "basebackup": [{"checkpoint": "fast"}],
+    }
+    if inputs.pgbackrest_config_path is not None:
+        # A rebuilt node restores from the repository first (no load on the leader), then streams the rest.
+        postgresql["create_replica_methods"] = ["pgbackrest", "basebackup"]
+        postgresql["pgbackrest"] = {
+            "command": replica_restore_command(inputs.pgbackrest_config_path, inputs.stanza),
+            "keep_data": True,
+            "no_params": True,
+        }
+        postgresql["recovery_conf"] = {"restore_command": restore_command(inputs.pgbackrest_config_path, inputs.stanza)}
+    if inputs.on_role_change:
+        postgresql["callbacks"] = {"on_role_change": inputs.on_role_change}
+    return {
+        "scope": inputs.scope,
+        "namespace": inputs.namespace,
+        "name": node.name,
+        "log": {"level": "INFO", **({"dir": inputs.patroni_log_dir} if inputs.patroni_log_dir else {})},
+        "restapi": restapi,
+        "etcd3": {"hosts": [f"{n.host}:{n.etcd_client_port}" for n in inputs.nodes], "protocol": "http"},
+        "bootstrap": bootstrap,
+        "postgresql": postgresql,
+        "watchdog": {"mode": inputs.watchdog, "device": "/dev/watchdog", "safety_margin": 5},
+        "tags": {"nofailover": False, "noloadbalance": False, "clonefrom": False, "nosync": False},
+    }
+
+
+def render_patroni_yml(inputs: PatroniInputs) -> str:
+    """patroni.yml text for one node."""
+    header = f"# Rendered by components/patroni_config.py for {inputs.node.name} of {inputs.scope}; do not edit.\n"
+    return header + yaml.safe_dump(render_patroni_config(inputs), sort_keys=False, width=200)
+
+
+# -- etcd -------------------------------------------------------------------------------------------------------
+
+
+def etcd_environment(
+    nodes: Sequence[NodeEndpoint], node_index: int, *, data_dir: str, cluster_token: str, initial_state: str = "new"
+) -> dict[str, str]:
+    """The ETCD_* variables of one member (Debian's etcd-server reads them from /etc/default/etcd).
+
+    `initial_state` is `new` when the cluster is first formed; a node that replaces a lost member joins with
+    `existing` after it has been re-added (the boot script switches it).
+    """
+    if initial_state not in ("new", "existing"):
+        raise ValueError(f"initial_state = {initial_state!r}: must be 'new' or 'existing'")
+    if not 0 <= node_index < len(nodes):
+        raise ValueError(f"node_index = {node_index}: must name one of the {len(nodes)} nodes")
+    node = nodes[node_index]
+    # The local client URL lets Patroni reach its own member even while the node address is being attached.
+    client_urls = list(dict.fromkeys([node.etcd_client_url(), f"http://127.0.0.1:{node.etcd_client_port}"]))
+    return {
+        "ETCD_NAME": node.name,
+        "ETCD_DATA_DIR": data_dir,
+        "ETCD_LISTEN_PEER_URLS": node.etcd_peer_url(),
+        "ETCD_LISTEN_CLIENT_URLS": ",".join(client_urls),
+        "ETCD_ADVERTISE_CLIENT_URLS": node.etcd_client_url(),
+        "ETCD_INITIAL_ADVERTISE_PEER_URLS": node.etcd_peer_url(),
+        "ETCD_INITIAL_CLUSTER": ",".join(f"{n.name}={n.etcd_peer_url()}" for n in nodes),
+        "ETCD_INITIAL_CLUSTER_TOKEN": cluster_token,
+        "ETCD_INITIAL_CLUSTER_STATE": initial_state,
+        "ETCD_ENABLE_V2": "false",  # Patroni talks etcd3; Debian's etcd 3.4 has v2 off anyway
+        "ETCD_AUTO_COMPACTION_MODE": "periodic",
+        "ETCD_AUTO_COMPACTION_RETENTION": "1h",
+    }
+
+
+def render_etcd_env_file(environment: Mapping[str, str]) -> str:
+    return "# Rendered by components/patroni_config.py; do not edit.\n" + "".join(
+        f'{key}="{value}"\n' for key, value in environment.items()
+    )
+
+
+# -- the production node ------------------------------------------------------------------------------------------
+
+DATA_MOUNT = "/data"
+PROD_DATA_DIR = f"{DATA_MOUNT}/postgresql/data"
+PROD_ETCD_DATA_DIR = f"{DATA_MOUNT}/etcd"
+PROD_SOCKET_DIR = "/var/run/postgresql"
+PROD_PGPASS = "/var/lib/postgresql/.pgpass_patroni"
+PROD_LOG_DIR = "/var/log/postgresql"
+PROD_PATRONI_LOG_DIR = "/var/log/patroni"
+PROD_PGBACKREST_CONFIG_PATH = "/etc/pgbackrest"
+PROD_TLS = TlsFiles(cert="/etc/cryb-db/tls/node.crt", key="/etc/cryb-db/tls/node.key")
+POST_BOOTSTRAP_SCRIPT = "/usr/local/sbin/cryb-pg-post-bootstrap"
+ON_ROLE_CHANGE_SCRIPT = "/usr/local/sbin/cryb-pg-on-role-change"
+
+
+def node_names(scope: str, count: int) -> list[str]:
+    """`analytics-a`, `analytics-b`, ...: stable whatever instance currently serves the node."""
+    return [f"{scope}-{'abcdefgh'[i]}" for i in range(count)]
+
+
+def tuning_class_for(node_type: NvmeInstanceType) -> str:
+    """The postgres_tuning class with the node's vCPU and memory: the tuning is a function of those two only.
+
+    An adapter, so a change in postgres_tuning's table (another engineer's module) shows up here as one error.
+    """
+    same = sorted(
+        c.name
+        for c in postgres_tuning.INSTANCE_CLASSES.values()
+        if (c.vcpu, c.memory_gib) == (node_type.vcpu, node_type.memory_gib) and not c.burstable
+    )
+    if not same:
+        raise ValueError(
+            f"{node_type.name} ({node_type.vcpu} vCPU, {node_type.memory_gib} GiB): no class of "
+            "components/postgres/tuning.py has the same size to take the tuning from"
+        )
+    return same[0]
+
+
+# RDS-only parameters and what replaces them on a self-hosted node.
+_RDS_ONLY = {"rds.force_ssl": "hostssl lines in pg_hba.conf and ssl = on"}
+
+
+def selfhosted_parameters(instance_type: str, *, cron_database: str | None = None) -> tuple[dict[str, str], list[str]]:
+    """(cluster-wide parameters, shared_preload_libraries) from the same function RDS is tuned with."""
+    tuning_class = tuning_class_for(nvme_instance_type(instance_type))
+    params = postgres_tuning.parameters(tuning_class, cron_database=cron_database)
+    values = {p.name: p.value for p in params if p.name not in _RDS_ONLY}
+    preload = [lib for lib in values.pop("shared_preload_libraries", "").split(",") if lib]
+    return values, preload
+
+
+def node_inputs(
+    *,
+    scope: str,
+    hosts: Sequence[str],
+    node_index: int,
+    instance_type: str,
+    postgres_major: str,
+    synchronous_mode: bool,
+    synchronous_mode_strict: bool,
+    timing: DcsTiming,
+    timescaledb: bool,
+    client_cidrs: Sequence[str],
+    cron_database: str | None = None,
+    port: int = POSTGRES_PORT,
+) -> PatroniInputs:
+    """The inputs of a production node: what the component renders, and what the drill substitutes from."""
+    parameters, preload = selfhosted_parameters(instance_type, cron_database=cron_database)
+    if timescaledb:
+        # The boot script drops it again if the package cannot be installed (native partitioning fallback).
+        preload = ["timescaledb", *preload]
+        parameters["timescaledb.telemetry_level"] = "off"
+    names = node_names(scope, len(hosts))
+    return PatroniInputs(
+        scope=scope,
+        nodes=tuple(NodeEndpoint(name, host, pg_port=port) for name, host in zip(names, hosts, strict=True)),
+        node_index=node_index,
+        synchronous_mode=synchronous_mode,
+        synchronous_mode_strict=synchronous_mode_strict,
+        timing=timing,
+        parameters=parameters,
+        preload_libraries=tuple(preload),
+        data_dir=PROD_DATA_DIR,
+        bin_dir=f"/usr/lib/postgresql/{postgres_major}/bin",
+        socket_dir=PROD_SOCKET_DIR,
+        pgpass=PROD_PGPASS,
+        log_dir=PROD_LOG_DIR,
+        pgbackrest_config_path=PROD_PGBACKREST_CONFIG_PATH,
+        client_cidrs=tuple(client_cidrs),
+        tls=PROD_TLS,
+        watchdog="automatic",
+        post_bootstrap=POST_BOOTSTRAP_SCRIPT,
+        on_role_change=ON_ROLE_CHANGE_SCRIPT,
+        patroni_log_dir=PROD_PATRONI_LOG_DIR,
+    )
