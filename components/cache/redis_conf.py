@@ -1,6 +1,6 @@
 """`redis.conf` and the ACL file of a self-hosted Redis/Valkey Cluster node, as pure functions.
 
-The same text is written by cloud-init on EC2 and started on loopback by tests/test_redis_cluster_real.py,
+The same text is written by cloud-init on EC2 and started on loopback by tests/real/test_redis_cluster.py,
 so ports and paths are parameters and nothing here knows about AWS. The file never contains a secret: ACL
 users are in a separate ACL file holding SHA-256 hashes, and the replication password comes from an
 `include`d file that cloud-init writes (mode 0600) from Secrets Manager.

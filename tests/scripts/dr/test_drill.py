@@ -36,11 +36,12 @@ from scripts.dr_drill import (
     scratch_identifier,
     shards_from_outputs,
 )
+from scripts.stack_files import PROJECT_DIR
 from tests.servers.postgres import PostgresFactory, PostgresServer
 from tests.servers.process import chown_tree, make_workdir, remove_workdir
 
 REGION = "us-east-1"
-WORKFLOW = Path(__file__).resolve().parent.parent / ".github" / "workflows" / "dr-drill.yml"
+WORKFLOW = PROJECT_DIR / ".github" / "workflows" / "dr-drill.yml"
 FAST = DrillSettings(
     settle_seconds=1.0,
     tick_interval_seconds=0.02,

@@ -2,14 +2,12 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from scripts.__main__ import app
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from scripts.stack_files import PROJECT_DIR
 
 
 @pytest.mark.parametrize(

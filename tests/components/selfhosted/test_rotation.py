@@ -1,6 +1,7 @@
 """SelfHostedCredentialRotation as the real program declares it (prod's analytics cluster, and every shard with
-`postgres.engine: ec2`), and its IAM document. The function's behaviour is in tests/test_patroni_rotation_handler.py
-and, with real Patroni nodes, tests/test_patroni_rotation_real.py."""
+`postgres.engine: ec2`), and its IAM document. The function's behaviour is in
+tests/components/selfhosted/test_rotation_function.py and, with real Patroni nodes,
+tests/real/test_patroni_rotation.py."""
 
 import json
 from typing import Any

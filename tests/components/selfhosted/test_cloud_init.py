@@ -41,7 +41,7 @@ from components.selfhosted.patroni_config import (
     render_patroni_yml,
 )
 from components.selfhosted.rotation_function import handler as rotation_handler
-from tests.test_selfhosted_alarms import published_dimension_sets
+from tests.components.monitoring.test_selfhosted_alarms import published_dimension_sets
 
 HOSTS = ["10.20.64.10", "10.20.80.10", "10.20.96.10"]
 ARNS = {key: f"arn:aws:secretsmanager:us-east-1:123456789012:secret:cryb-db/x/{key}-AbCdEf" for key in SECRET_KEYS}
@@ -219,8 +219,9 @@ def test_the_cloudwatch_agent_ships_the_logs_to_the_clusters_group() -> None:
 
 
 def test_the_agent_publishes_memory_and_data_disk_by_auto_scaling_group() -> None:
-    """The node alarms (tests/test_selfhosted_alarms.py) watch {AutoScalingGroupName} and {AutoScalingGroupName, path}:
-    no host or instance id, which would change with every replacement and split the series."""
+    """The node alarms (tests/components/monitoring/test_selfhosted_alarms.py) watch {AutoScalingGroupName} and
+    {AutoScalingGroupName, path}: no host or instance id, which would change with every replacement and split the
+    series."""
     agent: dict[str, Any] = json.loads(files(boot())["/opt/aws/amazon-cloudwatch-agent/etc/cryb-pg.json"])
     assert agent["metrics"]["append_dimensions"] == {"AutoScalingGroupName": "${aws:AutoScalingGroupName}"}
     assert agent["agent"]["omit_hostname"] is True

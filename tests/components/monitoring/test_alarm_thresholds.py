@@ -1,7 +1,6 @@
 """Alarm thresholds follow the instance class (pure), and the monitoring config section validates them."""
 
 import re
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -23,8 +22,9 @@ from components.monitoring.alarm_thresholds import (
 )
 from components.postgres.component import Metric
 from components.postgres.tuning import INSTANCE_CLASSES, instance_class
+from scripts.stack_files import PROJECT_DIR
 
-DOCS_PATH = Path(__file__).resolve().parent.parent / "docs" / "monitoring.md"
+DOCS_PATH = PROJECT_DIR / "docs" / "monitoring.md"
 DEFAULTS = AlarmSettings()
 RDS_BASE = {"cpu", "connections-warning", "connections-critical", "freeable-memory", "free-storage", "db-load"}
 RDS_BASE |= {"read-latency", "write-latency"}
@@ -165,7 +165,7 @@ def test_selfhosted_disk_thresholds_follow_the_settings_and_must_be_ordered() ->
 
 
 def _anchor(heading: str) -> str:
-    """GitHub's anchor for a Markdown heading (as tests/test_docs.py computes it)."""
+    """GitHub's anchor for a Markdown heading (as tests/project/test_docs.py computes it)."""
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 

@@ -1,7 +1,7 @@
-"""Misconfigured stack files (tests/misconfigured/*.yaml), previewed as users preview them: each is refused with a
-non-zero exit and the expected message. The config model refuses what it can see (exit 2, naming the key); the
-policy pack catches what a valid config still gets wrong for the stack it is previewed as (exit 3, naming the rule
-and the resource). Each file's header says `# stack:`, `# exit:` and one `# expect:` line per message."""
+"""Misconfigured stack files (tests/policies/misconfigured/*.yaml), previewed as users preview them: each is
+refused with a non-zero exit and the expected message. The config model refuses what it can see (exit 2, naming the
+key); the policy pack catches what a valid config still gets wrong for the stack it is previewed as (exit 3, naming
+the rule and the resource). Each file's header says `# stack:`, `# exit:` and one `# expect:` line per message."""
 
 from pathlib import Path
 

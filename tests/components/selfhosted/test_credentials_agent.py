@@ -1,5 +1,5 @@
 """The credentials agent's pure parts (components/selfhosted/credentials_agent/agent.py); its behaviour on a real
-Patroni cluster is in tests/test_patroni_rotation_real.py."""
+Patroni cluster is in tests/real/test_patroni_rotation.py."""
 
 import base64
 import json

@@ -1,14 +1,14 @@
 """Stack outputs are a documented contract: both stacks satisfy docs/outputs.schema.json, secrets stay masked."""
 
 import json
-from pathlib import Path
 
 import jsonschema
 import pytest
 
 from scripts.mock_engine import Evaluation
+from scripts.stack_files import PROJECT_DIR
 
-SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "docs" / "outputs.schema.json").read_text())
+SCHEMA = json.loads((PROJECT_DIR / "docs" / "outputs.schema.json").read_text())
 
 
 def test_schema_is_a_valid_json_schema() -> None:

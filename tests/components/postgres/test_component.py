@@ -258,7 +258,7 @@ def _windows(ev: Evaluation) -> list[str]:
 
 
 def test_backup_and_maintenance_windows_are_staggered(prod: Evaluation, cluster: Evaluation) -> None:
-    from tests.test_postgres_schedule import overlapping
+    from tests.components.postgres.test_schedule import overlapping
 
     backups = sorted(w.inputs["backupWindow"] for w in writers(prod))
     assert backups == ["05:00-06:00", "06:00-07:00", "07:00-08:00", "08:00-09:00"]

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from scripts.stack_files import PROJECT_DIR
 from tests.helpers import write_config
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def run_preview(*args: str) -> subprocess.CompletedProcess[str]:

@@ -1,6 +1,6 @@
 """The Patroni credential rotation function's contract checks and steps, against moto's Secrets Manager; the nodes'
 acknowledgements are put on the secret as the agents would (their real behaviour is in
-tests/test_patroni_rotation_real.py)."""
+tests/real/test_patroni_rotation.py)."""
 
 import json
 from collections.abc import Iterator
@@ -12,8 +12,7 @@ from moto import mock_aws
 
 from components.selfhosted.rotation_function import NODES_VARIABLE
 from components.selfhosted.rotation_function import handler as rotation
-
-from .secrets_rotation import begin_rotation
+from tests.secrets_rotation import begin_rotation
 
 REGION = "us-east-1"
 NODES = ["analytics-a", "analytics-b", "analytics-c"]
