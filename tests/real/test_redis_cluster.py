@@ -87,6 +87,15 @@ def test_reader_reads_but_cannot_write(cluster: LocalCluster) -> None:
             reader.set("feed:1", "overwritten")
 
 
+@pytest.mark.parametrize("user", ["app", "reader"])
+def test_client_users_may_run_info_but_not_config(cluster: LocalCluster, user: str) -> None:
+    """Client libraries and health checks call INFO (in @dangerous, granted back by the rendered ACL)."""
+    with cluster.client(0, user=user) as client:
+        assert client.info("server")["redis_mode"] == "cluster"
+        with pytest.raises(NoPermissionError):
+            client.config_get("maxmemory")
+
+
 def test_default_user_and_plaintext_are_refused(cluster: LocalCluster) -> None:
     with cluster.client(0, username=None, password=None) as anonymous:  # no AUTH: the `default` user, which is off
         with pytest.raises(AuthenticationError):
