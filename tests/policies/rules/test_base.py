@@ -2,8 +2,7 @@
 checks, and a test input for each rule in the service modules here."""
 
 from policies.rules.base import ResourceRule
-
-from . import (
+from tests.policies.rules import (
     test_cloudwatch,
     test_ec2,
     test_elasticache,
@@ -16,7 +15,7 @@ from . import (
     test_sns,
     test_tagging,
 )
-from .helpers import RULES, TAGS, resource_violations
+from tests.policies.rules.helpers import RULES, TAGS, resource_violations
 
 CASE_MODULES = (
     test_rds,

@@ -3,7 +3,7 @@ one is reported with what to change, and unknown values are no violation (helper
 
 from pulumi_policy.proxy import UNKNOWN_ARRAY_VALUE, UNKNOWN_BOOLEAN_VALUE, UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE
 
-from .helpers import ALARM, KEY_ARN, TOPIC_ARN, Case, case_tests, changed
+from tests.policies.rules.helpers import ALARM, KEY_ARN, TOPIC_ARN, Case, case_tests, changed
 
 CASES = [
     Case(

@@ -4,7 +4,18 @@ are no violation (helpers.case_tests); its stack rules on synthetic graphs."""
 
 from pulumi_policy.proxy import UNKNOWN_ARRAY_VALUE, UNKNOWN_BOOLEAN_VALUE, UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE
 
-from .helpers import EC2_INSTANCE, HOST, KEY_ARN, RULES, TAGS, Case, Node, case_tests, changed, stack_violations
+from tests.policies.rules.helpers import (
+    EC2_INSTANCE,
+    HOST,
+    KEY_ARN,
+    RULES,
+    TAGS,
+    Case,
+    Node,
+    case_tests,
+    changed,
+    stack_violations,
+)
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 TEMPLATE = {

@@ -9,7 +9,7 @@ from pulumi_policy.proxy import (
     UNKNOWN_STRING_VALUE,
 )
 
-from .helpers import CACHE, REPLICATION_GROUP, Case, case_tests, changed
+from tests.policies.rules.helpers import CACHE, REPLICATION_GROUP, Case, case_tests, changed
 
 CASES = [
     Case(

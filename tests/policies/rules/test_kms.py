@@ -3,7 +3,7 @@ violating one is reported with what to change, and unknown values are no violati
 
 from pulumi_policy.proxy import UNKNOWN_ARRAY_VALUE, UNKNOWN_BOOLEAN_VALUE, UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE
 
-from .helpers import ACCOUNT_ROOT, KEY, KEY_ARN, VIA_SERVICE, Case, case_tests, changed, policy_json
+from tests.policies.rules.helpers import ACCOUNT_ROOT, KEY, KEY_ARN, VIA_SERVICE, Case, case_tests, changed, policy_json
 
 DECRYPT_ONE_KEY = {"Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": KEY_ARN}
 

@@ -3,7 +3,7 @@ with what to change, and unknown values are no violation (helpers.case_tests).""
 
 from pulumi_policy.proxy import UNKNOWN_ARRAY_VALUE, UNKNOWN_OBJECT_VALUE, UNKNOWN_STRING_VALUE
 
-from .helpers import FUNCTION, Case, case_tests, changed
+from tests.policies.rules.helpers import FUNCTION, Case, case_tests, changed
 
 CASES = [
     Case(

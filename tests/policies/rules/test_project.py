@@ -3,7 +3,18 @@ with what to change, and unknown values are no violation (helpers.case_tests); i
 
 from pulumi_policy.proxy import UNKNOWN_ARRAY_VALUE, UNKNOWN_STRING_VALUE
 
-from .helpers import EC2_INSTANCE, HOST, PG_PARAMETERS, RULES, TAGS, Case, Node, case_tests, changed, stack_violations
+from tests.policies.rules.helpers import (
+    EC2_INSTANCE,
+    HOST,
+    PG_PARAMETERS,
+    RULES,
+    TAGS,
+    Case,
+    Node,
+    case_tests,
+    changed,
+    stack_violations,
+)
 
 SUBNET = "aws:ec2/subnet:Subnet"
 

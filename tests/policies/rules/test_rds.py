@@ -6,7 +6,7 @@ from typing import Any
 
 from pulumi_policy.proxy import UNKNOWN_ARRAY_VALUE, UNKNOWN_BOOLEAN_VALUE, UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE
 
-from .helpers import (
+from tests.policies.rules.helpers import (
     INSTANCE,
     KEY_ARN,
     PG_PARAMETERS,

@@ -5,7 +5,7 @@ its stack rules on synthetic graphs."""
 import pytest
 from pulumi_policy.proxy import UNKNOWN_ARRAY_VALUE, UNKNOWN_BOOLEAN_VALUE, UNKNOWN_OBJECT_VALUE, UNKNOWN_STRING_VALUE
 
-from .helpers import (
+from tests.policies.rules.helpers import (
     KEY_ARN,
     PUBLISH_FROM_CLOUDWATCH,
     ROLE_ARN,

@@ -5,7 +5,7 @@ rules on synthetic graphs."""
 import pytest
 from pulumi_policy.proxy import UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE
 
-from .helpers import KEY_ARN, RULES, Case, Node, case_tests, stack_violations
+from tests.policies.rules.helpers import KEY_ARN, RULES, Case, Node, case_tests, stack_violations
 
 CASES = [
     Case(

@@ -3,7 +3,15 @@ change, and unknown values are no violation (helpers.case_tests)."""
 
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
-from .helpers import PUBLISH_FROM_CLOUDWATCH, TOPIC, TOPIC_ARN, Case, case_tests, changed, policy_json
+from tests.policies.rules.helpers import (
+    PUBLISH_FROM_CLOUDWATCH,
+    TOPIC,
+    TOPIC_ARN,
+    Case,
+    case_tests,
+    changed,
+    policy_json,
+)
 
 ANYONE_PUBLISHES = {
     "Sid": "Anyone",

@@ -4,7 +4,7 @@ from typing import Any
 
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
-from .helpers import (
+from tests.policies.rules.helpers import (
     ALARM,
     CACHE,
     INSTANCE,

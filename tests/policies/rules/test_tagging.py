@@ -3,7 +3,7 @@ violating one is reported with what to change, and unknown values are no violati
 
 from pulumi_policy.proxy import UNKNOWN_OBJECT_VALUE, UNKNOWN_STRING_VALUE
 
-from .helpers import FUNCTION, TAGS, Case, case_tests, changed
+from tests.policies.rules.helpers import FUNCTION, TAGS, Case, case_tests, changed
 
 CASES = [
     Case(
