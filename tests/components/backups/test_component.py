@@ -1,121 +1,31 @@
-"""The Backups component on the recorded graph of a dev-like and a prod-like stack (mock engine), plus the
-Object Lock behaviour of the recorded settings against moto.
-
-The program below wires the component the way `__main__.py` does (a DR provider created by the program and
-passed in), with the `cryb-db:backups` values proposed for Pulumi.dev.yaml / Pulumi.prod.yaml.
+"""The Backups component on the recorded graph of a dev-like and a prod-like stack (mock engine; the program and
+its stack config are in program.py). The Object Lock behaviour of the recorded settings against moto is in
+tests/real/test_backups.py.
 """
 
 import inspect
 import json
-import textwrap
-import uuid
-from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pulumi_aws
 import pytest
-from botocore.exceptions import ClientError
 
 from components.config.errors import ConfigError
 from scripts.mock_engine import Evaluation, RecordedResource, evaluate
-
-PROGRAM = """
-import pulumi
-import pulumi_aws as aws
-
-from components.backups.policies import BackupRule, LifecycleSettings
-from components.backups.component import Backups, RestoreTestingSettings, VaultLockSettings
-from components.config.backups import BackupsConfig, check_backups_for_stack
-
-config = pulumi.Config("cryb-db")
-environment = config.require("environment")
-region = pulumi.Config("aws").require("region")
-backups_config = BackupsConfig.model_validate(config.get_object("backups") or {})
-check_backups_for_stack(backups_config, environment=environment, region=region)
-tags = {"environment": environment, "service": "cryb-db", "owner": "platform-team",
-        "data-classification": "confidential", "managed-by": "pulumi", "stack": environment}
-dr = None
-if backups_config.dr_region:
-    dr = {"region": backups_config.dr_region,
-          "provider": aws.Provider("cryb-dr", region=backups_config.dr_region, default_tags={"tags": tags})}
-lock, testing = backups_config.vault_lock_for(environment), backups_config.restore_testing
-backups = Backups(
-    "cryb-t-backups",
-    {
-        "account_id": "123456789012",
-        "region": region,
-        "object_lock_mode": backups_config.object_lock_mode_for(environment),
-        "lifecycle": LifecycleSettings(
-            object_lock_days=backups_config.object_lock_days,
-            infrequent_access_after_days=backups_config.infrequent_access_after_days,
-            cold_storage_after_days=backups_config.cold_storage_after_days,
-            cold_storage_class=backups_config.cold_storage_class,
-            abort_incomplete_uploads_after_days=backups_config.abort_incomplete_uploads_after_days,
-        ),
-        "access_log_retention_days": backups_config.access_log_retention_days,
-        "writer_prefixes": backups_config.writer_prefixes,
-        "replication_time_control": backups_config.replication_time_control,
-        "kms_deletion_window_days": 30 if environment == "prod" else 7,
-        "kms_rotation_period_days": 365,
-        "backup_rules": [BackupRule(name, rule.schedule, rule.retention_days, rule.copy_to_dr)
-                         for name, rule in backups_config.plan.rules().items()],
-        "vault_lock": VaultLockSettings(lock.min_retention_days, lock.max_retention_days, lock.changeable_for_days)
-        if lock else None,
-        "restore_testing": RestoreTestingSettings(testing.schedule, testing.start_window_hours,
-                                                  testing.selection_window_days, testing.validation_window_hours,
-                                                  testing.instance_class) if testing.enabled else None,
-        "restore_db_subnet_group_name": "cryb-t-db",
-        "restore_security_group_ids": ["sg-postgres"],
-        "tags": tags,
-        "dr": dr,
-    },
+from tests.components.backups.program import (
+    COMPONENT,
+    STACK_CONFIG,
+    config_of,
+    graphs_fixture,  # noqa: F401 - fixture
+    of,
+    program_dir_fixture,  # noqa: F401 - fixture
+    write_stack,
 )
-pulumi.export("backups", {"bucketName": backups.bucket_name, "replicaBucketName": backups.replica_bucket_name,
-                          "vaultArn": backups.vault_arn, "drVaultArn": backups.dr_vault_arn})
-"""
 
-# The `cryb-db:backups` keys proposed for the real stack files.
-STACK_CONFIG = {
-    "prod": {"drRegion": "us-west-2"},
-    "dev": {
-        "objectLockDays": 3,
-        "accessLogRetentionDays": 30,
-        "plan": {
-            "daily": {"schedule": "cron(0 3 * * ? *)", "retentionDays": 7},
-            "weekly": {"schedule": "cron(0 4 ? * SUN *)", "retentionDays": 14},
-            "monthly": {"schedule": "cron(0 5 1 * ? *)", "retentionDays": 35},
-        },
-    },
-}
-COMPONENT = "cryb-t-backups"
 DR_PROVIDER = "cryb-dr"
 REQUIRED_TAGS = {"environment", "service", "owner", "data-classification"}
-
-
-def _write_stack(directory: Path, stack: str, backups: dict[str, Any]) -> Path:
-    path = directory / f"Pulumi.{stack}.yaml"
-    path.write_text(
-        json.dumps({"config": {"aws:region": "us-east-1", "cryb-db:environment": stack, "cryb-db:backups": backups}})
-    )
-    return path
-
-
-@pytest.fixture(scope="module")
-def program_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("backups-program")
-    (directory / "__main__.py").write_text(textwrap.dedent(PROGRAM))
-    return directory
-
-
-@pytest.fixture(scope="module")
-def graphs(program_dir: Path) -> dict[str, Evaluation]:
-    return {
-        stack: evaluate(stack, _write_stack(program_dir, stack, backups), program_dir=program_dir)
-        for stack, backups in STACK_CONFIG.items()
-    }
 
 
 @pytest.fixture(params=["dev", "prod"])
@@ -131,21 +41,6 @@ def prod(graphs: dict[str, Evaluation]) -> Evaluation:
 @pytest.fixture()
 def dev(graphs: dict[str, Evaluation]) -> Evaluation:
     return graphs["dev"]
-
-
-# --- helpers over the recorded graph -------------------------------------------------------------------------------
-
-
-def of(graph: Evaluation, short: str) -> list[RecordedResource]:
-    """Resources whose type ends with `:Short` (e.g. "Bucket", "BucketPolicy")."""
-    return [r for r in graph.resources if r.type.endswith(f":{short}")]
-
-
-def config_of(graph: Evaluation, short: str, bucket: RecordedResource) -> RecordedResource:
-    """The one `short` resource configuring `bucket` (they reference it by id)."""
-    found = [r for r in of(graph, short) if r.inputs.get("bucket") == bucket.id]
-    assert len(found) == 1, f"{len(found)} {short} for {bucket.name}"
-    return found[0]
 
 
 def by_arn(graph: Evaluation, arn: str) -> RecordedResource:
@@ -484,65 +379,6 @@ def test_restore_testing_restores_the_latest_rds_recovery_point_monthly(graph: E
 
 
 def test_a_dr_region_equal_to_the_primary_is_refused(program_dir: Path, tmp_path: Path) -> None:
-    stack_file = _write_stack(tmp_path, "prod", {"drRegion": "us-east-1"})
+    stack_file = write_stack(tmp_path, "prod", {"drRegion": "us-east-1"})
     with pytest.raises(ConfigError, match=r"drRegion = 'us-east-1': must differ from aws:region"):
         evaluate("prod", stack_file, program_dir=program_dir)
-
-
-# --- the recorded Object Lock settings, applied to moto ------------------------------------------------------------
-
-
-@pytest.fixture()
-def s3(moto_server: str) -> Iterator[Any]:
-    yield boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
-
-
-def _locked_bucket(s3: Any, graph: Evaluation) -> str:
-    """A moto bucket with the Object Lock configuration the graph records for the primary backup bucket."""
-    primary = graph.named(f"{COMPONENT}-bucket")
-    recorded = config_of(graph, "BucketObjectLockConfiguration", primary).inputs
-    name = f"lock-{graph.stack}-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=primary.inputs["objectLockEnabled"])
-    retention = recorded["rule"]["defaultRetention"]
-    s3.put_object_lock_configuration(
-        Bucket=name,
-        ObjectLockConfiguration={
-            "ObjectLockEnabled": recorded["objectLockEnabled"],
-            "Rule": {"DefaultRetention": {"Mode": retention["mode"], "Days": int(retention["days"])}},
-        },
-    )
-    return name
-
-
-@pytest.mark.servers
-@pytest.mark.parametrize("stack", ["prod", "dev"])
-def test_a_locked_version_can_be_neither_deleted_nor_overwritten(
-    s3: Any, graphs: dict[str, Evaluation], stack: str
-) -> None:
-    bucket = _locked_bucket(s3, graphs[stack])
-    first = s3.put_object(Bucket=bucket, Key="pgbackrest/backup.info", Body=b"original")["VersionId"]
-    assert s3.head_object(Bucket=bucket, Key="pgbackrest/backup.info", VersionId=first)["ObjectLockMode"] == (
-        "COMPLIANCE" if stack == "prod" else "GOVERNANCE"
-    )
-    # "Overwriting" adds a version; the locked one stays byte for byte.
-    s3.put_object(Bucket=bucket, Key="pgbackrest/backup.info", Body=b"tampered")
-    assert s3.get_object(Bucket=bucket, Key="pgbackrest/backup.info", VersionId=first)["Body"].read() == b"original"
-    with pytest.raises(ClientError, match="AccessDenied"):
-        s3.delete_object(Bucket=bucket, Key="pgbackrest/backup.info", VersionId=first)
-    # A plain delete only adds a delete marker; the version is still there.
-    s3.delete_object(Bucket=bucket, Key="pgbackrest/backup.info")
-    assert s3.get_object(Bucket=bucket, Key="pgbackrest/backup.info", VersionId=first)["Body"].read() == b"original"
-
-
-@pytest.mark.servers
-def test_only_governance_mode_can_be_bypassed(s3: Any, graphs: dict[str, Evaluation]) -> None:
-    outcomes = {}
-    for stack in ("prod", "dev"):
-        bucket = _locked_bucket(s3, graphs[stack])
-        version = s3.put_object(Bucket=bucket, Key="k", Body=b"x")["VersionId"]
-        try:
-            s3.delete_object(Bucket=bucket, Key="k", VersionId=version, BypassGovernanceRetention=True)
-            outcomes[stack] = "deleted"
-        except ClientError as exc:
-            outcomes[stack] = exc.response["Error"]["Code"]
-    assert outcomes == {"prod": "AccessDenied", "dev": "deleted"}  # COMPLIANCE binds even privileged callers

@@ -9,7 +9,8 @@ import pytest
 from components.cache.rotation_policies import lambda_trust, rotation_policy
 from components.security.lambda_policies import VPC_ACCESS_ACTIONS
 from policies.rules import all_rules
-from policies.rules.base import Resource, ResourceRule
+from policies.rules.base import ResourceRule
+from policies.rules.resource import Resource
 
 REGION = "eu-west-1"
 SECRETS = [
