@@ -16,10 +16,10 @@ from typer.core import TyperGroup
 # Commands whose modules pull in psycopg, redis or boto3: imported only when called (or listed by --help),
 # so `preview` starts fast. name -> (module, Typer app).
 LAZY_COMMANDS = {
-    "bench": ("scripts.bench", "bench_app"),
-    "health": ("scripts.health", "health_app"),
-    "dr-drill": ("scripts.dr_drill", "dr_app"),
-    "analytics": ("scripts.analytics_migrations", "analytics_app"),
+    "bench": ("scripts.bench.command", "bench_app"),
+    "health": ("scripts.health.command", "health_app"),
+    "dr-drill": ("scripts.dr.drill", "dr_app"),
+    "analytics": ("scripts.analytics.runner", "analytics_app"),
 }
 
 
@@ -62,8 +62,8 @@ def preview(
     """
     from components.config import ConfigError
 
-    from .mock_engine import evaluate
-    from .preview import policy_report, render_text, write_json
+    from .preview.mock_engine import evaluate
+    from .preview.render import policy_report, render_text, write_json
 
     started = time.perf_counter()
     try:
@@ -94,7 +94,7 @@ def config_docs(
     ] = False,
 ) -> None:
     """Regenerate docs/configuration.md from the typed config model."""
-    from .config_docs import DOC_PATH, render, write
+    from .config_docs.generator import DOC_PATH, render, write
 
     if check:
         current = DOC_PATH.read_text() if DOC_PATH.exists() else ""

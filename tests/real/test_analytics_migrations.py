@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from scripts.analytics_migrations import (
+from scripts.analytics.runner import (
     MIGRATIONS_DIR,
     MigrationError,
     MigrationRunError,

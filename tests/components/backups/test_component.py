@@ -20,7 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from components.config.errors import ConfigError
-from scripts.mock_engine import Evaluation, RecordedResource, evaluate
+from scripts.preview.mock_engine import Evaluation, RecordedResource, evaluate
 
 PROGRAM = """
 import pulumi

@@ -16,7 +16,7 @@ import yaml
 
 from components.selfhosted.cloud_init import PATRONI_YML
 from components.selfhosted.patroni_config import PatroniConfigError
-from scripts.mock_engine import Evaluation, RecordedResource, evaluate
+from scripts.preview.mock_engine import Evaluation, RecordedResource, evaluate
 from tests.selfhosted_programs import TAGS, cluster_args_source
 
 NAME = "cryb-test-analytics"

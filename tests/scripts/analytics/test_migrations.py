@@ -9,7 +9,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 from typer.testing import CliRunner
 
-from scripts.analytics_migrations import (
+from scripts.analytics.runner import (
     MIGRATIONS_DIR,
     Applied,
     Credentials,

@@ -24,7 +24,8 @@ from rich.console import Console
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 from typer.testing import CliRunner
 
-from scripts.dr_drill import (
+from scripts import PROJECT_DIR
+from scripts.dr.drill import (
     RUN_TAG,
     DrillSettings,
     Endpoint,
@@ -36,7 +37,6 @@ from scripts.dr_drill import (
     scratch_identifier,
     shards_from_outputs,
 )
-from scripts.stack_files import PROJECT_DIR
 from tests.servers.postgres import PostgresFactory, PostgresServer
 from tests.servers.process import chown_tree, make_workdir, remove_workdir
 

@@ -7,8 +7,7 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from scripts.health import Credentials, health_app, targets_from_outputs
-from scripts.health_checks import (
+from scripts.health.checks import (
     GIB,
     MIB,
     Above,
@@ -31,6 +30,7 @@ from scripts.health_checks import (
     redact_query,
     skew_percent,
 )
+from scripts.health.command import Credentials, health_app, targets_from_outputs
 
 TH = Thresholds()
 

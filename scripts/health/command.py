@@ -25,7 +25,7 @@ from rich.table import Table
 from rich.text import Text
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from .health_checks import (
+from .checks import (
     ACTIVITY_SQL,
     BUFFER_CACHE_SQL,
     DATABASE_SIZE_SQL,

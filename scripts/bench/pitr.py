@@ -18,8 +18,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from .report_tables import markdown_table, rich_table
-from .stack_files import PROJECT_DIR
+from scripts import PROJECT_DIR
+from scripts.reports.tables import markdown_table, rich_table
 
 if TYPE_CHECKING:
     from tests.servers.pgbackrest import PitrResult, RepoTarget

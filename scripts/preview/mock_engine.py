@@ -20,7 +20,9 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from .stack_files import PROJECT_DIR, SECRET_PLACEHOLDER, read_stack_file, stack_file_path
+from scripts import PROJECT_DIR
+
+from .stack_files import SECRET_PLACEHOLDER, read_stack_file, stack_file_path
 
 PROJECT = "cryb-db"
 MOCK_ACCOUNT_ID = "123456789012"

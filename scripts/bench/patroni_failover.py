@@ -13,9 +13,8 @@ import typer
 from rich.console import Console
 
 from components.selfhosted.patroni_config import DcsTiming, timing_problems
-
-from .report_tables import markdown_table, rich_table
-from .stack_files import PROJECT_DIR
+from scripts import PROJECT_DIR
+from scripts.reports.tables import markdown_table, rich_table
 
 REPORTS = PROJECT_DIR / "reports"
 TARGET_SECONDS = 20.0

@@ -38,9 +38,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .health import Credentials, read_rds_secret
+from scripts.health.command import Credentials, read_rds_secret
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations" / "analytics"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SCHEMA = "analytics"
 HISTORY_TABLE = "schema_migrations"
 PARTMAN_SCHEMA = "partman"

@@ -29,9 +29,9 @@ from pulumi_policy.proxy import unknown_checking_proxy
 
 from policies.rules import all_rules
 from policies.rules.base import AnyRule, StackRule
+from scripts import PROJECT_DIR
 
 from .mock_engine import EchoMocks, Evaluation, RecordedResource
-from .stack_files import PROJECT_DIR
 
 POLICY_CONFIG_DIR = PROJECT_DIR / "policies" / "config"
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "": 4}

@@ -19,8 +19,8 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from .report_tables import markdown_table, rich_table
-from .stack_files import PROJECT_DIR
+from scripts import PROJECT_DIR
+from scripts.reports.tables import markdown_table, rich_table
 
 REPORTS = PROJECT_DIR / "reports"
 CLIENT_INTERVAL_SECONDS = 0.05

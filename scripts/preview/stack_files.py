@@ -7,7 +7,8 @@ from typing import Any
 
 import yaml
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from scripts import PROJECT_DIR
+
 SECRET_PLACEHOLDER = "[secret]"
 
 

@@ -41,6 +41,9 @@ from components.cache.redis_conf import (
     render_secrets_include,
 )
 from components.config import StackConfig, parse_stack_config
+from scripts import PROJECT_DIR
+from scripts.preview.stack_files import read_stack_file, stack_file_path
+from scripts.reports.tables import markdown_table, rich_table
 from tests.servers.ports import LOOPBACK, free_ports
 from tests.servers.process import (
     ManagedProcess,
@@ -50,9 +53,6 @@ from tests.servers.process import (
     remove_workdir,
     service_user,
 )
-
-from .report_tables import markdown_table, rich_table
-from .stack_files import PROJECT_DIR, read_stack_file, stack_file_path
 
 SERVER_BIN, CLI_BIN = "redis-server", "redis-cli"
 REPORTS = PROJECT_DIR / "reports"

@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.progress import track
 
-from .report_tables import markdown_table, rich_table
-from .stack_files import PROJECT_DIR
+from scripts import PROJECT_DIR
+from scripts.reports.tables import markdown_table, rich_table
 
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks; each prints its figures and writes a Markdown table.")
 REPORTS = PROJECT_DIR / "reports"
@@ -61,10 +61,10 @@ def preview(
 
 def _register_benchmarks() -> None:
     """The other benchmarks live beside what they measure; `bench` lists them all."""
-    from .bench_cache import cache_bench_app
-    from .bench_failover import failover_bench_app
-    from .bench_pitr import pitr_bench_app
-    from .bench_rotation import rotation_bench_app
+    from .local_redis_cluster import cache_bench_app
+    from .patroni_failover import failover_bench_app
+    from .patroni_rotation import rotation_bench_app
+    from .pitr import pitr_bench_app
 
     bench_app.add_typer(cache_bench_app)  # bench cache-failover
     bench_app.add_typer(failover_bench_app)  # bench patroni-failover

@@ -34,7 +34,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from tenacity import RetryError, Retrying, retry_if_exception, retry_if_result, stop_after_delay, wait_fixed
 
-from .stack_files import PROJECT_DIR
+from scripts import PROJECT_DIR
 
 if TYPE_CHECKING:
     import psycopg

@@ -13,8 +13,8 @@ from pydantic_core import PydanticUndefined
 
 from components.config import StackConfig
 from components.config.errors import NAMESPACE
-
-from .stack_files import PROJECT_DIR, read_stack_file, stack_file_path
+from scripts import PROJECT_DIR
+from scripts.preview.stack_files import read_stack_file, stack_file_path
 
 DOC_PATH = PROJECT_DIR / "docs" / "configuration.md"
 STACKS = ("dev", "prod")
