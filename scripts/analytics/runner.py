@@ -38,7 +38,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from scripts.health.command import Credentials, read_rds_secret
+from scripts.health.targets import Credentials, read_rds_secret
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SCHEMA = "analytics"

@@ -7,11 +7,13 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from scripts.health.checks import (
-    GIB,
-    MIB,
-    Above,
-    Below,
+from scripts.health.balance import balance, skew_percent
+from scripts.health.command import health_app
+from scripts.health.findings import human_bytes, redact_query
+from scripts.health.performance import evaluate_performance
+from scripts.health.replication import evaluate_replication
+from scripts.health.report import evaluate
+from scripts.health.samples import (
     IndexRow,
     LockWaitRow,
     ReaderRow,
@@ -19,18 +21,10 @@ from scripts.health.checks import (
     SessionRow,
     ShardSample,
     SlotRow,
-    Status,
     TableRow,
-    Thresholds,
-    balance,
-    evaluate,
-    evaluate_performance,
-    evaluate_replication,
-    human_bytes,
-    redact_query,
-    skew_percent,
 )
-from scripts.health.command import Credentials, health_app, targets_from_outputs
+from scripts.health.targets import Credentials, targets_from_outputs
+from scripts.health.thresholds import GIB, MIB, Above, Below, Status, Thresholds
 
 TH = Thresholds()
 
