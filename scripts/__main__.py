@@ -19,7 +19,7 @@ LAZY_COMMANDS = {
     "bench": ("scripts.bench.command", "bench_app"),
     "health": ("scripts.health.command", "health_app"),
     "dr-drill": ("scripts.dr.drill", "dr_app"),
-    "analytics": ("scripts.analytics.runner", "analytics_app"),
+    "analytics": ("scripts.analytics.command", "analytics_app"),
 }
 
 

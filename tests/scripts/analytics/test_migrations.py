@@ -9,24 +9,15 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 from typer.testing import CliRunner
 
-from scripts.analytics.runner import (
-    MIGRATIONS_DIR,
-    Applied,
-    Credentials,
-    Extension,
-    MigrationError,
-    Parameters,
-    Requested,
-    ServerFacts,
-    Strategy,
-    analytics_app,
-    checksum,
-    choose_strategy,
-    conninfo_from_outputs,
-    discover,
-    plan,
-    repeatable_checksum,
-)
+from scripts.analytics.command import analytics_app
+from scripts.analytics.connections import conninfo_from_outputs
+from scripts.analytics.errors import MigrationError
+from scripts.analytics.files import MIGRATIONS_DIR, checksum, discover
+from scripts.analytics.history import Applied
+from scripts.analytics.parameters import Parameters
+from scripts.analytics.plan import plan, repeatable_checksum
+from scripts.analytics.strategy import Extension, Requested, ServerFacts, Strategy, choose_strategy
+from scripts.health.targets import Credentials
 
 SETTINGS = Parameters().settings(use_cron=False)
 PG15_PARTMAN = ServerFacts(
