@@ -18,7 +18,7 @@ from typer.core import TyperGroup
 LAZY_COMMANDS = {
     "bench": ("scripts.bench.command", "bench_app"),
     "health": ("scripts.health.command", "health_app"),
-    "dr-drill": ("scripts.dr.drill", "dr_app"),
+    "dr-drill": ("scripts.dr.command", "dr_app"),
     "analytics": ("scripts.analytics.command", "analytics_app"),
 }
 

@@ -25,18 +25,11 @@ from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 from typer.testing import CliRunner
 
 from scripts import PROJECT_DIR
-from scripts.dr.drill import (
-    RUN_TAG,
-    DrillSettings,
-    Endpoint,
-    OutputsError,
-    delete_scratch,
-    dr_app,
-    parse_target,
-    run_drill,
-    scratch_identifier,
-    shards_from_outputs,
-)
+from scripts.dr.command import dr_app
+from scripts.dr.connector import Endpoint
+from scripts.dr.drill import run_drill
+from scripts.dr.planning import DrillSettings, OutputsError, parse_target, scratch_identifier, shards_from_outputs
+from scripts.dr.rds_restore import RUN_TAG, delete_scratch
 from tests.servers.postgres import PostgresFactory, PostgresServer
 from tests.servers.process import chown_tree, make_workdir, remove_workdir
 
