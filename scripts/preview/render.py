@@ -1,4 +1,5 @@
-"""Offline preview: evaluate the program for a stack under mocks, show the graph, outputs and policy report."""
+"""What the preview prints: the JSON document (docs/preview.md), the text tree, tables and policy report, and the
+policy report itself (run on demand, so the document can be built without the policy pack)."""
 
 import json
 from collections import Counter
