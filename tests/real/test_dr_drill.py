@@ -1,4 +1,4 @@
-"""The DR drill (scripts/dr_drill.py): its AWS half against moto, its database half against real PostgreSQL 15.
+"""The DR drill (scripts/dr/): its AWS half against moto, its database half against real PostgreSQL 15.
 
 moto stands in for RDS (the restore request, the scratch instance, its deletion). The database behind the
 shard's writer endpoint is a local PostgreSQL primary that archives its WAL; the database behind the scratch
@@ -18,23 +18,18 @@ from typing import Any
 import boto3
 import psycopg
 import pytest
-import typer
-import yaml
 from rich.console import Console
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
-from typer.testing import CliRunner
 
-from scripts import PROJECT_DIR
-from scripts.dr.command import dr_app
 from scripts.dr.connector import Endpoint
 from scripts.dr.drill import run_drill
-from scripts.dr.planning import DrillSettings, OutputsError, parse_target, scratch_identifier, shards_from_outputs
+from scripts.dr.planning import DrillSettings, parse_target, shards_from_outputs
 from scripts.dr.rds_restore import RUN_TAG, delete_scratch
+from tests.scripts.dr.stack_outputs import EXPORTED, NETWORK
 from tests.servers.postgres import PostgresFactory, PostgresServer
 from tests.servers.process import chown_tree, make_workdir, remove_workdir
 
 REGION = "us-east-1"
-WORKFLOW = PROJECT_DIR / ".github" / "workflows" / "dr-drill.yml"
 FAST = DrillSettings(
     settle_seconds=1.0,
     tick_interval_seconds=0.02,
@@ -43,138 +38,6 @@ FAST = DrillSettings(
     available_timeout_seconds=60,
     delete_timeout_seconds=30,
 )
-
-
-# --- stack outputs (no servers) ------------------------------------------------------------------------------------
-
-SHARD = {
-    "id": "shard-0",
-    "instanceIdentifier": "cryb-prod-shard-0",
-    "writerEndpoint": "cryb-prod-shard-0.abc.us-east-1.rds.amazonaws.com",
-    "port": 5433,
-    "secretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-1",
-    "database": "cryb",
-    "dbSubnetGroupName": "cryb-prod-db",
-    "securityGroupIds": ["sg-postgres"],
-}
-
-
-def test_outputs_are_read_from_the_documented_shape() -> None:
-    (shard,) = shards_from_outputs({"postgres": {"shards": [SHARD]}})
-    assert (shard.id, shard.instance_identifier, shard.port, shard.database) == (
-        "shard-0",
-        "cryb-prod-shard-0",
-        5433,
-        "cryb",
-    )
-    assert shard.security_group_ids == ("sg-postgres",)
-
-
-def test_outputs_lookup_is_tolerant() -> None:
-    snake = {
-        "shard_id": "s1",
-        "instance_identifier": "cryb-s1",
-        "writer_endpoint": "cryb-s1.abc.rds.amazonaws.com:6543",  # port inside the endpoint
-        "secret_arn": "arn:x",
-        "db_name": "cryb",
-    }
-    network = {"dbSubnetGroupName": "net-db", "securityGroupIds": {"postgres": "sg-pg", "app": "sg-app"}}
-    (shard,) = shards_from_outputs({"network": network, "postgres": {"shards": [snake]}})
-    assert (shard.id, shard.host, shard.port) == ("s1", "cryb-s1.abc.rds.amazonaws.com", 6543)
-    assert (shard.db_subnet_group_name, shard.security_group_ids) == ("net-db", ("sg-pg",))  # from `network`
-    by_id = shards_from_outputs({"postgres": {"shards": {"shard-0": {k: v for k, v in SHARD.items() if k != "id"}}}})
-    assert by_id[0].id == "shard-0"
-
-
-# One shard as components/postgres/component.py exports it (Postgres.shard_outputs): the RDS identifier is `name`.
-EXPORTED = {
-    "id": 0,
-    "name": "cryb-prod-pg-00",
-    "topology": "instance",
-    "writerEndpoint": "cryb-prod-pg-00.c0ffee0example.us-east-1.rds.amazonaws.com",
-    "port": 5433,
-    "databaseName": "cryb",
-    "secretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-cryb-prod-pg-00-AbCdEf",
-}
-NETWORK = {"dbSubnetGroupName": "cryb-prod-db", "securityGroupIds": {"app": "sg-app", "postgres": "sg-postgres"}}
-
-
-def test_the_shape_the_postgres_component_exports_is_understood() -> None:
-    outputs = {"network": NETWORK, "postgres": {"shards": [EXPORTED, {**EXPORTED, "id": 1, "name": "cryb-prod-pg-01"}]}}
-    first, second = shards_from_outputs(outputs)
-    assert (first.id, first.instance_identifier, first.database, first.topology) == (
-        "0",
-        "cryb-prod-pg-00",
-        "cryb",
-        "instance",
-    )
-    assert (first.db_subnet_group_name, first.security_group_ids) == ("cryb-prod-db", ("sg-postgres",))
-    assert shards_from_outputs(outputs, "1") == [second] == shards_from_outputs(outputs, "cryb-prod-pg-01")
-
-
-@pytest.mark.parametrize(
-    ("outputs", "message"),
-    [
-        ({"network": {}}, "no `postgres` output (outputs have: network)"),
-        ({"postgres": {"port": 5433}}, "`postgres.shards` must be a non-empty list (postgres has: port)"),
-        (
-            {"postgres": {"shards": [{k: v for k, v in SHARD.items() if k != "instanceIdentifier"}]}},
-            "postgres.shards[0] (shard-0): missing instanceIdentifier (as instanceIdentifier or instance_identifier",
-        ),
-    ],
-)
-def test_unusable_outputs_say_what_is_missing(outputs: dict[str, Any], message: str) -> None:
-    with pytest.raises(OutputsError) as caught:
-        shards_from_outputs(outputs)
-    assert message in str(caught.value)
-
-
-def test_an_unknown_shard_lists_the_known_ones() -> None:
-    with pytest.raises(OutputsError, match=r"--shard 'shard-9': no such shard \(shards: shard-0\)"):
-        shards_from_outputs({"postgres": {"shards": [SHARD]}}, "shard-9")
-
-
-def test_targets_and_scratch_identifiers() -> None:
-    assert parse_target("2026-05-01T03:00:00") == parse_target("2026-05-01T03:00:00Z")
-    with pytest.raises(OutputsError, match="ISO 8601"):
-        parse_target("yesterday")
-    scratch = scratch_identifier("drill", "Shard_0", "20260501t030000z")
-    assert scratch == "drill-shard-0-20260501t030000z"
-    assert len(scratch_identifier("drill", "x" * 80, "r")) <= 63
-
-
-def _cli() -> typer.Typer:
-    app = typer.Typer()  # as scripts/__main__.py registers it: app.add_typer(dr_app)
-
-    @app.callback()
-    def main() -> None:
-        """Operator tools."""
-
-    app.add_typer(dr_app)
-    return app
-
-
-def test_the_command_exits_2_with_a_clear_message_on_unusable_outputs(tmp_path: Path) -> None:
-    outputs = tmp_path / "outputs.json"
-    outputs.write_text(json.dumps({"environment": "prod"}))
-    result = CliRunner().invoke(_cli(), ["dr-drill", "--outputs", str(outputs)])
-    assert result.exit_code == 2
-    assert "no `postgres` output" in result.output
-
-
-def test_the_workflow_drills_prod_monthly_and_keeps_the_report() -> None:
-    workflow = yaml.safe_load(WORKFLOW.read_text())
-    triggers = workflow[True]  # YAML 1.1 reads the `on` key as True
-    assert "workflow_dispatch" in triggers and triggers["schedule"][0]["cron"].split()[2:4] == ["3", "*"]
-    assert workflow["permissions"]["id-token"] == "write"  # OIDC, no stored AWS keys
-    (job,) = workflow["jobs"].values()
-    steps = job["steps"]
-    runs = " ".join(str(s.get("run", "")) for s in steps)
-    assert "pulumi stack output --json" in runs and "prod-outputs.json" in runs
-    assert "-m scripts dr-drill" in runs and "--outputs prod-outputs.json" in runs
-    (upload,) = [s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact@")]
-    assert upload["if"] == "always()" and "reports/dr-drill-" in upload["with"]["path"]
-    assert workflow["concurrency"]["cancel-in-progress"] is False
 
 
 # --- moto: the RDS side --------------------------------------------------------------------------------------------
