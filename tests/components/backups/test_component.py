@@ -155,7 +155,8 @@ def by_arn(graph: Evaluation, arn: str) -> RecordedResource:
 
 
 def _mock_arn(resource: RecordedResource) -> str:
-    """The ARN the mock engine gives a resource (scripts/mock_engine.py; every mock ARN uses the stack region)."""
+    """The ARN the mock engine gives a resource (scripts/preview/mock_engine.py; every mock ARN uses the stack
+    region)."""
     name, kind = resource.name, resource.type.split(":")[-1]
     special = {
         "aws:s3/bucket:Bucket": f"arn:aws:s3:::{name}",

@@ -41,7 +41,8 @@ UNTAGGABLE = {
     "aws:cloudwatch/eventTarget:EventTarget",
 }
 REQUIRED_TAGS = ("environment", "service", "owner", "data-classification")
-MOCK_PASSWORD_MARK = "-pw-5ecret0000000000"  # every mock RandomPassword result ends with it (scripts/mock_engine.py)
+# Every mock RandomPassword result ends with it (scripts/preview/mock_engine.py).
+MOCK_PASSWORD_MARK = "-pw-5ecret0000000000"
 
 
 @pytest.fixture(scope="module")
