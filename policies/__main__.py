@@ -1,6 +1,6 @@
 """The cryb-db policy pack. `pulumi preview --policy-pack policies` runs this file, which only builds the pack:
 constructing PolicyPack starts the analyzer's gRPC server and never returns, so nothing may import this file.
-The rules live in `rules/` (run offline by scripts/policy_runner.py)."""
+The rules live in `rules/` (run offline by scripts/preview/policy_runner.py)."""
 
 from pulumi_policy import EnforcementLevel, PolicyPack
 from rules import all_policies

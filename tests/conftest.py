@@ -2,7 +2,7 @@
 
 import pytest
 
-from scripts.mock_engine import Evaluation, evaluate
+from scripts.preview.mock_engine import Evaluation, evaluate
 
 pytest_plugins = ["tests.servers.fixtures"]
 

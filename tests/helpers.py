@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 import yaml
 
-from scripts import mock_engine
-from scripts.mock_engine import Evaluation, evaluate
-from scripts.stack_files import stack_file_path
+from scripts.preview import mock_engine
+from scripts.preview.mock_engine import Evaluation, evaluate
+from scripts.preview.stack_files import stack_file_path
 
 
 def stack_document(stack: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Literal, get_args
 FAILOVER_TARGET_SECONDS = 10.0
 # A node is suspected after this many ms without a reply. Lower means faster failover but more false ones
 # (an EBS stall or a long fork can look like a dead node). 4 s puts the estimated worst case at 7 s and the
-# measured recovery (scripts/bench_cache.py, TLS on) at 6-8 s, under the target on a loaded 2-core machine;
+# measured recovery (scripts/bench/cache_failover.py, TLS on) at 6-8 s, under the target on a loaded 2-core machine;
 # 5 s measured up to 9.1 s, too close.
 CLUSTER_NODE_TIMEOUT_MS = 4000
 # Replica election delay: 500 ms fixed + up to 500 ms random + 1 s per rank (rank 0 with one replica).

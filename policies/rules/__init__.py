@@ -1,7 +1,7 @@
 """The rules of the cryb-db policy pack, one module per service plus project and stack-wide rules.
 
 `RULE_MODULES` is the single list the pack (`policies/__main__.py`) and the offline runner
-(`scripts/policy_runner.py`) build from; a test checks that every module defining `RULES` is in it.
+(`scripts/preview/policy_runner.py`) build from; a test checks that every module defining `RULES` is in it.
 """
 
 from pulumi_policy import Policy

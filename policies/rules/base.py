@@ -2,7 +2,7 @@
 
 A rule's check is a plain function over `Resource` (or `Stack`) that yields messages saying what to change.
 `ResourceRule.policy()` / `StackRule.policy()` wrap it in the pulumi_policy object that `policies/__main__.py`
-puts in the pack and that `scripts/policy_runner.py` calls offline, so both run the same code path.
+puts in the pack and that `scripts/preview/policy_runner.py` calls offline, so both run the same code path.
 
 Imports go one way: `resource` (what a rule sees) <- `graph` (the stack) <- `base` <- the rule modules.
 """

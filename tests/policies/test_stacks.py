@@ -18,12 +18,13 @@ from typer.testing import CliRunner
 import policies.rules as rules_package
 from policies.rules import RULE_MODULES, all_policies, all_rules
 from policies.rules.base import RuleSet
-from scripts import mock_engine
-from scripts.__main__ import EXIT_POLICY_VIOLATION, app
-from scripts.mock_engine import Evaluation, RecordedResource
-from scripts.policy_runner import POLICY_CONFIG_DIR, load_policy_config, policy_config_file, run_policies
-from scripts.preview import policy_report
-from scripts.stack_files import PROJECT_DIR
+from scripts import PROJECT_DIR
+from scripts.__main__ import app
+from scripts.preview import mock_engine
+from scripts.preview.command import EXIT_POLICY_VIOLATION
+from scripts.preview.mock_engine import Evaluation, RecordedResource
+from scripts.preview.policy_runner import POLICY_CONFIG_DIR, load_policy_config, policy_config_file, run_policies
+from scripts.preview.render import policy_report
 from tests.helpers import evaluate_with
 
 RULES = {rule.name: rule for rule in all_rules()}

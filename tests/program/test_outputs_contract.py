@@ -5,8 +5,8 @@ import json
 import jsonschema
 import pytest
 
-from scripts.mock_engine import Evaluation
-from scripts.stack_files import PROJECT_DIR
+from scripts import PROJECT_DIR
+from scripts.preview.mock_engine import Evaluation
 
 SCHEMA = json.loads((PROJECT_DIR / "docs" / "outputs.schema.json").read_text())
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from scripts.stack_files import PROJECT_DIR
+from scripts import PROJECT_DIR
 
 COMPONENTS = PROJECT_DIR / "components"
 PACKAGES = sorted(p.name for p in COMPONENTS.iterdir() if (p / "__init__.py").is_file())

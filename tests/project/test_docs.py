@@ -2,7 +2,7 @@
 
 import re
 
-from scripts.config_docs import DOC_PATH, _stack_values, render
+from scripts.config_docs.generator import DOC_PATH, _stack_values, render
 
 
 def test_configuration_reference_is_current() -> None:

@@ -15,16 +15,12 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from scripts.analytics_migrations import (
-    MIGRATIONS_DIR,
-    MigrationError,
-    MigrationRunError,
-    Outcome,
-    Parameters,
-    analytics_app,
-    connect,
-    migrate,
-)
+from scripts.analytics.command import analytics_app
+from scripts.analytics.connections import connect
+from scripts.analytics.errors import MigrationError, MigrationRunError
+from scripts.analytics.files import MIGRATIONS_DIR
+from scripts.analytics.parameters import Parameters
+from scripts.analytics.runner import Outcome, migrate
 from tests.servers.postgres import PostgresFactory, PostgresServer
 
 pytestmark = pytest.mark.servers

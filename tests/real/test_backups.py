@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from scripts.mock_engine import Evaluation
+from scripts.preview.mock_engine import Evaluation
 from tests.components.backups.program import (
     COMPONENT,
     config_of,

@@ -11,7 +11,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 from typer.testing import CliRunner
 
-from scripts.health import health_app
+from scripts.health.command import health_app
 from tests.servers.postgres import PostgresFactory, PostgresServer
 from tests.servers.process import wait_until
 

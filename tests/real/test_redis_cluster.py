@@ -17,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from components.cache.cluster_plan import CLUSTER_SLOTS
 from components.cache.redis_conf import CLUSTER_NODE_TIMEOUT_MS
-from scripts.bench_cache import LocalCluster, local_cluster, stack_config
+from scripts.bench.local_redis_cluster import LocalCluster, local_cluster, stack_config
 
 pytestmark = [
     pytest.mark.servers,

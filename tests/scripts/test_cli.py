@@ -6,8 +6,8 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
+from scripts import PROJECT_DIR
 from scripts.__main__ import app
-from scripts.stack_files import PROJECT_DIR
 
 
 @pytest.mark.parametrize(
@@ -45,12 +45,3 @@ def test_the_cli_starts_without_database_and_aws_clients() -> None:
     assert done.returncode == 0, done.stderr
     (loaded,) = [line for line in done.stdout.splitlines() if line.startswith("loaded:")]
     assert loaded == "loaded: []", done.stdout
-
-
-def test_the_rotation_benchmark_measures_the_longest_run_of_failures() -> None:
-    from scripts.bench_rotation import ClientLog
-
-    assert ClientLog(10, []).longest_gap(0.05) == 0.0
-    # Two runs of failures 50 ms apart (3 and 5 attempts), separated by successes: the longer counts.
-    failures = [1.0, 1.05, 1.1, 3.0, 3.05, 3.1, 3.15, 3.2]
-    assert ClientLog(40, failures).longest_gap(0.05) == pytest.approx(0.25)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from scripts.mock_engine import Evaluation, RecordedResource, evaluate
+from scripts.preview.mock_engine import Evaluation, RecordedResource, evaluate
 
 PROGRAM = """
 import pulumi

@@ -13,7 +13,7 @@ import pulumi_aws
 import pytest
 
 from components.config.errors import ConfigError
-from scripts.mock_engine import Evaluation, RecordedResource, evaluate
+from scripts.preview.mock_engine import Evaluation, RecordedResource, evaluate
 from tests.components.backups.program import (
     COMPONENT,
     STACK_CONFIG,
@@ -50,7 +50,8 @@ def by_arn(graph: Evaluation, arn: str) -> RecordedResource:
 
 
 def _mock_arn(resource: RecordedResource) -> str:
-    """The ARN the mock engine gives a resource (scripts/mock_engine.py; every mock ARN uses the stack region)."""
+    """The ARN the mock engine gives a resource (scripts/preview/mock_engine.py; every mock ARN uses the stack
+    region)."""
     name, kind = resource.name, resource.type.split(":")[-1]
     special = {
         "aws:s3/bucket:Bucket": f"arn:aws:s3:::{name}",

@@ -15,8 +15,9 @@ from components.cache.component import elasticache_node_groups
 from components.cache.redis_conf import ACCESS_STRINGS
 from components.config import ConfigError, parse_stack_config
 from components.config.cache import cache_stack_problems
-from scripts.mock_engine import Evaluation, RecordedResource, evaluate
-from scripts.stack_files import PROJECT_DIR, read_stack_file, stack_file_path
+from scripts import PROJECT_DIR
+from scripts.preview.mock_engine import Evaluation, RecordedResource, evaluate
+from scripts.preview.stack_files import read_stack_file, stack_file_path
 from tests.helpers import write_config
 
 # The documented contract of the `cache` output (docs/outputs.schema.json), checked against both engines.
@@ -40,7 +41,8 @@ UNTAGGABLE = {
     "aws:cloudwatch/eventTarget:EventTarget",
 }
 REQUIRED_TAGS = ("environment", "service", "owner", "data-classification")
-MOCK_PASSWORD_MARK = "-pw-5ecret0000000000"  # every mock RandomPassword result ends with it (scripts/mock_engine.py)
+# Every mock RandomPassword result ends with it (scripts/preview/mock_engine.py).
+MOCK_PASSWORD_MARK = "-pw-5ecret0000000000"
 
 
 @pytest.fixture(scope="module")
@@ -423,7 +425,7 @@ def test_the_documented_dev_settings_parse(tmp_path: Path) -> None:
 
 
 def test_the_policy_pack_finds_nothing_mandatory_in_the_cache(each: Evaluation) -> None:
-    from scripts.preview import policy_report
+    from scripts.preview.render import policy_report
 
     ours_urns = {r.urn for r in descendants(each)}
     found = [v for v in policy_report(each) if v["resource"] in ours_urns]

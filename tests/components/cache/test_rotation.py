@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from components.cache.rotation_function import HANDLER_FILE
-from scripts import mock_engine
-from scripts.mock_engine import MOCK_ACCOUNT_ID, Evaluation, RecordedResource, evaluate
-from scripts.stack_files import PROJECT_DIR
+from scripts import PROJECT_DIR
+from scripts.preview import mock_engine
+from scripts.preview.mock_engine import MOCK_ACCOUNT_ID, Evaluation, RecordedResource, evaluate
 from tests.helpers import OptionsMonitor, evaluate_with_ignore_changes, write_config
 
 NAME = "cryb-test-rotation"
@@ -222,7 +222,7 @@ def wired_stack(request: pytest.FixtureRequest, wired: Callable[..., Any]) -> tu
 def test_every_cache_user_secret_rotates_and_nothing_mandatory_is_found(
     wired_stack: tuple[Evaluation, dict[str, list[str]]],
 ) -> None:
-    from scripts.preview import policy_report
+    from scripts.preview.render import policy_report
 
     evaluation, _ = wired_stack
     root = component(evaluation)

@@ -4,7 +4,7 @@ import json
 
 from components.config import parse_stack_config
 from components.config.region_checks import region_problems
-from scripts.stack_files import read_stack_file, stack_file_path
+from scripts.preview.stack_files import read_stack_file, stack_file_path
 
 
 def prod(**sections: object) -> dict[str, str]:

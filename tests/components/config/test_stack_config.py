@@ -5,7 +5,7 @@ import json
 import pytest
 
 from components.config import ConfigError, StackConfig, parse_stack_config
-from scripts.stack_files import read_stack_file, stack_file_path
+from scripts.preview.stack_files import read_stack_file, stack_file_path
 from tests.helpers import PROD_SELFHOSTED
 
 

@@ -22,7 +22,7 @@ from components.monitoring.alarm_thresholds import (
 )
 from components.postgres.component import Metric
 from components.postgres.tuning import INSTANCE_CLASSES, instance_class
-from scripts.stack_files import PROJECT_DIR
+from scripts import PROJECT_DIR
 
 DOCS_PATH = PROJECT_DIR / "docs" / "monitoring.md"
 DEFAULTS = AlarmSettings()

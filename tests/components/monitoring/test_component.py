@@ -15,10 +15,10 @@ from components.monitoring.alarm_thresholds import (
 )
 from components.monitoring.alerts import PUBLISHERS
 from components.postgres.tuning import instance_class
-from scripts.mock_engine import MOCK_ACCOUNT_ID, Evaluation, RecordedResource, evaluate
-from scripts.policy_runner import POLICY_CONFIG_DIR, run_policies
-from scripts.preview import preview_document
-from scripts.stack_files import PROJECT_DIR
+from scripts import PROJECT_DIR
+from scripts.preview.mock_engine import MOCK_ACCOUNT_ID, Evaluation, RecordedResource, evaluate
+from scripts.preview.policy_runner import POLICY_CONFIG_DIR, run_policies
+from scripts.preview.render import preview_document
 from tests.helpers import stack_document, write_config
 
 INSTANCE = "aws:rds/instance:Instance"

@@ -18,7 +18,7 @@ from components.postgres.component import Metric
 from components.postgres.tuning import instance_class
 from components.selfhosted.component import Metric as SelfHostedMetric
 from components.selfhosted.patroni_config import DATA_MOUNT
-from scripts.mock_engine import MOCK_ACCOUNT_ID, Evaluation
+from scripts.preview.mock_engine import MOCK_ACCOUNT_ID, Evaluation
 from tests.components.monitoring.test_component import cache_stack  # noqa: F401 - fixture
 
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"

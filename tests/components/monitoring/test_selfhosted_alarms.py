@@ -18,8 +18,8 @@ from components.monitoring.alarm_thresholds import AlarmSettings, selfhosted_nod
 from components.monitoring.dashboards import referenced_metrics
 from components.selfhosted.cloud_init import METRICS_NAMESPACE
 from components.selfhosted.patroni_config import DATA_MOUNT
-from scripts.mock_engine import Evaluation, RecordedResource, evaluate
-from scripts.policy_runner import POLICY_CONFIG_DIR, run_policies
+from scripts.preview.mock_engine import Evaluation, RecordedResource, evaluate
+from scripts.preview.policy_runner import POLICY_CONFIG_DIR, run_policies
 from tests.selfhosted_programs import TAGS, cluster_args_source
 
 NAME = "cryb-test-analytics"

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from scripts.mock_engine import Evaluation, RecordedResource
+from scripts.preview.mock_engine import Evaluation, RecordedResource
 
 REQUIRED_TAGS = {"environment", "service", "owner", "data-classification"}
 

@@ -8,7 +8,7 @@ import pytest
 
 from components.config import ConfigError, parse_stack_config
 from components.postgres.tuning import parameters
-from scripts.mock_engine import Evaluation, RecordedResource, evaluate
+from scripts.preview.mock_engine import Evaluation, RecordedResource, evaluate
 from tests.helpers import PROD_SELFHOSTED, stack_document, write_config
 
 INSTANCE = "aws:rds/instance:Instance"

@@ -9,9 +9,10 @@ import jsonschema
 import pytest
 
 from components.config import ConfigError, parse_stack_config
-from scripts.mock_engine import Evaluation, evaluate
-from scripts.policy_runner import policy_config_file, run_policies
-from scripts.stack_files import PROJECT_DIR, read_stack_file, stack_file_path
+from scripts import PROJECT_DIR
+from scripts.preview.mock_engine import Evaluation, evaluate
+from scripts.preview.policy_runner import policy_config_file, run_policies
+from scripts.preview.stack_files import read_stack_file, stack_file_path
 from tests.helpers import PROD_SELFHOSTED, write_config
 
 SCHEMA = json.loads((PROJECT_DIR / "docs" / "outputs.schema.json").read_text())

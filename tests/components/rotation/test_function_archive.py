@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from components.rotation.function import function_archive
-from scripts.mock_engine import Evaluation, RecordedResource
-from scripts.stack_files import PROJECT_DIR
+from scripts import PROJECT_DIR
+from scripts.preview.mock_engine import Evaluation, RecordedResource
 
 FUNCTION = "aws:lambda/function:Function"
 PROBE = """

@@ -16,7 +16,7 @@ import yaml
 
 from components.selfhosted.cloud_init import PATRONI_YML
 from components.selfhosted.patroni_config import PatroniConfigError
-from scripts.mock_engine import Evaluation, RecordedResource, evaluate
+from scripts.preview.mock_engine import Evaluation, RecordedResource, evaluate
 from tests.selfhosted_programs import TAGS, cluster_args_source
 
 NAME = "cryb-test-analytics"
@@ -231,7 +231,7 @@ def test_an_unsafe_cluster_is_refused_before_any_resource(tmp_path: Path) -> Non
 
 
 def test_analytics_nodes_preload_pg_cron_and_let_the_admin_run_the_migrations(evaluation: Evaluation) -> None:
-    """What scripts/analytics_migrations.py needs on a TimescaleDB-less node: pg_cron in the database, and
+    """What scripts/analytics/ needs on a TimescaleDB-less node: pg_cron in the database, and
     pg_partman and cron usable by the admin role it connects as."""
     for template in of(evaluation, "aws:ec2/launchTemplate:LaunchTemplate"):
         written = {f["path"]: f["content"] for f in user_data(template)["write_files"]}

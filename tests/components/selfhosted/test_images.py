@@ -9,7 +9,7 @@ import pytest
 from components.config import ConfigError
 from components.config.selfhosted import image_problems
 from components.selfhosted.cloud_init import image_ssm_parameter
-from scripts.mock_engine import evaluate
+from scripts.preview.mock_engine import evaluate
 from tests.helpers import write_config
 
 ANALYTICS_KEY = "cryb-db:selfhosted.clusters.analytics.instanceType"

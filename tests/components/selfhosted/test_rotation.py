@@ -12,7 +12,7 @@ from components.selfhosted.cloud_init import ROTATED_SECRET_KEYS
 from components.selfhosted.credentials_agent import ROTATION_TAG_PREFIX
 from components.selfhosted.rotation import SelfHostedCredentialRotation
 from components.selfhosted.rotation_policies import rotation_policy
-from scripts.mock_engine import Evaluation, RecordedResource, evaluate
+from scripts.preview.mock_engine import Evaluation, RecordedResource, evaluate
 from tests.helpers import evaluate_with, evaluate_with_ignore_changes
 
 ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
@@ -56,7 +56,7 @@ def test_every_patroni_credential_rotates_except_the_backup_passphrase(prod: Eva
 
 
 def test_the_prod_stack_has_no_policy_findings_at_all(prod: Evaluation) -> None:
-    from scripts.preview import policy_report
+    from scripts.preview.render import policy_report
 
     assert policy_report(prod) == []
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.stack_files import PROJECT_DIR
+from scripts import PROJECT_DIR
 from tests.helpers import write_config
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.mock_engine import evaluate
-from scripts.stack_files import SECRET_PLACEHOLDER, read_stack_file
+from scripts.preview.mock_engine import evaluate
+from scripts.preview.stack_files import SECRET_PLACEHOLDER, read_stack_file
 
 PROGRAM = """
 import pulumi

@@ -1,0 +1,75 @@
+"""Where the migrations run: the writer of a `selfhosted.clusters[]` entry of the stack outputs (credentials from
+its admin secret or libpq's environment) or a DSN, and the autocommit connection the runner needs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import DictRow, dict_row
+
+from scripts.health.targets import Credentials, read_rds_secret
+
+from .errors import MigrationError
+
+APPLICATION_NAME = "cryb-db-analytics-migrate"
+
+
+CONNECT_TIMEOUT_SECONDS = 10
+
+
+def conninfo_from_outputs(
+    outputs: Mapping[str, Any],
+    cluster: str,
+    *,
+    credentials: Credentials,
+    sslmode: str,
+    sslrootcert: Path | None,
+    secret_reader: Callable[[str], dict[str, str]] = read_rds_secret,
+) -> str:
+    """libpq conninfo of the writer of `selfhosted.clusters[]` entry `cluster` (`pulumi stack output --json`)."""
+    if "selfhosted" not in outputs and isinstance(outputs.get("outputs"), Mapping):
+        outputs = outputs["outputs"]
+    try:
+        clusters = list(outputs["selfhosted"]["clusters"])
+    except (KeyError, TypeError):
+        raise MigrationError(
+            "--outputs: no selfhosted.clusters in the outputs file (pulumi stack output --json)"
+        ) from None
+    names = [str(c.get("name")) for c in clusters]
+    entry = next((c for c in clusters if c.get("name") == cluster), None)
+    if entry is None:
+        raise MigrationError(f"--cluster: {cluster!r} is not in selfhosted.clusters (allowed: {', '.join(names)})")
+    missing = [k for k in ("writerEndpoint", "port", "databaseName", "secretArn") if k not in entry]
+    if missing:
+        raise MigrationError(f"--outputs: selfhosted.clusters[{cluster}] has no {', '.join(missing)}")
+    params: dict[str, Any] = {
+        "host": entry["writerEndpoint"],
+        "port": int(entry["port"]),
+        "dbname": entry["databaseName"],
+        "sslmode": sslmode,
+    }
+    if sslrootcert is not None:
+        params["sslrootcert"] = str(sslrootcert)
+    if credentials == Credentials.secret:
+        secret = secret_reader(entry["secretArn"])
+        params |= {"user": secret["username"], "password": secret["password"]}
+    return make_conninfo(**params)
+
+
+def connect(conninfo: str) -> psycopg.Connection[DictRow]:
+    return psycopg.Connection[DictRow].connect(
+        conninfo,
+        autocommit=True,
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        application_name=APPLICATION_NAME,
+        row_factory=dict_row,
+    )
+
+
+def conninfo_label(conninfo: str) -> str:
+    p = conninfo_to_dict(conninfo)
+    return f"{p.get('host', 'local')}:{p.get('port', 5432)}/{p.get('dbname', '')}"
