@@ -12,6 +12,7 @@ from typer.core import TyperGroup
 
 from .config_docs.command import config_docs
 from .preview.command import preview
+from .preview.diff_command import preview_diff
 
 # Commands whose modules pull in psycopg, redis or boto3: imported only when called (or listed by --help),
 # so `preview` starts fast. name -> (module, Typer app).
@@ -47,6 +48,7 @@ def main() -> None:
 
 app.command()(preview)
 app.command("config-docs")(config_docs)
+app.command("preview-diff")(preview_diff)
 
 
 def run() -> None:
