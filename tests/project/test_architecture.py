@@ -8,6 +8,7 @@ import re
 import pytest
 
 from scripts import PROJECT_DIR
+from scripts.preview.mock_engine import Evaluation
 
 COMPONENTS = PROJECT_DIR / "components"
 PACKAGES = sorted(p.name for p in COMPONENTS.iterdir() if (p / "__init__.py").is_file())
@@ -67,3 +68,24 @@ def test_the_check_sees_every_form_of_import() -> None:
     source = "from components.cache.redis_conf import X\nimport components.network.plan\nimport os\nfrom .x import y\n"
     assert component_packages_imported(source) == {"cache", "network"}
     assert "cache" not in _allowed_imports("postgres")  # so postgres importing the cache would fail the test above
+
+
+# Type tokens are part of the URNs of live resources (urn:pulumi:<stack>::cryb-db::<parent token>$<type>::<name>):
+# changing one, e.g. when a module moves, replaces every child on `pulumi up` unless the component gets `aliases`.
+COMPONENT_TYPE_TOKENS = {
+    "KmsKeys": "cryb:kms:KmsKeys",
+    "Network": "cryb:network:Network",
+    "AlertTopics": "cryb:alerts:AlertTopics",
+    "Postgres": "cryb:postgres:Postgres",
+    "Backups": "cryb:backups:Backups",
+    "Cache": "cryb:cache:Cache",
+    "CacheUserRotation": "cryb:cache_rotation:CacheUserRotation",
+    "SelfHostedCluster": "cryb:postgres_selfhosted:SelfHostedCluster",
+    "SelfHostedCredentialRotation": "cryb:selfhosted_rotation:SelfHostedCredentialRotation",
+    "Monitoring": "cryb:monitoring:Monitoring",
+}
+
+
+def test_component_type_tokens_never_change(prod: Evaluation) -> None:
+    declared = {r.type.split(":")[-1]: r.type for r in prod.resources if r.type.startswith("cryb:")}
+    assert declared == COMPONENT_TYPE_TOKENS
