@@ -2,22 +2,31 @@
 
 Runs the failover drill of tests/real/test_patroni_failover.py (shared code: tests/servers/patroni.py) on fresh
 loopback clusters, kills -9 the leader's PostgreSQL and Patroni while a writer commits, and prints the time to
-a new leader and to the first write it acknowledges, against the 20 s target and the RDS reference figures.
+a new leader and to the first write it acknowledges, against the target (ttl + loop_wait + 5 s) and the RDS
+reference figures. It runs the Patroni timing the stack ships (prod: 20/5/7) unless told otherwise.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from components.selfhosted.patroni_config import DcsTiming, timing_problems
+from components.selfhosted.patroni_config import DcsTiming
 from scripts import PROJECT_DIR
 from scripts.reports.tables import markdown_table, rich_table
 
 REPORTS = PROJECT_DIR / "reports"
-TARGET_SECONDS = 20.0
+
+
+def failover_target_seconds(timing: DcsTiming) -> float:
+    """A new leader within ttl + loop_wait + 5 s of the kill: the lock expires after ttl, a replica notices on its
+    next loop, and promotion takes a few seconds."""
+    return float(timing.ttl + timing.loop_wait + 5)
+
+
 # What the same kill costs on managed PostgreSQL (docs/selfhosted.md, platform facts): reference, not measured here.
 RDS_REFERENCE = (
     ("RDS Multi-AZ DB instance", "60-120 s"),
@@ -27,21 +36,61 @@ RDS_REFERENCE = (
 failover_bench_app = typer.Typer(no_args_is_help=True, help="Self-hosted PostgreSQL benchmarks (Patroni on loopback).")
 
 
+def shipped_timing(stack: str, config_file: Path | None = None) -> tuple[DcsTiming, str]:
+    """The Patroni timing a stack ships (its analytics cluster, else its `postgres.ec2` shards), read through the
+    config model, and where it came from."""
+    from components.config import parse_stack_config
+    from scripts.preview.stack_files import read_stack_file, stack_file_path
+
+    config = parse_stack_config(read_stack_file(config_file or stack_file_path(stack)).config)
+    if "analytics" in config.selfhosted.clusters:
+        return config.selfhosted.clusters["analytics"].timing, f"{stack}: selfhosted.clusters.analytics"
+    return config.postgres.ec2.timing, f"{stack}: postgres.ec2"
+
+
+def checked_timing(shipped: DcsTiming, ttl: int | None, loop_wait: int | None, retry_timeout: int | None) -> DcsTiming:
+    """The shipped timing with any override, validated by the same model as a stack file (so a timing the config
+    refuses, e.g. ttl < 20, cannot be benchmarked as if it could ship)."""
+    from pydantic import ValidationError
+
+    from components.config.selfhosted import PatroniNodesConfig
+
+    values = {
+        "ttl": shipped.ttl if ttl is None else ttl,
+        "loop_wait": shipped.loop_wait if loop_wait is None else loop_wait,
+        "retry_timeout": shipped.retry_timeout if retry_timeout is None else retry_timeout,
+    }
+    try:
+        return PatroniNodesConfig(**values).timing  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise typer.BadParameter(f"{values}: {problems}") from None
+
+
 @failover_bench_app.command("patroni-failover")
 def patroni_failover(
     runs: Annotated[int, typer.Option(min=1, max=10, help="Fresh clusters to kill a leader in.")] = 3,
-    ttl: Annotated[int, typer.Option(help="Patroni ttl (s) rendered for the drill.")] = 10,
-    loop_wait: Annotated[int, typer.Option(help="Patroni loop_wait (s).")] = 2,
-    retry_timeout: Annotated[int, typer.Option(help="Patroni retry_timeout (s).")] = 4,
-    target: Annotated[float, typer.Option(help="Target seconds from kill -9 to a new leader.")] = TARGET_SECONDS,
+    stack: Annotated[str, typer.Option(help="Take the Patroni timing this stack ships (Pulumi.<stack>.yaml).")] = (
+        "prod"
+    ),
+    ttl: Annotated[int | None, typer.Option(help="Override the shipped ttl (s); the config's rules apply.")] = None,
+    loop_wait: Annotated[int | None, typer.Option(help="Override the shipped loop_wait (s).")] = None,
+    retry_timeout: Annotated[int | None, typer.Option(help="Override the shipped retry_timeout (s).")] = None,
+    target: Annotated[
+        float | None, typer.Option(help="Target seconds from kill -9 to a new leader (default: ttl + loop_wait + 5).")
+    ] = None,
 ) -> None:
-    """Kill -9 the leader's PostgreSQL and Patroni under a writer; time the new leader and count lost commits."""
+    """Kill -9 the leader's PostgreSQL and Patroni under a writer; time the new leader and count lost commits.
+    Runs the timing the stack ships unless overridden."""
     from tests.servers.patroni import DrillResult, drill_cluster, run_failover_drill
 
-    timing = DcsTiming(ttl, loop_wait, retry_timeout)
-    problems = timing_problems(timing)
-    if problems:
-        raise typer.BadParameter("; ".join(problems))
+    shipped, source = shipped_timing(stack)
+    timing = checked_timing(shipped, ttl, loop_wait, retry_timeout)
+    ttl, loop_wait, retry_timeout = timing.ttl, timing.loop_wait, timing.retry_timeout
+    if target is None:
+        target = failover_target_seconds(timing)
+    origin = source if timing == shipped else f"overriding {source}"
+    Console(stderr=True).print(f"[dim]timing {ttl}/{loop_wait}/{retry_timeout} ({origin}), target {target:.0f} s[/]")
     results: list[DrillResult] = []
     for run in range(1, runs + 1):
         with drill_cluster(timing=timing) as cluster:
