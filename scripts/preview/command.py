@@ -4,7 +4,7 @@ the program, the mock engine and the policy pack load when it runs, so `--help` 
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,12 +21,18 @@ def preview(
         typer.Option(help="Use this stack config file instead of Pulumi.<stack>.yaml.", exists=True, dir_okay=False),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document (docs/preview.md).")] = False,
+    compare: Annotated[
+        Path | None,
+        typer.Option(help="Also evaluate this stack config file and show its cost difference (docs/cost.md).",
+                     dir_okay=False),
+    ] = None,
 ) -> None:
     """Evaluate the Pulumi program offline (mock engine) and report resources, outputs and policy violations.
 
     Exit codes: 0 clean, 1 program error, 2 invalid config, 3 a mandatory policy violation.
     """
     from components.config import ConfigError
+    from scripts.cost.render import cost_section, render_cost
 
     from .mock_engine import evaluate
     from .render import policy_report, render_text, write_json
@@ -44,10 +50,39 @@ def preview(
         err.print(f"[red]program error:[/] {type(exc).__name__}: {exc}", highlight=False)
         raise typer.Exit(EXIT_PROGRAM_ERROR) from None
     violations = policy_report(evaluation)
+    estimate, compared = _cost(stack, evaluation, compare)
     if as_json:
-        sys.stdout.write(write_json(evaluation, violations) + "\n")
+        sys.stdout.write(write_json(evaluation, violations, cost=cost_section(estimate, compared)) + "\n")
     else:
-        render_text(Console(emoji=False), evaluation, violations)
+        console = Console(emoji=False)
+        render_text(console, evaluation, violations)
+        render_cost(console, estimate, compared)
         err.print(f"[dim]evaluated in {time.perf_counter() - started:.2f} s[/]")
     if any(v["level"] == "mandatory" for v in violations):
         raise typer.Exit(EXIT_POLICY_VIOLATION)
+
+
+def _cost(stack: str, evaluation: Any, compare: Path | None) -> tuple[Any, tuple[str, Any] | None]:
+    """The estimate of the stack and, with --compare, of the other config (scripts/cost; docs/cost.md)."""
+    from components.config import ConfigError
+    from scripts.cost.estimate import estimate_evaluation
+    from scripts.cost.prices import PriceTableError
+
+    from .mock_engine import evaluate
+
+    try:
+        estimate = estimate_evaluation(evaluation)
+        if compare is None:
+            return estimate, None
+        if not compare.is_file():
+            err.print(f"[red]error:[/] --compare: no such stack config file: {compare}", highlight=False)
+            raise typer.Exit(EXIT_CONFIG_ERROR)
+        try:
+            other = evaluate(stack, compare)
+        except ConfigError as exc:
+            err.print(f"[red]error:[/] --compare {compare}: {exc}", highlight=False)
+            raise typer.Exit(EXIT_CONFIG_ERROR) from None
+        return estimate, (str(compare), estimate_evaluation(other))
+    except PriceTableError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(EXIT_CONFIG_ERROR) from None

@@ -21,9 +21,11 @@ def policy_report(evaluation: Evaluation) -> list[dict[str, str]]:
     return run_policies(evaluation, policy_config_file(evaluation.stack))
 
 
-def preview_document(evaluation: Evaluation, violations: list[dict[str, str]]) -> dict[str, Any]:
-    """The documented JSON shape (docs/preview.md); later issues only add keys."""
-    return {
+def preview_document(
+    evaluation: Evaluation, violations: list[dict[str, str]], cost: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The documented JSON shape (docs/preview.md); later issues only add keys (`cost`: docs/cost.md)."""
+    document = {
         "stack": evaluation.stack,
         "resources": [
             {"type": r.type, "name": r.name, "parent": r.parent, "inputs": r.masked_inputs(), "urn": r.urn}
@@ -32,6 +34,9 @@ def preview_document(evaluation: Evaluation, violations: list[dict[str, str]]) -
         "outputs": evaluation.masked_outputs(),
         "policy": {"violations": violations},
     }
+    if cost is not None:
+        document["cost"] = cost
+    return document
 
 
 def _add_children(node: Tree, evaluation: Evaluation, parent: RecordedResource | None) -> None:
@@ -79,8 +84,13 @@ def render_text(console: Console, evaluation: Evaluation, violations: list[dict[
         console.print(report)
 
 
-def write_json(evaluation: Evaluation, violations: list[dict[str, str]], out: Path | None = None) -> str:
-    text = json.dumps(preview_document(evaluation, violations), indent=2, sort_keys=False, default=str)
+def write_json(
+    evaluation: Evaluation,
+    violations: list[dict[str, str]],
+    out: Path | None = None,
+    cost: dict[str, Any] | None = None,
+) -> str:
+    text = json.dumps(preview_document(evaluation, violations, cost), indent=2, sort_keys=False, default=str)
     if out:
         out.write_text(text + "\n")
     return text
