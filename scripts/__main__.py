@@ -21,6 +21,7 @@ LAZY_COMMANDS = {
     "health": ("scripts.health.command", "health_app"),
     "dr-drill": ("scripts.dr.command", "dr_app"),
     "analytics": ("scripts.analytics.command", "analytics_app"),
+    "prices": ("scripts.cost.command", "prices_app"),
 }
 
 
