@@ -54,16 +54,16 @@ def render_cost(console: Console, estimate: Estimate, compare: tuple[str, Estima
         for i in items:
             types[i.type] = types.get(i.type, 0.0) + i.monthly_usd
         by_component.add_row(Text(component, style="bold"), "", str(len(items)), _usd(total))
-        for type_token, value in sorted(types.items(), key=lambda kv: -kv[1]):
-            by_component.add_row("", Text(type_token), "", _usd(value))
+        for type_token, value in sorted(types.items(), key=lambda kv: -kv[1])[:3]:  # the rest: --json by_type
+            by_component.add_row("", Text(type_token.split(":")[-1]), "", _usd(value))
     by_component.add_row(Text("total", style="bold"), "", "", Text(_usd(estimate.total), style="bold"))
     console.print(by_component)
     regions = ", ".join(f"{region} {_usd(value)}" for region, value in estimate.by_region.items())
     console.print(f"By region: {regions}")
     top = Table(title="Largest line items")
     for column in ("resource", "item", "quantity", "unit price", "monthly USD", "assumption"):
-        top.add_column(column, overflow="fold")
-    for i in estimate.top(10):
+        top.add_column(column)
+    for i in estimate.top(5):
         top.add_row(
             Text(i.resource),
             Text(i.item),
