@@ -226,13 +226,28 @@ def write_chart(results: list[PointResult], out: Path) -> None:
 
     measured = _measured(results)
     xs = [r.resources or 0 for r in measured]
+    medians = [r.median_s for r in measured]
     figure, time_axis = plt.subplots(figsize=(8, 4.5))
-    time_axis.plot(xs, [r.median_s for r in measured], "o-", color="tab:blue", label="median wall time (s)")
+    # Points, not a line through them: on a busy machine neighbouring points differ by more than their sizes do.
+    time_axis.errorbar(
+        xs,
+        medians,
+        yerr=[[m - r.min_s for m, r in zip(medians, measured, strict=True)], [0.0] * len(xs)],
+        fmt="o",
+        color="tab:blue",
+        label="median wall time (s), bar down to min",
+    )
+    ms_per_resource = slope([float(x) for x in xs], medians) * 1000
+    if xs:
+        intercept = statistics.fmean(medians) - ms_per_resource / 1000 * statistics.fmean(xs)
+        ends = [min(xs), max(xs)]
+        fit = [intercept + ms_per_resource / 1000 * x for x in ends]
+        time_axis.plot(ends, fit, "-", color="tab:blue", alpha=0.5, label=f"fit: {ms_per_resource:.2f} ms/resource")
     time_axis.axhline(TARGET_SECONDS, color="tab:blue", linestyle=":", label=f"target {TARGET_SECONDS:.0f} s")
     time_axis.set_xlabel("resources")
     time_axis.set_ylabel("wall time (s)", color="tab:blue")
     memory_axis = time_axis.twinx()
-    memory_axis.plot(xs, [r.peak_mib for r in measured], "s--", color="tab:red", label="peak RSS (MiB)")
+    memory_axis.plot(xs, [r.peak_mib for r in measured], "s", color="tab:red", label="peak RSS (MiB)")
     memory_axis.set_ylabel("peak RSS (MiB)", color="tab:red")
     lines = time_axis.get_legend_handles_labels()[0] + memory_axis.get_legend_handles_labels()[0]
     labels = time_axis.get_legend_handles_labels()[1] + memory_axis.get_legend_handles_labels()[1]
