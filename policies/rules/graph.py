@@ -16,6 +16,7 @@ from .resource import Resource
 # Outputs through which other resources refer to a resource. Tags never count: a Name tag is not a reference.
 IDENTITY_PROPS = ("id", "arn", "name", "bucket", "identifier", "clusterIdentifier", "replicationGroupId", "keyId")
 NOT_REFERENCES = frozenset({"tags", "tagsAll"})
+_last_converted: "tuple[object, Stack] | None" = None
 
 
 class Stack:
@@ -28,13 +29,21 @@ class Stack:
 
     @classmethod
     def from_args(cls, args: StackValidationArgs) -> "Stack":
+        """The stack of `args`. Every stack rule gets the same resource list; converting it once and sharing the
+        (read-only) graph saves each further rule a deep copy of every resource's props."""
+        global _last_converted
+        if _last_converted is not None and _last_converted[0] is args.resources:
+            return _last_converted[1]
+
         def convert(r: PolicyResource) -> Resource:
             dependencies = {key: tuple(d.urn for d in deps) for key, deps in r.property_dependencies.items()}
             return Resource(
                 r.resource_type, r.name, r.urn, plain(r.props), r.parent.urn if r.parent else None, dependencies
             )
 
-        return cls(convert(r) for r in args.resources)
+        stack = cls(convert(r) for r in args.resources)
+        _last_converted = (args.resources, stack)  # holding the list keeps its identity from being reused
+        return stack
 
     def of_type(self, *types: str) -> list[Resource]:
         return [r for t in types for r in self._by_type.get(t, [])]

@@ -27,4 +27,14 @@ class Resource:
 
     @classmethod
     def from_args(cls, args: ResourceValidationArgs) -> "Resource":
-        return cls(args.resource_type, args.name, args.urn, plain(args.props), args.opts.parent)
+        """The resource of `args`. Rules only read it, so when the next rule is handed the same props object (the
+        offline runner passes each resource's props to all its rules) the converted resource is shared."""
+        global _last_converted
+        if _last_converted is not None and _last_converted[0] is args.props and _last_converted[1].urn == args.urn:
+            return _last_converted[1]
+        resource = cls(args.resource_type, args.name, args.urn, plain(args.props), args.opts.parent)
+        _last_converted = (args.props, resource)  # holding the props keeps their identity from being reused
+        return resource
+
+
+_last_converted: tuple[object, Resource] | None = None

@@ -56,13 +56,18 @@ def _metrics(alarm: Resource) -> list[tuple[Any, dict[str, Any]]]:
     return found
 
 
-def _watches(stack: Stack, alarm: Resource, store: Resource, dimension_names: tuple[str, ...]) -> bool | None:
-    if store.urn in {u for urns in alarm.property_dependencies.values() for u in urns}:
+def _watches(
+    alarm: tuple[set[str], list[tuple[Any, dict[str, Any]]]],
+    store: Resource,
+    names: set[str],
+    dimension_names: tuple[str, ...],
+) -> bool | None:
+    """Whether `alarm` (its dependency URNs and `_metrics`) watches `store`, known by `names`; None: cannot tell."""
+    dependencies, metrics = alarm
+    if store.urn in dependencies:
         return True
-    names = {v for k in WATCHED[store.type][1] if isinstance(v := store.get(k), str)}
-    names |= {v for v in (store.get("id"),) if isinstance(v, str)}
     unknown = False
-    for _, dimensions in _metrics(alarm):
+    for _, dimensions in metrics:
         for key in dimension_names:
             value = dimensions.get(key)
             if value is UNKNOWN:
@@ -104,18 +109,24 @@ def _watches(stack: Stack, alarm: Resource, store: Resource, dimension_names: tu
     },
 )
 def data_stores_have_alarms(stack: Stack, config: Config) -> Iterator[tuple[Resource | None, str]]:
-    alarms = stack.of_type(METRIC_ALARM)
-    for type_token, (config_key, _, dimension_names) in WATCHED.items():
+    # Each alarm's dependencies and metrics, read once: every store is checked against every alarm.
+    alarms = [
+        ({u for urns in alarm.property_dependencies.values() for u in urns}, _metrics(alarm))
+        for alarm in stack.of_type(METRIC_ALARM)
+    ]
+    for type_token, (config_key, name_keys, dimension_names) in WATCHED.items():
         for store in stack.of_type(type_token):
             if type_token == AUTOSCALING_GROUP and not _is_database_node(store):
                 continue
+            names = {v for k in name_keys if isinstance(v := store.get(k), str)}
+            names |= {v for v in (store.get("id"),) if isinstance(v, str)}
             covered: set[str] = set()
             for alarm in alarms:
-                watches = _watches(stack, alarm, store, dimension_names)
+                watches = _watches(alarm, store, names, dimension_names)
                 if watches is None:
                     break  # an alarm's target is still unknown: cannot tell yet
                 if watches:
-                    covered |= {m for m, _ in _metrics(alarm) if isinstance(m, str)}
+                    covered |= {m for m, _ in alarm[1] if isinstance(m, str)}
             else:
                 missing = [m for m in config[config_key] if m not in covered]
                 if missing:
@@ -147,7 +158,6 @@ def sns_topic_has_subscription(stack: Stack, config: Config) -> Iterator[tuple[R
 def kms_key_in_use(stack: Stack, config: Config) -> Iterator[tuple[Resource | None, str]]:
     users = [r for r in stack.resources if r.type not in NOT_KEY_USES and r.type != KMS_KEY]
     for key in stack.of_type(KMS_KEY):
-        verdicts = [stack.references(user, key) for user in users]
-        if True in verdicts or None in verdicts:
+        if any(stack.references(user, key) is not False for user in users):  # used, or maybe (still unknown)
             continue
         yield key, "no resource uses this key: pass its ARN as kms_key_id where it belongs, or remove the key."

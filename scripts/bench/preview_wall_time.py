@@ -1,4 +1,5 @@
-"""`python -m scripts bench preview`: cold-process wall time of the offline preview against its target."""
+"""`python -m scripts bench preview`: cold-process wall time of the offline preview against its target; with
+`--sweep`, wall time and peak memory against resource count (preview_sweep.py)."""
 
 import statistics
 import subprocess
@@ -21,8 +22,21 @@ def preview(
     stack: Annotated[str, typer.Option(help="Stack to preview.")] = "prod",
     runs: Annotated[int, typer.Option(min=1, max=50, help="Cold runs (each a fresh process, as users run it).")] = 5,
     target: Annotated[float, typer.Option(help="Target wall time in seconds.")] = 3.0,
+    sweep: Annotated[
+        bool,
+        typer.Option(
+            "--sweep",
+            help="Prod at 1/4/8/16 shards x 1/5 read replicas and the self-hosted engines: time, peak memory and "
+            "ms per extra resource; writes reports/bench-preview-sweep.{md,json,png}. --runs sets runs per point.",
+        ),
+    ] = False,
 ) -> None:
     """Wall time of `python -m scripts preview --stack STACK --json` in a fresh process (imports included)."""
+    if sweep:
+        from .preview_sweep import run_sweep
+
+        run_sweep(runs, REPORTS)
+        return
     times = []
     for _ in track(range(runs), description=f"preview --stack {stack}"):
         started = time.perf_counter()

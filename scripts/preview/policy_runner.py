@@ -23,12 +23,13 @@ from pulumi_policy import (
     PolicyResourceOptions,
     ReportViolation,
     ResourceValidationArgs,
+    ResourceValidationPolicy,
     StackValidationArgs,
 )
 from pulumi_policy.proxy import unknown_checking_proxy
 
 from policies.rules import all_rules
-from policies.rules.base import AnyRule, StackRule
+from policies.rules.base import AnyRule, ResourceRule, StackRule
 from scripts import PROJECT_DIR
 
 from .mock_engine import EchoMocks, Evaluation, RecordedResource
@@ -143,6 +144,7 @@ def run_policies(evaluation: Evaluation, config_file: Path) -> list[dict[str, st
 
         return report
 
+    resource_rules: list[tuple[ResourceRule, EnforcementLevel, ResourceValidationPolicy, dict[str, Any]]] = []
     for rule in rules:
         setting = settings[rule.name]
         if setting.level == EnforcementLevel.DISABLED:
@@ -152,19 +154,18 @@ def run_policies(evaluation: Evaluation, config_file: Path) -> list[dict[str, st
             stack_resources = stack_resources or _stack_resources(evaluation)
             args = StackValidationArgs(stack_resources, dict(setting.properties))
             rule.policy().validate(args, reporter(rule, level, None))
+        else:
+            resource_rules.append((rule, level, rule.policy(), dict(setting.properties)))
+    # Resource by resource, so that every rule on a resource reads the same props proxy (Resource.from_args then
+    # converts it once); the violations are sorted below, so the order they are found in does not show.
+    for resource in evaluation.resources:
+        applicable = [entry for entry in resource_rules if entry[0].applies_to(resource.type)]
+        if not applicable:
             continue
-        policy = rule.policy()
-        for resource in evaluation.resources:
-            if not rule.applies_to(resource.type):
-                continue
+        props, options = unknown_checking_proxy(dict(resource.inputs)), _options(resource)
+        for rule, level, policy, properties in applicable:
             resource_args = ResourceValidationArgs(
-                resource.type,
-                unknown_checking_proxy(dict(resource.inputs)),
-                resource.urn,
-                resource.name,
-                _options(resource),
-                None,
-                dict(setting.properties),
+                resource.type, props, resource.urn, resource.name, options, None, dict(properties)
             )
             policy.validate(resource_args, reporter(rule, level, resource.urn))
     return sorted(
