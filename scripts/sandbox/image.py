@@ -34,6 +34,11 @@ class Skip:
     def is_unit(self) -> bool:
         return self.name.endswith((".service", ".timer"))
 
+    @property
+    def is_file(self) -> bool:
+        """A rendered file that only a skipped program reads: nothing to stub."""
+        return self.name.endswith((".json", ".conf", ".yml", ".yaml"))
+
 
 ENI_REASON = (
     "attaches the stable network interface (EC2 API) and changes routes with ip; "
@@ -51,6 +56,10 @@ SKIPS: tuple[Skip, ...] = (
     Skip(
         "/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl",
         "the CloudWatch agent is not installable here (its config is checked as text)",
+    ),
+    Skip(
+        "/opt/aws/amazon-cloudwatch-agent/etc/cryb-pg.json",
+        "read only by the CloudWatch agent, which is not installable here (its content is checked as text)",
     ),
     Skip("apt-get", MUST_NOT_RUN, 100),
     Skip("dpkg", MUST_NOT_RUN, 100),

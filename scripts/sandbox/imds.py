@@ -43,7 +43,9 @@ def metadata(args: argparse.Namespace) -> dict[str, str]:
         "/latest/meta-data/local-ipv4": args.private_ip,
         "/latest/meta-data/placement/region": args.region,
         "/latest/meta-data/placement/availability-zone": args.availability_zone,
+        # with and without the slash: botocore asks for the directory, pgBackRest for the bare path
         "/latest/meta-data/iam/security-credentials/": args.role,
+        "/latest/meta-data/iam/security-credentials": args.role,
         f"/latest/meta-data/iam/security-credentials/{args.role}": json.dumps(credentials),
         "/latest/meta-data/network/interfaces/macs/": "",
         "/latest/dynamic/instance-identity/document": json.dumps(identity),

@@ -32,6 +32,7 @@ from scripts.sandbox.addresses import AddressTable
 from scripts.sandbox.image import Image, stub_script
 from scripts.sandbox.network import Network
 from scripts.sandbox.services import CONTROL_DIR, NODE_PATH, SKIP_BIN, SYSTEMCTL_STANDIN, ServiceManager
+from scripts.sandbox.units import template_of
 from scripts.sandbox.userdata import CloudConfig, decode_user_data, parse_cloud_config
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -110,13 +111,17 @@ class Node:
         self.processes: list[subprocess.Popen[bytes]] = []
         self.notes: list[str] = []
         self.booted = False
+        self.installed: dict[str, os.stat_result] = {}
+        """Each written file's status right after install: a later access or change means the node used it."""
 
     def __repr__(self) -> str:
         return f"<Node {self.name} {self.spec.vpc_address}->{self.alias}>"
 
     # -- files -----------------------------------------------------------------------------------------------
     def path(self, node_path: str) -> Path:
-        return self.root / node_path.lstrip("/")
+        """Where a path of the node lives on this machine. The image's symlinks apply (/var/run is /run)."""
+        parent, name = os.path.split(node_path.rstrip("/") or "/")
+        return self.root / os.path.realpath(parent).lstrip("/") / name
 
     def note(self, message: str) -> None:
         line = f"[{self.name}] {message}"
@@ -157,7 +162,7 @@ class Node:
         skip_bin = self.path(SKIP_BIN)
         skip_bin.mkdir(parents=True, exist_ok=True)
         for skip in self.image.skips:
-            if skip.is_unit:
+            if skip.is_unit or skip.is_file:
                 continue
             stub = (
                 skip_bin / os.path.basename(skip.name)
@@ -176,6 +181,8 @@ class Node:
             target.write_text(self.addresses.rewrite(written.content))
             shutil.chown(target, written.user, written.group)
             target.chmod(written.permissions)
+        for written in self.config.files:
+            self.installed[written.path] = self.path(written.path).stat()
 
     # -- namespaces ------------------------------------------------------------------------------------------
     def _mount_script(self) -> str:
@@ -189,7 +196,7 @@ class Node:
         lines.append(f"mount --bind {shlex.quote(str(self.path(HOSTS_FILE)))} /etc/hosts")
         lines.append(f"mount --bind {shlex.quote(str(self.path(SYSTEMCTL_FILE)))} /usr/bin/systemctl")
         for skip in self.image.skips:
-            if skip.name.startswith("/"):
+            if skip.name.startswith("/") and not skip.is_file:
                 stub = f"{CONTROL_DIR}/stubs{skip.name}"
                 lines.append(f"mkdir -p {shlex.quote(os.path.dirname(skip.name))}")
                 lines.append(f"[ -e {skip.name} ] || touch {skip.name}")
@@ -312,7 +319,7 @@ class Node:
                 shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
         self._start_holder()
         self._start_imds()
-        self.services = ServiceManager(self, self.image, hold=not start_units)
+        self.services = ServiceManager(self, self.image, hold=not start_units, activated=self.services.activated)
         self.services.serve()
         for note in self.image.notes():
             self.note(note)
@@ -342,6 +349,26 @@ class Node:
         commands = [line.split(" ", 1)[0] for line in log.read_text().splitlines()] if log.exists() else []
         units = [n.split(" ", 2)[2].split(":", 1)[0] for n in self.notes if n.startswith("skipped unit ")]
         return sorted(set(commands + units))
+
+    def used_files(self) -> set[str]:
+        """Written files the node has used: units the runner activated, other files read or changed since install."""
+        used = set()
+        activated = self.services.activated
+        for path, before in self.installed.items():
+            target = self.path(path)
+            if path.startswith("/etc/systemd/system/"):
+                name = os.path.basename(path)
+                templates = {found[0] for a in activated if (found := template_of(a))}
+                if name in activated or name in templates:
+                    used.add(path)
+                continue
+            if not target.exists():
+                used.add(path)  # consumed and removed
+                continue
+            now = target.stat()
+            if now.st_atime_ns > before.st_atime_ns or now.st_mtime_ns != before.st_mtime_ns:
+                used.add(path)
+        return used
 
     def kill(self) -> None:
         """kill -9 every process of the node, as a machine that dies; the namespaces' mounts go with them."""

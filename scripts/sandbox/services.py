@@ -76,6 +76,8 @@ class ServiceManager:
     halted: bool = False
     booted_at: float = field(default_factory=time.monotonic)
     history: list[str] = field(default_factory=list)
+    activated: set[str] = field(default_factory=set)
+    """Every unit started (or reported started, when skipped) since the node was first booted."""
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _server: socketserver.ThreadingUnixStreamServer | None = None
 
@@ -190,6 +192,7 @@ class ServiceManager:
         if self.hold:
             self.node.note(f"not starting {name}: the node was booted with its units held")
             return
+        self.activated.add(name)
         skip = self.image.skip_for(name)
         if skip is not None:
             self.node.note(f"skipped unit {name}: {skip.reason}")
