@@ -64,6 +64,20 @@ class BootError(RuntimeError):
     pass
 
 
+class CommandError(subprocess.CalledProcessError):
+    """A command run inside a node failed; the message carries its output (the usual reason to look)."""
+
+    def __init__(self, node: str, argv: list[str], result: subprocess.CompletedProcess[str]) -> None:
+        super().__init__(result.returncode, argv, result.stdout, result.stderr)
+        self.node = node
+
+    def __str__(self) -> str:
+        return (
+            f"{self.node}: {shlex.join(self.cmd)} exited {self.returncode}\n"
+            f"--- stdout ---\n{(self.stdout or '')[-3000:]}\n--- stderr ---\n{(self.stderr or '')[-3000:]}"
+        )
+
+
 @dataclass(frozen=True)
 class NodeSpec:
     """A node to boot: a launch template's user data as the preview records it, and where it would run."""
@@ -287,7 +301,7 @@ class Node:
             self.command(argv, user=user, env=env), capture_output=True, text=True, timeout=timeout, input=input
         )
         if check and result.returncode != 0:
-            raise subprocess.CalledProcessError(result.returncode, list(argv), result.stdout, result.stderr)
+            raise CommandError(self.name, list(argv), result)
         return result
 
     def pids(self) -> list[int]:
@@ -324,12 +338,13 @@ class Node:
         for note in self.image.notes():
             self.note(note)
         self.booted = True
+        # What systemd-tmpfiles-setup does at every boot, limited to the node's own /run and /tmp (the image's
+        # packages' rules, e.g. /run/postgresql, and the rendered ones): the rest of the tree is this machine's.
+        self.run(["systemd-tmpfiles", "--create", "--boot", *(f"--prefix={d}" for d in RESET_AT_BOOT)])
         if first:
             for argv in self.config.runcmd:
                 self._runcmd(argv)
         else:
-            for tmpfiles in sorted(self.path("/etc/tmpfiles.d").glob("*.conf")):
-                self.run(["systemd-tmpfiles", "--create", f"/etc/tmpfiles.d/{tmpfiles.name}"])
             self.services.boot()
         self.note(f"booted in {time.monotonic() - started:.1f} s (skipped: {', '.join(self.skipped()) or 'nothing'})")
         return time.monotonic() - started

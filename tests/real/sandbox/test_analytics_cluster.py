@@ -15,6 +15,7 @@ import yaml
 from scripts.mock_engine import Evaluation
 from scripts.sandbox import Node, Sandbox
 from scripts.sandbox.image import Image
+from scripts.sandbox.node import CommandError
 from scripts.sandbox.units import verify
 from tests.real.sandbox.rendered import REGION, BootedCluster, booted_cluster, endpoint, wait_for
 
@@ -126,6 +127,7 @@ class Writer(threading.Thread):
         self.acknowledged: list[int] = []
         self.stop = threading.Event()
         self.next_id = 0
+        self.last_error = ""
 
     def _leader_connection(self) -> psycopg.Connection | None:
         for node in self.cluster.box.nodes:
@@ -151,7 +153,8 @@ class Writer(threading.Thread):
                 conn.execute("INSERT INTO sandbox_writes (id) VALUES (%s)", (self.next_id,))
                 conn.commit()
                 self.acknowledged.append(self.next_id)
-            except psycopg.Error:
+            except psycopg.Error as exc:
+                self.last_error = repr(exc)
                 conn = None
                 time.sleep(0.1)
             time.sleep(0.01)
@@ -180,7 +183,18 @@ def test_kill_9_of_the_leader_fails_over_without_losing_a_commit_and_the_node_re
     leader = wait_for("a new leader", new_leader, timeout=TTL + LOOP_WAIT + 30, interval=0.25)
     MEASURED["failover_s"] = time.monotonic() - killed_at
     acknowledged_before = len(writer.acknowledged)
-    wait_for("writes on the new leader", lambda: len(writer.acknowledged) > acknowledged_before + 10, timeout=60)
+    try:
+        # Write availability can lag the leader election: the promoted node finishes recovery first (restore_command
+        # through pgBackRest). Measured, and bounded by pgBackRest's archive-timeout (60 s) plus a loop.
+        wait_for("writes on the new leader", lambda: len(writer.acknowledged) > acknowledged_before, timeout=75)
+        MEASURED["writes_resumed_s"] = time.monotonic() - killed_at
+        wait_for("more writes on the new leader", lambda: len(writer.acknowledged) > acknowledged_before + 10, 30)
+    except AssertionError:
+        print("members:", cluster.members(via=leader), "writer:", writer.last_error)
+        print(cluster.psql(leader, "SELECT application_name, state, sync_state FROM pg_stat_replication"))
+        print(cluster.psql(leader, "SELECT pid, state, wait_event, left(query, 60) FROM pg_stat_activity"))
+        print(cluster.psql(leader, "SHOW synchronous_standby_names"))
+        raise
     writer.stop.set()
     writer.join(timeout=10)
     with cluster.connect(leader) as conn:
@@ -209,6 +223,8 @@ def test_kill_9_of_the_leader_fails_over_without_losing_a_commit_and_the_node_re
 
 def test_point_in_time_restore_onto_a_fresh_node_is_exact(cluster: BootedCluster, prod: Evaluation) -> None:
     leader = wait_for("a leader", cluster.leader, timeout=60)
+    if "full backup:" not in cluster.pgbackrest(leader, "info"):  # run alone: the backup scenario did not run
+        leader.run(["systemctl", "start", "cryb-pgbackrest-backup@full.service"], timeout=180)
     with cluster.connect(leader) as conn:
         conn.execute("CREATE TABLE pitr_rows (id int PRIMARY KEY)")
         conn.execute("INSERT INTO pitr_rows SELECT generate_series(1, 500)")
@@ -218,8 +234,7 @@ def test_point_in_time_restore_onto_a_fresh_node_is_exact(cluster: BootedCluster
         time.sleep(1.1)
         conn.execute("INSERT INTO pitr_rows SELECT generate_series(501, 800)")
         conn.commit()
-        segment = _scalar(conn, "SELECT pg_walfile_name(pg_switch_wal())")
-        conn.commit()
+    segment = cluster.psql(leader, "SELECT pg_walfile_name(pg_switch_wal())")[0][0]  # superuser only
     wait_for(f"{segment} in the repository", lambda: any(segment in key for key in cluster.archived_wal()), 60, 1)
     # A fresh node from the same launch template, in a sandbox of its own (its own network: same address).
     spec = cluster.box.nodes[0].spec
@@ -232,7 +247,15 @@ def test_point_in_time_restore_onto_a_fresh_node_is_exact(cluster: BootedCluster
             fresh, "--type=time", f"--target={target}", "--target-action=promote", "--archive-mode=off", "restore"
         )
         data_dir = "/data/postgresql/data"
-        fresh.run(["/usr/lib/postgresql/17/bin/pg_ctl", "-D", data_dir, "-w", "-t", "120", "start"], user="postgres")
+        pg_ctl = ["/usr/lib/postgresql/17/bin/pg_ctl", "-D", data_dir]
+        try:  # -l: the server must not hold this command's output pipe open
+            # Socket only: the restored configuration is the backed-up leader's, which listens on that node's address.
+            start = [*pg_ctl, "-l", "/var/log/postgresql/restore.log", "-o", "-c listen_addresses=''", "-w", "start"]
+            fresh.run(start, user="postgres")
+        except CommandError:
+            for log in sorted(fresh.path("/var/log/postgresql").glob("*.log")):
+                print(f"--- {log.name}\n{log.read_text()[-3000:]}")
+            raise
         wait_for(
             "the restored node to finish recovery",
             lambda: fresh.run(["psql", "-tAc", "SELECT pg_is_in_recovery()"], user="postgres").stdout.strip() == "f",
@@ -245,13 +268,20 @@ def test_point_in_time_restore_onto_a_fresh_node_is_exact(cluster: BootedCluster
         ).stdout.strip()
         MEASURED["pitr_rows"] = float(rows.split("|")[0])
         assert rows == "500|1|500"  # every row committed before the target, none after
-        fresh.run(["/usr/lib/postgresql/17/bin/pg_ctl", "-D", data_dir, "-m", "fast", "stop"], user="postgres")
+        fresh.run([*pg_ctl, "-m", "fast", "stop"], user="postgres")
 
 
 def test_every_rendered_file_is_used_or_skipped(cluster: BootedCluster) -> None:
     """A file the program renders for a node that no scenario used and no skip names would escape the sandbox."""
-    node = cluster.box.nodes[1]
-    skipped = {skip.name for skip in node.image.skips}
-    rendered = {written.path for written in node.config.files}
-    unaccounted = sorted(rendered - node.used_files() - skipped - {f"/etc/systemd/system/{s}" for s in skipped})
+    nodes = cluster.box.nodes
+    # The credentials timer (OnBootSec=60) runs the agent's unit on every node: wait for its first run if needed.
+    wait_for(
+        "the credentials timer to run the agent on every node",
+        lambda: all("cryb-pg-credentials.service" in node.services.activated for node in nodes),
+        timeout=max(5.0, 90 - (time.monotonic() - cluster.booted_at)),
+    )
+    skipped = {skip.name for skip in nodes[0].image.skips}
+    rendered = {written.path for node in nodes for written in node.config.files}
+    used = set().union(*(node.used_files() for node in nodes))  # post_bootstrap runs on one node only, by design
+    unaccounted = sorted(rendered - used - skipped - {f"/etc/systemd/system/{s}" for s in skipped})
     assert unaccounted == []
