@@ -164,7 +164,8 @@ class BootedCluster:
 
     def psql(self, node: Node, query: str, *, dbname: str = "postgres") -> list[list[str]]:
         """A query as the superuser, from inside the node over its socket (peer authentication, as the callbacks)."""
-        out = node.run(["psql", "-X", "-d", dbname, "-tA", "-F", "|", "-c", query], user="postgres").stdout
+        argv = ["psql", "-X", "-p", str(self.port), "-d", dbname, "-tA", "-F", "|", "-c", query]
+        out = node.run(argv, user="postgres").stdout
         return [line.split("|") for line in out.splitlines() if line]
 
     def pgbackrest(self, node: Node, *args: str, check: bool = True) -> str:

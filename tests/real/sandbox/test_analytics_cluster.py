@@ -274,10 +274,10 @@ def test_point_in_time_restore_onto_a_fresh_node_is_exact(cluster: BootedCluster
 def test_every_rendered_file_is_used_or_skipped(cluster: BootedCluster) -> None:
     """A file the program renders for a node that no scenario used and no skip names would escape the sandbox."""
     nodes = cluster.box.nodes
-    # The credentials timer (OnBootSec=60) runs the agent's unit on every node: wait for its first run if needed.
+    # The credentials timer (OnBootSec=60) runs the agent's unit: wait for its first run if the scenarios were quicker.
     wait_for(
-        "the credentials timer to run the agent on every node",
-        lambda: all("cryb-pg-credentials.service" in node.services.activated for node in nodes),
+        "the credentials timer to run the agent",
+        lambda: any("cryb-pg-credentials.service" in node.services.activated for node in nodes),
         timeout=max(5.0, 90 - (time.monotonic() - cluster.booted_at)),
     )
     skipped = {skip.name for skip in nodes[0].image.skips}
