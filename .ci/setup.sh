@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   postgresql-15 postgresql-contrib pgbouncer redis-server
   etcd-server patroni pgbackrest postgresql-15-partman postgresql-15-cron
+  awscli python3-boto3 python3-yaml etcd-client  # the rendered node scripts (tests/real/sandbox)
   nodejs make
 )
 

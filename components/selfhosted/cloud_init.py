@@ -58,6 +58,11 @@ ETCD_ENV = f"{CONF_DIR}/etcd.env"
 PGBACKREST_CONF = f"{PROD_PGBACKREST_CONFIG_PATH}/pgbackrest.conf"
 PGBACKREST_LOG_DIR = "/var/log/pgbackrest"
 PGBACKREST_SPOOL = f"{DATA_MOUNT}/pgbackrest-spool"
+# Shared by every unit: not /tmp, which is private to the Patroni unit (PrivateTmp=yes), so archive-push and the
+# backup service would never see each other's locks. /run is emptied at boot: tmpfiles.d re-creates it, owned by
+# postgres, before any unit starts (and the setup script applies the same file at first boot).
+PGBACKREST_LOCK_PATH = "/run/pgbackrest"
+PGBACKREST_TMPFILES = "/etc/tmpfiles.d/cryb-pgbackrest.conf"
 SETUP_SCRIPT = "/usr/local/sbin/cryb-pg-setup"
 ADDRESS_SCRIPT = "/usr/local/sbin/cryb-node-address"
 BACKUP_SCRIPT = "/usr/local/sbin/cryb-pg-backup"
@@ -129,7 +134,7 @@ def image_ssm_parameter(instance_type: str, override: str | Mapping[Arch, str] |
 
 
 _SETUP = r"""#!/bin/bash
-# First-boot setup of @@NODE@@ (cluster @@CLUSTER@@), rendered by components/selfhosted_cloud_init.py.
+# First-boot setup of @@NODE@@ (cluster @@CLUSTER@@), rendered by components/selfhosted/cloud_init.py.
 set -euo pipefail
 REGION=@@REGION@@
 PG=@@PG@@
@@ -222,6 +227,7 @@ fi
 install -d -o postgres -g postgres -m 0700 @@DATA@@/postgresql @@PGBACKREST_SPOOL@@
 install -d -o etcd -g etcd -m 0700 @@ETCD_DATA@@
 install -d -o postgres -g postgres -m 0750 @@PG_LOG_DIR@@ @@PATRONI_LOG_DIR@@ @@PGBACKREST_LOG_DIR@@ /var/run/postgresql
+systemd-tmpfiles --create @@PGBACKREST_TMPFILES@@
 
 # 4. Secrets: readable by postgres only; never in user data or Pulumi state of the instance. The credentials agent
 #    writes Patroni's passwords (root:postgres 0640) from the secrets' effective versions.
@@ -304,21 +310,22 @@ ip rule show | grep -q "from @@ADDRESS@@ lookup @@TABLE@@" || ip rule add from @
 """
 
 _POST_BOOTSTRAP = r"""#!/bin/bash
-# Patroni runs this once, on the node that initialised the cluster; $1 is a superuser connection string.
+# Patroni runs this once, on the node that initialised the cluster; $1 is a superuser connection string
+# (key=value). psql reads it only as -d: next to -d, a positional argument would be taken as the user name.
 set -euo pipefail
 BACKEND=$(cat @@BACKEND@@ 2>/dev/null || echo none)
-psql "$1" -v ON_ERROR_STOP=1 <<'SQL'
+psql -d "$1" -v ON_ERROR_STOP=1 <<'SQL'
 \getenv admin_password CRYB_ADMIN_PASSWORD
 CREATE ROLE @@ADMIN@@ LOGIN CREATEROLE PASSWORD :'admin_password';
 CREATE DATABASE @@DATABASE@@ OWNER @@ADMIN@@;
 SQL
-psql "$1" -d @@DATABASE@@ -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements'
+psql -d "$1 dbname=@@DATABASE@@" -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements'
 case $BACKEND in
-  timescaledb) psql "$1" -d @@DATABASE@@ -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION IF NOT EXISTS timescaledb' ;;
+  timescaledb) psql -d "$1 dbname=@@DATABASE@@" -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION IF NOT EXISTS timescaledb' ;;
   partman)
     # The analytics migrations (scripts/analytics_migrations.py) run as the admin role: it needs pg_partman's
     # objects, and pg_cron (preloaded on analytics clusters) to schedule partition maintenance.
-    psql "$1" -d @@DATABASE@@ -v ON_ERROR_STOP=1 <<'SQL'
+    psql -d "$1 dbname=@@DATABASE@@" -v ON_ERROR_STOP=1 <<'SQL'
 CREATE SCHEMA IF NOT EXISTS partman;
 CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman;
 GRANT ALL ON SCHEMA partman TO @@ADMIN@@;
@@ -326,8 +333,8 @@ GRANT ALL ON ALL TABLES IN SCHEMA partman TO @@ADMIN@@;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA partman TO @@ADMIN@@;
 GRANT EXECUTE ON ALL PROCEDURES IN SCHEMA partman TO @@ADMIN@@;
 SQL
-    if psql "$1" -d @@DATABASE@@ -tAc 'SHOW shared_preload_libraries' | grep -q pg_cron; then
-      psql "$1" -d @@DATABASE@@ -v ON_ERROR_STOP=1 \
+    if psql -d "$1 dbname=@@DATABASE@@" -tAc 'SHOW shared_preload_libraries' | grep -q pg_cron; then
+      psql -d "$1 dbname=@@DATABASE@@" -v ON_ERROR_STOP=1 \
         -c 'CREATE EXTENSION IF NOT EXISTS pg_cron' -c 'GRANT USAGE ON SCHEMA cron TO @@ADMIN@@'
     fi
     ;;
@@ -335,11 +342,16 @@ esac
 """
 
 _ON_ROLE_CHANGE = r"""#!/bin/bash
-# Patroni callback: <action> <role> <scope>. A new leader (re)creates the stanza so archiving works at once.
+# Patroni callback (on_start and on_role_change): <action> <role> <scope>. A leader (re)creates the stanza so
+# archiving works at once: the node that bootstraps a cluster gets only on_start, a promoted replica
+# on_role_change. PostgreSQL may still be starting, hence the retries (in the background: Patroni waits for no
+# callback, but a callback must not outlive its purpose either).
 case $2 in
   master|primary)
-    nohup pgbackrest --config-path=@@PGBR_DIR@@ --stanza=@@STANZA@@ stanza-create \
-      >>@@PGBACKREST_LOG_DIR@@/stanza.log 2>&1 & ;;
+    nohup bash -c 'for _ in $(seq 30); do
+        pgbackrest --config-path=@@PGBR_DIR@@ --stanza=@@STANZA@@ stanza-create && exit 0
+        sleep 2
+      done; exit 1' >>@@PGBACKREST_LOG_DIR@@/stanza.log 2>&1 & ;;
 esac
 exit 0
 """
@@ -610,6 +622,7 @@ def render_user_data(inputs: NodeBootInputs) -> str:
             "PEERS": q(",".join(inputs.peer_etcd_client_urls)),
             "PEER_URL": q(inputs.node_etcd_peer_url),
             "ETCD_ENV": ETCD_ENV,
+            "PGBACKREST_TMPFILES": PGBACKREST_TMPFILES,
             **{f"ARN_{key}": q(arn) for key, arn in inputs.secret_arns.items()},
             "AGENT": f"{CREDENTIALS_AGENT} --config {CREDENTIALS_AGENT_CONFIG}",
         },
@@ -629,6 +642,11 @@ def render_user_data(inputs: NodeBootInputs) -> str:
         {"path": PATRONI_YML, "permissions": "0640", "content": inputs.patroni_yml},
         {"path": PGBACKREST_CONF, "permissions": "0640", "content": inputs.pgbackrest_conf},
         {"path": ETCD_ENV, "permissions": "0644", "content": inputs.etcd_env},
+        {
+            "path": PGBACKREST_TMPFILES,
+            "permissions": "0644",
+            "content": f"d {PGBACKREST_LOCK_PATH} 0750 postgres postgres -\n",
+        },
         {
             "path": "/opt/aws/amazon-cloudwatch-agent/etc/cryb-pg.json",
             "permissions": "0644",

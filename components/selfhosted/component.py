@@ -3,7 +3,7 @@
 Each node is a launch template in its own auto-scaling group of one, so a lost instance is replaced and rebuilt
 from its peers. A node keeps its address across replacements through a stable network interface that the new
 instance attaches at boot: etcd peer URLs, Patroni addresses, NLB targets and DNS records never change.
-Rendered configuration comes from pure modules (patroni_config, pgbackrest_config, selfhosted_cloud_init);
+Rendered configuration comes from pure modules (patroni_config, pgbackrest_config, cloud_init);
 this file only declares resources.
 """
 
@@ -25,6 +25,7 @@ from components.selfhosted.cloud_init import (
     AGENT_METRIC_DIMENSIONS,
     ASG_DIMENSION,
     METRICS_NAMESPACE,
+    PGBACKREST_LOCK_PATH,
     PGBACKREST_LOG_DIR,
     PGBACKREST_SPOOL,
     ROTATED_SECRET_KEYS,
@@ -541,7 +542,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
                 pg_socket_dir=PROD_SOCKET_DIR,
                 spool_path=PGBACKREST_SPOOL,
                 log_path=PGBACKREST_LOG_DIR,
-                lock_path="/tmp/pgbackrest",
+                lock_path=PGBACKREST_LOCK_PATH,
                 process_max=2,
                 retention_full_days=a["backup_retention_days"],
             )

@@ -136,6 +136,7 @@ class PatroniInputs:
     watchdog: WatchdogMode
     post_bootstrap: str | None = None
     on_role_change: str | None = None
+    """The leader callback: Patroni runs it on start and on every role change (it acts when the role is leader)."""
     namespace: str = NAMESPACE
     synchronous_node_count: int = 1
     patroni_log_dir: str | None = None
@@ -315,7 +316,9 @@ def render_patroni_config(inputs: PatroniInputs) -> dict[str, object]:
         }
         postgresql["recovery_conf"] = {"restore_command": restore_command(inputs.pgbackrest_config_path, inputs.stanza)}
     if inputs.on_role_change:
-        postgresql["callbacks"] = {"on_role_change": inputs.on_role_change}
+        # on_start too: the node that bootstraps a new cluster gets on_start only, never on_role_change (Patroni
+        # 3.0.2), and a leader's callback must run on it as well (the stanza: issue 13, defect 2).
+        postgresql["callbacks"] = {"on_start": inputs.on_role_change, "on_role_change": inputs.on_role_change}
     return {
         "scope": inputs.scope,
         "namespace": inputs.namespace,
@@ -332,7 +335,10 @@ def render_patroni_config(inputs: PatroniInputs) -> dict[str, object]:
 
 def render_patroni_yml(inputs: PatroniInputs) -> str:
     """patroni.yml text for one node."""
-    header = f"# Rendered by components/patroni_config.py for {inputs.node.name} of {inputs.scope}; do not edit.\n"
+    header = (
+        f"# Rendered by components/selfhosted/patroni_config.py for {inputs.node.name} of {inputs.scope}; "
+        "do not edit.\n"
+    )
     return header + yaml.safe_dump(render_patroni_config(inputs), sort_keys=False, width=200)
 
 
@@ -371,7 +377,7 @@ def etcd_environment(
 
 
 def render_etcd_env_file(environment: Mapping[str, str]) -> str:
-    return "# Rendered by components/patroni_config.py; do not edit.\n" + "".join(
+    return "# Rendered by components/selfhosted/patroni_config.py; do not edit.\n" + "".join(
         f'{key}="{value}"\n' for key, value in environment.items()
     )
 

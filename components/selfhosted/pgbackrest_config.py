@@ -102,7 +102,7 @@ def render_pgbackrest_conf(inputs: PgBackRestInputs) -> str:
     if problems:
         raise ValueError("; ".join(problems))
     lines = [
-        "# Rendered by components/pgbackrest_config.py; do not edit. The cipher passphrase is in conf.d/.",
+        "# Rendered by components/selfhosted/pgbackrest_config.py; do not edit. The cipher passphrase is in conf.d/.",
         "[global]",
         *_repo_lines(inputs.repo),
     ]

@@ -15,7 +15,7 @@ Runs as root from a systemd timer on every node (and once at boot, before Patron
    verifier computed here, so no plain password reaches the server's logs or pg_stat_statements) and logs in
    again; the change replicates to the other nodes with the WAL. A pending password is set only once every node
    runs with it, so the time in which only the new password works while AWSCURRENT still names the old one is
-   one poll of the rotation function (components/patroni_rotation_function/, every 2 seconds);
+   one poll of the rotation function (components/selfhosted/rotation_function/, every 2 seconds);
 4. acknowledges a pending version on the secret itself: tag `cryb-rotation-<node>` once this node runs with it,
    and `cryb-rotation-leader` once the leader has logged in with it. The rotation function moves AWSCURRENT only
    when every node and the leader have.
@@ -61,7 +61,7 @@ class AgentError(Exception):
 
 @dataclass(frozen=True)
 class AgentConfig:
-    """/etc/cryb-db/credentials-agent.json, written by the node's user data (components/selfhosted_cloud_init.py)."""
+    """/etc/cryb-db/credentials-agent.json, written by the node's user data (components/selfhosted/cloud_init.py)."""
 
     region: str
     node: str
