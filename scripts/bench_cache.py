@@ -2,7 +2,7 @@
 
 `LocalCluster` starts one redis-server per node of a stack's cache config from the very redis.conf and ACL
 file the ec2 engine renders (components/cache/redis_conf.py), with ports and paths substituted, and bootstraps it
-with the very shell script node 0 runs on EC2 (components/cache/cloud_init.py). tests/test_redis_cluster_real.py
+with the very shell script node 0 runs on EC2 (components/cache/cloud_init.py). tests/real/test_redis_cluster.py
 asserts on it; the benchmark kills a master and times the recovery against the 10 s target.
 """
 

@@ -1,6 +1,6 @@
 """Patroni failover benchmark: `python -m scripts bench patroni-failover`.
 
-Runs the failover drill of tests/test_patroni_failover_real.py (shared code: tests/servers/patroni.py) on fresh
+Runs the failover drill of tests/real/test_patroni_failover.py (shared code: tests/servers/patroni.py) on fresh
 loopback clusters, kills -9 the leader's PostgreSQL and Patroni while a writer commits, and prints the time to
 a new leader and to the first write it acknowledges, against the 20 s target and the RDS reference figures.
 """

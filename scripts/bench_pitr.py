@@ -1,6 +1,6 @@
 """pgBackRest point-in-time-recovery benchmark: `python -m scripts bench pitr`.
 
-Runs the PITR drill of tests/test_pgbackrest_pitr_real.py (shared code: tests/servers/pgbackrest.py) on a larger
+Runs the PITR drill of tests/real/test_pgbackrest_pitr.py (shared code: tests/servers/pgbackrest.py) on a larger
 database: a local PostgreSQL 15 primary archives through the rendered pgbackrest.conf into moto's S3 over
 verified TLS (or a posix repository), takes a full backup, a writer commits while the target time passes, and
 the drill restores to that time into a new data directory. Prints backup and restore times, RTO (restore start

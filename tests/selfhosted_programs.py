@@ -1,5 +1,6 @@
-"""The SelfHostedCluster arguments the small test programs declare (tests/test_postgres_selfhosted_component.py,
-tests/test_selfhosted_alarms.py): one set of test values, rendered as Python source for a program's __main__.py."""
+"""The SelfHostedCluster arguments the small test programs declare (tests/components/selfhosted/test_component.py,
+tests/components/monitoring/test_selfhosted_alarms.py): one set of test values, rendered as Python source for a
+program's __main__.py."""
 
 from typing import Any
 

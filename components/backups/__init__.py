@@ -1,7 +1,8 @@
 """Backups: encrypted S3 backup buckets (Object Lock, replication to the DR region), AWS Backup vaults, plans,
 selections and restore testing, and the pure documents behind them (key and bucket policies, lifecycle, rules).
 
-Owns: `component.py` (`Backups`), `policies.py` (pure). May import: `components.security`.
+Owns: `component.py` (`Backups`), `policies.py` (pure).
+May import: `components.security`.
 Imported by: `__main__`, `components.selfhosted` (the backup writer's role policy).
 """
 

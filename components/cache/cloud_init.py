@@ -28,6 +28,10 @@ SERVICE = "cryb-cache"
 OS_USER = "valkey"
 PACKAGE = "valkey"  # AL2023 package; the unit below only needs its valkey-server/valkey-cli binaries
 SETUP_SCRIPT = "/usr/local/sbin/cryb-cache-setup"
+# Background saves and AOF rewrites fork: with the kernel's heuristic overcommit (0) a fork of a large server can
+# fail under memory pressure, and Valkey/Redis warn at start. 1 is what their documentation requires.
+SYSCTL_FILE = "/etc/sysctl.d/60-cryb-cache.conf"
+SYSCTL_SETTINGS = {"vm.overcommit_memory": "1"}
 BOOTSTRAP_SCRIPT = "/usr/local/sbin/cryb-cache-bootstrap"
 USER_DATA_LIMIT_BYTES = 16 * 1024  # EC2 rejects larger user data
 ROLES_READ = ("app", "reader", "admin", "replicator")
@@ -179,6 +183,7 @@ arn_of() {{
 json_get() {{ python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]], end="")' "$1" "$2"; }}
 
 dnf install -y {PACKAGE} amazon-cloudwatch-agent openssl
+sysctl -p {SYSCTL_FILE}
 id -u {OS_USER} >/dev/null 2>&1 || useradd --system --home-dir {DATA_DIR} --shell /sbin/nologin {OS_USER}
 install -d -o {OS_USER} -g {OS_USER} -m 0750 {CONF_DIR} {CONF_DIR}/tls {DATA_DIR} "$(dirname {LOG_FILE})"
 
@@ -235,6 +240,11 @@ if [ -x {BOOTSTRAP_SCRIPT} ]; then
     CACHE_BOOTSTRAP_TIMEOUT={PEER_WAIT_SECONDS} CACHE_TLS_ARGS="--tls --cacert {TLS_FILES.ca}" {BOOTSTRAP_SCRIPT}
 fi
 """
+
+
+def _sysctl_conf() -> str:
+    """Kernel settings of a cache node, applied at first boot and by systemd-sysctl at every boot."""
+    return "".join(f"{key} = {value}\n" for key, value in SYSCTL_SETTINGS.items())
 
 
 def _unit() -> str:
@@ -303,6 +313,7 @@ def render_user_data(inputs: NodeBootInputs) -> str:
         {"path": f"{CONF_DIR}/node.conf", "permissions": "0640", "content": inputs.redis_conf},
         {"path": f"{CONF_DIR}/users.acl.template", "permissions": "0600", "content": acl_template()},
         {"path": f"/etc/systemd/system/{SERVICE}.service", "permissions": "0644", "content": _unit()},
+        {"path": SYSCTL_FILE, "permissions": "0644", "content": _sysctl_conf()},
         {
             "path": f"/opt/aws/amazon-cloudwatch-agent/etc/{SERVICE}.json",
             "permissions": "0644",

@@ -1,6 +1,6 @@
 """`redis.conf` and the ACL file of a self-hosted Redis/Valkey Cluster node, as pure functions.
 
-The same text is written by cloud-init on EC2 and started on loopback by tests/test_redis_cluster_real.py,
+The same text is written by cloud-init on EC2 and started on loopback by tests/real/test_redis_cluster.py,
 so ports and paths are parameters and nothing here knows about AWS. The file never contains a secret: ACL
 users are in a separate ACL file holding SHA-256 hashes, and the replication password comes from an
 `include`d file that cloud-init writes (mode 0600) from Secrets Manager.
@@ -55,10 +55,12 @@ Persistence = Literal["aof", "rdb", "none"]
 
 # ACL rules per user, without passwords. `app` and `reader` are also the ElastiCache RBAC access strings,
 # so both engines grant the same rights. `-@dangerous` removes KEYS, FLUSHALL, CONFIG, DEBUG, CLIENT KILL,
-# CLUSTER RESET/FAILOVER and friends; cluster clients still get CLUSTER SLOTS/SHARDS/NODES for routing.
+# CLUSTER RESET/FAILOVER and friends; cluster clients still get CLUSTER SLOTS/SHARDS/NODES for routing, and INFO
+# (in @dangerous) comes back because client libraries and health checks call it (it reveals no data or secret).
 ACCESS_STRINGS: dict[str, str] = {
-    "app": "on ~* &* +@all -@dangerous",
-    "reader": "on ~* &* -@all +@read +@connection -@dangerous +cluster|slots +cluster|shards +cluster|nodes +readonly",
+    "app": "on ~* &* +@all -@dangerous +info",
+    "reader": "on ~* &* -@all +@read +@connection -@dangerous +info +cluster|slots +cluster|shards +cluster|nodes "
+    "+readonly",
 }
 # Self-hosted only: `admin` bootstraps and operates the cluster, `replicator` is what replicas log in as.
 INTERNAL_ACCESS_STRINGS: dict[str, str] = {

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from components.selfhosted.nvme_instances import NVME_INSTANCE_TYPES, validate_node_type
+from components.selfhosted.nvme_instances import NVME_INSTANCE_TYPES, Arch, nvme_instance_type, validate_node_type
 from components.selfhosted.patroni_config import DcsTiming, timing_problems, tuning_class_for
 
 from .base import Section
@@ -161,10 +161,12 @@ class SelfHostedConfig(Section):
     postgres_major: Literal["15", "16", "17"] = Field(
         default="17", description="PostgreSQL major version installed from apt.postgresql.org (15, 16 or 17)."
     )
-    image_ssm_parameter: str | None = Field(
+    image_ssm_parameter: str | dict[Arch, str] | None = Field(
         default=None,
-        description="SSM parameter naming the node AMI, e.g. a baked image published by the image pipeline. "
-        "Unset: the public Debian 12 parameter for the type's architecture, and cloud-init installs every package "
+        description="SSM parameter naming the node AMI, e.g. a baked image published by the image pipeline: one "
+        "name when every node type (`clusters.*.instanceType`, `postgres.ec2.instanceType`) has the same CPU "
+        "architecture, else one per architecture (`{x86_64: /..., arm64: /...}`; i4i is x86_64, r6gd and r7gd arm64). "
+        "Unset: the public Debian 12 parameter for each type's architecture, and cloud-init installs every package "
         "at boot (through `packageProxy`).",
     )
     package_proxy: str | None = Field(
@@ -194,9 +196,12 @@ class SelfHostedConfig(Section):
 
     @field_validator("image_ssm_parameter")
     @classmethod
-    def _ssm(cls, value: str | None) -> str | None:
-        if value is not None and not _SSM_PARAMETER.match(value):
-            raise ValueError("must be an SSM parameter name starting with '/', e.g. /cryb-db/images/postgres")
+    def _ssm(cls, value: str | dict[Arch, str] | None) -> str | dict[Arch, str] | None:
+        names = value.values() if isinstance(value, dict) else [] if value is None else [value]
+        bad = [name for name in names if not _SSM_PARAMETER.match(name)]
+        if bad:
+            example = "/cryb-db/images/postgres"
+            raise ValueError(f"{bad[0]!r}: must be an SSM parameter name starting with '/', e.g. {example}")
         return value
 
     @field_validator("package_proxy")
@@ -238,3 +243,29 @@ def selfhosted_problems(selfhosted: SelfHostedConfig, *, environment: str, avail
         if selfhosted.log_retention_days < 365:
             problems.append(f"{key}.logRetentionDays = {selfhosted.log_retention_days}: must be at least 365 in prod")
     return problems
+
+
+def image_problems(image_ssm_parameter: str | dict[Arch, str] | None, node_types: dict[str, str]) -> list[str]:
+    """An AMI is built for one CPU architecture and EC2 refuses to start it on another: the image of every node type
+    must be the one of its architecture. `node_types` maps the config key of each node type to its value."""
+    if image_ssm_parameter is None:
+        return []  # the public Debian parameter is chosen per architecture
+    key = f"{NAMESPACE}:selfhosted.imageSsmParameter"
+    by_arch: dict[str, list[str]] = {}
+    for type_key, instance_type in node_types.items():
+        if instance_type in NVME_INSTANCE_TYPES:  # an unknown type is reported by its own key
+            by_arch.setdefault(nvme_instance_type(instance_type).arch, []).append(f"{type_key} {instance_type}")
+    if isinstance(image_ssm_parameter, str):
+        if len(by_arch) <= 1:
+            return []
+        found = " vs ".join(f"{arch}: {' and '.join(types)}" for arch, types in sorted(by_arch.items()))
+        return [
+            f"{key} = {image_ssm_parameter!r}: one image cannot boot nodes of two CPU architectures ({found}), "
+            "so give one per architecture, e.g. {x86_64: /cryb-db/images/postgres-x86_64, arm64: "
+            "/cryb-db/images/postgres-arm64}"
+        ]
+    return [
+        f"{key}.{arch}: missing, needed by {', '.join(types)} (allowed keys: x86_64, arm64)"
+        for arch, types in sorted(by_arch.items())
+        if arch not in image_ssm_parameter
+    ]

@@ -11,7 +11,7 @@ from .kms import KmsConfig
 from .monitoring import MonitoringConfig
 from .network import NetworkConfig
 from .postgres import PostgresConfig
-from .selfhosted import SelfHostedConfig, selfhosted_problems
+from .selfhosted import SelfHostedConfig, image_problems, selfhosted_problems
 
 REQUIRED_TAG_KEYS = ("environment", "service", "owner", "data-classification")
 
@@ -101,6 +101,7 @@ class StackConfig(Section):
             *selfhosted_problems(self.selfhosted, environment=self.environment, availability_zones=azs),
         ]
         problems += self._ec2_shard_problems()
+        problems += image_problems(self.selfhosted.image_ssm_parameter, self._node_types())
         if (self.selfhosted.clusters or self.postgres.engine == "ec2") and not self.network.interface_endpoints:
             problems.append(
                 "cryb-db:network.interfaceEndpoints = False: must be true with self-hosted nodes "
@@ -110,6 +111,16 @@ class StackConfig(Section):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _node_types(self) -> dict[str, str]:
+        """Config key -> EC2 instance type of every self-hosted PostgreSQL node group."""
+        types = {
+            f"cryb-db:selfhosted.clusters.{name}.instanceType": cluster.instance_type
+            for name, cluster in self.selfhosted.clusters.items()
+        }
+        if self.postgres.engine == "ec2":
+            types["cryb-db:postgres.ec2.instanceType"] = self.postgres.ec2.instance_type
+        return types
 
     def _ec2_shard_problems(self) -> list[str]:
         """Self-hosted shards: one node per AZ, an image that needs no internet, RPO 0 in prod."""

@@ -2,7 +2,8 @@
 egress security group every in-VPC Lambda uses.
 
 Owns: `component.py` (the `Network` component), `plan.py` (subnet plan and NACL rules, pure), `https_egress.py`.
-May import: `components.security`. Imported by: `__main__`, `components.monitoring`, `components.rotation`.
+May import: nothing else of `components`.
+Imported by: `__main__`, `components.monitoring`, `components.rotation`.
 """
 
 from components.network.component import Network, NetworkArgs, SecurityGroups

@@ -3,7 +3,8 @@
 
 Owns: `component.py` (the `Postgres` component and `PostgresShard`), `tuning.py` (instance classes and
 parameters, pure), `schedule.py` (windows, pure), `shard_map.py` (bucket -> shard, pure).
-May import: `components.security`, `components.metrics`. Imported by: `__main__`, `components.monitoring`,
+May import: `components.security`, `components.metrics`.
+Imported by: `__main__`, `components.monitoring`,
 `components.selfhosted` (tuning), `components.config` (pure modules).
 """
 

@@ -5,8 +5,9 @@ node credentials agent, and the rotation of the cluster's credentials with its L
 Owns: `component.py` (`SelfHostedCluster`), `rotation.py` (`SelfHostedCredentialRotation`), the pure renderers
 `cloud_init.py`, `patroni_config.py`, `pgbackrest_config.py`, `nvme_instances.py`, `rotation_policies.py`, and two
 packages shipped as they are: `credentials_agent/` (copied to every node) and `rotation_function/` (the Lambda).
-May import: `components.security`, `components.network`, `components.metrics`, `components.postgres` (tuning),
-`components.backups` (policies), `components.rotation`. Imported by: `__main__`, `components.monitoring`,
+May import: `components.security`, `components.metrics`, `components.postgres` (tuning), `components.backups`
+(the backup writer's policy), `components.rotation`.
+Imported by: `__main__`, `components.monitoring`,
 `components.config` (pure modules).
 """
 

@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 from components.selfhosted.credentials_agent import AGENT_FILE, acknowledgement_tags_only
-from components.selfhosted.nvme_instances import nvme_instance_type
+from components.selfhosted.nvme_instances import Arch, nvme_instance_type
 from components.selfhosted.patroni_config import (
     DATA_MOUNT,
     ON_ROLE_CHANGE_SCRIPT,
@@ -120,9 +120,16 @@ def _arch(instance_type: str) -> str:
     return "arm64" if nvme_instance_type(instance_type).arch == "arm64" else "amd64"
 
 
-def image_ssm_parameter(instance_type: str, override: str | None = None) -> str:
-    """The AMI parameter launch templates resolve at launch (`resolve:ssm:`): a baked image if given, else the
-    public Debian 12 parameter for the type's architecture (Graviton `gd` types are arm64)."""
+def image_ssm_parameter(instance_type: str, override: str | Mapping[Arch, str] | None = None) -> str:
+    """The AMI parameter launch templates resolve at launch (`resolve:ssm:`): the baked image of the type's
+    architecture if given (one name, or one per architecture: the config checks they fit, see
+    `components.config.selfhosted.image_problems`), else the public Debian 12 parameter for the type's architecture
+    (Graviton `gd` types are arm64)."""
+    if isinstance(override, Mapping):
+        arch = nvme_instance_type(instance_type).arch
+        if arch not in override:
+            raise ValueError(f"{instance_type} is {arch}: no image for that architecture in {dict(override)}")
+        return override[arch]
     return override or f"/aws/service/debian/release/bookworm/latest/{_arch(instance_type)}"
 
 

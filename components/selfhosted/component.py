@@ -35,7 +35,7 @@ from components.selfhosted.cloud_init import (
     node_role_policy,
     render_user_data,
 )
-from components.selfhosted.nvme_instances import validate_node_type
+from components.selfhosted.nvme_instances import Arch, validate_node_type
 from components.selfhosted.patroni_config import (
     DATA_MOUNT,
     ETCD_CLIENT_PORT,
@@ -141,8 +141,9 @@ class SelfHostedClusterArgs(TypedDict):
     """Retention of the node log group (a CloudWatch Logs period)."""
     root_volume_gib: int
     """Size of each node's encrypted gp3 root volume; data lives on NVMe."""
-    image_ssm_parameter: str | None
-    """SSM parameter of a baked AMI, or None for stock Debian 12 (packages installed at boot)."""
+    image_ssm_parameter: str | Mapping[Arch, str] | None
+    """SSM parameter of a baked AMI (one name, or one per CPU architecture: `x86_64`, `arm64`), or None for stock
+    Debian 12 (packages installed at boot)."""
     package_proxy: str | None
     """HTTP proxy apt uses at boot, or None."""
     dns_zone_name: str

@@ -3,11 +3,13 @@
 A rule's check is a plain function over `Resource` (or `Stack`) that yields messages saying what to change.
 `ResourceRule.policy()` / `StackRule.policy()` wrap it in the pulumi_policy object that `policies/__main__.py`
 puts in the pack and that `scripts/policy_runner.py` calls offline, so both run the same code path.
+
+Imports go one way: `resource` (what a rule sees) <- `graph` (the stack) <- `base` <- the rule modules.
 """
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -20,36 +22,14 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from .props import lookup, plain
-
-if TYPE_CHECKING:
-    from .graph import Stack
+from .graph import Stack
+from .resource import Resource
 
 Config = Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class Resource:
-    """One resource as a rule sees it: type token, logical name, URN and plain props (see props.plain)."""
-
-    type: str
-    name: str
-    urn: str
-    props: dict[str, Any]
-    parent: str | None = None
-    property_dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    """URNs the engine recorded as inputs of each property (real engine only; empty offline)."""
-
-    def get(self, *path: str | int, default: Any = None) -> Any:
-        return lookup(self.props, *path, default=default)
-
-    @classmethod
-    def from_args(cls, args: ResourceValidationArgs) -> "Resource":
-        return cls(args.resource_type, args.name, args.urn, plain(args.props), args.opts.parent)
-
+"""A rule's settings: its config_schema defaults overlaid with the policy config (Rule.settings)."""
 
 ResourceCheck = Callable[[Resource, Config], Iterable[str]]
-StackCheck = Callable[["Stack", Config], Iterable[tuple[Resource | None, str]]]
+StackCheck = Callable[[Stack, Config], Iterable[tuple[Resource | None, str]]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,8 +93,6 @@ class StackRule(Rule):
     check: StackCheck
 
     def policy(self) -> StackValidationPolicy:
-        from .graph import Stack
-
         def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
             stack = Stack.from_args(args)
             for resource, message in self.check(stack, self.settings(args.get_config())):

@@ -4,8 +4,9 @@ from collections.abc import Iterator
 
 from pulumi_policy import Severity
 
-from .base import Config, Resource, RuleSet
+from .base import Config, RuleSet
 from .props import UNKNOWN, as_bool, as_list, as_number
+from .resource import Resource
 
 RULES = RuleSet()
 

@@ -10,8 +10,8 @@ from functools import cached_property
 
 from pulumi_policy import PolicyResource, StackValidationArgs
 
-from .base import Resource
 from .props import has_unknown, plain, strings
+from .resource import Resource
 
 # Outputs through which other resources refer to a resource. Tags never count: a Name tag is not a reference.
 IDENTITY_PROPS = ("id", "arn", "name", "bucket", "identifier", "clusterIdentifier", "replicationGroupId", "keyId")

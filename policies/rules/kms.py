@@ -5,9 +5,10 @@ from collections.abc import Iterator
 
 from pulumi_policy import Severity
 
-from .base import Config, Resource, RuleSet
+from .base import Config, RuleSet
 from .documents import allows, grants_action, parse, public_statements, resources, statements
 from .props import UNKNOWN, as_bool, as_number
+from .resource import Resource
 
 RULES = RuleSet()
 

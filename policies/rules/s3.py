@@ -9,12 +9,13 @@ from collections.abc import Callable, Iterator, Sequence
 
 from pulumi_policy import Severity
 
-from .base import Config, Resource, RuleSet, StackRule
+from .base import Config, RuleSet, StackRule
 from .documents import account_of, aws_principals, denies_insecure_transport, grants_action, parse, public_statements
 from .documents import allows as statement_allows
 from .documents import statements as policy_statements
 from .graph import Stack
 from .props import UNKNOWN, as_bool, as_list
+from .resource import Resource
 
 RULES = RuleSet()
 

@@ -4,9 +4,10 @@ from collections.abc import Iterator
 
 from pulumi_policy import EnforcementLevel, Severity
 
-from .base import Config, Resource, RuleSet
+from .base import Config, RuleSet
 from .graph import Stack
 from .props import UNKNOWN, as_bool, as_number
+from .resource import Resource
 
 RULES = RuleSet()
 

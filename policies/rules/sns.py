@@ -4,9 +4,10 @@ from collections.abc import Iterator
 
 from pulumi_policy import Severity
 
-from .base import Config, Resource, RuleSet
+from .base import Config, RuleSet
 from .documents import parse, public_statements
 from .props import UNKNOWN
+from .resource import Resource
 
 RULES = RuleSet()
 

@@ -6,9 +6,10 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from .base import Config, Resource, RuleSet
+from .base import Config, RuleSet
 from .graph import Stack
 from .props import UNKNOWN, as_list
+from .resource import Resource
 
 RULES = RuleSet()
 

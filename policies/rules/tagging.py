@@ -8,8 +8,9 @@ from functools import cache
 
 from pulumi_policy import Severity
 
-from .base import Config, Resource, RuleSet
+from .base import Config, RuleSet
 from .props import UNKNOWN
+from .resource import Resource
 
 RULES = RuleSet()
 

@@ -1,6 +1,6 @@
 """A Patroni drill cluster (tests/servers/patroni.py) with its credentials in moto's Secrets Manager and one
 credentials agent per node (components/selfhosted/credentials_agent/agent.py): shared by
-tests/test_patroni_rotation_real.py and `python -m scripts bench patroni-rotation`.
+tests/real/test_patroni_rotation.py and `python -m scripts bench patroni-rotation`.
 
 Call it inside moto's `mock_aws()`. Agents run when told (`run_agents`, a timer tick on every live node) or on
 their own timers in background threads (`start_timers`).

@@ -1,6 +1,6 @@
 """A real point-in-time-recovery drill with pgBackRest, from the pgbackrest.conf the component renders.
 
-The test (tests/test_pgbackrest_pitr_real.py) and the benchmark (scripts/bench_pitr.py) share this code.
+The test (tests/real/test_pgbackrest_pitr.py) and the benchmark (scripts/bench_pitr.py) share this code.
 
 ``production_inputs(...)`` builds ``PgBackRestInputs`` exactly as ``SelfHostedCluster`` does for a node
 (components/selfhosted/component.py); ``loopback_inputs(...)`` then substitutes only what one machine forces:

@@ -1,0 +1,69 @@
+"""The tree shows the architecture: components/ is one package per concern, nothing else at its top, and each
+package imports only what its docstring's "May import:" line allows (so the map in docs/architecture.md stays
+true)."""
+
+import ast
+import re
+
+import pytest
+
+from scripts.stack_files import PROJECT_DIR
+
+COMPONENTS = PROJECT_DIR / "components"
+PACKAGES = sorted(p.name for p in COMPONENTS.iterdir() if (p / "__init__.py").is_file())
+
+
+def _allowed_imports(package: str) -> set[str]:
+    doc = ast.get_docstring(ast.parse((COMPONENTS / package / "__init__.py").read_text())) or ""
+    match = re.search(r"May import:(.*?)(?:Imported by:|$)", doc, re.S)
+    assert match, f"components/{package}/__init__.py: the docstring has no 'May import:' line"
+    return set(re.findall(r"`components\.(\w+)`", match.group(1)))
+
+
+def component_packages_imported(source: str) -> set[str]:
+    """The `components.<package>` names a module's absolute imports reach (relative imports stay in the package)."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level == 0:
+            names = [node.module or ""]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        found |= {name.split(".")[1] for name in names if name.startswith("components.")}
+    return found
+
+
+def _imported_packages(package: str) -> dict[str, set[str]]:
+    """Other component packages each module of `package` imports: module path -> packages."""
+    return {
+        str(path.relative_to(PROJECT_DIR)): component_packages_imported(path.read_text()) - {package}
+        for path in (COMPONENTS / package).rglob("*.py")
+    }
+
+
+def test_nothing_but_packages_at_the_top_of_components() -> None:
+    modules = sorted(p.name for p in COMPONENTS.glob("*.py") if p.name != "__init__.py")
+    assert modules == [], "put each module in the package of its concern"
+    assert {"network", "security", "postgres", "selfhosted", "cache", "backups", "monitoring"} <= set(PACKAGES)
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_package_says_what_it_owns_and_imports(package: str) -> None:
+    doc = ast.get_docstring(ast.parse((COMPONENTS / package / "__init__.py").read_text())) or ""
+    for heading in ("Owns:", "May import:", "Imported by:"):
+        assert heading in doc, f"components/{package}/__init__.py: docstring lacks {heading!r}"
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_a_package_imports_only_what_its_docstring_allows(package: str) -> None:
+    allowed = _allowed_imports(package)
+    assert set(allowed) <= set(PACKAGES), f"{package} allows unknown packages {allowed - set(PACKAGES)}"
+    unexpected = {module: sorted(used - allowed) for module, used in _imported_packages(package).items()}
+    assert {module: used for module, used in unexpected.items() if used} == {}
+
+
+def test_the_check_sees_every_form_of_import() -> None:
+    source = "from components.cache.redis_conf import X\nimport components.network.plan\nimport os\nfrom .x import y\n"
+    assert component_packages_imported(source) == {"cache", "network"}
+    assert "cache" not in _allowed_imports("postgres")  # so postgres importing the cache would fail the test above

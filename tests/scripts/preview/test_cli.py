@@ -1,0 +1,79 @@
+"""`python -m scripts preview`: the main job, run as users run it."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scripts.stack_files import PROJECT_DIR
+from tests.helpers import write_config
+
+
+def run_preview(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scripts", "preview", *args],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def prod_json() -> dict:
+    done = run_preview("--stack", "prod", "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)  # exactly one JSON document on stdout
+
+
+def test_json_has_the_documented_shape(prod_json: dict) -> None:
+    assert set(prod_json) >= {"stack", "resources", "outputs", "policy"}
+    assert prod_json["stack"] == "prod"
+    assert isinstance(prod_json["policy"]["violations"], list)
+    for resource in prod_json["resources"]:
+        assert set(resource) >= {"type", "name", "parent", "inputs"}
+        assert resource["parent"] is None or isinstance(resource["parent"], str)
+    for violation in prod_json["policy"]["violations"]:
+        assert set(violation) >= {"policy", "level", "resource", "message"}
+        assert violation["level"] in ("mandatory", "advisory")
+
+
+def test_json_holds_the_whole_network(prod_json: dict) -> None:
+    types = [r["type"] for r in prod_json["resources"]]
+    for type_token, minimum in {
+        "aws:ec2/vpc:Vpc": 1,
+        "aws:ec2/subnet:Subnet": 9,
+        "aws:ec2/routeTable:RouteTable": 5,
+        "aws:ec2/natGateway:NatGateway": 3,
+        "aws:ec2/securityGroup:SecurityGroup": 5,
+        "aws:ec2/flowLog:FlowLog": 1,
+        "aws:ec2/vpcEndpoint:VpcEndpoint": 6,
+        "aws:kms/key:Key": 2,
+    }.items():
+        assert types.count(type_token) >= minimum, type_token
+    assert prod_json["outputs"]["network"]["dataSubnetIds"]
+
+
+def test_text_shows_tree_outputs_and_policy_report() -> None:
+    done = run_preview("--stack", "dev")
+    assert done.returncode == 0, done.stderr
+    assert "cryb-dev cryb:network:Network" in done.stdout
+    assert "aws:ec2/subnet:Subnet x6" in done.stdout
+    assert "Stack outputs (secrets masked)" in done.stdout
+    assert "Policy report" in done.stdout
+
+
+def test_wrong_config_exits_non_zero_naming_the_key(tmp_path: Path) -> None:
+    bad = write_config(tmp_path, "prod", {"cryb-db:network": {"azCount": 2, "cidr": "10.20.0.0/16"}})
+    done = run_preview("--stack", "prod", "--config", str(bad), "--json")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "cryb-db:network.azCount = 2: must be 3 in prod" in done.stderr
+
+
+def test_unknown_stack_exits_non_zero() -> None:
+    done = run_preview("--stack", "staging-eu")
+    assert done.returncode == 2
+    assert "Pulumi.staging-eu.yaml" in done.stderr
