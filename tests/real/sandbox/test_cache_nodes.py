@@ -20,7 +20,7 @@ from scripts.mock_engine import Evaluation
 from scripts.sandbox.cache import KERNEL_DEFAULT_OVERCOMMIT, OVERCOMMIT, VALKEY_PROGRAMS
 from scripts.sandbox.node import Node
 from tests.real.sandbox.cache_nodes import CacheCluster, booted_cache, cache_ec2_evaluation
-from tests.real.sandbox.coverage import unaccounted_files
+from tests.real.sandbox.coverage import unaccounted_files, used_files
 from tests.real.sandbox.rendered import wait_for
 
 pytestmark = pytest.mark.servers
@@ -113,6 +113,8 @@ def test_the_image_substitutes_valkey_and_the_overcommit_setting_is_the_rendered
         # The rendered useradd made the service user in the node's /etc only.
         assert "valkey:" in node.run(["getent", "passwd", "valkey"]).stdout
     assert "valkey:" not in open("/etc/passwd").read()
+    # The stand-in starts at the kernel's default, so a node whose sysctl step did not run would warn; where this
+    # machine's own setting is not 1, the absence of the warning also shows the server read the stand-in.
     assert KERNEL_DEFAULT_OVERCOMMIT == "0"
 
 
@@ -214,3 +216,10 @@ def test_the_killed_node_rejoins_as_a_replica_when_it_boots_again(cache: CacheCl
 def test_every_file_the_cache_user_data_writes_is_used_or_skipped(cache: CacheCluster) -> None:
     """A file the program renders for a cache node that no scenario used and no skip names would escape."""
     assert unaccounted_files(cache.box.nodes) == []
+    # What counts as used, on a replica that never restarted: the server's conf, the ACL template the setup script
+    # copied, the sysctl file `sysctl -p` read, the setup script itself and the unit the runner started.
+    replica = next(n for n in cache.box.nodes if cache.planned_role(n) == "s2-replica1")
+    assert used_files(replica) == {w.path for w in replica.config.files} - {
+        "/opt/aws/amazon-cloudwatch-agent/etc/cryb-cache.json"
+    }
+    assert "/usr/local/sbin/cryb-cache-bootstrap" in used_files(cache.box.nodes[0])  # node 0 only renders it
