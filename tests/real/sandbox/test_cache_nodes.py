@@ -27,6 +27,7 @@ pytestmark = pytest.mark.servers
 
 LOG = "/var/log/cryb-cache/server.log"
 MEASURED: dict[str, float] = {}
+FAILOVER_KEY: list[str] = []
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +119,13 @@ def test_the_image_substitutes_valkey_and_the_overcommit_setting_is_the_rendered
     assert KERNEL_DEFAULT_OVERCOMMIT == "0"
 
 
+def test_the_rendered_unit_verifies_with_systemd_analyze(cache: CacheCluster) -> None:
+    node = cache.box.nodes[2]
+    result = node.run(["systemd-analyze", "verify", "--root=/", "cryb-cache.service"], check=False)
+    problems = [line for line in (result.stdout + result.stderr).splitlines() if "cryb-cache" in line]
+    assert result.returncode == 0 and not problems, result.stdout + result.stderr
+
+
 def app_client(cache: CacheCluster, user: str = "app") -> RedisCluster:
     with cache.on_sandbox_network():
         client = RedisCluster(
@@ -175,6 +183,7 @@ def test_kill_9_of_a_master_fails_over_to_its_replica_within_the_target(cache: C
     with cache.on_sandbox_network():
         key = next(f"failover:{i}" for i in range(10000) if _host_of(client, f"failover:{i}") == master.alias)
         client.set(key, "before")
+        FAILOVER_KEY.append(key)
         client.execute_command("WAIT", 1, 2000, target_nodes=client.get_node_from_key(key))  # on the replica too
     client.close()
     killed_at = time.monotonic()
@@ -184,6 +193,16 @@ def test_kill_9_of_a_master_fails_over_to_its_replica_within_the_target(cache: C
     assert role(cache, replica) == "master"
     assert MEASURED["failover_s"] <= FAILOVER_TARGET_SECONDS, MEASURED
     wait_for("cluster_state ok", lambda: cluster_info(cache, nodes[0])["cluster_state"] == "ok", 15)
+    with cache.on_sandbox_network():
+        assert admin(cache, replica).set(key, "during-outage")  # the promoted replica takes writes for the slot
+
+
+def _value_on_replica(cache: CacheCluster, node: Node, key: str) -> str | None:
+    with cache.on_sandbox_network():
+        client = admin(cache, node)
+        client.execute_command("READONLY")
+        value = client.get(key)
+        return None if value is None else str(value)
 
 
 def test_the_killed_node_rejoins_as_a_replica_when_it_boots_again(cache: CacheCluster) -> None:
@@ -209,6 +228,9 @@ def test_the_killed_node_rejoins_as_a_replica_when_it_boots_again(cache: CacheCl
     MEASURED["rejoin_s"] = time.monotonic() - started
     assert replicas_of(cache, nodes[0]).get(new_master.name) == old.name
     assert all(cluster_info(cache, n)["cluster_state"] == "ok" for n in nodes)
+    # It replicates from the new master: the write made while it was down is on it.
+    key = FAILOVER_KEY[0]
+    wait_for("the write made during the outage", lambda: _value_on_replica(cache, old, key) == "during-outage", 10)
     assert old.standin(OVERCOMMIT).read_text().strip() == "1"
     assert "overcommit_memory" not in old.path(LOG).read_text()
 
