@@ -323,7 +323,7 @@ psql -d "$1 dbname=@@DATABASE@@" -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION IF NOT 
 case $BACKEND in
   timescaledb) psql -d "$1 dbname=@@DATABASE@@" -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION IF NOT EXISTS timescaledb' ;;
   partman)
-    # The analytics migrations (scripts/analytics_migrations.py) run as the admin role: it needs pg_partman's
+    # The analytics migrations (scripts/analytics/) run as the admin role: it needs pg_partman's
     # objects, and pg_cron (preloaded on analytics clusters) to schedule partition maintenance.
     psql -d "$1 dbname=@@DATABASE@@" -v ON_ERROR_STOP=1 <<'SQL'
 CREATE SCHEMA IF NOT EXISTS partman;

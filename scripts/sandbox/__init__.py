@@ -12,9 +12,12 @@ namespace. Around it, small modules that each own one concern:
 * services.py: the unit runner (no systemd runs here) and the `systemctl` stand-in it serves;
 * image.py: what the sandbox "image" provides (packages baked, PostgreSQL major mapping, trust store, hosts) and
   the one skip list of steps that cannot run here;
-* cluster.py: a set of nodes on one sandbox network.
+* cluster.py: a set of nodes on one sandbox network;
+* cache.py: the self-hosted cache's nodes in a preview and their image (Valkey served by Redis 7, a node-private
+  stand-in for vm.overcommit_memory); docs/cache.md, "Cache nodes in the sandbox".
 
-Nothing here knows Patroni or Redis: it boots user data. See docs/selfhosted.md, "Booting a rendered node".
+Apart from cache.py, nothing here knows Patroni or Redis: it boots user data. See docs/selfhosted.md, "Booting a
+rendered node".
 """
 
 from scripts.sandbox.addresses import AddressTable

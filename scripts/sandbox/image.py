@@ -8,7 +8,15 @@ never runs. What the image adds, each said out loud when a node boots:
   /usr/lib/postgresql/17 by Debian 12's 15: the prod analytics cluster renders 17, this machine has 15);
 * `markers`: files the image carries (the baked-packages marker);
 * the node's data directory is already a mount point, so the NVMe step (mdadm, mkfs.xfs, mount) skips itself;
-* the sandbox CA in the node's trust store and the AWS endpoint names in its /etc/hosts (cluster.py).
+* the sandbox CA in the node's trust store and the AWS endpoint names in its /etc/hosts (cluster.py);
+* `overlays`: directories of this machine a node sees through a writable overlay of its own (its writes stay in
+  the node: the rendered `useradd` adds its user to the node's /etc/passwd, not to this machine's);
+* `links`: programs the rendered files name that this machine has under another name, linked inside each node only
+  (in the upper layer of the overlay of their directory): Valkey's `/usr/bin/valkey-server` is Redis 7's
+  `redis-server` (scripts/sandbox/cache.py);
+* `proc_standins`: kernel settings that are global to this machine (`vm.overcommit_memory`): each node gets a file
+  of its own bound over the /proc/sys path, holding the kernel's default at every boot, so the rendered
+  `sysctl -p` really runs and the node's programs read what it set, while this machine's setting never changes.
 
 SKIPS is the only list of what does not run. A skipped command is replaced, inside the node only, by a stub that
 prints `cryb-sandbox: skipped <name>: <reason>` and records it; a skipped unit is reported started. Commands that
@@ -65,6 +73,11 @@ SKIPS: tuple[Skip, ...] = (
     Skip("dpkg", MUST_NOT_RUN, 100),
     Skip("mdadm", MUST_NOT_RUN, 100),
     Skip("mkfs.xfs", MUST_NOT_RUN, 100),
+    Skip("dnf", "installs packages from the Amazon Linux repositories: the image carries them (Image.links)"),
+    Skip(
+        "/opt/aws/amazon-cloudwatch-agent/etc/cryb-cache.json",
+        "read only by the CloudWatch agent, which is not installable here (its content is checked as text)",
+    ),
 )  # fmt: skip
 
 BAKED_MARKER = "/etc/cryb-db/packages-baked"
@@ -76,6 +89,12 @@ class Image:
     """Path inside the node -> directory of this machine that serves it."""
     markers: tuple[str, ...] = (BAKED_MARKER,)
     skips: tuple[Skip, ...] = SKIPS
+    overlays: tuple[str, ...] = ()
+    """Directories of this machine each node sees through a writable overlay of its own."""
+    links: Mapping[str, str] = field(default_factory=dict)
+    """Program path inside the node -> this machine's program it runs (a symlink in the node's overlay)."""
+    proc_standins: Mapping[str, str] = field(default_factory=dict)
+    """/proc/sys path -> the value its node-private stand-in holds at every boot (the kernel's default)."""
 
     @classmethod
     def debian_host(cls, postgres_majors: Mapping[str, str] | None = None) -> Image:
@@ -90,6 +109,12 @@ class Image:
     def notes(self) -> list[str]:
         lines = [f"image: {path} is served by this machine's {source}" for path, source in self.path_aliases.items()]
         lines += [f"image: carries {marker} (packages baked: apt does not run)" for marker in self.markers]
+        lines += [f"image: {path} is seen through an overlay of the node's own" for path in self.overlays]
+        lines += [f"image: {path} is this machine's {program}" for path, program in self.links.items()]
+        lines += [
+            f"image: {path} is a stand-in of the node's own (at boot: {value}); this machine's is never written"
+            for path, value in self.proc_standins.items()
+        ]
         return lines
 
     def skip_for(self, name: str) -> Skip | None:

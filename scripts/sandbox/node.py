@@ -45,6 +45,7 @@ NODE_DIRS: dict[str, tuple[int, str]] = {
     "/etc/udev/rules.d": (0o755, "root"),
     "/etc/ssl/certs": (0o755, "root"),
     "/var/lib/postgresql": (0o755, "postgres"),
+    "/var/lib/cryb-cache": (0o755, "root"),
     "/data": (0o755, "root"),
     "/usr/local/sbin": (0o755, "root"),
     "/run": (0o755, "root"),
@@ -76,6 +77,12 @@ class CommandError(subprocess.CalledProcessError):
             f"{self.node}: {shlex.join(self.cmd)} exited {self.returncode}\n"
             f"--- stdout ---\n{(self.stdout or '')[-3000:]}\n--- stderr ---\n{(self.stderr or '')[-3000:]}"
         )
+
+
+def ec2_hostname(vpc_address: str, region: str) -> str:
+    """The private DNS name EC2 gives an instance (`ip-10-0-1-5.ec2.internal`), which `hostname -f` answers there."""
+    domain = "ec2.internal" if region == "us-east-1" else f"{region}.compute.internal"
+    return f"ip-{vpc_address.replace('.', '-')}.{domain}"
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,9 @@ class Node:
         self.ca_pem = ca_pem
         self.region = region
         self.instance_id = "i-" + secrets.token_hex(8) + "0"
+        self.hostname = ec2_hostname(spec.vpc_address, region)
+        """The node's own host name (its UTS namespace), EC2's private DNS name, in its /etc/hosts at its alias."""
+        self.hosts = hosts + f"{self.alias} {self.hostname} {self.hostname.split('.')[0]}\n"
         self.netns: str | None = None
         self.holder: subprocess.Popen[bytes] | None = None
         self.imds: subprocess.Popen[bytes] | None = None
@@ -197,10 +207,14 @@ class Node:
             target.chmod(written.permissions)
         for written in self.config.files:
             self.installed[written.path] = self.path(written.path).stat()
+        for link, program in self.image.links.items():
+            upper = self._overlay(os.path.dirname(link)) / "upper"
+            upper.mkdir(parents=True, exist_ok=True)
+            (upper / os.path.basename(link)).symlink_to(program)
 
     # -- namespaces ------------------------------------------------------------------------------------------
     def _mount_script(self) -> str:
-        lines = ["set -e"]
+        lines = ["set -e", f"hostname {shlex.quote(self.hostname)}", *self._image_mounts()]
         # /tmp last: the node's directories live under this machine's /tmp, hidden once the node's /tmp is mounted.
         directories = sorted(self.node_dirs(), key=lambda d: d == "/tmp")
         late = [f"mount --bind {shlex.quote(str(self.path(d)))} {shlex.quote(d)}" for d in directories if d == "/tmp"]
@@ -232,9 +246,46 @@ class Node:
         lines += [*late, "echo ready", "exec sleep infinity"]
         return "\n".join(lines)
 
+    def _overlay(self, directory: str) -> Path:
+        if directory not in self.image.overlays:
+            raise BootError(f"{self.name}: {directory} is not an overlay of the image")
+        return self.base / "overlay" / directory.strip("/").replace("/", "-")
+
+    def standin(self, proc_path: str) -> Path:
+        """The node's own file standing for a global /proc/sys setting (Image.proc_standins)."""
+        return self.base / "proc" / proc_path.lstrip("/")
+
+    def _image_mounts(self) -> list[str]:
+        """Overlays first (the node's directories are bound over them), then the /proc/sys stand-ins."""
+        lines = []
+        for directory in self.image.overlays:
+            base = self._overlay(directory)
+            upper, work = shlex.quote(str(base / "upper")), shlex.quote(str(base / "work"))
+            options = f"lowerdir={directory},upperdir={upper},workdir={work}"
+            lines += [f"mkdir -p {upper} {work}", f"mount -t overlay cryb-sandbox -o {options} {directory}"]
+        for proc_path, value in self.image.proc_standins.items():
+            standin = shlex.quote(str(self.standin(proc_path)))
+            lines += [
+                f"mkdir -p {shlex.quote(str(self.standin(proc_path).parent))}",
+                f"printf '%s\\n' {shlex.quote(value)} > {standin}",
+                f"mount --bind {standin} {shlex.quote(proc_path)}",
+            ]
+        return lines
+
+    def _apply_sysctl_d(self) -> None:
+        """What systemd-sysctl does at boot, for the node's /etc/sysctl.d files whose every key has a stand-in
+        (any other key would change this machine's kernel: such a file is noted, not applied)."""
+        for conf in sorted(self.path("/etc/sysctl.d").glob("*.conf")) if self.image.proc_standins else []:
+            keys = [line.split("=", 1)[0].strip() for line in conf.read_text().splitlines() if "=" in line]
+            paths = ["/proc/sys/" + key.replace(".", "/") for key in keys if not key.startswith(("#", ";"))]
+            if all(path in self.image.proc_standins for path in paths):
+                self.run(["sysctl", "-p", f"/etc/sysctl.d/{conf.name}"])
+            else:
+                self.note(f"not applying /etc/sysctl.d/{conf.name}: it sets global kernel settings without stand-in")
+
     def _start_holder(self) -> None:
         assert self.netns is not None
-        argv = ["ip", "netns", "exec", self.netns, "unshare", "--mount", "--propagation", "private"]
+        argv = ["ip", "netns", "exec", self.netns, "unshare", "--mount", "--uts", "--propagation", "private"]
         log = (self.base / "holder.log").open("ab")
         self.holder = subprocess.Popen(
             [*argv, "bash", "-c", self._mount_script()], stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL
@@ -267,7 +318,7 @@ class Node:
     ) -> list[str]:  # fmt: skip
         """argv that runs `argv` inside the node as `user`, with exactly `env`."""
         assert self.holder is not None, f"{self.name} is not running"
-        full = ["nsenter", "-t", str(self.holder.pid), "-m", "-n", "--wd=/", "--"]
+        full = ["nsenter", "-t", str(self.holder.pid), "-m", "-n", "-u", "--wd=/", "--"]
         if private_tmp:
             full += ["unshare", "--mount", "--propagation", "private", "sh", "-c"]
             full += ['mount -t tmpfs -o mode=1777 tmpfs /tmp && exec "$@"', "sh"]
@@ -345,6 +396,7 @@ class Node:
             for argv in self.config.runcmd:
                 self._runcmd(argv)
         else:
+            self._apply_sysctl_d()
             self.services.boot()
         self.note(f"booted in {time.monotonic() - started:.1f} s (skipped: {', '.join(self.skipped()) or 'nothing'})")
         return time.monotonic() - started

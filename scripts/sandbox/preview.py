@@ -6,8 +6,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any, cast
 
-from scripts import mock_engine
-from scripts.mock_engine import Evaluation, RecordedResource
+from scripts.preview import mock_engine
+from scripts.preview.mock_engine import Evaluation, RecordedResource
 from scripts.sandbox.node import NodeSpec
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"

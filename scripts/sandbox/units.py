@@ -29,6 +29,7 @@ HONOURED = {
 NOT_ENFORCED = {
     "LimitNOFILE": "the sandbox's own limit is higher than any rendered one",
     "ProtectHome": "no node process reads /home or /root",
+    "ProtectSystem": "/usr and /etc are this machine's (read as the image) or the node's own; no unit writes there",
     "KillMode": "the sandbox kills whole nodes (kill -9) and stops units by their main process",
     "TimeoutSec": "oneshot units run to completion",
     "AccuracySec": "timers fire when due",

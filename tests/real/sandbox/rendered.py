@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import yaml
 
-from scripts.mock_engine import Evaluation
+from scripts.preview.mock_engine import Evaluation
 from scripts.sandbox import AwsEndpoint, Node, Sandbox
 from scripts.sandbox.aws import endpoint_names, write_endpoint_certificates
 from scripts.sandbox.image import Image

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import yaml
 
-from scripts.mock_engine import Evaluation
+from scripts.preview.mock_engine import Evaluation
 from scripts.sandbox import Node, Sandbox
 from scripts.sandbox.image import Image
 from scripts.sandbox.node import CommandError

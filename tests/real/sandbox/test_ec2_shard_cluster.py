@@ -1,5 +1,5 @@
-"""A `postgres.engine: ec2` OLTP shard (the prod stack with the engine switched, as tests/test_postgres_ec2_engine.py
-evaluates it), booted from its launch templates' user data: the same scenarios' bootstrap half, on the shard's
+"""A `postgres.engine: ec2` OLTP shard (the prod stack with the engine switched, as
+tests/components/postgres/test_ec2_engine.py evaluates it), booted from its launch templates' user data: the same scenarios' bootstrap half, on the shard's
 own port, database and PostgreSQL major."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from scripts.mock_engine import evaluate
+from scripts.preview.mock_engine import evaluate
 from scripts.sandbox.userdata import decode_user_data, parse_cloud_config
 from tests.helpers import write_config
 from tests.real.sandbox.rendered import PG_INSTALLED, BootedCluster, booted_cluster, wait_for

@@ -8,7 +8,7 @@ import gzip
 
 import pytest
 
-from scripts.mock_engine import Evaluation
+from scripts.preview.mock_engine import Evaluation
 from scripts.sandbox.addresses import AddressTable
 from scripts.sandbox.image import SKIPS, Image
 from scripts.sandbox.preview import node_specs

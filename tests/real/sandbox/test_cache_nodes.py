@@ -1,0 +1,247 @@
+"""The prod stack's self-hosted cache (`cache.engine: ec2`): its 6 nodes booted from their launch templates' user
+data exactly as the preview records it (scripts/sandbox, image: scripts/sandbox/cache.py). The rendered bootstrap
+forms the cluster; the `app` user works over TLS; kill -9 of a master fails over to its replica within the target;
+the killed node rejoins as a replica. The scenarios run in order on one cluster (module fixture)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+from cryptography import x509
+from redis.cluster import RedisCluster
+from redis.exceptions import NoPermissionError
+
+from components.cache.cluster_plan import CLUSTER_SLOTS
+from components.cache.redis_conf import FAILOVER_TARGET_SECONDS
+from scripts.preview.mock_engine import Evaluation
+from scripts.sandbox.cache import KERNEL_DEFAULT_OVERCOMMIT, OVERCOMMIT, VALKEY_PROGRAMS
+from scripts.sandbox.node import Node
+from tests.real.sandbox.cache_nodes import CacheCluster, booted_cache, cache_ec2_evaluation
+from tests.real.sandbox.coverage import unaccounted_files, used_files
+from tests.real.sandbox.rendered import wait_for
+
+pytestmark = pytest.mark.servers
+
+LOG = "/var/log/cryb-cache/server.log"
+MEASURED: dict[str, float] = {}
+FAILOVER_KEY: list[str] = []
+
+
+@pytest.fixture(scope="module")
+def evaluation(tmp_path_factory: pytest.TempPathFactory) -> Evaluation:
+    return cache_ec2_evaluation(tmp_path_factory.mktemp("cache-ec2-config"))
+
+
+@pytest.fixture(scope="module")
+def cache(evaluation: Evaluation) -> Iterator[CacheCluster]:
+    host_overcommit = open(OVERCOMMIT).read()
+    with booted_cache(evaluation) as booted:
+        yield booted
+    assert open(OVERCOMMIT).read() == host_overcommit, "the sandbox changed this machine's vm.overcommit_memory"
+    print("cache sandbox measurements:", {k: round(v, 2) for k, v in MEASURED.items()})
+
+
+def admin(cache: CacheCluster, node: Node, timeout: float = 2) -> redis.Redis:
+    """A connection to one node as `admin` over TLS (made on the sandbox network)."""
+    with cache.on_sandbox_network():
+        client = redis.Redis(
+            host=node.alias, port=cache.port, username="admin", password=cache.password("admin"), ssl=True,
+            ssl_ca_certs=str(cache.ca_file()), ssl_check_hostname=False, socket_timeout=timeout,
+            socket_connect_timeout=timeout, decode_responses=True,
+        )  # fmt: skip
+        client.ping()
+    return client
+
+
+def cluster_info(cache: CacheCluster, node: Node) -> dict[str, str]:
+    info: dict[str, object] = admin(cache, node).execute_command("CLUSTER INFO")  # type: ignore[assignment]
+    return {k: str(v) for k, v in info.items()}
+
+
+def role(cache: CacheCluster, node: Node) -> str:
+    try:
+        return str(admin(cache, node, timeout=1).info("replication")["role"])
+    except (redis.RedisError, OSError):
+        return "down"
+
+
+def by_alias(cache: CacheCluster, address: str) -> Node:
+    return next(n for n in cache.box.nodes if n.alias == address.split(":")[0])
+
+
+def replicas_of(cache: CacheCluster, via: Node) -> dict[str, str]:
+    """master node name -> replica node name, as the cluster sees it (CLUSTER NODES of `via`)."""
+    nodes: dict[str, dict[str, object]] = admin(cache, via).execute_command("CLUSTER NODES")  # type: ignore[assignment]
+    ids = {str(n["node_id"]): by_alias(cache, address).name for address, n in nodes.items()}
+    return {ids[str(n["master_id"])]: ids[str(n["node_id"])] for n in nodes.values() if "slave" in str(n["flags"])}
+
+
+def test_six_nodes_form_the_cluster_with_the_rendered_bootstrap(cache: CacheCluster) -> None:
+    nodes = cache.box.nodes
+    assert len(nodes) == 6
+    # Node 0's boot ran the rendered bootstrap to its end ("cluster of 6 nodes is ok"): that is the formation time.
+    assert "bootstrap: cluster of 6 nodes is ok" in nodes[0].console.read_text()
+    MEASURED["cluster_formed_s"] = cache.boot_seconds[nodes[0].name]
+    for node in nodes:
+        info = cluster_info(cache, node)
+        assert info["cluster_state"] == "ok", (node.name, info)
+        assert info["cluster_slots_assigned"] == str(CLUSTER_SLOTS) and info["cluster_slots_ok"] == str(CLUSTER_SLOTS)
+        assert info["cluster_known_nodes"] == "6"
+    # Each master has its planned replica, in another AZ (the plan, from the launch templates' tags).
+    planned = {cache.planned_role(n): n for n in nodes}
+    seen = replicas_of(cache, nodes[1])
+    for shard in range(3):
+        master, replica = planned[f"s{shard}-master"], planned[f"s{shard}-replica1"]
+        assert seen.get(master.name) == replica.name, seen
+        assert master.spec.availability_zone != replica.spec.availability_zone
+        assert role(cache, master) == "master" and role(cache, replica) == "slave"
+
+
+def test_the_image_substitutes_valkey_and_the_overcommit_setting_is_the_rendered_one(cache: CacheCluster) -> None:
+    for node in cache.box.nodes:
+        notes = "\n".join(node.notes)
+        for program, served_by in VALKEY_PROGRAMS.items():
+            assert f"image: {program} is this machine's {served_by}" in notes
+        assert "dnf" in node.skipped()
+        # The rendered `sysctl -p` wrote the node's stand-in; the server read it (no warning) and started.
+        assert node.standin(OVERCOMMIT).read_text().strip() == "1"
+        log = node.path(LOG).read_text()
+        assert "Ready to accept connections" in log
+        assert "overcommit_memory" not in log, log
+        # The rendered useradd made the service user in the node's /etc only.
+        assert "valkey:" in node.run(["getent", "passwd", "valkey"]).stdout
+    assert "valkey:" not in open("/etc/passwd").read()
+    # The stand-in starts at the kernel's default, so a node whose sysctl step did not run would warn; where this
+    # machine's own setting is not 1, the absence of the warning also shows the server read the stand-in.
+    assert KERNEL_DEFAULT_OVERCOMMIT == "0"
+
+
+def test_the_rendered_unit_verifies_with_systemd_analyze(cache: CacheCluster) -> None:
+    node = cache.box.nodes[2]
+    result = node.run(["systemd-analyze", "verify", "--root=/", "cryb-cache.service"], check=False)
+    problems = [line for line in (result.stdout + result.stderr).splitlines() if "cryb-cache" in line]
+    assert result.returncode == 0 and not problems, result.stdout + result.stderr
+
+
+def app_client(cache: CacheCluster, user: str = "app") -> RedisCluster:
+    with cache.on_sandbox_network():
+        client = RedisCluster(
+            host=cache.box.nodes[1].alias, port=cache.port, username=user, password=cache.password(user), ssl=True,
+            ssl_ca_certs=str(cache.ca_file()), ssl_check_hostname=False, decode_responses=True, socket_timeout=2,
+        )  # fmt: skip
+        # Every node's connection is made now, on the sandbox network.
+        for node in client.get_nodes():
+            client.get_redis_connection(node).ping()
+    return client
+
+
+def test_app_user_runs_info_get_and_set_over_tls_with_the_stored_ca(cache: CacheCluster) -> None:
+    # Each node's certificate is signed by the CA in Secrets Manager and names the node's VPC address (from IMDS).
+    for node in cache.box.nodes:
+        cert = x509.load_pem_x509_certificate(node.path("/etc/cryb-cache/tls/node.crt").read_bytes())
+        addresses = [str(a) for a in cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+                     .get_values_for_type(x509.IPAddress)]  # fmt: skip
+        assert addresses == [node.spec.vpc_address]
+    client = app_client(cache)
+    with cache.on_sandbox_network():
+        info = client.info()
+        assert info  # INFO is allowed (issue 13, defect 4)
+        for i in range(200):
+            assert client.set(f"sandbox:{i}", str(i))
+        assert [client.get(f"sandbox:{i}") for i in range(200)] == [str(i) for i in range(200)]
+        reader = app_client(cache, "reader")
+        assert reader.info()
+        assert reader.get("sandbox:7") == "7"
+        with pytest.raises(NoPermissionError):
+            reader.set("sandbox:7", "x")
+    client.close()
+    reader.close()
+
+
+def _serves(cache: CacheCluster, node: Node, key: str, value: str) -> bool:
+    try:
+        with cache.on_sandbox_network():
+            client = admin(cache, node, timeout=0.5)
+            return client.get(key) == value
+    except (redis.RedisError, OSError):
+        return False
+
+
+def _host_of(client: RedisCluster, key: str) -> str:
+    node = client.get_node_from_key(key)
+    return node.host if node else ""
+
+
+def test_kill_9_of_a_master_fails_over_to_its_replica_within_the_target(cache: CacheCluster) -> None:
+    nodes = cache.box.nodes
+    planned = {cache.planned_role(n): n for n in nodes}
+    master, replica = planned["s1-master"], planned["s1-replica1"]
+    client = app_client(cache)
+    with cache.on_sandbox_network():
+        key = next(f"failover:{i}" for i in range(10000) if _host_of(client, f"failover:{i}") == master.alias)
+        client.set(key, "before")
+        FAILOVER_KEY.append(key)
+        client.execute_command("WAIT", 1, 2000, target_nodes=client.get_node_from_key(key))  # on the replica too
+    client.close()
+    killed_at = time.monotonic()
+    master.kill()
+    wait_for("the replica to serve the master's slots", lambda: _serves(cache, replica, key, "before"), 30, 0.05)
+    MEASURED["failover_s"] = time.monotonic() - killed_at
+    assert role(cache, replica) == "master"
+    assert MEASURED["failover_s"] <= FAILOVER_TARGET_SECONDS, MEASURED
+    wait_for("cluster_state ok", lambda: cluster_info(cache, nodes[0])["cluster_state"] == "ok", 15)
+    with cache.on_sandbox_network():
+        assert admin(cache, replica).set(key, "during-outage")  # the promoted replica takes writes for the slot
+
+
+def _value_on_replica(cache: CacheCluster, node: Node, key: str) -> str | None:
+    with cache.on_sandbox_network():
+        client = admin(cache, node)
+        client.execute_command("READONLY")
+        value = client.get(key)
+        return None if value is None else str(value)
+
+
+def test_the_killed_node_rejoins_as_a_replica_when_it_boots_again(cache: CacheCluster) -> None:
+    nodes = cache.box.nodes
+    planned = {cache.planned_role(n): n for n in nodes}
+    old, new_master = planned["s1-master"], planned["s1-replica1"]
+    assert not old.running()
+    started = time.monotonic()
+    old.boot()  # a reboot: /run and /tmp empty, sysctl.d applied, the enabled cryb-cache unit starts
+
+    def rejoined() -> bool:
+        try:
+            replication = admin(cache, old, timeout=1).info("replication")
+        except (redis.RedisError, OSError):
+            return False
+        return (
+            replication["role"] == "slave"
+            and replication["master_link_status"] == "up"
+            and str(replication["master_host"]) == new_master.alias
+        )
+
+    wait_for("the killed node to rejoin as a replica of its old replica", rejoined, 60, 0.25)
+    MEASURED["rejoin_s"] = time.monotonic() - started
+    assert replicas_of(cache, nodes[0]).get(new_master.name) == old.name
+    assert all(cluster_info(cache, n)["cluster_state"] == "ok" for n in nodes)
+    # It replicates from the new master: the write made while it was down is on it.
+    key = FAILOVER_KEY[0]
+    wait_for("the write made during the outage", lambda: _value_on_replica(cache, old, key) == "during-outage", 10)
+    assert old.standin(OVERCOMMIT).read_text().strip() == "1"
+    assert "overcommit_memory" not in old.path(LOG).read_text()
+
+
+def test_every_file_the_cache_user_data_writes_is_used_or_skipped(cache: CacheCluster) -> None:
+    """A file the program renders for a cache node that no scenario used and no skip names would escape."""
+    assert unaccounted_files(cache.box.nodes) == []
+    # What counts as used, on a replica that never restarted: the server's conf, the ACL template the setup script
+    # copied, the sysctl file `sysctl -p` read, the setup script itself and the unit the runner started.
+    replica = next(n for n in cache.box.nodes if cache.planned_role(n) == "s2-replica1")
+    assert used_files(replica) == {w.path for w in replica.config.files} - {
+        "/opt/aws/amazon-cloudwatch-agent/etc/cryb-cache.json"
+    }
+    assert "/usr/local/sbin/cryb-cache-bootstrap" in used_files(cache.box.nodes[0])  # node 0 only renders it
