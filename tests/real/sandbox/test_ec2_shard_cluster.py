@@ -1,6 +1,6 @@
 """A `postgres.engine: ec2` OLTP shard (the prod stack with the engine switched, as
-tests/components/postgres/test_ec2_engine.py evaluates it), booted from its launch templates' user data: the same scenarios' bootstrap half, on the shard's
-own port, database and PostgreSQL major."""
+tests/components/postgres/test_ec2_engine.py evaluates it), booted from its launch templates' user data: the same
+scenarios' bootstrap half, on the shard's own port, database and PostgreSQL major."""
 
 from __future__ import annotations
 
