@@ -9,6 +9,7 @@ APT_PACKAGES=(
   postgresql-15 postgresql-contrib pgbouncer redis-server
   etcd-server patroni pgbackrest postgresql-15-partman postgresql-15-cron
   awscli python3-boto3 python3-yaml etcd-client  # the rendered node scripts (tests/real/sandbox)
+  systemd iproute2 procps util-linux openssl curl jq  # the node sandbox (namespaces, units, tmpfiles, sysctl)
   nodejs make
 )
 
