@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 import psycopg
 
-from components.selfhosted.cloud_init import PGBACKREST_LOG_DIR, PGBACKREST_SPOOL
+from components.selfhosted.cloud_init import PGBACKREST_LOCK_PATH, PGBACKREST_LOG_DIR, PGBACKREST_SPOOL
 from components.selfhosted.patroni_config import ARCHIVE_TIMEOUT_SECONDS, POSTGRES_PORT, PROD_DATA_DIR, PROD_SOCKET_DIR
 from components.selfhosted.pgbackrest_config import (
     PgBackRestInputs,
@@ -55,7 +55,6 @@ from .process import ServiceUser, chown_tree, make_workdir, remove_workdir, run_
 CLUSTER = "analytics"
 REGION = "us-east-1"
 BUCKET = "cryb-drill-backups"
-PROD_LOCK_PATH = "/tmp/pgbackrest"  # what SelfHostedCluster renders
 PROD_RETENTION_FULL_DAYS = 35  # the `backupRetentionDays` default
 
 #: Fields of PgBackRestInputs that loopback_inputs may change; everything else is the component's.
@@ -98,7 +97,7 @@ def production_inputs(
         pg_socket_dir=PROD_SOCKET_DIR,
         spool_path=PGBACKREST_SPOOL,
         log_path=PGBACKREST_LOG_DIR,
-        lock_path=PROD_LOCK_PATH,
+        lock_path=PGBACKREST_LOCK_PATH,
         process_max=2,
         retention_full_days=PROD_RETENTION_FULL_DAYS,
     )
