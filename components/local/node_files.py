@@ -20,6 +20,7 @@ from components.cache.cloud_init import node_conf_inputs, render_bootstrap_scrip
 from components.cache.cluster_plan import ClusterPlan
 from components.cache.redis_conf import acl_template, render_redis_conf
 from components.selfhosted.cloud_init import (
+    BACKEND_FILE,
     BACKUP_SCRIPT,
     ETCD_ENV,
     PATRONI_YML,
@@ -134,10 +135,15 @@ def patroni_node_files(spec: PatroniNodeSpec) -> list[NodeFile]:
         cron_database=spec.database_name if spec.timescaledb else None,
         port=spec.port,
     )
-    # A container has no /dev/watchdog: Patroni runs without one (docs/local.md).
+    # The image has no TimescaleDB package: the analytics cluster falls back to pg_partman as an EC2 node without
+    # the package does (its boot script drops the library the same way and records the backend). A container has
+    # no /dev/watchdog: Patroni runs without one (docs/local.md).
+    parameters = scaled_parameters(inputs.parameters, spec.instance_type, spec.memory_mb)
+    parameters.pop("timescaledb.telemetry_level", None)
     inputs = dataclasses.replace(
         inputs,
-        parameters=scaled_parameters(inputs.parameters, spec.instance_type, spec.memory_mb),
+        parameters=parameters,
+        preload_libraries=tuple(lib for lib in inputs.preload_libraries if lib != "timescaledb"),
         watchdog="off",
     )
     etcd_env = render_etcd_env_file(
@@ -192,6 +198,7 @@ def patroni_node_files(spec: PatroniNodeSpec) -> list[NodeFile]:
         NodeFile(ETCD_ENV, "0644", "root", etcd_env),
         NodeFile(PGBACKREST_CONF, "0640", "postgres", pgbackrest_conf),
         *(NodeFile(path, written[path]["permissions"], "root", written[path]["content"]) for path in _FROM_CLOUD_INIT),
+        *([NodeFile(BACKEND_FILE, "0644", "root", "partman\n")] if spec.timescaledb else []),
     ]
 
 

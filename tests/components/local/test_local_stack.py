@@ -158,3 +158,21 @@ def test_an_unknown_target_names_the_key(tmp_path: Path) -> None:
 def test_local_policy_config_exists_and_is_clean(local: Evaluation) -> None:
     assert policy_config_file("local").name == "local.json"
     assert run_policies(local, policy_config_file("local")) == []
+
+
+def test_analytics_falls_back_to_partman_as_a_node_without_timescaledb(local: Evaluation) -> None:
+    uploads = {u["file"]: u["content"] for u in containers(local)["analytics-a"].inputs["uploads"]}
+    yml = uploads["/etc/cryb-local/files/etc/patroni/cryb/patroni.yml"]
+    assert "pg_cron" in yml and "timescaledb" not in yml
+    assert uploads["/etc/cryb-local/files/etc/cryb-db/analytics-backend"] == "partman\n"
+    shard = {u["file"] for u in containers(local)["shard0-a"].inputs["uploads"]}
+    assert "/etc/cryb-local/files/etc/cryb-db/analytics-backend" not in shard
+
+
+def test_the_cost_estimate_knows_every_local_resource_is_free(local: Evaluation) -> None:
+    from scripts.cost.estimate import estimate_evaluation
+
+    estimate = estimate_evaluation(local)
+    assert estimate.not_estimated == []
+    assert {item.status for item in estimate.items} == {"free"}
+    assert sum(item.monthly_usd for item in estimate.items) == 0
