@@ -134,7 +134,6 @@ class LocalPlatform(pulumi.ComponentResource):
                 context=str(IMAGE_DIR),
                 dockerfile=str(IMAGE_DIR / "Dockerfile"),
                 args={"PG_MAJOR": args["postgres_major"]},
-                platform="linux/amd64",
             ),
             skip_push=True,
             opts=child,
