@@ -1,5 +1,7 @@
 """cryb-db: read the typed stack config, wire the components, export the documented outputs (docs/outputs.md)."""
 
+from typing import Any
+
 import pulumi
 import pulumi_aws as aws
 
@@ -9,6 +11,7 @@ from components.cache import Cache, CacheUserRotation
 from components.config import ConfigError, load_stack_config
 from components.config.region_checks import region_problems
 from components.config.selfhosted import PatroniNodesConfig
+from components.local import CacheSpec, Limits, LocalPlatform, PatroniClusterSpec
 from components.monitoring import AlertTopics, Monitoring
 from components.network import Network
 from components.network.plan import plan_subnets
@@ -16,478 +19,628 @@ from components.postgres import PROXY_PORT, BackupReplicationArgs, Postgres, Pos
 from components.security import KmsKeys
 from components.selfhosted import SelfHostedCluster, SelfHostedClusterArgs, SelfHostedCredentialRotation
 
+# The local stack (cryb-db:target: docker): the bridge network's subnet and the first published port on 127.0.0.1.
+LOCAL_SUBNET = "172.28.0.0/24"
+LOCAL_HOST_PORT_BASE = 15400
+
 config = load_stack_config()  # raises ConfigError naming every bad key before any resource is registered
 stack = pulumi.get_stack()
-tags = config.tags_for(stack)
-region = aws.get_region().region
-account_id = aws.get_caller_identity().account_id
-zones = aws.get_availability_zones(state="available").names
-problems = region_problems(config, region, len(zones))
-if problems:
-    raise ConfigError(problems)  # before the first resource is registered
-zones = zones[: config.network.az_count]
-pg = config.postgres
-backup_region = pg.backup_region(region)
-monitoring_config = config.monitoring
-
-_providers: dict[str, aws.Provider] = {}
 
 
-def provider_for(other_region: str) -> aws.Provider:
-    """One explicit provider per second region (components never create providers)."""
-    if other_region not in _providers:
-        _providers[other_region] = aws.Provider(f"cryb-{stack}-{other_region}", region=other_region)
-    return _providers[other_region]
+def local_platform() -> None:
+    """`cryb-db:target: docker` (the `local` stack, docs/local.md): the same rendered node files as containers."""
+    sh, pg, cache_config = config.selfhosted, config.postgres, config.cache
 
-
-keys = KmsKeys(
-    f"cryb-{stack}-keys",
-    {
-        "purposes": ["logs", "data", "secrets"],
-        "account_id": account_id,
-        "region": region,
-        "deletion_window_days": config.kms.deletion_window_days,
-        "rotation_period_days": config.kms.rotation_period_days,
-        "tags": tags,
-    },
-)
-
-network = Network(
-    f"cryb-{stack}",
-    {
-        "cidr": config.network.cidr,
-        "availability_zones": zones,
-        "nat_gateways": config.network.nat_gateways,
-        "interface_endpoints": config.network.interface_endpoints,
-        "flow_log_retention_days": config.network.flow_log_retention_days,
-        "flow_log_aggregation_seconds": config.network.flow_log_aggregation_seconds,
-        "logs_kms_key_arn": keys.arns["logs"],
-        "postgres_port": config.postgres.port,
-        "pooler_port": PROXY_PORT,
-        "cache_port": config.cache.port,
-        "region": region,
-        "account_id": account_id,
-        "tags": {**tags, "data-classification": "internal"},
-    },
-)
-
-pulumi.export("environment", config.environment)
-pulumi.export("region", region)
-pulumi.export(
-    "network",
-    {
-        "vpcId": network.vpc_id,
-        "vpcCidr": network.vpc_cidr,
-        "availabilityZones": zones,
-        "appSubnetIds": network.app_subnet_ids,
-        "dataSubnetIds": network.data_subnet_ids,
-        "dbSubnetGroupName": network.db_subnet_group_name,
-        "cacheSubnetGroupName": network.cache_subnet_group_name,
-        "securityGroupIds": network.security_groups.ids(),
-    },
-)
-pulumi.export("kmsKeyArns", keys.arns)
-
-pagerduty_url = monitoring_config.pagerduty_integration_url
-alerts = AlertTopics(
-    f"cryb-{stack}-alerts",
-    {
-        "account_id": account_id,
-        "region": region,
-        "deletion_window_days": config.kms.deletion_window_days,
-        "rotation_period_days": config.kms.rotation_period_days,
-        "logs_kms_key_arn": keys.arns["logs"],
-        "secrets_kms_key_arn": keys.arns["secrets"],
-        "log_retention_days": monitoring_config.log_retention_days,
-        # Decrypted by the engine, kept a Pulumi secret from here on (state, previews, the subscription).
-        "pagerduty_integration_url": pulumi.Output.secret(pagerduty_url.get_secret_value()) if pagerduty_url else None,
-        "delivery_success_sample_rate": monitoring_config.delivery_success_sample_rate,
-        "forwarder_reserved_concurrency": monitoring_config.forwarder_reserved_concurrency,
-        # In the VPC (Lambda.3), in the app tier: its NAT reaches the webhooks, PagerDuty and AWS APIs.
-        "forwarder_vpc_id": network.vpc_id,
-        "forwarder_subnet_ids": network.app_subnet_ids,
-        "tags": tags,
-    },
-)
-
-# -- backups (docs/backups.md): immutable encrypted buckets, AWS Backup for the shards, restore testing --
-bk = config.backups
-vault_lock = bk.vault_lock_for(config.environment)
-restore_testing = bk.restore_testing
-backups = Backups(
-    f"cryb-{stack}-backups",
-    {
-        "account_id": account_id,
-        "region": region,
-        "object_lock_mode": bk.object_lock_mode_for(config.environment),
-        "lifecycle": LifecycleSettings(
-            object_lock_days=bk.object_lock_days,
-            infrequent_access_after_days=bk.infrequent_access_after_days,
-            cold_storage_after_days=bk.cold_storage_after_days,
-            cold_storage_class=bk.cold_storage_class,
-            abort_incomplete_uploads_after_days=bk.abort_incomplete_uploads_after_days,
-        ),
-        "access_log_retention_days": bk.access_log_retention_days,
-        "writer_prefixes": bk.writer_prefixes,
-        "replication_time_control": bk.replication_time_control,
-        "kms_deletion_window_days": config.kms.deletion_window_days,
-        "kms_rotation_period_days": config.kms.rotation_period_days,
-        "backup_rules": [
-            BackupRule(name, rule.schedule, rule.retention_days, rule.copy_to_dr)
-            for name, rule in bk.plan.rules().items()
-        ],
-        "vault_lock": VaultLockSettings(
-            vault_lock.min_retention_days, vault_lock.max_retention_days, vault_lock.changeable_for_days
+    def patroni(name: str, nodes: PatroniNodesConfig, **cluster: Any) -> PatroniClusterSpec:
+        return PatroniClusterSpec(
+            name=name,
+            node_count=nodes.node_count,
+            instance_type=nodes.instance_type,
+            synchronous_mode=nodes.synchronous_mode,
+            synchronous_mode_strict=nodes.strict_for(config.environment),
+            timing=nodes.timing,
+            **cluster,
         )
-        if vault_lock
-        else None,
-        "restore_testing": RestoreTestingSettings(
-            restore_testing.schedule,
-            restore_testing.start_window_hours,
-            restore_testing.selection_window_days,
-            restore_testing.validation_window_hours,
-            restore_testing.instance_class,
-        )
-        if restore_testing.enabled
-        else None,
-        "restore_db_subnet_group_name": network.db_subnet_group_name,
-        "restore_security_group_ids": [network.security_groups.postgres.id],
-        "selection_tag": BACKUP_SELECTION_TAG,
-        "tags": tags,
-        "dr": {"region": bk.dr_region, "provider": provider_for(bk.dr_region)} if bk.dr_region else None,
-    },
-)
-pulumi.export(
-    "backups",
-    {
-        "bucketName": backups.bucket_name,
-        "bucketArn": backups.bucket_arn,
-        "bucketKmsKeyArn": backups.bucket_kms_key_arn,
-        "accessLogBucketName": backups.access_log_bucket_name,
-        "writerRoleArns": backups.writer_role_arns,
-        "replicaRegion": bk.dr_region,
-        "replicaBucketName": backups.replica_bucket_name,
-        "replicaBucketArn": backups.replica_bucket_arn,
-        "replicaKmsKeyArn": backups.replica_kms_key_arn,
-        "vaultName": backups.vault_name,
-        "vaultArn": backups.vault_arn,
-        "drVaultArn": backups.dr_vault_arn,
-        "planId": backups.plan_id,
-        "restoreTestingPlanName": backups.restore_testing_plan_name,
-        "selectionTag": {"key": backups.selection_tag[0], "value": backups.selection_tag[1]},
-    },
-)
 
-# -- self-hosted PostgreSQL (docs/selfhosted.md): Patroni on EC2 NVMe, for analytics clusters and `engine: ec2` --
-sh = config.selfhosted
-data_subnet_cidrs = [subnet.cidr for subnet in plan_subnets(config.network.cidr, len(zones)) if subnet.tier == "data"]
-
-
-def selfhosted_args(
-    cluster_name: str,
-    nodes: PatroniNodesConfig,
-    *,
-    timescaledb: bool,
-    port: int,
-    database_name: str,
-    admin_user: str,
-    backup_retention_days: int,
-    log_retention_days: int,
-) -> SelfHostedClusterArgs:
-    return {
-        "cluster": cluster_name,
-        "instance_type": nodes.instance_type,
-        "node_count": nodes.node_count,
-        "postgres_major": sh.postgres_major,
-        "timescaledb": timescaledb,
-        "synchronous_mode": nodes.synchronous_mode,
-        "synchronous_mode_strict": nodes.strict_for(config.environment),
-        "timing": nodes.timing,
-        "port": port,
-        "database_name": database_name,
-        "admin_user": admin_user,
-        "backup_retention_days": backup_retention_days,
-        "vpc_id": network.vpc_id,
-        "vpc_cidr": network.vpc_cidr,
-        "availability_zones": zones[: nodes.node_count],
-        "subnet_ids": network.data_subnet_ids[: nodes.node_count],
-        "subnet_cidrs": data_subnet_cidrs[: nodes.node_count],
-        "client_security_group_ids": [network.security_groups.app.id, network.security_groups.pooler.id],
-        "backup_bucket_arn": backups.bucket_arn,
-        "backup_kms_key_arn": backups.bucket_kms_key_arn,
-        "data_kms_key_arn": keys.arns["data"],
-        "secrets_kms_key_arn": keys.arns["secrets"],
-        "logs_kms_key_arn": keys.arns["logs"],
-        "log_retention_days": log_retention_days,
-        "root_volume_gib": sh.root_volume_gib,
-        "image_ssm_parameter": sh.image_ssm_parameter,
-        "package_proxy": sh.package_proxy,
-        "dns_zone_name": f"{cluster_name}.{stack}.cryb-db.internal",
-        "account_id": account_id,
-        "region": region,
-        "tags": tags,
-    }
-
-
-selfhosted_clusters = [
-    SelfHostedCluster(
-        f"cryb-{stack}-{cluster_name}",
-        selfhosted_args(
-            cluster_name,
+    clusters = [
+        patroni(
+            name,
             cluster,
             timescaledb=cluster.timescaledb,
             port=sh.port,
             database_name=cluster.database_name,
             admin_user=cluster.admin_user,
             backup_retention_days=cluster.backup_retention_days,
-            log_retention_days=sh.log_retention_days,
+        )
+        for name, cluster in sh.clusters.items()
+    ]
+    # A shard's stand-in: a Patroni cluster with the shard's database, admin user and port, laid out as
+    # `postgres.ec2` says (3 nodes by default: etcd needs an odd number of at least 3 members; docs/local.md).
+    shard_nodes = pg.ec2
+    shards = [
+        patroni(
+            f"shard{index}",
+            shard_nodes,
+            timescaledb=False,
+            port=pg.port,
+            database_name=pg.database_name,
+            admin_user=pg.admin_user,
+            backup_retention_days=pg.backup_retention_days,
+        )
+        for index in range(pg.shard_count)
+    ]
+    platform = LocalPlatform(
+        f"cryb-{stack}",
+        {
+            "stack": stack,
+            "postgres_major": sh.postgres_major,
+            "clusters": clusters,
+            "shards": shards,
+            "cache": CacheSpec(
+                shards=cache_config.shards,
+                replicas_per_shard=cache_config.replicas_per_shard,
+                port=cache_config.port,
+                cluster_port=cache_config.cluster_port,
+                instance_type=cache_config.ec2_instance_type,
+                maxmemory_policy=cache_config.maxmemory_policy,
+            ),
+            "subnet": LOCAL_SUBNET,
+            "postgres_limits": Limits(memory_mb=512, cpus="1"),
+            "cache_limits": Limits(memory_mb=256, cpus="0.5"),
+            "moto_limits": Limits(memory_mb=512, cpus="0.5"),
+            "host_port_base": LOCAL_HOST_PORT_BASE,
+        },
+    )
+    routing = shard_map.document(pg.bucket_count, pg.shard_count)
+    ranges = {r["shard"]: r for r in routing["ranges"]}
+
+    def endpoints(cluster: dict[str, Any]) -> dict[str, Any]:
+        first, *others = cluster["nodes"]
+        return {
+            "writerEndpoint": "127.0.0.1",  # no NLB: the first node's published port; libpq multi-host below
+            "readerEndpoints": ["127.0.0.1"] if others else [],
+            "port": first["hostPort"],
+            "nodePorts": [node["hostPort"] for node in cluster["nodes"]],
+            "databaseName": cluster["databaseName"],
+            "adminUser": cluster["adminUser"],
+            "iamAuthentication": False,
+            "region": "local",
+        }
+
+    pulumi.export("environment", config.environment)
+    pulumi.export("region", "local")
+    pulumi.export("target", "docker")
+    pulumi.export(
+        "postgres",
+        {
+            "engine": "patroni-postgresql",
+            "engineVersion": sh.postgres_major,
+            "topology": "patroni",
+            "shardMap": routing,
+            "shards": [
+                {
+                    "id": index,
+                    "name": shard["name"],
+                    "topology": "patroni",
+                    **endpoints(shard),
+                    "bucketRange": {"first": ranges[index]["first"], "last": ranges[index]["last"]},
+                    "shardMapVersion": routing["version"],
+                }
+                for index, shard in enumerate(platform.shard_outputs)
+            ],
+        },
+    )
+    pulumi.export(
+        "selfhosted",
+        {
+            "clusters": [
+                {"name": c["name"], "engine": "patroni-postgresql", "engineVersion": sh.postgres_major, **endpoints(c)}
+                for c in platform.cluster_outputs
+            ]
+        },
+    )
+    pulumi.export(
+        "cache",
+        {
+            "engine": "ec2",
+            "engineFlavor": "redis",
+            "engineVersion": "7.0",
+            "configurationEndpoint": None,
+            "nodes": platform.cache_outputs["nodes"],
+            "hostPorts": platform.cache_outputs["hostPorts"],
+            "port": cache_config.port,
+            "tls": True,
+            "userNames": {user: user for user in ("app", "reader")},
+        },
+    )
+    pulumi.export("awsEndpoint", platform.moto_endpoint)
+    # Passwords: Pulumi secrets, shown only by `pulumi stack output --show-secrets credentials` (docs/local.md).
+    pulumi.export(
+        "credentials",
+        pulumi.Output.secret(
+            {
+                "postgres": {
+                    c["name"]: c["adminPassword"] for c in [*platform.cluster_outputs, *platform.shard_outputs]
+                },
+                "cache": platform.cache_outputs["passwords"],
+            }
         ),
     )
-    for cluster_name, cluster in sh.clusters.items()
-]
-pulumi.export("selfhosted", {"clusters": [cluster.cluster_outputs() for cluster in selfhosted_clusters]})
 
-# -- PostgreSQL shards (docs/postgres.md): RDS, or self-hosted Patroni clusters with `engine: ec2` --
-backup_replication: BackupReplicationArgs | None = None
-if backup_region is not None:
-    # Replicated backups are encrypted with a CMK of the destination region; KmsKeys creates it there.
-    dr_provider = provider_for(backup_region)
-    dr_keys = KmsKeys(
-        f"cryb-{stack}-dr-keys",
+
+if config.target == "docker":
+    local_platform()
+else:
+    tags = config.tags_for(stack)
+    region = aws.get_region().region
+    account_id = aws.get_caller_identity().account_id
+    zones = aws.get_availability_zones(state="available").names
+    problems = region_problems(config, region, len(zones))
+    if problems:
+        raise ConfigError(problems)  # before the first resource is registered
+    zones = zones[: config.network.az_count]
+    pg = config.postgres
+    backup_region = pg.backup_region(region)
+    monitoring_config = config.monitoring
+
+    _providers: dict[str, aws.Provider] = {}
+
+    def provider_for(other_region: str) -> aws.Provider:
+        """One explicit provider per second region (components never create providers)."""
+        if other_region not in _providers:
+            _providers[other_region] = aws.Provider(f"cryb-{stack}-{other_region}", region=other_region)
+        return _providers[other_region]
+
+    keys = KmsKeys(
+        f"cryb-{stack}-keys",
         {
-            "purposes": ["data"],
+            "purposes": ["logs", "data", "secrets"],
             "account_id": account_id,
-            "region": backup_region,
+            "region": region,
             "deletion_window_days": config.kms.deletion_window_days,
             "rotation_period_days": config.kms.rotation_period_days,
             "tags": tags,
         },
-        opts=pulumi.ResourceOptions(providers={"aws": dr_provider}),
     )
-    backup_replication = {"region": backup_region, "kms_key_arn": dr_keys.arns["data"]}
 
-monitored_shards: list[PostgresShard] = []
-shard_clusters: list[SelfHostedCluster] = []
-if pg.engine == "rds":
-    postgres = Postgres(
-        f"cryb-{stack}-pg",
+    network = Network(
+        f"cryb-{stack}",
         {
-            "shard_count": pg.shard_count,
-            "topology": pg.topology,
-            "instance_class": pg.instance_class,
-            "engine_version": pg.engine_version,
-            "read_replicas": pg.read_replicas,
-            "multi_az": pg.multi_az,
-            "storage_type": pg.storage_type,
-            "allocated_storage_gb": pg.allocated_storage_gb,
-            "max_allocated_storage_gb": pg.max_allocated_storage_gb,
-            "iops": pg.iops,
-            "port": pg.port,
-            "database_name": pg.database_name,
-            "admin_user": pg.admin_user,
-            "iam_authentication": pg.iam_authentication,
-            "extensions": pg.extensions,
-            "backup_retention_days": pg.backup_retention_days,
-            "backup_window_start": pg.backup_window_start,
-            "backup_window_minutes": pg.backup_window_minutes,
-            "maintenance_window_start": pg.maintenance_window_start,
-            "maintenance_window_minutes": pg.maintenance_window_minutes,
-            "performance_insights_retention_days": pg.performance_insights_retention_days,
-            "monitoring_interval_seconds": pg.monitoring_interval_seconds,
-            "log_retention_days": pg.log_retention_days,
-            "deletion_protection": pg.deletion_protection,
-            "final_snapshot": pg.final_snapshot,
-            "apply_immediately": pg.apply_immediately,
-            "ca_cert_identifier": pg.ca_cert_identifier,
-            "backup_replication": backup_replication,
-            "db_subnet_group_name": network.db_subnet_group_name,
+            "cidr": config.network.cidr,
             "availability_zones": zones,
-            "security_group_id": network.security_groups.postgres.id,
-            "proxy_security_group_id": network.security_groups.pooler.id,
-            # Proxies fetch the managed secret: data subnets reach Secrets Manager only through interface endpoints.
-            "proxy_subnet_ids": network.data_subnet_ids
-            if config.network.interface_endpoints
-            else network.app_subnet_ids,
+            "nat_gateways": config.network.nat_gateways,
+            "interface_endpoints": config.network.interface_endpoints,
+            "flow_log_retention_days": config.network.flow_log_retention_days,
+            "flow_log_aggregation_seconds": config.network.flow_log_aggregation_seconds,
+            "logs_kms_key_arn": keys.arns["logs"],
+            "postgres_port": config.postgres.port,
+            "pooler_port": PROXY_PORT,
+            "cache_port": config.cache.port,
+            "region": region,
+            "account_id": account_id,
+            "tags": {**tags, "data-classification": "internal"},
+        },
+    )
+
+    pulumi.export("environment", config.environment)
+    pulumi.export("region", region)
+    pulumi.export(
+        "network",
+        {
+            "vpcId": network.vpc_id,
+            "vpcCidr": network.vpc_cidr,
+            "availabilityZones": zones,
+            "appSubnetIds": network.app_subnet_ids,
+            "dataSubnetIds": network.data_subnet_ids,
+            "dbSubnetGroupName": network.db_subnet_group_name,
+            "cacheSubnetGroupName": network.cache_subnet_group_name,
+            "securityGroupIds": network.security_groups.ids(),
+        },
+    )
+    pulumi.export("kmsKeyArns", keys.arns)
+
+    pagerduty_url = monitoring_config.pagerduty_integration_url
+    alerts = AlertTopics(
+        f"cryb-{stack}-alerts",
+        {
+            "account_id": account_id,
+            "region": region,
+            "deletion_window_days": config.kms.deletion_window_days,
+            "rotation_period_days": config.kms.rotation_period_days,
+            "logs_kms_key_arn": keys.arns["logs"],
+            "secrets_kms_key_arn": keys.arns["secrets"],
+            "log_retention_days": monitoring_config.log_retention_days,
+            # Decrypted by the engine, kept a Pulumi secret from here on (state, previews, the subscription).
+            "pagerduty_integration_url": pulumi.Output.secret(pagerduty_url.get_secret_value())
+            if pagerduty_url
+            else None,
+            "delivery_success_sample_rate": monitoring_config.delivery_success_sample_rate,
+            "forwarder_reserved_concurrency": monitoring_config.forwarder_reserved_concurrency,
+            # In the VPC (Lambda.3), in the app tier: its NAT reaches the webhooks, PagerDuty and AWS APIs.
+            "forwarder_vpc_id": network.vpc_id,
+            "forwarder_subnet_ids": network.app_subnet_ids,
+            "tags": tags,
+        },
+    )
+
+    # -- backups (docs/backups.md): immutable encrypted buckets, AWS Backup for the shards, restore testing --
+    bk = config.backups
+    vault_lock = bk.vault_lock_for(config.environment)
+    restore_testing = bk.restore_testing
+    backups = Backups(
+        f"cryb-{stack}-backups",
+        {
+            "account_id": account_id,
+            "region": region,
+            "object_lock_mode": bk.object_lock_mode_for(config.environment),
+            "lifecycle": LifecycleSettings(
+                object_lock_days=bk.object_lock_days,
+                infrequent_access_after_days=bk.infrequent_access_after_days,
+                cold_storage_after_days=bk.cold_storage_after_days,
+                cold_storage_class=bk.cold_storage_class,
+                abort_incomplete_uploads_after_days=bk.abort_incomplete_uploads_after_days,
+            ),
+            "access_log_retention_days": bk.access_log_retention_days,
+            "writer_prefixes": bk.writer_prefixes,
+            "replication_time_control": bk.replication_time_control,
+            "kms_deletion_window_days": config.kms.deletion_window_days,
+            "kms_rotation_period_days": config.kms.rotation_period_days,
+            "backup_rules": [
+                BackupRule(name, rule.schedule, rule.retention_days, rule.copy_to_dr)
+                for name, rule in bk.plan.rules().items()
+            ],
+            "vault_lock": VaultLockSettings(
+                vault_lock.min_retention_days, vault_lock.max_retention_days, vault_lock.changeable_for_days
+            )
+            if vault_lock
+            else None,
+            "restore_testing": RestoreTestingSettings(
+                restore_testing.schedule,
+                restore_testing.start_window_hours,
+                restore_testing.selection_window_days,
+                restore_testing.validation_window_hours,
+                restore_testing.instance_class,
+            )
+            if restore_testing.enabled
+            else None,
+            "restore_db_subnet_group_name": network.db_subnet_group_name,
+            "restore_security_group_ids": [network.security_groups.postgres.id],
+            "selection_tag": BACKUP_SELECTION_TAG,
+            "tags": tags,
+            "dr": {"region": bk.dr_region, "provider": provider_for(bk.dr_region)} if bk.dr_region else None,
+        },
+    )
+    pulumi.export(
+        "backups",
+        {
+            "bucketName": backups.bucket_name,
+            "bucketArn": backups.bucket_arn,
+            "bucketKmsKeyArn": backups.bucket_kms_key_arn,
+            "accessLogBucketName": backups.access_log_bucket_name,
+            "writerRoleArns": backups.writer_role_arns,
+            "replicaRegion": bk.dr_region,
+            "replicaBucketName": backups.replica_bucket_name,
+            "replicaBucketArn": backups.replica_bucket_arn,
+            "replicaKmsKeyArn": backups.replica_kms_key_arn,
+            "vaultName": backups.vault_name,
+            "vaultArn": backups.vault_arn,
+            "drVaultArn": backups.dr_vault_arn,
+            "planId": backups.plan_id,
+            "restoreTestingPlanName": backups.restore_testing_plan_name,
+            "selectionTag": {"key": backups.selection_tag[0], "value": backups.selection_tag[1]},
+        },
+    )
+
+    # -- self-hosted PostgreSQL (docs/selfhosted.md): Patroni on EC2 NVMe, for analytics clusters and `engine: ec2` --
+    sh = config.selfhosted
+    data_subnet_cidrs = [
+        subnet.cidr for subnet in plan_subnets(config.network.cidr, len(zones)) if subnet.tier == "data"
+    ]
+
+    def selfhosted_args(
+        cluster_name: str,
+        nodes: PatroniNodesConfig,
+        *,
+        timescaledb: bool,
+        port: int,
+        database_name: str,
+        admin_user: str,
+        backup_retention_days: int,
+        log_retention_days: int,
+    ) -> SelfHostedClusterArgs:
+        return {
+            "cluster": cluster_name,
+            "instance_type": nodes.instance_type,
+            "node_count": nodes.node_count,
+            "postgres_major": sh.postgres_major,
+            "timescaledb": timescaledb,
+            "synchronous_mode": nodes.synchronous_mode,
+            "synchronous_mode_strict": nodes.strict_for(config.environment),
+            "timing": nodes.timing,
+            "port": port,
+            "database_name": database_name,
+            "admin_user": admin_user,
+            "backup_retention_days": backup_retention_days,
+            "vpc_id": network.vpc_id,
+            "vpc_cidr": network.vpc_cidr,
+            "availability_zones": zones[: nodes.node_count],
+            "subnet_ids": network.data_subnet_ids[: nodes.node_count],
+            "subnet_cidrs": data_subnet_cidrs[: nodes.node_count],
+            "client_security_group_ids": [network.security_groups.app.id, network.security_groups.pooler.id],
+            "backup_bucket_arn": backups.bucket_arn,
+            "backup_kms_key_arn": backups.bucket_kms_key_arn,
+            "data_kms_key_arn": keys.arns["data"],
+            "secrets_kms_key_arn": keys.arns["secrets"],
+            "logs_kms_key_arn": keys.arns["logs"],
+            "log_retention_days": log_retention_days,
+            "root_volume_gib": sh.root_volume_gib,
+            "image_ssm_parameter": sh.image_ssm_parameter,
+            "package_proxy": sh.package_proxy,
+            "dns_zone_name": f"{cluster_name}.{stack}.cryb-db.internal",
+            "account_id": account_id,
+            "region": region,
+            "tags": tags,
+        }
+
+    selfhosted_clusters = [
+        SelfHostedCluster(
+            f"cryb-{stack}-{cluster_name}",
+            selfhosted_args(
+                cluster_name,
+                cluster,
+                timescaledb=cluster.timescaledb,
+                port=sh.port,
+                database_name=cluster.database_name,
+                admin_user=cluster.admin_user,
+                backup_retention_days=cluster.backup_retention_days,
+                log_retention_days=sh.log_retention_days,
+            ),
+        )
+        for cluster_name, cluster in sh.clusters.items()
+    ]
+    pulumi.export("selfhosted", {"clusters": [cluster.cluster_outputs() for cluster in selfhosted_clusters]})
+
+    # -- PostgreSQL shards (docs/postgres.md): RDS, or self-hosted Patroni clusters with `engine: ec2` --
+    backup_replication: BackupReplicationArgs | None = None
+    if backup_region is not None:
+        # Replicated backups are encrypted with a CMK of the destination region; KmsKeys creates it there.
+        dr_provider = provider_for(backup_region)
+        dr_keys = KmsKeys(
+            f"cryb-{stack}-dr-keys",
+            {
+                "purposes": ["data"],
+                "account_id": account_id,
+                "region": backup_region,
+                "deletion_window_days": config.kms.deletion_window_days,
+                "rotation_period_days": config.kms.rotation_period_days,
+                "tags": tags,
+            },
+            opts=pulumi.ResourceOptions(providers={"aws": dr_provider}),
+        )
+        backup_replication = {"region": backup_region, "kms_key_arn": dr_keys.arns["data"]}
+
+    monitored_shards: list[PostgresShard] = []
+    shard_clusters: list[SelfHostedCluster] = []
+    if pg.engine == "rds":
+        postgres = Postgres(
+            f"cryb-{stack}-pg",
+            {
+                "shard_count": pg.shard_count,
+                "topology": pg.topology,
+                "instance_class": pg.instance_class,
+                "engine_version": pg.engine_version,
+                "read_replicas": pg.read_replicas,
+                "multi_az": pg.multi_az,
+                "storage_type": pg.storage_type,
+                "allocated_storage_gb": pg.allocated_storage_gb,
+                "max_allocated_storage_gb": pg.max_allocated_storage_gb,
+                "iops": pg.iops,
+                "port": pg.port,
+                "database_name": pg.database_name,
+                "admin_user": pg.admin_user,
+                "iam_authentication": pg.iam_authentication,
+                "extensions": pg.extensions,
+                "backup_retention_days": pg.backup_retention_days,
+                "backup_window_start": pg.backup_window_start,
+                "backup_window_minutes": pg.backup_window_minutes,
+                "maintenance_window_start": pg.maintenance_window_start,
+                "maintenance_window_minutes": pg.maintenance_window_minutes,
+                "performance_insights_retention_days": pg.performance_insights_retention_days,
+                "monitoring_interval_seconds": pg.monitoring_interval_seconds,
+                "log_retention_days": pg.log_retention_days,
+                "deletion_protection": pg.deletion_protection,
+                "final_snapshot": pg.final_snapshot,
+                "apply_immediately": pg.apply_immediately,
+                "ca_cert_identifier": pg.ca_cert_identifier,
+                "backup_replication": backup_replication,
+                "db_subnet_group_name": network.db_subnet_group_name,
+                "availability_zones": zones,
+                "security_group_id": network.security_groups.postgres.id,
+                "proxy_security_group_id": network.security_groups.pooler.id,
+                # Proxies fetch the managed secret: data subnets reach Secrets Manager only through interface endpoints.
+                "proxy_subnet_ids": network.data_subnet_ids
+                if config.network.interface_endpoints
+                else network.app_subnet_ids,
+                "data_kms_key_arn": keys.arns["data"],
+                "logs_kms_key_arn": keys.arns["logs"],
+                "secrets_kms_key_arn": keys.arns["secrets"],
+                "alert_topic_arns": alerts.arns,
+                "account_id": account_id,
+                "region": region,
+                "tags": tags,
+                "backup_selection_tag": BACKUP_SELECTION_TAG,
+            },
+        )
+        monitored_shards = postgres.shards
+        shard_entries = [postgres.shard_outputs(shard) for shard in postgres.shards]
+        engine_name, engine_version, topology = "rds-postgresql", pg.engine_version, pg.topology
+    else:
+        shard_clusters = [
+            SelfHostedCluster(
+                f"cryb-{stack}-pg-{index:02d}",
+                selfhosted_args(
+                    f"shard{index}",
+                    pg.ec2,
+                    timescaledb=False,
+                    port=pg.port,
+                    database_name=pg.database_name,
+                    admin_user=pg.admin_user,
+                    backup_retention_days=pg.backup_retention_days,
+                    log_retention_days=pg.log_retention_days,
+                ),
+            )
+            for index in range(pg.shard_count)
+        ]
+        shard_entries = [cluster.shard_outputs(index) for index, cluster in enumerate(shard_clusters)]
+        engine_name, engine_version, topology = "patroni-postgresql", sh.postgres_major, "patroni"
+
+    routing = shard_map.document(pg.bucket_count, pg.shard_count)
+    ranges = {r["shard"]: r for r in routing["ranges"]}
+    pulumi.export(
+        "postgres",
+        {
+            "engine": engine_name,
+            "engineVersion": engine_version,
+            "topology": topology,
+            "shardMap": routing,
+            "shards": [
+                {
+                    **entry,
+                    "bucketRange": {"first": ranges[entry["id"]]["first"], "last": ranges[entry["id"]]["last"]},
+                    "shardMapVersion": routing["version"],
+                }
+                for entry in shard_entries
+            ],
+        },
+    )
+    pulumi.export("alertTopicArns", alerts.arns)
+
+    # -- cache (docs/cache.md): ElastiCache Valkey/Redis cluster mode, or self-hosted Redis Cluster nodes --
+    cache_config = config.cache
+    cache = Cache(
+        f"cryb-{stack}-cache",
+        {
+            "engine": cache_config.engine,
+            "engine_flavor": cache_config.engine_flavor,
+            "engine_version": cache_config.engine_version,
+            "parameter_group_family": cache_config.parameter_group_family,
+            "node_type": cache_config.node_type,
+            "shards": cache_config.shards,
+            "replicas_per_shard": cache_config.replicas_per_shard,
+            "port": cache_config.port,
+            "cluster_port": cache_config.cluster_port,
+            "maxmemory_policy": cache_config.maxmemory_policy,
+            "snapshot_retention_days": cache_config.snapshot_retention_days,
+            "snapshot_window": cache_config.snapshot_window,
+            "maintenance_window": cache_config.maintenance_window,
+            "data_tiering": cache_config.data_tiering,
+            "log_retention_days": cache_config.log_retention_days,
+            "ec2_instance_type": cache_config.ec2_instance_type,
+            "availability_zones": zones,
+            "data_subnet_ids": network.data_subnet_ids,
+            "subnet_group_name": network.cache_subnet_group_name,
+            "security_group_id": network.security_groups.cache.id,
             "data_kms_key_arn": keys.arns["data"],
             "logs_kms_key_arn": keys.arns["logs"],
             "secrets_kms_key_arn": keys.arns["secrets"],
-            "alert_topic_arns": alerts.arns,
-            "account_id": account_id,
+            "alert_topic_arn": alerts.arns["warning"],
             "region": region,
-            "tags": tags,
-            "backup_selection_tag": BACKUP_SELECTION_TAG,
-        },
-    )
-    monitored_shards = postgres.shards
-    shard_entries = [postgres.shard_outputs(shard) for shard in postgres.shards]
-    engine_name, engine_version, topology = "rds-postgresql", pg.engine_version, pg.topology
-else:
-    shard_clusters = [
-        SelfHostedCluster(
-            f"cryb-{stack}-pg-{index:02d}",
-            selfhosted_args(
-                f"shard{index}",
-                pg.ec2,
-                timescaledb=False,
-                port=pg.port,
-                database_name=pg.database_name,
-                admin_user=pg.admin_user,
-                backup_retention_days=pg.backup_retention_days,
-                log_retention_days=pg.log_retention_days,
-            ),
-        )
-        for index in range(pg.shard_count)
-    ]
-    shard_entries = [cluster.shard_outputs(index) for index, cluster in enumerate(shard_clusters)]
-    engine_name, engine_version, topology = "patroni-postgresql", sh.postgres_major, "patroni"
-
-routing = shard_map.document(pg.bucket_count, pg.shard_count)
-ranges = {r["shard"]: r for r in routing["ranges"]}
-pulumi.export(
-    "postgres",
-    {
-        "engine": engine_name,
-        "engineVersion": engine_version,
-        "topology": topology,
-        "shardMap": routing,
-        "shards": [
-            {
-                **entry,
-                "bucketRange": {"first": ranges[entry["id"]]["first"], "last": ranges[entry["id"]]["last"]},
-                "shardMapVersion": routing["version"],
-            }
-            for entry in shard_entries
-        ],
-    },
-)
-pulumi.export("alertTopicArns", alerts.arns)
-
-# -- cache (docs/cache.md): ElastiCache Valkey/Redis cluster mode, or self-hosted Redis Cluster nodes --
-cache_config = config.cache
-cache = Cache(
-    f"cryb-{stack}-cache",
-    {
-        "engine": cache_config.engine,
-        "engine_flavor": cache_config.engine_flavor,
-        "engine_version": cache_config.engine_version,
-        "parameter_group_family": cache_config.parameter_group_family,
-        "node_type": cache_config.node_type,
-        "shards": cache_config.shards,
-        "replicas_per_shard": cache_config.replicas_per_shard,
-        "port": cache_config.port,
-        "cluster_port": cache_config.cluster_port,
-        "maxmemory_policy": cache_config.maxmemory_policy,
-        "snapshot_retention_days": cache_config.snapshot_retention_days,
-        "snapshot_window": cache_config.snapshot_window,
-        "maintenance_window": cache_config.maintenance_window,
-        "data_tiering": cache_config.data_tiering,
-        "log_retention_days": cache_config.log_retention_days,
-        "ec2_instance_type": cache_config.ec2_instance_type,
-        "availability_zones": zones,
-        "data_subnet_ids": network.data_subnet_ids,
-        "subnet_group_name": network.cache_subnet_group_name,
-        "security_group_id": network.security_groups.cache.id,
-        "data_kms_key_arn": keys.arns["data"],
-        "logs_kms_key_arn": keys.arns["logs"],
-        "secrets_kms_key_arn": keys.arns["secrets"],
-        "alert_topic_arn": alerts.arns["warning"],
-        "region": region,
-        "tags": {**tags, "data-classification": config.data_classification},
-    },
-)
-pulumi.export(
-    "cache",
-    {
-        "engine": cache.engine,
-        "engineFlavor": cache_config.engine_flavor,
-        "engineVersion": cache_config.engine_version,
-        "configurationEndpoint": cache.configuration_endpoint,
-        "nodes": cache.nodes,
-        "port": cache.port,
-        "tls": True,
-        "tlsCaCertSecretArn": cache.tls_ca_cert_secret_arn,
-        "userNames": cache.user_names,
-        "secretArns": cache.secret_arns,
-    },
-)
-
-# -- cache password rotation (docs/cache.md#password-rotation): ElastiCache users; the ec2 engine's secrets are read
-# by the nodes at boot and do not rotate --
-rotations: list[CacheUserRotation | SelfHostedCredentialRotation] = []
-if cache_config.engine == "elasticache":
-    cache_rotation = CacheUserRotation(
-        f"cryb-{stack}-cache-rotation",
-        {
-            "secret_arns": {user: cache.secret_arns[user] for user in cache.user_arns},
-            "user_arns": cache.user_arns,
-            "secrets_kms_key_arn": keys.arns["secrets"],
-            "logs_kms_key_arn": keys.arns["logs"],
-            "log_retention_days": cache_config.log_retention_days,
-            "vpc_id": network.vpc_id,
-            "subnet_ids": network.app_subnet_ids,
-            "rotate_after": [cache],  # the users and the secrets' first versions exist before the first rotation
-            "region": region,
-            "account_id": account_id,
             "tags": {**tags, "data-classification": config.data_classification},
         },
     )
-    rotations.append(cache_rotation)
-
-# -- self-hosted PostgreSQL credential rotation (docs/selfhosted.md#credential-rotation): every Patroni cluster's
-# passwords, applied by the nodes' credentials agent --
-for patroni_cluster in [*selfhosted_clusters, *shard_clusters]:
-    patroni_rotation = SelfHostedCredentialRotation(
-        f"{patroni_cluster.identifier}-rotation",
+    pulumi.export(
+        "cache",
         {
-            "secret_arns": patroni_cluster.secret_arns,
-            "nodes": [group.node for group in patroni_cluster.node_groups],
-            "secrets_kms_key_arn": keys.arns["secrets"],
-            "logs_kms_key_arn": keys.arns["logs"],
-            "log_retention_days": sh.log_retention_days,
-            "vpc_id": network.vpc_id,
-            "subnet_ids": network.app_subnet_ids,
-            "rotate_after": [patroni_cluster],
+            "engine": cache.engine,
+            "engineFlavor": cache_config.engine_flavor,
+            "engineVersion": cache_config.engine_version,
+            "configurationEndpoint": cache.configuration_endpoint,
+            "nodes": cache.nodes,
+            "port": cache.port,
+            "tls": True,
+            "tlsCaCertSecretArn": cache.tls_ca_cert_secret_arn,
+            "userNames": cache.user_names,
+            "secretArns": cache.secret_arns,
+        },
+    )
+
+    # -- cache password rotation (docs/cache.md#password-rotation): ElastiCache users; the ec2 engine's secrets are read
+    # by the nodes at boot and do not rotate --
+    rotations: list[CacheUserRotation | SelfHostedCredentialRotation] = []
+    if cache_config.engine == "elasticache":
+        cache_rotation = CacheUserRotation(
+            f"cryb-{stack}-cache-rotation",
+            {
+                "secret_arns": {user: cache.secret_arns[user] for user in cache.user_arns},
+                "user_arns": cache.user_arns,
+                "secrets_kms_key_arn": keys.arns["secrets"],
+                "logs_kms_key_arn": keys.arns["logs"],
+                "log_retention_days": cache_config.log_retention_days,
+                "vpc_id": network.vpc_id,
+                "subnet_ids": network.app_subnet_ids,
+                "rotate_after": [cache],  # the users and the secrets' first versions exist before the first rotation
+                "region": region,
+                "account_id": account_id,
+                "tags": {**tags, "data-classification": config.data_classification},
+            },
+        )
+        rotations.append(cache_rotation)
+
+    # -- self-hosted PostgreSQL credential rotation (docs/selfhosted.md#credential-rotation): every Patroni cluster's
+    # passwords, applied by the nodes' credentials agent --
+    for patroni_cluster in [*selfhosted_clusters, *shard_clusters]:
+        patroni_rotation = SelfHostedCredentialRotation(
+            f"{patroni_cluster.identifier}-rotation",
+            {
+                "secret_arns": patroni_cluster.secret_arns,
+                "nodes": [group.node for group in patroni_cluster.node_groups],
+                "secrets_kms_key_arn": keys.arns["secrets"],
+                "logs_kms_key_arn": keys.arns["logs"],
+                "log_retention_days": sh.log_retention_days,
+                "vpc_id": network.vpc_id,
+                "subnet_ids": network.app_subnet_ids,
+                "rotate_after": [patroni_cluster],
+                "region": region,
+                "account_id": account_id,
+                "tags": tags,
+            },
+        )
+        rotations.append(patroni_rotation)
+
+    # -- monitoring (docs/monitoring.md): alarms per data store member, composite per shard, the stack's dashboard --
+    # Self-hosted cache nodes have no ElastiCache node groups; their health comes from `scripts health`.
+    monitoring = Monitoring(
+        f"cryb-{stack}-monitoring",
+        {
+            "postgres_shards": monitored_shards,
+            "postgres_allocated_storage_gb": pg.allocated_storage_gb,
+            "postgres_storage_type": pg.storage_type,
+            "cache": {
+                "node_groups": cache.node_groups,
+                "node_type": cache_config.node_type,
+                "maxmemory_policy": cache_config.maxmemory_policy,
+            }
+            if cache_config.engine == "elasticache"
+            else None,
+            "selfhosted_clusters": [*selfhosted_clusters, *shard_clusters],
+            "rotations": rotations,
+            "notify_topic_arn": alerts.arns["warning"],
+            "page_topic_arn": alerts.arns["critical"],
+            "settings": monitoring_config.alarm_settings(),
+            "dashboard_name": f"cryb-db-{stack}",
             "region": region,
             "account_id": account_id,
             "tags": tags,
         },
     )
-    rotations.append(patroni_rotation)
-
-# -- monitoring (docs/monitoring.md): alarms per data store member, composite per shard, the stack's dashboard --
-# Self-hosted cache nodes have no ElastiCache node groups; their health comes from `scripts health`.
-monitoring = Monitoring(
-    f"cryb-{stack}-monitoring",
-    {
-        "postgres_shards": monitored_shards,
-        "postgres_allocated_storage_gb": pg.allocated_storage_gb,
-        "postgres_storage_type": pg.storage_type,
-        "cache": {
-            "node_groups": cache.node_groups,
-            "node_type": cache_config.node_type,
-            "maxmemory_policy": cache_config.maxmemory_policy,
-        }
-        if cache_config.engine == "elasticache"
-        else None,
-        "selfhosted_clusters": [*selfhosted_clusters, *shard_clusters],
-        "rotations": rotations,
-        "notify_topic_arn": alerts.arns["warning"],
-        "page_topic_arn": alerts.arns["critical"],
-        "settings": monitoring_config.alarm_settings(),
-        "dashboard_name": f"cryb-db-{stack}",
-        "region": region,
-        "account_id": account_id,
-        "tags": tags,
-    },
-)
-pulumi.export(
-    "monitoring",
-    {
-        "dashboardName": monitoring.dashboard_name,
-        "dashboardUrl": monitoring.dashboard_url,
-        "topicArns": alerts.arns,
-        "compositeAlarmNames": monitoring.composite_alarm_names,
-        "chatWebhookSecretArn": alerts.webhook_secret_arn,
-        "forwarderFunctionName": alerts.forwarder_name,
-    },
-)
+    pulumi.export(
+        "monitoring",
+        {
+            "dashboardName": monitoring.dashboard_name,
+            "dashboardUrl": monitoring.dashboard_url,
+            "topicArns": alerts.arns,
+            "compositeAlarmNames": monitoring.composite_alarm_names,
+            "chatWebhookSecretArn": alerts.webhook_secret_arn,
+            "forwarderFunctionName": alerts.forwarder_name,
+        },
+    )

@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .backups import BackupsConfig
 from .base import Section
@@ -17,6 +17,7 @@ REQUIRED_TAG_KEYS = ("environment", "service", "owner", "data-classification")
 
 Environment = Literal["dev", "staging", "prod"]
 DataClassification = Literal["public", "internal", "confidential", "restricted"]
+Target = Literal["aws", "docker"]
 
 
 class StackConfig(Section):
@@ -24,6 +25,11 @@ class StackConfig(Section):
 
     environment: Environment = Field(
         description="Which environment this stack is: dev, staging or prod. prod enforces the production rules."
+    )
+    target: Target = Field(
+        default="aws",
+        description="Where the stack runs: aws (the AWS components) or docker (the `local` stack: the same rendered "
+        "node files as containers on one Docker host, docs/local.md). docker is refused in prod.",
     )
     owner: str = Field(
         default="platform-team",
@@ -66,6 +72,13 @@ class StackConfig(Section):
         description="Self-hosted PostgreSQL clusters on EC2 NVMe (see `cryb-db:selfhosted.*`).",
     )
 
+    @field_validator("target")
+    @classmethod
+    def _docker_is_never_prod(cls, value: str, info: ValidationInfo) -> str:
+        if value == "docker" and info.data.get("environment") == "prod":
+            raise ValueError("must be 'aws' in prod: the docker target is a developer's platform")
+        return value
+
     @field_validator("tags")
     @classmethod
     def _tags_do_not_override_required(cls, value: dict[str, str]) -> dict[str, str]:
@@ -95,6 +108,8 @@ class StackConfig(Section):
     def _cross_section_rules(self) -> "StackConfig":
         """Rules between sections: cache windows avoid PostgreSQL windows, and cache and self-hosted layouts fit the
         AZs (and, in prod, survive losing one)."""
+        if self.target == "docker":
+            return self  # no AWS infrastructure: the AZ, endpoint and image rules do not apply
         azs = self.network.az_count
         problems = [
             *cache_stack_problems(self.cache, self.postgres, self.environment, azs),

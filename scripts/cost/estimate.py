@@ -169,6 +169,17 @@ FREE: dict[str, str] = {
             "random:index/randomPassword:RandomPassword",
         )
     },
+    # The local stack (components/local/): containers on the developer's own Docker host.
+    **{
+        t: "free: runs on the local Docker host"
+        for t in (
+            "docker:index/container:Container",
+            "docker:index/image:Image",
+            "docker:index/remoteImage:RemoteImage",
+            "docker:index/network:Network",
+            "docker:index/volume:Volume",
+        )
+    },
     **{
         t: "0: usage within the free tier (assumed)"
         for t in ("aws:sns/topic:Topic", "aws:sqs/queue:Queue", "aws:cloudwatch/eventRule:EventRule")

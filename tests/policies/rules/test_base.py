@@ -4,6 +4,7 @@ checks, and a test input for each rule in the service modules here."""
 from policies.rules.base import ResourceRule
 from tests.policies.rules import (
     test_cloudwatch,
+    test_docker,
     test_ec2,
     test_elasticache,
     test_kms,
@@ -29,6 +30,7 @@ CASE_MODULES = (
     test_lambda_,
     test_tagging,
     test_project,
+    test_docker,
 )
 CASES = [case for module in CASE_MODULES for case in module.CASES]
 EVERY_BUCKET_RULES = test_s3.EVERY_BUCKET_RULES
