@@ -11,9 +11,10 @@ from typing import Any
 
 from scripts.sandbox.node import PROJECT_DIR
 
-STATE_DIR = PROJECT_DIR / ".local"
+STATE_DIR = Path(os.environ.get("CRYB_LOCAL_DIR") or PROJECT_DIR / ".local")
+"""Overridable (`CRYB_LOCAL_DIR`) so a test's platform keeps its state apart from a developer's."""
 STATE_FILE = STATE_DIR / "state.json"
-OUTPUTS_FILE = PROJECT_DIR / "outputs.local.json"
+OUTPUTS_FILE = Path(os.environ.get("CRYB_LOCAL_OUTPUTS") or PROJECT_DIR / "outputs.local.json")
 
 
 @dataclass
