@@ -44,12 +44,12 @@ def _running_state() -> State | None:
 
 def node_table(state: State) -> Table:
     table = Table(title=f"local {state.stack}: {state.phase}")
-    for column in ("node", "cluster", "address", "phase", "boot s", "role", "health"):
-        table.add_column(column)
+    for column in ("node", "address", "phase", "boot s", "role", "health"):
+        table.add_column(column, no_wrap=True)
     for node in state.nodes:
         health = "[green]ok[/green]" if node.healthy else ("[red]down[/red]" if node.phase == "booted" else "-")
         table.add_row(
-            node.name, node.cluster, f"{node.address}:{node.port}", node.phase,
+            node.name, f"{node.address}:{node.port}", node.phase,
             "" if node.boot_seconds is None else f"{node.boot_seconds:.1f}", node.role, health,
         )  # fmt: skip
     return table
@@ -85,6 +85,27 @@ def up(
             argv, cwd=PROJECT_DIR, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,  # the daemon outlives this command and its terminal
         )  # fmt: skip
+    try:
+        state = _watch(supervisor, stack, started)
+    except KeyboardInterrupt:
+        supervisor.terminate()  # the supervisor stops everything it started before it exits
+        supervisor.wait(DOWN_TIMEOUT)
+        STATE_FILE.unlink(missing_ok=True)
+        raise _fail("interrupted: stopped everything up had started") from None
+    if state is None or state.phase != "up":
+        supervisor.wait(DOWN_TIMEOUT)  # it has stopped everything it started before it exits
+        STATE_FILE.unlink(missing_ok=True)
+        reason = state.error if state is not None and state.error else "the supervisor exited"
+        raise _fail(f"local up failed: {reason} (details: {STATE_DIR / 'supervisor.log'})")
+    out.print(f"up in {time.monotonic() - started:.1f} s; outputs: {OUTPUTS_FILE}")
+    out.print("To reach the local AWS (Secrets Manager holds the passwords), in a shell:")
+    for line in environment_lines(state):
+        out.print(f"  {line}", highlight=False)
+    out.print(f"  python -m scripts health --outputs {OUTPUTS_FILE.name} --sslmode require", highlight=False)
+
+
+def _watch(supervisor: subprocess.Popen[bytes], stack: str, started: float) -> State | None:
+    """Show every node's progress until the supervisor says up or failed (or exits)."""
     state: State | None = None
     with Live(Table(title=f"local {stack}: previewing"), console=out, refresh_per_second=4, transient=False) as live:
         while True:
@@ -101,16 +122,7 @@ def up(
                 supervisor.wait(DOWN_TIMEOUT)
                 raise _fail(f"not up after {UP_TIMEOUT:.0f} s; stopped (see {STATE_DIR / 'supervisor.log'})")
             time.sleep(0.25)
-    if state is None or state.phase != "up":
-        supervisor.wait(DOWN_TIMEOUT)  # it has stopped everything it started before it exits
-        STATE_FILE.unlink(missing_ok=True)
-        reason = state.error if state is not None and state.error else "the supervisor exited"
-        raise _fail(f"local up failed: {reason} (details: {STATE_DIR / 'supervisor.log'})")
-    out.print(f"up in {time.monotonic() - started:.1f} s; outputs: {OUTPUTS_FILE}")
-    out.print("To reach the local AWS (Secrets Manager holds the passwords), in a shell:")
-    for line in environment_lines(state):
-        out.print(f"  {line}", highlight=False)
-    out.print(f"  python -m scripts health --outputs {OUTPUTS_FILE.name} --sslmode require", highlight=False)
+    return state
 
 
 @local_app.command()
@@ -140,7 +152,13 @@ def down() -> None:
             time.sleep(0.2)
         if alive(state.pid):
             raise _fail(f"supervisor {state.pid} did not stop within {DOWN_TIMEOUT:.0f} s")
-    for namespace in state.namespaces:  # left only if the supervisor was killed
+    for namespace in state.namespaces:  # left only if the supervisor was killed: its nodes' processes too
+        listed = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True, check=False)
+        for pid in listed.stdout.split():
+            try:
+                os.kill(int(pid), 9)
+            except ProcessLookupError:
+                pass
         subprocess.run(["ip", "netns", "del", namespace], capture_output=True, check=False)
     STATE_FILE.unlink(missing_ok=True)
     OUTPUTS_FILE.unlink(missing_ok=True)
