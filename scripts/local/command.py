@@ -23,7 +23,7 @@ UP_TIMEOUT = 300.0
 DOWN_TIMEOUT = 90.0
 local_app = typer.Typer(no_args_is_help=True, add_completion=False, help="The platform on this machine.")
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error stays one line, whatever the width
 
 
 def _fail(message: str) -> typer.Exit:

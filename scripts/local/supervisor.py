@@ -138,6 +138,10 @@ class Supervisor:
         evaluation = evaluate_local(self.stack, self.config)
         if self.stop.is_set():
             raise InterruptedError("stopped while previewing")
+        if evaluation.outputs.get("selfhosted", {}).get("clusters"):
+            raise NotImplementedError(
+                f"stack {self.stack} has selfhosted.clusters (analytics): the local platform does not boot them yet"
+            )
         shard_outputs = evaluation.outputs["postgres"]["shards"]
         shard_specs = {s["name"]: node_specs(evaluation, s["name"], REGION) for s in shard_outputs}
         cache_name = cache_component(evaluation)
