@@ -1,5 +1,5 @@
 # The two things a newcomer runs first (README): `make preview` and `make test`.
-.PHONY: setup preview test lint typecheck pytest bench
+.PHONY: setup preview test lint typecheck pytest bench local local-down
 
 VENV_PY := .venv/bin/python
 STACK ?= prod
@@ -24,3 +24,11 @@ test: lint typecheck pytest
 
 bench: setup
 	$(VENV_PY) -m scripts bench preview
+
+# The platform on this machine from the rendered node artifacts (docs/local.md); LOCAL_STACK=dev by default.
+LOCAL_STACK ?= dev
+local: setup
+	$(VENV_PY) -m scripts local up --stack $(LOCAL_STACK)
+
+local-down:
+	$(VENV_PY) -m scripts local down

@@ -22,6 +22,7 @@ LAZY_COMMANDS = {
     "dr-drill": ("scripts.dr.command", "dr_app"),
     "analytics": ("scripts.analytics.command", "analytics_app"),
     "prices": ("scripts.cost.command", "prices_app"),
+    "local": ("scripts.local.command", "local_app"),
 }
 
 

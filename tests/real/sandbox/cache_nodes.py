@@ -4,54 +4,28 @@ and a way for the test process to talk to them over the sandbox network."""
 
 from __future__ import annotations
 
-import ctypes
 import json
-import os
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scripts.local.aws import REGION, aws_stand_in, endpoint, seed_cache_secrets
+from scripts.local.nodes import NETNS_LOCK, in_netns, rendered_cache_port
 from scripts.preview.mock_engine import Evaluation, evaluate
 from scripts.sandbox import Sandbox
 from scripts.sandbox.cache import cache_component, cache_image, cache_node_specs
 from scripts.sandbox.node import Node
-from scripts.sandbox.preview import computed_state
 from scripts.sandbox.userdata import decode_user_data, parse_cloud_config
 from tests.helpers import write_config
-from tests.real.sandbox.rendered import REGION, SECRET, aws_stand_in, endpoint
 from tests.servers.moto_tls import MotoTlsServer
-
-CLONE_NEWNET = 0x40000000
-_NETNS_LOCK = threading.RLock()
 
 
 def cache_ec2_evaluation(config_dir: Path) -> Evaluation:
     """The prod stack with `cryb-db:cache` switched to the self-hosted engine (as tests/components/cache does)."""
     return evaluate("prod", write_config(config_dir, "prod", {"cryb-db:cache": {"engine": "ec2"}}))
-
-
-def seed_cache_secrets(server: MotoTlsServer, evaluation: Evaluation, component: str) -> dict[str, str]:
-    """Every secret the preview declares under the cache, under the ARN the preview gives it: users' secrets with
-    the value their version declares, the two CA secrets empty (the first node to boot stores the CA).
-    Returns the kind (`app`, `tls-ca-cert`, ...) -> ARN."""
-    (parent,) = [r for r in evaluation.resources if r.name == component and not r.type.startswith("aws:")]
-    client = server.boto3_client("secretsmanager")
-    arns = {}
-    for secret in evaluation.of_type(SECRET):
-        if secret.parent != parent.urn:
-            continue
-        arn = str(computed_state(secret, REGION)["arn"])
-        versions = [r for r in evaluation.resources if r.name == f"{secret.name}-value" and r.parent == parent.urn]
-        if versions:
-            client.create_secret(Name=arn, SecretString=versions[0].inputs["secretString"])
-        else:
-            client.create_secret(Name=arn)
-        arns[secret.name.removeprefix(f"{component}-")] = arn
-    return arns
 
 
 @dataclass
@@ -95,34 +69,12 @@ class CacheCluster:
     def on_sandbox_network(self) -> Iterator[None]:
         """Run the block with this thread in the sandbox's hub namespace: sockets made inside it reach the nodes'
         addresses (and keep working after the block). Only this thread moves; the rest of the process stays."""
-        with _NETNS_LOCK, in_netns(self.box.network.hub):
+        with NETNS_LOCK, in_netns(self.box.network.hub):
             yield
-
-
-def _setns(fd: int) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        raise OSError(ctypes.get_errno(), "setns failed")
-
-
-@contextmanager
-def in_netns(netns: str) -> Iterator[None]:
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(f"/var/run/netns/{netns}", os.O_RDONLY)
-    try:
-        _setns(target)
-        try:
-            yield
-        finally:
-            _setns(own)
-    finally:
-        os.close(own)
-        os.close(target)
 
 
 def rendered_port(node: Node) -> int:
-    conf = node.config.file("/etc/cryb-cache/node.conf").content
-    return int(next(line.split()[1] for line in conf.splitlines() if line.startswith("tls-port ")))
+    return rendered_cache_port(node)
 
 
 @contextmanager

@@ -12,12 +12,14 @@ import psycopg
 import pytest
 import yaml
 
+from scripts.local.aws import REGION, endpoint
+from scripts.local.nodes import wait_for
 from scripts.preview.mock_engine import Evaluation
 from scripts.sandbox import Node, Sandbox
 from scripts.sandbox.image import Image
 from scripts.sandbox.node import CommandError
 from scripts.sandbox.units import verify
-from tests.real.sandbox.rendered import REGION, BootedCluster, booted_cluster, endpoint, wait_for
+from tests.real.sandbox.rendered import BootedCluster, booted_cluster
 
 pytestmark = pytest.mark.servers
 

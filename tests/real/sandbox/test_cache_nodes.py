@@ -16,12 +16,12 @@ from redis.exceptions import NoPermissionError
 
 from components.cache.cluster_plan import CLUSTER_SLOTS
 from components.cache.redis_conf import FAILOVER_TARGET_SECONDS
+from scripts.local.nodes import wait_for
 from scripts.preview.mock_engine import Evaluation
 from scripts.sandbox.cache import KERNEL_DEFAULT_OVERCOMMIT, OVERCOMMIT, VALKEY_PROGRAMS
 from scripts.sandbox.node import Node
 from tests.real.sandbox.cache_nodes import CacheCluster, booted_cache, cache_ec2_evaluation
 from tests.real.sandbox.coverage import unaccounted_files, used_files
-from tests.real.sandbox.rendered import wait_for
 
 pytestmark = pytest.mark.servers
 

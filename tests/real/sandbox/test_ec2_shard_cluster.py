@@ -10,10 +10,11 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
+from scripts.local.nodes import wait_for
 from scripts.preview.mock_engine import evaluate
 from scripts.sandbox.userdata import decode_user_data, parse_cloud_config
 from tests.helpers import write_config
-from tests.real.sandbox.rendered import PG_INSTALLED, BootedCluster, booted_cluster, wait_for
+from tests.real.sandbox.rendered import PG_INSTALLED, BootedCluster, booted_cluster
 
 pytestmark = pytest.mark.servers
 

@@ -1,0 +1,38 @@
+"""What `local up` checks before it starts anything: root (namespaces and mounts), the Debian packages the nodes
+run (the same list as .ci/setup.sh's node sandbox), and no platform already up."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Sequence
+
+NODE_PACKAGES = (
+    "postgresql-15", "postgresql-contrib", "etcd-server", "etcd-client", "patroni", "pgbackrest",
+    "postgresql-15-partman", "postgresql-15-cron", "redis-server", "awscli", "python3-boto3", "python3-yaml",
+    "systemd", "iproute2", "procps", "util-linux", "openssl", "curl", "jq",
+)  # fmt: skip
+
+
+def installed(package: str) -> bool:
+    result = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True, check=False)
+    return "install ok installed" in result.stdout
+
+
+def missing_packages(
+    packages: Sequence[str] = NODE_PACKAGES, is_installed: Callable[[str], bool] = installed
+) -> list[str]:
+    return [p for p in packages if not is_installed(p)]
+
+
+def problems(*, euid: int | None = None, is_installed: Callable[[str], bool] = installed) -> list[str]:
+    """One line per reason `up` cannot start (empty: it can)."""
+    found = []
+    if (os.geteuid() if euid is None else euid) != 0:
+        found.append(
+            "local up needs root: the nodes run in network and mount namespaces (sudo python -m scripts local up)"
+        )
+    missing = missing_packages(is_installed=is_installed)
+    if missing:
+        found.append(f"missing Debian packages: apt-get install -y {' '.join(missing)}")
+    return found
