@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from scripts.local.nodes import in_netns
+from scripts.sandbox.forward import pipe
 
 Chooser = Callable[[], "str | None"]
 
@@ -47,20 +48,6 @@ def patroni_chooser(netns: str, addresses: Sequence[str], check: str) -> Chooser
         return None
 
     return choose
-
-
-def _pipe(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            sink.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for sock in (sink, source):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 @dataclass
@@ -112,8 +99,8 @@ class Forwarder:
             client.close()
             return
         upstream.settimeout(None)
-        threading.Thread(target=_pipe, args=(client, upstream), daemon=True).start()
-        _pipe(upstream, client)
+        threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+        pipe(upstream, client)
         client.close()
         upstream.close()
 

@@ -41,7 +41,8 @@ def listen_in_netns(netns: str, host: str, port: int) -> socket.socket:
     return server
 
 
-def _pipe(source: socket.socket, sink: socket.socket) -> None:
+def pipe(source: socket.socket, sink: socket.socket) -> None:
+    """Copy one direction of a TCP connection until either side ends, then shut both down."""
     try:
         while data := source.recv(65536):
             sink.sendall(data)
@@ -62,8 +63,8 @@ def _serve(client: socket.socket, target: tuple[str, int]) -> None:
         client.close()
         return
     upstream.settimeout(None)
-    threading.Thread(target=_pipe, args=(client, upstream), daemon=True).start()
-    _pipe(upstream, client)
+    threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+    pipe(upstream, client)
     client.close()
     upstream.close()
 
