@@ -49,4 +49,8 @@ def test_the_filters_name_the_region() -> None:
             RECORDED["pages"][1],
             {"ServiceCode": "AmazonRDS", "Filters": filters, "FormatVersion": "aws_v1"},
         )
-        refresh_table(client, "us-west-2", load_table("us-west-2").data, [RDS])
+        # The Stubber raises if the request's filters differ from these (a region other than us-west-2, say).
+        table = refresh_table(client, "us-west-2", load_table("us-west-2").data, [RDS])
+        stub.assert_no_pending_responses()
+    assert table["region"] == "us-west-2"
+    assert table["rds_instance_hourly"]["db.r6gd.xlarge"] == 0.554  # read from the stubbed page
