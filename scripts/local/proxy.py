@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from scripts.local.nodes import in_netns
-from scripts.sandbox.forward import pipe
+from scripts.sandbox.forward import splice
 
 Chooser = Callable[[], "str | None"]
 
@@ -98,11 +98,7 @@ class Forwarder:
         except OSError:
             client.close()
             return
-        upstream.settimeout(None)
-        threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
-        pipe(upstream, client)
-        client.close()
-        upstream.close()
+        splice(client, upstream)
 
     def close(self) -> None:
         if self.server is not None:

@@ -56,17 +56,22 @@ def pipe(source: socket.socket, sink: socket.socket) -> None:
                 pass
 
 
+def splice(client: socket.socket, upstream: socket.socket) -> None:
+    """Copy both directions between two connected sockets until both end, then close them."""
+    upstream.settimeout(None)
+    threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+    pipe(upstream, client)
+    client.close()
+    upstream.close()
+
+
 def _serve(client: socket.socket, target: tuple[str, int]) -> None:
     try:
         upstream = socket.create_connection(target, timeout=10)
     except OSError:
         client.close()
         return
-    upstream.settimeout(None)
-    threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
-    pipe(upstream, client)
-    client.close()
-    upstream.close()
+    splice(client, upstream)
 
 
 def main(argv: list[str] | None = None) -> int:
