@@ -219,10 +219,15 @@ def _await_port(process: subprocess.Popen[bytes], stderr_path: Path) -> int:
 
 @contextmanager
 def policy_pack(
-    tmp_dir: Path, stack: str, config: dict[str, str] | None = None, python: Path | None = None
+    tmp_dir: Path,
+    stack: str,
+    config: dict[str, str] | None = None,
+    python: Path | None = None,
+    python_path: Path | None = None,
 ) -> Iterator[PackSession]:
     """Start the pack as the CLI does for `stack` and yield a session that has done the CLI's opening calls
-    (Handshake, ConfigureStack, GetAnalyzerInfo). The pack and the fake engine are always stopped."""
+    (Handshake, ConfigureStack, GetAnalyzerInfo). `python_path` puts a directory first on the pack's import path (a
+    test breaking its environment). The pack and the fake engine are always stopped."""
     engine = FakeEngine()
     engine_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     engine_pb2_grpc.add_EngineServicer_to_server(engine, engine_server)
@@ -238,6 +243,8 @@ def policy_pack(
         "PULUMI_CONFIG": json.dumps(config or {}),
     }
     environment.pop("PYTHONPATH", None)  # the pack sees only its own directory and virtualenv
+    if python_path is not None:
+        environment["PYTHONPATH"] = str(python_path)
     stderr_path = tmp_dir / f"policy-pack-{stack}.stderr"
     with stderr_path.open("wb") as stderr:
         process = subprocess.Popen(
@@ -281,4 +288,3 @@ def policy_pack(
         process.kill()
         process.wait()
         engine_server.stop(0)
-
