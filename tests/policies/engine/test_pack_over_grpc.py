@@ -205,7 +205,7 @@ def configure_error(pack: PackSession, document: dict[str, Any]) -> str:
     with pytest.raises(grpc.RpcError) as failure:
         pack.configure(engine_policy_config(document, pack.info))
     assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # pyright: ignore[reportAttributeAccessIssue]
-    return failure.value.details()  # pyright: ignore[reportAttributeAccessIssue]
+    return str(failure.value.details())  # pyright: ignore[reportAttributeAccessIssue]
 
 
 @pytest.mark.parametrize(
@@ -298,7 +298,8 @@ def test_required_tags_fails_the_preview_when_the_provider_sdk_is_missing(tmp_pa
         pack.configure_file(POLICY_CONFIG_DIR / "prod.json")
         with pytest.raises(grpc.RpcError) as failure:
             pack.analyze(vpc)
-    assert "required-tags: cannot import pulumi_aws.ec2 for aws:ec2/vpc:Vpc" in failure.value.details()  # pyright: ignore[reportAttributeAccessIssue]
+    details = str(failure.value.details())  # pyright: ignore[reportAttributeAccessIssue]
+    assert "required-tags: cannot import pulumi_aws.ec2 for aws:ec2/vpc:Vpc" in details
 
 
 def test_the_pack_virtualenv_holds_its_pinned_requirements() -> None:
