@@ -318,3 +318,20 @@ def test_the_pack_virtualenv_holds_its_pinned_requirements() -> None:
     assert installed == pins
     ignored = subprocess.run(["git", "check-ignore", "-q", str(venv)], cwd=PACK_DIR, check=False)
     assert ignored.returncode == 0, "policies/.venv must be git-ignored"
+
+
+def test_the_preview_refuses_a_bad_policy_config_with_exit_2(
+    dev: Evaluation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from scripts.__main__ import app
+    from scripts.preview import mock_engine, policy_runner
+
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps({"all": "mandatory", "kms-key-deletion-window": {"minDeletionWindowDays": 5}}))
+    monkeypatch.setattr(mock_engine, "evaluate", lambda stack, config=None: dev)
+    monkeypatch.setattr(policy_runner, "policy_config_file", lambda stack: path)
+    result = CliRunner().invoke(app, ["preview", "--stack", "dev"], env={"COLUMNS": "400"})
+    assert result.exit_code == 2, result.output
+    assert "kms-key-deletion-window.minDeletionWindowDays: 5 is less than the minimum of 7" in result.output
