@@ -335,3 +335,34 @@ def test_the_preview_refuses_a_bad_policy_config_with_exit_2(
     result = CliRunner().invoke(app, ["preview", "--stack", "dev"], env={"COLUMNS": "400"})
     assert result.exit_code == 2, result.output
     assert "kms-key-deletion-window.minDeletionWindowDays: 5 is less than the minimum of 7" in result.output
+
+
+def test_unknown_inputs_get_no_verdict_and_no_crash_diagnostic(packs: dict[str, PackSession]) -> None:
+    """Values a preview does not know yet arrive as the engine's sentinels: the rules read them as "cannot tell" (no
+    violation, and no "can't run policy ... during preview" diagnostic from the SDK), and still judge known values."""
+    from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UNKNOWN_STRING_VALUE
+
+    from scripts.preview.engine_view import EngineResource
+
+    packs["prod"].configure_file(POLICY_CONFIG_DIR / "prod.json")
+    tags = {
+        "environment": "prod",
+        "service": "cryb-db",
+        "owner": "platform-team",
+        "data-classification": "confidential",
+    }
+    props = {
+        "engine": "postgres",
+        "publiclyAccessible": True,
+        "storageEncrypted": UNKNOWN_BOOLEAN_VALUE,
+        "kmsKeyId": UNKNOWN_STRING_VALUE,
+        "tags": tags,
+    }
+    instance = EngineResource(
+        "urn:pulumi:prod::cryb-db::aws:rds/instance:Instance::db", "aws:rds/instance:Instance", "db", None, props
+    )
+    diagnostics = [d for d, _ in packs["prod"].analyze(instance)]
+    reported = {d.policyName for d in diagnostics}
+    assert "rds-not-publicly-accessible" in reported
+    assert not {"rds-storage-encrypted", "required-tags"} & reported
+    assert all(d.message.startswith(d.description + "\n") for d in diagnostics)  # no SDK "can't run policy" notice
