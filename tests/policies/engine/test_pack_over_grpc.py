@@ -366,3 +366,23 @@ def test_unknown_inputs_get_no_verdict_and_no_crash_diagnostic(packs: dict[str, 
     assert "rds-not-publicly-accessible" in reported
     assert not {"rds-storage-encrypted", "required-tags"} & reported
     assert all(d.message.startswith(d.description + "\n") for d in diagnostics)  # no SDK "can't run policy" notice
+
+
+def test_levels_and_settings_reach_the_pack_as_they_reach_the_offline_rules(
+    dev: Evaluation, packs: dict[str, PackSession], tmp_path: Path
+) -> None:
+    """`all`, `disabled`, `remediate` (reported as mandatory) and a setting, through the CLI's reconciliation and
+    Configure, give the same report as the offline runner's reading of the same file."""
+    path = tmp_path / "config.json"
+    document = {
+        "all": "advisory",
+        "ec2-vpc-interface-endpoints": "disabled",
+        "cloudwatch-log-group-retention": {"enforcementLevel": "remediate", "minRetentionDays": 3653},
+    }
+    path.write_text(json.dumps(document))
+    packs["dev"].configure_file(path)
+    reported = packs["dev"].violations(dev)
+    assert ordered(reported) == ordered(run_policies(dev, path))
+    assert not any(v["policy"] == "ec2-vpc-interface-endpoints" for v in reported)
+    assert {v["level"] for v in reported if v["policy"] == "cloudwatch-log-group-retention"} == {"mandatory"}
+    assert {v["level"] for v in reported if v["policy"] != "cloudwatch-log-group-retention"} == {"advisory"}
