@@ -96,7 +96,9 @@ def _schema_problems(rule: AnyRule, settings: dict[str, Any]) -> list[str]:
         "type": "object",
         "properties": {**rule.config_schema, "enforcementLevel": {"type": "string", "enum": list(ENFORCEMENT_LEVELS)}},
     }
-    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(settings), key=lambda e: list(e.absolute_path))
+    errors = sorted(
+        jsonschema.Draft7Validator(schema).iter_errors(settings), key=lambda e: [str(p) for p in e.absolute_path]
+    )
     return [f"{'.'.join([rule.name, *(str(p) for p in error.absolute_path)])}: {error.message}" for error in errors]
 
 
