@@ -30,6 +30,7 @@ from scripts import PROJECT_DIR
 
 from .slo_model import (
     CACHE_HEADERS,
+    CONNECTS_PER_SECOND,
     PG_HEADERS,
     VERDICT_HEADERS,
     CacheRun,
@@ -42,6 +43,7 @@ from .slo_model import (
     parse_pgbench_output,
     parse_redis_benchmark_csv,
     pg_rows,
+    pgbench_duration,
     pgbench_log_latencies,
     verdict_rows,
     write_chart,
@@ -136,7 +138,7 @@ def run_pgbench(workdir: Path, dsn: dict[str, str], run: PgRun, rows: int, commu
         "-j",
         str(max(1, min(run.clients, threads))),
         "-T",
-        str(run.seconds),
+        str(pgbench_duration(run.seconds, run.clients)),
         "-D",
         f"rows={rows}",
         "-D",
@@ -188,7 +190,8 @@ def postgres_runs(
         f"PgBouncer 1.18, transaction pooling, {pool} server connections (80 % of max_connections, the program's RDS "
         f"Proxy rule), max_client_conn {max(clients) + 50}",
         f"`posts` table, {rows:,} rows in {communities:,} communities (feed index on community, created_at); pgbench "
-        f"{seconds} s per run, {threads} threads, per-transaction log for percentiles",
+        f"{seconds} s per run plus 1 s per {CONNECTS_PER_SECOND} clients to log in (tps excludes that), {threads} "
+        "threads, per-transaction log for percentiles",
         "workloads: read = point read by primary key; insert = one new post; feed = 60 % feed page (25 newest of a "
         "community), 20 % post view, 10 % vote (UPDATE), 10 % new post",
     ]

@@ -20,6 +20,7 @@ from scripts.bench.slo_model import (
     parse_pgbench_output,
     parse_redis_benchmark_csv,
     percentile,
+    pgbench_duration,
     pgbench_log_latencies,
     verdicts,
     write_chart,
@@ -137,3 +138,8 @@ def test_reports_carry_the_model_targets_and_runs(tmp_path: Path) -> None:
     assert len(document["postgres"]) == len(RUNS) and len(document["targets"]) == 6
     write_chart(RUNS, tmp_path / "chart.png")
     assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_run_leaves_time_for_every_client_to_log_in() -> None:
+    assert pgbench_duration(15, 1) == 16
+    assert pgbench_duration(15, 2000) == 15 + 50  # 2,000 SCRAM logins at 40 a second
