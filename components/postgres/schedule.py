@@ -185,8 +185,7 @@ class _NoRoomError(Exception):
 class _Board:
     """The week, with the windows laid so far."""
 
-    request: WindowRequest
-    names: dict[str, str]
+    names: dict[str, str]  # request field -> the name messages use
     quiet_start: int
     quiet_length: int
     windows: list[_Window] = field(default_factory=list)
@@ -272,7 +271,7 @@ def _attempt(
     """Lay every window with these lengths: (plan, minutes outside the quiet hours). Raises WindowError (explicit
     windows clash) or _NoRoomError (a placed window finds no slot)."""
     quiet_start, quiet_length = parse_daily_window(request.quiet_hours)
-    board = _Board(request, names, quiet_start, quiet_length)
+    board = _Board(names, quiet_start, quiet_length)
     shards, replicas = request.shard_count, request.replicas_per_shard
 
     # 1. explicit windows, as they are
