@@ -24,10 +24,12 @@ class InstanceClass:
     memory_gib: int
     burstable: bool = False
     local_nvme: bool = False
+    memory_mib: int | None = None
+    """A size finer than GiB (a node's share of a laptop, scripts/local/tuning.py); None: `memory_gib` GiB."""
 
     @property
     def memory_kib(self) -> int:
-        return self.memory_gib * KIB_PER_GIB
+        return self.memory_mib * 1024 if self.memory_mib is not None else self.memory_gib * KIB_PER_GIB
 
     @property
     def multi_az_cluster_capable(self) -> bool:
@@ -68,6 +70,13 @@ def _build_table() -> dict[str, InstanceClass]:
 
 
 INSTANCE_CLASSES: dict[str, InstanceClass] = _build_table()
+
+
+def machine_size(name: str, vcpu: int, memory_mib: int) -> InstanceClass:
+    """A machine (or a share of one) that is no RDS class: `parameters_for` tunes it by the same rules."""
+    if vcpu < 1 or memory_mib < 256:
+        raise ValueError(f"{name}: {vcpu} vCPU, {memory_mib} MiB: at least 1 vCPU and 256 MiB")
+    return InstanceClass(name, vcpu, memory_mib // 1024, memory_mib=memory_mib)
 
 
 def instance_class(name: str) -> InstanceClass:

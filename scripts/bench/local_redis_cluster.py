@@ -38,8 +38,8 @@ from components.cache.redis_conf import (
 )
 from components.config import StackConfig, parse_stack_config
 from scripts.preview.stack_files import read_stack_file, stack_file_path
-from tests.servers.ports import LOOPBACK, free_ports
-from tests.servers.process import (
+from scripts.servers.ports import LOOPBACK, free_ports
+from scripts.servers.process import (
     ManagedProcess,
     ServiceUser,
     chown_tree,

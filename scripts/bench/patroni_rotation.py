@@ -49,8 +49,8 @@ def _client(rig: object, stop: threading.Event, log: ClientLog) -> None:
     import psycopg
     from psycopg.conninfo import make_conninfo
 
+    from scripts.servers.ports import LOOPBACK
     from tests.servers.patroni_rotation import ADMIN, RotationRig
-    from tests.servers.ports import LOOPBACK
 
     assert isinstance(rig, RotationRig)
     nodes = rig.cluster.nodes

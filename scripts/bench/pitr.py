@@ -65,7 +65,7 @@ def _row(run: int, r: PitrResult) -> list[str]:
 
 @contextlib.contextmanager
 def _repository(repo: str, factory: PostgresFactory, bucket: str) -> Iterator[RepoTarget]:
-    from tests.servers.moto_tls import moto_tls_server
+    from scripts.servers.moto_tls import moto_tls_server
     from tests.servers.pgbackrest import posix_repo, s3_target
 
     if repo == "posix":

@@ -12,9 +12,9 @@ from scripts.preview.mock_engine import Evaluation
 from scripts.sandbox import AwsEndpoint
 from scripts.sandbox.aws import endpoint_names, write_endpoint_certificates
 from scripts.sandbox.preview import computed_state
-from tests.servers.moto_tls import MotoTlsServer, TlsFiles
-from tests.servers.ports import free_port
-from tests.servers.process import make_workdir
+from scripts.servers.moto_tls import MotoTlsServer, TlsFiles
+from scripts.servers.ports import free_port
+from scripts.servers.process import make_workdir
 
 REGION = "us-east-1"
 SECRET = "aws:secretsmanager/secret:Secret"
@@ -23,7 +23,7 @@ SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 
 @contextmanager
 def aws_stand_in(buckets: list[str], port: int | None = None) -> Iterator[MotoTlsServer]:
-    """moto under gunicorn with TLS (tests/servers/moto_tls.py), certified for the AWS names the nodes call."""
+    """moto under gunicorn with TLS (scripts/servers/moto_tls.py), certified for the AWS names the nodes call."""
     workdir = make_workdir("cryb-sandbox-moto-", None)
     workdir.chmod(0o711)
     certificates = write_endpoint_certificates(workdir, endpoint_names(REGION, buckets))

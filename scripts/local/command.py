@@ -17,6 +17,7 @@ from rich.table import Table
 
 from scripts.local.preflight import problems
 from scripts.local.state import OUTPUTS_FILE, STATE_DIR, STATE_FILE, State, alive, read_state
+from scripts.local.tuning import BUDGET_MIB, describe
 from scripts.sandbox.node import PROJECT_DIR
 
 UP_TIMEOUT = 300.0
@@ -53,6 +54,20 @@ def node_table(state: State) -> Table:
             "" if node.boot_seconds is None else f"{node.boot_seconds:.1f}", node.role, health,
         )  # fmt: skip
     return table
+
+
+def budget_lines(state: State) -> list[str]:
+    """What the platform was tuned for and what it uses (the budget of scripts/local/tuning.py)."""
+    lines = []
+    if state.tuning:
+        parameters = {k: v for k, v in state.tuning.items() if k != "budget"}
+        lines.append(f"PostgreSQL tuned for {state.tuning.get('budget')}: {describe(parameters)}")
+    if state.memory:
+        lines.append(
+            f"memory: {state.memory.get('rss_mib')} MiB summed RSS in {state.memory.get('processes'):.0f} processes "
+            f"(peak {state.memory.get('peak_rss_mib')} MiB; budget {BUDGET_MIB} MiB)"
+        )
+    return lines
 
 
 def environment_lines(state: State) -> list[str]:
@@ -98,6 +113,8 @@ def up(
         reason = state.error if state is not None and state.error else "the supervisor exited"
         raise _fail(f"local up failed: {reason} (details: {STATE_DIR / 'supervisor.log'})")
     out.print(f"up in {time.monotonic() - started:.1f} s; outputs: {OUTPUTS_FILE}")
+    for line in budget_lines(state):
+        out.print(line, highlight=False)
     out.print("To reach the local AWS (Secrets Manager holds the passwords), in a shell:")
     for line in environment_lines(state):
         out.print(f"  {line}", highlight=False)
@@ -134,6 +151,8 @@ def status() -> None:
     out.print(node_table(state))
     age = time.time() - state.checked_at if state.checked_at else None
     out.print(f"supervisor pid {state.pid}; checked {age:.0f} s ago" if age is not None else "not checked yet")
+    for line in budget_lines(state):
+        out.print(line, highlight=False)
     if state.phase == "up" and not all(n.healthy for n in state.nodes):
         raise typer.Exit(1)
 

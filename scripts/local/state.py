@@ -51,6 +51,10 @@ class State:
     """What a client on this machine sets to reach the local AWS (moto)."""
     nodes: list[NodeState] = field(default_factory=list)
     checked_at: float = 0.0
+    tuning: dict[str, str] = field(default_factory=dict)
+    """The PostgreSQL parameters every node was booted with (scripts/local/tuning.py), and `budget`: its share."""
+    memory: dict[str, float] = field(default_factory=dict)
+    """`processes`, `rss_mib` (summed RSS of the platform's processes) and `peak_rss_mib` since `up`."""
 
     def node(self, name: str) -> NodeState | None:
         return next((n for n in self.nodes if n.name == name), None)

@@ -20,13 +20,15 @@ import threading
 import time
 import traceback
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from scripts.local import tuning
 from scripts.local.aws import REGION, aws_stand_in, endpoint, secret_json, seed_cache_secrets, seed_declared_secrets
+from scripts.local.memory import platform_memory
 from scripts.local.nodes import in_netns, wait_for
 from scripts.local.outputs import LocalCacheNode, LocalShard, local_outputs, write_outputs
 from scripts.local.proxy import Forwarder, fixed, patroni_chooser
@@ -37,7 +39,7 @@ from scripts.sandbox import Sandbox
 from scripts.sandbox.cache import cache_component, cache_image, cache_node_specs
 from scripts.sandbox.image import Image
 from scripts.sandbox.network import ip
-from scripts.sandbox.node import CONTROL_DIR, Node
+from scripts.sandbox.node import CONTROL_DIR, Node, NodeSpec
 from scripts.sandbox.preview import node_specs
 from scripts.sandbox.userdata import decode_user_data, parse_cloud_config
 
@@ -106,6 +108,7 @@ class Supervisor:
         signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
         signal.signal(signal.SIGINT, lambda *_: self.stop.set())
         self.save()
+        threading.Thread(target=self._sample_memory, name="memory", daemon=True).start()
         code = 0
         with ExitStack() as stack:
             try:
@@ -144,6 +147,7 @@ class Supervisor:
             )
         shard_outputs = evaluation.outputs["postgres"]["shards"]
         shard_specs = {s["name"]: node_specs(evaluation, s["name"], REGION) for s in shard_outputs}
+        shard_specs = self._tune(shard_specs)
         cache_name = cache_component(evaluation)
         cache_specs = cache_node_specs(evaluation, REGION)
         buckets = sorted({_bucket(specs[0].user_data) for specs in shard_specs.values()})
@@ -226,6 +230,17 @@ class Supervisor:
         cache_nodes = [LocalCacheNode(_planned(evaluation, n.name), n.alias) for n in cache_box.nodes]
         write_outputs(local_outputs(evaluation.outputs, shards, cache_nodes), OUTPUTS_FILE)
         self.refresh()
+
+    def _tune(self, shard_specs: dict[str, list[NodeSpec]]) -> dict[str, list[NodeSpec]]:
+        """Every PostgreSQL node's rendered patroni.yml with the parameters of its share of this machine."""
+        budget = tuning.node_budget(sum(len(specs) for specs in shard_specs.values()))
+        parameters = tuning.local_parameters(budget)
+        self.state.tuning = {"budget": budget.label, **parameters}
+        print(f"local tuning: {budget.label}: {tuning.describe(parameters)}", flush=True)
+        return {
+            name: [replace(s, user_data=tuning.retune_user_data(s.user_data, parameters, budget.label)) for s in specs]
+            for name, specs in shard_specs.items()
+        }
 
     def _record_nodes(self, shard_specs: dict[str, Any], cache_name: str, cache_specs: list[Any]) -> None:
         for name, specs in shard_specs.items():
@@ -333,6 +348,15 @@ class Supervisor:
             argv = ["psql", "-X", "-p", str(cluster.port), "-d", "postgres", "-v", "ON_ERROR_STOP=1",
                     "-c", f'GRANT pg_monitor TO "{admin["username"]}"']  # fmt: skip
             leader.run(argv, user="postgres")
+
+    def _sample_memory(self) -> None:
+        """Summed RSS of the platform every second, from the preview on: `up`'s peak and the current figure."""
+        while not self.stop.wait(1.0):
+            processes, kib = platform_memory(_pid(), self.state.namespaces)
+            mib = round(kib / 1024, 1)
+            with self.lock:
+                peak = max(mib, self.state.memory.get("peak_rss_mib", 0.0))
+                self.state.memory = {"processes": processes, "rss_mib": mib, "peak_rss_mib": peak}
 
     # -- roles and health -------------------------------------------------------------------------------------
     def refresh(self) -> None:

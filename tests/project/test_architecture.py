@@ -70,6 +70,35 @@ def test_the_check_sees_every_form_of_import() -> None:
     assert "cache" not in _allowed_imports("postgres")  # so postgres importing the cache would fail the test above
 
 
+SCRIPTS = PROJECT_DIR / "scripts"
+SCRIPTS_THAT_MAY_IMPORT_TESTS = {"bench"}
+"""The benches drive the tests' server rigs (tests/servers: Patroni drills, pgBackRest PITR, PostgreSQL factories),
+as CI's bench runs do; an operator command (`local`, `health`, `analytics`, ...) never depends on tests/."""
+
+
+def imported_modules(source: str) -> set[str]:
+    """Every absolute module name a source imports, at any depth (lazy imports inside functions too)."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level == 0:
+            found.add(node.module or "")
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    return found
+
+
+def test_scripts_do_not_import_tests_except_the_benches() -> None:
+    offenders = {
+        str(path.relative_to(PROJECT_DIR)): sorted(
+            m for m in imported_modules(path.read_text()) if m.split(".")[0] == "tests"
+        )
+        for path in SCRIPTS.rglob("*.py")
+        if path.relative_to(SCRIPTS).parts[0] not in SCRIPTS_THAT_MAY_IMPORT_TESTS
+    }
+    assert {module: used for module, used in offenders.items() if used} == {}
+    assert imported_modules("def f():\n    from tests.servers.ports import free_port\n") == {"tests.servers.ports"}
+
+
 # Type tokens are part of the URNs of live resources (urn:pulumi:<stack>::cryb-db::<parent token>$<type>::<name>):
 # changing one, e.g. when a module moves, replaces every child on `pulumi up` unless the component gets `aliases`.
 COMPONENT_TYPE_TOKENS = {

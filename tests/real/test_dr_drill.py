@@ -25,9 +25,9 @@ from scripts.dr.connector import Endpoint
 from scripts.dr.drill import run_drill
 from scripts.dr.planning import DrillSettings, parse_target, shards_from_outputs
 from scripts.dr.rds_restore import RUN_TAG, delete_scratch
+from scripts.servers.process import chown_tree, make_workdir, remove_workdir
 from tests.scripts.dr.stack_outputs import EXPORTED, NETWORK
 from tests.servers.postgres import PostgresFactory, PostgresServer
-from tests.servers.process import chown_tree, make_workdir, remove_workdir
 
 REGION = "us-east-1"
 FAST = DrillSettings(

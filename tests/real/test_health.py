@@ -12,8 +12,8 @@ from psycopg.conninfo import make_conninfo
 from typer.testing import CliRunner
 
 from scripts.health.command import health_app
+from scripts.servers.process import wait_until
 from tests.servers.postgres import PostgresFactory, PostgresServer
-from tests.servers.process import wait_until
 
 pytestmark = pytest.mark.servers
 MIB = 1024**2

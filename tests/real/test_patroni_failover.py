@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from components.selfhosted.patroni_config import node_inputs
+from scripts.servers.process import wait_until
 from tests.servers.patroni import (
     DRILL_INSTANCE_TYPE,
     DRILL_MEMORY,
@@ -25,7 +26,6 @@ from tests.servers.patroni import (
     loopback_inputs,
     run_failover_drill,
 )
-from tests.servers.process import wait_until
 
 pytestmark = pytest.mark.servers
 

@@ -25,11 +25,11 @@ from psycopg.conninfo import make_conninfo
 
 from components.selfhosted.credentials_agent.agent import TAG_PREFIX
 from components.selfhosted.rotation_function import handler as rotation
+from scripts.servers.ports import LOOPBACK
+from scripts.servers.process import wait_until
 from tests.secrets_rotation import begin_rotation, cancel_rotation
 from tests.servers.patroni import PatroniDrillCluster
 from tests.servers.patroni_rotation import ADMIN, REGION, RotationRig
-from tests.servers.ports import LOOPBACK
-from tests.servers.process import wait_until
 
 pytestmark = pytest.mark.servers
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from components.selfhosted.pgbackrest_config import S3Repo, render_pgbackrest_conf, restore_command
-from tests.servers.moto_tls import MotoTlsServer, write_certificates
+from scripts.servers.moto_tls import MotoTlsServer, write_certificates
+from scripts.servers.process import make_workdir, remove_workdir
 from tests.servers.pgbackrest import (
     S3_SUBSTITUTED,
     SUBSTITUTED,
@@ -28,7 +29,6 @@ from tests.servers.pgbackrest import (
     s3_target,
 )
 from tests.servers.postgres import PostgresFactory
-from tests.servers.process import make_workdir, remove_workdir
 
 pytestmark = pytest.mark.servers
 

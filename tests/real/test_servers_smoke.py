@@ -17,10 +17,10 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from scripts.servers.ports import port_is_open
+from scripts.servers.process import wait_until
 from tests.servers.pgbouncer import PgBouncerServer
-from tests.servers.ports import port_is_open
 from tests.servers.postgres import PostgresFactory, PostgresServer
-from tests.servers.process import wait_until
 from tests.servers.redis import RedisFactory, RedisServer
 
 pytestmark = pytest.mark.servers

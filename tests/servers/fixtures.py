@@ -18,7 +18,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from .moto import DUMMY_AWS_ENV, MotoServer, start_moto_server, stop_moto_server
+from scripts.servers.moto import DUMMY_AWS_ENV, MotoServer, start_moto_server, stop_moto_server
+
 from .moto_tls import moto_tls  # noqa: F401 - fixture: moto over verified TLS (gunicorn), for pgBackRest
 from .pgbouncer import PgBouncerFactory, PgBouncerServer
 from .postgres import PostgresFactory, PostgresServer

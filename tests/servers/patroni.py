@@ -49,10 +49,18 @@ from components.selfhosted.pgbackrest_config import (
     render_cipher_include,
     render_pgbackrest_conf,
 )
+from scripts.servers.ports import LOOPBACK, free_ports
+from scripts.servers.process import (
+    ManagedProcess,
+    chown_tree,
+    make_workdir,
+    remove_workdir,
+    run_as,
+    service_user,
+    wait_until,
+)
 
-from .ports import LOOPBACK, free_ports
 from .postgres import PG_BIN_DIR
-from .process import ManagedProcess, chown_tree, make_workdir, remove_workdir, run_as, service_user, wait_until
 
 SCOPE = "analytics"
 DRILL_TIMING = DcsTiming(ttl=10, loop_wait=2, retry_timeout=4)  # 2 + 2*4 = 10 <= 10; Patroni 3.0.2 accepts it

@@ -17,10 +17,10 @@ import psycopg
 
 from components.selfhosted.credentials_agent.agent import KEYS, Agent, AgentConfig
 from components.selfhosted.rotation_function import handler as rotation
+from scripts.servers.ports import LOOPBACK
 
 from ..secrets_rotation import begin_rotation
 from .patroni import PatroniDrillCluster
-from .ports import LOOPBACK
 from .postgres import PG_BIN_DIR
 
 REGION = "us-east-1"

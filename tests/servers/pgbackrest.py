@@ -47,10 +47,10 @@ from components.selfhosted.pgbackrest_config import (
     render_cipher_include,
     render_pgbackrest_conf,
 )
+from scripts.servers.ports import free_port
+from scripts.servers.process import ServiceUser, chown_tree, make_workdir, remove_workdir, run_as, wait_until
 
-from .ports import free_port
 from .postgres import PostgresFactory, PostgresServer
-from .process import ServiceUser, chown_tree, make_workdir, remove_workdir, run_as, wait_until
 
 CLUSTER = "analytics"
 REGION = "us-east-1"
@@ -563,7 +563,7 @@ def posix_repo(os_user: ServiceUser | None) -> Iterator[PosixTarget]:
 
 
 def s3_target(server: Any, bucket: str = BUCKET) -> S3Target:
-    """Create the bucket and a KMS key in moto-over-TLS (`tests.servers.moto_tls.MotoTlsServer`)."""
+    """Create the bucket and a KMS key in moto-over-TLS (`scripts.servers.moto_tls.MotoTlsServer`)."""
     s3 = server.boto3_client("s3")
     s3.create_bucket(Bucket=bucket)
     key_arn = server.boto3_client("kms").create_key(Description=f"{bucket} key")["KeyMetadata"]["Arn"]

@@ -32,9 +32,8 @@ from psycopg.abc import Params, QueryNoTemplate
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import DictRow, TupleRow, dict_row
 
-from .ports import LOOPBACK, free_port, looks_like_port_clash
-from .postgres import PostgresServer
-from .process import (
+from scripts.servers.ports import LOOPBACK, free_port, looks_like_port_clash
+from scripts.servers.process import (
     ManagedProcess,
     ServerStartError,
     ServiceUser,
@@ -44,6 +43,8 @@ from .process import (
     service_user,
     wait_until,
 )
+
+from .postgres import PostgresServer
 
 PGBOUNCER_BIN = "pgbouncer"
 OS_USER = "postgres"

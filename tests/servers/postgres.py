@@ -29,8 +29,8 @@ from psycopg.abc import Params, QueryNoTemplate
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
 
-from .ports import LOOPBACK, free_port, looks_like_port_clash
-from .process import (
+from scripts.servers.ports import LOOPBACK, free_port, looks_like_port_clash
+from scripts.servers.process import (
     ManagedProcess,
     ServerStartError,
     ServiceUser,

@@ -29,8 +29,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .ports import LOOPBACK, free_ports, looks_like_port_clash
-from .process import (
+from scripts.servers.ports import LOOPBACK, free_ports, looks_like_port_clash
+from scripts.servers.process import (
     ManagedProcess,
     ServerStartError,
     ServiceUser,

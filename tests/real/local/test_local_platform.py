@@ -21,6 +21,7 @@ import pytest
 
 from scripts.local.outputs import validate
 from scripts.local.state import State
+from scripts.local.tuning import BUDGET_MIB, local_parameters, node_budget
 from scripts.sandbox.node import PROJECT_DIR
 
 pytestmark = pytest.mark.servers
@@ -156,6 +157,42 @@ def test_a_client_with_only_the_outputs_file_writes_over_tls_and_reads_from_the_
             break
         time.sleep(0.5)
     assert row == ("written from this machine",)
+
+
+def _admin_connect(platform: Platform, host: str) -> psycopg.Connection[Any]:
+    shard = platform.outputs()["postgres"]["shards"][0]
+    secrets = boto3.client(
+        "secretsmanager", region_name=shard["region"], endpoint_url=platform.env["AWS_ENDPOINT_URL"],
+        verify=platform.env["AWS_CA_BUNDLE"], aws_access_key_id="testing", aws_secret_access_key="testing",
+    )  # fmt: skip
+    admin = json.loads(secrets.get_secret_value(SecretId=shard["secretArn"])["SecretString"])
+    return psycopg.connect(
+        host=host, port=shard["port"], dbname=shard["databaseName"], user=admin["username"],
+        password=admin["password"], sslmode="require",
+    )  # fmt: skip
+
+
+def test_the_nodes_run_with_the_parameters_tuned_for_their_share_of_a_4_gb_machine(platform: Platform) -> None:
+    shard = platform.outputs()["postgres"]["shards"][0]
+    expected = local_parameters(node_budget(sum(1 for n in platform.state.nodes if n.kind == "postgres")))
+    assert platform.state.tuning == {**platform.state.tuning, **expected}
+    for host in (shard["writerEndpoint"], *shard["readerEndpoints"]):
+        with _admin_connect(platform, host) as conn:
+            rows = conn.execute("SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", (list(expected),))
+            assert dict(rows.fetchall()) == expected, host
+            (shown,) = conn.execute("SHOW shared_buffers").fetchone() or ("",)
+            size = conn.execute("SELECT pg_size_bytes(%s)", (shown,)).fetchone()
+            assert size == (int(expected["shared_buffers"]) * 8192,), shown  # 25 % of the node's share
+
+
+def test_the_platform_stays_within_the_memory_budget(platform: Platform) -> None:
+    state = State.from_json((platform.directory / "state.json").read_text())
+    memory = state.memory
+    print(f"local memory: {memory}")
+    assert memory.get("processes", 0) >= 3 * 3 + 6, memory  # etcd, Patroni, postmaster per node; a cache server
+    assert 0 < memory["rss_mib"] <= memory["peak_rss_mib"] <= BUDGET_MIB, memory
+    assert "local tuning" not in platform.up.stderr
+    assert f"budget {BUDGET_MIB} MiB" in platform.up.stdout
 
 
 def test_a_connected_client_survives_a_kill_9_of_the_shard_leader(platform: Platform) -> None:

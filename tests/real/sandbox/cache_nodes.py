@@ -19,8 +19,8 @@ from scripts.sandbox import Sandbox
 from scripts.sandbox.cache import cache_component, cache_image, cache_node_specs
 from scripts.sandbox.node import Node
 from scripts.sandbox.userdata import decode_user_data, parse_cloud_config
+from scripts.servers.moto_tls import MotoTlsServer
 from tests.helpers import write_config
-from tests.servers.moto_tls import MotoTlsServer
 
 
 def cache_ec2_evaluation(config_dir: Path) -> Evaluation:

@@ -21,7 +21,7 @@ from scripts.sandbox import AwsEndpoint, Node, Sandbox
 from scripts.sandbox.image import Image
 from scripts.sandbox.preview import node_specs
 from scripts.sandbox.userdata import decode_user_data, parse_cloud_config
-from tests.servers.moto_tls import MotoTlsServer
+from scripts.servers.moto_tls import MotoTlsServer
 
 PG_INSTALLED = "15"
 

@@ -1,7 +1,5 @@
-"""Real-server helpers for tests: PostgreSQL, PgBouncer, Redis and moto.
-
-The pytest fixtures live in ``tests.servers.fixtures``; this package module
-holds the shared process plumbing that every server helper uses:
+"""The process plumbing every loopback server helper uses: the operator CLI's (moto for `local up`, the benches)
+and the tests' (tests/servers: PostgreSQL, PgBouncer, Redis, Patroni; fixtures in ``tests.servers.fixtures``):
 
 * ``ManagedProcess`` runs a server in its own session/process group, logs to
   a file, and stops it with signal -> SIGKILL escalation, so nothing outlives

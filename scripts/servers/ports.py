@@ -17,7 +17,7 @@ LOOPBACK = "127.0.0.1"
 
 _CLASH_MARKERS = (
     "address already in use",
-    "connection in use",  # gunicorn (tests/servers/moto_tls.py)
+    "connection in use",  # gunicorn (scripts/servers/moto_tls.py)
     "could not bind",
     "could not create any tcp/ip sockets",
     "eaddrinuse",

@@ -1,4 +1,4 @@
-"""A local moto server standing in for AWS (KMS, S3, ...) in tests.
+"""A local moto server standing in for AWS (KMS, S3, ...) in tests and benches (moto over TLS: moto_tls.py).
 
 Why a server rather than ``mock_aws``: the code under test may run in
 subprocesses (CLI, scripts) or use clients created elsewhere; an HTTP
