@@ -2,9 +2,11 @@
 what it exports. Docker never runs here; the inputs are what `pulumi up --stack local` would hand the provider."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -176,3 +178,53 @@ def test_the_cost_estimate_knows_every_local_resource_is_free(local: Evaluation)
     assert estimate.not_estimated == []
     assert {item.status for item in estimate.items} == {"free"}
     assert sum(item.monthly_usd for item in estimate.items) == 0
+
+
+# Every way the local stack's exports differ from docs/outputs.schema.json, as (path, schema keyword, keys): the
+# same list as docs/local.md's table "Which output keys differ". A new difference, or one that goes away, fails.
+OUTPUT_DEVIATIONS = {
+    ("", "required", ("alertTopicArns", "backups", "kmsKeyArns", "monitoring", "network")),
+    ("", "additionalProperties", ("awsEndpoint", "credentials", "target")),
+    ("region", "pattern", ("local",)),
+    ("postgres/shards/0", "required", ("proxyEndpoint", "proxyPort", "secretArn")),
+    ("cache", "required", ("secretArns", "tlsCaCertSecretArn")),
+    ("cache", "additionalProperties", ("hostPorts",)),
+    (
+        "selfhosted/clusters/0",
+        "required",
+        ("backupPrefix", "nodes", "secretArn", "synchronousModeStrict", "timescaledb"),
+    ),
+    ("selfhosted/clusters/0", "additionalProperties", ("adminUser", "nodePorts")),
+}
+
+
+def schema_deviations(outputs: dict[str, Any]) -> set[tuple[str, str, tuple[str, ...]]]:
+    """The schema's complaints about `outputs`, grouped by path and keyword, naming the keys (or the value)."""
+    grouped: dict[tuple[str, str], set[str]] = {}
+    for error in jsonschema.Draft202012Validator(SCHEMA).iter_errors(outputs):
+        path = "/".join(str(part) for part in error.absolute_path)
+        if error.validator == "required":
+            keys = {str(error.message).split("'")[1]}
+        elif error.validator == "additionalProperties":
+            keys = set(re.findall(r"'([^']+)'", str(error.message).split("(", 1)[1]))
+        else:
+            keys = {str(error.instance)}
+        grouped.setdefault((path, str(error.validator)), set()).update(keys)
+    return {(path, keyword, tuple(sorted(keys))) for (path, keyword), keys in grouped.items()}
+
+
+def test_the_exports_differ_from_the_outputs_schema_exactly_as_documented(local: Evaluation) -> None:
+    assert schema_deviations(local.masked_outputs()) == OUTPUT_DEVIATIONS
+    documented = (PROJECT_DIR / "docs" / "local.md").read_text().split("### Which output keys differ", 1)[1]
+    for path, _, keys in OUTPUT_DEVIATIONS:
+        for key in keys:
+            assert f"`{key}`" in documented, f"docs/local.md does not list {path or 'the top level'}: {key}"
+
+
+def test_the_deviation_check_sees_a_new_difference(local: Evaluation) -> None:
+    outputs = json.loads(json.dumps(local.masked_outputs()))
+    del outputs["postgres"]["shards"][0]["port"]
+    outputs["environment"] = 7
+    found = schema_deviations(outputs) - OUTPUT_DEVIATIONS
+    assert ("postgres/shards/0", "required", ("port", "proxyEndpoint", "proxyPort", "secretArn")) in found
+    assert ("environment", "enum", ("7",)) in found
