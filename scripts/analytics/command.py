@@ -58,6 +58,15 @@ DsnOption = Annotated[
 ClusterOption = Annotated[str, typer.Option(help="With --outputs: the selfhosted.clusters[] entry.")]
 
 
+ShardOption = Annotated[
+    str | None,
+    typer.Option(
+        help="With --outputs, instead of --cluster: the postgres.shards[] entry (a stack without an analytics "
+        "cluster, e.g. dev and its local platform, docs/local.md)."
+    ),
+]
+
+
 CredentialsOption = Annotated[
     Credentials,
     typer.Option(help="With --outputs: `secret` reads the cluster's admin secret; `env` uses PGUSER etc."),
@@ -85,6 +94,7 @@ def _conninfo(
     credentials: Credentials,
     sslmode: str | None,
     sslrootcert: Path | None,
+    shard: str | None = None,
 ) -> str:
     if (outputs is None) == (dsn is None):
         raise typer.BadParameter("give either --outputs FILE or --dsn DSN")
@@ -96,7 +106,9 @@ def _conninfo(
     except ValueError:
         raise typer.BadParameter(f"{outputs} is not JSON", param_hint="--outputs") from None
     mode = sslmode or ("verify-full" if sslrootcert else "require")
-    return conninfo_from_outputs(document, cluster, credentials=credentials, sslmode=mode, sslrootcert=sslrootcert)
+    return conninfo_from_outputs(
+        document, cluster, credentials=credentials, sslmode=mode, sslrootcert=sslrootcert, shard=shard
+    )
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -109,6 +121,7 @@ def migrate_command(
     outputs: OutputsOption = None,
     dsn: DsnOption = None,
     cluster: ClusterOption = "analytics",
+    shard: ShardOption = None,
     credentials: CredentialsOption = Credentials.secret,
     sslmode: SslmodeOption = None,
     sslrootcert: SslrootcertOption = None,
@@ -140,7 +153,7 @@ def migrate_command(
     params = Parameters(retention_days, premake_days, compress_after_days, cron_schedule)
     try:
         params.validate()
-        conninfo = _conninfo(outputs, dsn, cluster, credentials, sslmode, sslrootcert)
+        conninfo = _conninfo(outputs, dsn, cluster, credentials, sslmode, sslrootcert, shard)
     except MigrationError as error:
         raise _fail(str(error), EXIT_INVALID) from None
     try:
@@ -190,6 +203,7 @@ def status_command(
     outputs: OutputsOption = None,
     dsn: DsnOption = None,
     cluster: ClusterOption = "analytics",
+    shard: ShardOption = None,
     credentials: CredentialsOption = Credentials.secret,
     sslmode: SslmodeOption = None,
     sslrootcert: SslrootcertOption = None,
@@ -197,7 +211,7 @@ def status_command(
 ) -> None:
     """List applied and pending analytics migrations (read only). Exit 1 when a recorded file changed."""
     try:
-        conninfo = _conninfo(outputs, dsn, cluster, credentials, sslmode, sslrootcert)
+        conninfo = _conninfo(outputs, dsn, cluster, credentials, sslmode, sslrootcert, shard)
         with connect(conninfo) as conn:
             document = status(conn)
     except MigrationError as error:

@@ -29,23 +29,26 @@ def conninfo_from_outputs(
     sslmode: str,
     sslrootcert: Path | None,
     secret_reader: Callable[[str], dict[str, str]] = read_rds_secret,
+    shard: str | None = None,
 ) -> str:
-    """libpq conninfo of the writer of `selfhosted.clusters[]` entry `cluster` (`pulumi stack output --json`)."""
-    if "selfhosted" not in outputs and isinstance(outputs.get("outputs"), Mapping):
+    """libpq conninfo of the writer of `selfhosted.clusters[]` entry `cluster` (`pulumi stack output --json`), or
+    with `shard` of that `postgres.shards[]` entry: a stack without an analytics cluster (dev, and so its local
+    platform, docs/local.md) keeps its analytics tables in a shard."""
+    if "selfhosted" not in outputs and "postgres" not in outputs and isinstance(outputs.get("outputs"), Mapping):
         outputs = outputs["outputs"]
-    try:
-        clusters = list(outputs["selfhosted"]["clusters"])
-    except (KeyError, TypeError):
-        raise MigrationError(
-            "--outputs: no selfhosted.clusters in the outputs file (pulumi stack output --json)"
-        ) from None
-    names = [str(c.get("name")) for c in clusters]
-    entry = next((c for c in clusters if c.get("name") == cluster), None)
+    if shard is not None:
+        entries, kind, wanted = _entries(outputs, "postgres", "shards"), "postgres.shards", shard
+    else:
+        entries, kind, wanted = _entries(outputs, "selfhosted", "clusters"), "selfhosted.clusters", cluster
+    names = [str(c.get("name")) for c in entries]
+    entry = next((c for c in entries if c.get("name") == wanted), None)
     if entry is None:
-        raise MigrationError(f"--cluster: {cluster!r} is not in selfhosted.clusters (allowed: {', '.join(names)})")
+        option = "--shard" if shard is not None else "--cluster"
+        hint = "; --shard NAME targets a postgres.shards[] entry" if shard is None and not names else ""
+        raise MigrationError(f"{option}: {wanted!r} is not in {kind} (allowed: {', '.join(names) or 'none'}){hint}")
     missing = [k for k in ("writerEndpoint", "port", "databaseName", "secretArn") if k not in entry]
     if missing:
-        raise MigrationError(f"--outputs: selfhosted.clusters[{cluster}] has no {', '.join(missing)}")
+        raise MigrationError(f"--outputs: {kind}[{wanted}] has no {', '.join(missing)}")
     params: dict[str, Any] = {
         "host": entry["writerEndpoint"],
         "port": int(entry["port"]),
@@ -58,6 +61,17 @@ def conninfo_from_outputs(
         secret = secret_reader(entry["secretArn"])
         params |= {"user": secret["username"], "password": secret["password"]}
     return make_conninfo(**params)
+
+
+def _entries(outputs: Mapping[str, Any], section: str, key: str) -> list[Mapping[str, Any]]:
+    try:
+        return list(outputs[section][key])
+    except (KeyError, TypeError):
+        hint = " (no analytics cluster in this stack: --shard NAME targets a postgres.shards[] entry)"
+        raise MigrationError(
+            f"--outputs: no {section}.{key} in the outputs file (pulumi stack output --json)"
+            + (hint if section == "selfhosted" else "")
+        ) from None
 
 
 def connect(conninfo: str) -> psycopg.Connection[DictRow]:

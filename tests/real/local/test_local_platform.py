@@ -134,13 +134,18 @@ def test_health_with_the_outputs_file_exits_0(platform: Platform) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
 
 
-def test_a_client_with_only_the_outputs_file_writes_over_tls_and_reads_from_the_reader(platform: Platform) -> None:
+def _shard_admin(platform: Platform) -> tuple[dict[str, Any], dict[str, str]]:
+    """Shard 0 of the outputs file and its admin secret, read from the local moto as an application reads it."""
     shard = platform.outputs()["postgres"]["shards"][0]
     secrets = boto3.client(
         "secretsmanager", region_name=shard["region"], endpoint_url=platform.env["AWS_ENDPOINT_URL"],
         verify=platform.env["AWS_CA_BUNDLE"], aws_access_key_id="testing", aws_secret_access_key="testing",
     )  # fmt: skip
-    admin = json.loads(secrets.get_secret_value(SecretId=shard["secretArn"])["SecretString"])
+    return shard, json.loads(secrets.get_secret_value(SecretId=shard["secretArn"])["SecretString"])
+
+
+def test_a_client_with_only_the_outputs_file_writes_over_tls_and_reads_from_the_reader(platform: Platform) -> None:
+    shard, admin = _shard_admin(platform)
     params = {"port": shard["port"], "dbname": shard["databaseName"], "user": admin["username"]}
     with psycopg.connect(host=shard["writerEndpoint"], password=admin["password"], sslmode="require", **params) as conn:
         assert conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone() == (True,)
@@ -160,12 +165,7 @@ def test_a_client_with_only_the_outputs_file_writes_over_tls_and_reads_from_the_
 
 
 def _admin_connect(platform: Platform, host: str) -> psycopg.Connection[Any]:
-    shard = platform.outputs()["postgres"]["shards"][0]
-    secrets = boto3.client(
-        "secretsmanager", region_name=shard["region"], endpoint_url=platform.env["AWS_ENDPOINT_URL"],
-        verify=platform.env["AWS_CA_BUNDLE"], aws_access_key_id="testing", aws_secret_access_key="testing",
-    )  # fmt: skip
-    admin = json.loads(secrets.get_secret_value(SecretId=shard["secretArn"])["SecretString"])
+    shard, admin = _shard_admin(platform)
     return psycopg.connect(
         host=host, port=shard["port"], dbname=shard["databaseName"], user=admin["username"],
         password=admin["password"], sslmode="require",
@@ -195,15 +195,27 @@ def test_the_platform_stays_within_the_memory_budget(platform: Platform) -> None
     assert f"budget {BUDGET_MIB} MiB" in platform.up.stdout
 
 
+def test_analytics_migrate_and_status_with_the_outputs_file_target_the_shard(platform: Platform) -> None:
+    """dev has no analytics cluster (docs/local.md): `--shard` migrates the shard's database, as on AWS."""
+    target = ["--outputs", str(platform.outputs_path), "--shard", platform.outputs()["postgres"]["shards"][0]["name"]]
+    refused = cli(platform.env, "analytics", "status", "--outputs", str(platform.outputs_path), "--sslmode", "require")
+    assert refused.returncode == 2 and "--shard NAME targets a postgres.shards[] entry" in refused.stderr
+    migrate = cli(platform.env, "analytics", "migrate", *target, "--sslmode", "require")
+    assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-2000:]
+    status = cli(platform.env, "analytics", "status", *target, "--sslmode", "require", "--json")
+    assert status.returncode == 0, status.stdout[-3000:] + status.stderr[-2000:]
+    document = json.loads(status.stdout)
+    print(f"local analytics: strategy {document['strategy']}, {len(document['migrations'])} migrations applied")
+    assert document["migrations"] and {m["state"] for m in document["migrations"]} == {"applied"}, document
+    with _admin_connect(platform, WRITER[0]) as conn:
+        recorded = conn.execute("SELECT count(*) FROM analytics.schema_migrations").fetchone()
+        assert recorded is not None and recorded[0] >= len(document["migrations"])
+
+
 def test_a_connected_client_survives_a_kill_9_of_the_shard_leader(platform: Platform) -> None:
     """The client reconnects to the writer endpoint of the outputs file and writes again within 60 s; no commit
     it saw acknowledged is lost."""
-    shard = platform.outputs()["postgres"]["shards"][0]
-    secrets = boto3.client(
-        "secretsmanager", region_name=shard["region"], endpoint_url=platform.env["AWS_ENDPOINT_URL"],
-        verify=platform.env["AWS_CA_BUNDLE"], aws_access_key_id="testing", aws_secret_access_key="testing",
-    )  # fmt: skip
-    admin = json.loads(secrets.get_secret_value(SecretId=shard["secretArn"])["SecretString"])
+    shard, admin = _shard_admin(platform)
     conninfo = {
         "host": shard["writerEndpoint"], "port": shard["port"], "dbname": shard["databaseName"],
         "user": admin["username"], "password": admin["password"], "sslmode": "require", "connect_timeout": 3,

@@ -95,3 +95,44 @@ def test_a_cluster_entry_without_connection_fields_is_refused_naming_them() -> N
             sslmode="require",
             sslrootcert=None,
         )
+
+
+LOCAL_DEV_OUTPUTS = {
+    "selfhosted": {"clusters": []},
+    "postgres": {
+        "shards": [
+            {
+                "name": "cryb-dev-pg-00",
+                "writerEndpoint": "127.1.0.1",
+                "port": 5433,
+                "databaseName": "cryb",
+                "secretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:shard-admin",
+            }
+        ]
+    },
+}
+
+
+def test_a_stack_without_an_analytics_cluster_migrates_the_named_shard() -> None:
+    conninfo = conninfo_from_outputs(
+        LOCAL_DEV_OUTPUTS, "analytics", credentials=Credentials.secret, sslmode="require", sslrootcert=None,
+        secret_reader=lambda arn: {"username": "cryb_admin", "password": arn[-5:]}, shard="cryb-dev-pg-00",
+    )  # fmt: skip
+    assert conninfo_to_dict(conninfo) == {
+        "host": "127.1.0.1", "port": "5433", "dbname": "cryb", "sslmode": "require",
+        "user": "cryb_admin", "password": "admin",
+    }  # fmt: skip
+
+
+def test_without_an_analytics_cluster_the_cluster_is_refused_and_the_shard_named() -> None:
+    with pytest.raises(MigrationError, match=r"--cluster: 'analytics' is not in selfhosted.clusters \(allowed: none\)"):
+        conninfo_from_outputs(
+            LOCAL_DEV_OUTPUTS, "analytics", credentials=Credentials.env, sslmode="require", sslrootcert=None
+        )
+    with pytest.raises(MigrationError, match=r"--shard: 'pg-01' is not in postgres.shards \(allowed: cryb-dev-pg-00\)"):
+        conninfo_from_outputs(
+            LOCAL_DEV_OUTPUTS, "analytics", credentials=Credentials.env, sslmode="require", sslrootcert=None,
+            shard="pg-01",
+        )  # fmt: skip
+    with pytest.raises(MigrationError, match=r"no selfhosted.clusters .* --shard NAME targets a postgres.shards"):
+        conninfo_from_outputs({"postgres": {}}, "x", credentials=Credentials.env, sslmode="require", sslrootcert=None)
