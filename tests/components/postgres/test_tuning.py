@@ -178,3 +178,12 @@ def test_any_machine_size_is_tuned_by_the_same_rules() -> None:
     here = {p.name: p.value for p in parameters_for(InstanceClass("this machine", vcpu=2, memory_gib=24))}
     assert here["max_connections"] == "200"  # 100 per vCPU
     assert here["shared_buffers"] == str(24 * 1024 * 1024 // 4 // 8)  # 25 % of RAM in 8 kB pages
+
+
+def test_a_machine_size_in_mib_is_tuned_as_the_class_of_the_same_size() -> None:
+    from components.postgres.tuning import machine_size, parameters, parameters_for
+
+    same = machine_size("laptop", 4, 32 * 1024)  # db.r6g.xlarge: 4 vCPU, 32 GiB
+    assert parameters_for(same) == parameters("db.r6g.xlarge")
+    smaller = {p.name: p.value for p in parameters_for(machine_size("share", 1, 682))}
+    assert int(smaller["shared_buffers"]) * 8 == 682 * 1024 // 4
