@@ -14,7 +14,7 @@ import yaml
 CRD_DIR = Path(__file__).resolve().parents[3] / "components" / "kubernetes" / "crds"
 
 
-class SchemaProblem(Exception):
+class SchemaError(Exception):
     """An object that does not validate, with where and why."""
 
 
@@ -52,7 +52,7 @@ def crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def validate(manifest: dict[str, Any], kubernetes_version: str) -> str:
-    """Validate one object; returns what it was validated against, raises SchemaProblem naming the object."""
+    """Validate one object; returns what it was validated against, raises SchemaError naming the object."""
     api_version, kind = manifest["apiVersion"], manifest["kind"]
     what = f"{kind} {manifest.get('metadata', {}).get('namespace', '')}/{manifest.get('metadata', {}).get('name')}"
     schema = crd_schemas().get((api_version, kind))
@@ -60,12 +60,12 @@ def validate(manifest: dict[str, Any], kubernetes_version: str) -> str:
         errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(manifest), key=lambda e: list(e.path))
         if errors:
             e = errors[0]
-            raise SchemaProblem(f"{what}: {'.'.join(map(str, e.path))}: {e.message} (CRD {api_version})")
+            raise SchemaError(f"{what}: {'.'.join(map(str, e.path))}: {e.message} (CRD {api_version})")
         return f"CRD {api_version}/{kind}"
     try:
         version = kubernetes_validate.validate(manifest, kubernetes_version, strict=True)
     except kubernetes_validate.ValidationError as e:
-        raise SchemaProblem(f"{what}: {'.'.join(map(str, e.path))}: {e.message} (Kubernetes {e.version})") from e
+        raise SchemaError(f"{what}: {'.'.join(map(str, e.path))}: {e.message} (Kubernetes {e.version})") from e
     except kubernetes_validate.SchemaNotFoundError as e:
-        raise SchemaProblem(f"{what}: no schema: {e.message}") from e
+        raise SchemaError(f"{what}: no schema: {e.message}") from e
     return f"Kubernetes {version}"

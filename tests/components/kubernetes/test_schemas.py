@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from scripts.preview.mock_engine import Evaluation
-from tests.components.kubernetes.schemas import SchemaProblem, crd_schemas, validate
+from tests.components.kubernetes.schemas import SchemaError, crd_schemas, validate
 from tests.helpers import evaluate_with, stack_document
 
 EXPECTED_KINDS = {
@@ -104,7 +104,7 @@ def test_the_validator_rejects_what_the_api_server_would(
     obj = _object(dev, kind)
     validate(obj, "1.33")  # as declared: valid
     mutate(obj)
-    with pytest.raises(SchemaProblem, match=problem.replace(".", r"\.")):
+    with pytest.raises(SchemaError, match=problem.replace(".", r"\.")):
         validate(obj, "1.33")
 
 
