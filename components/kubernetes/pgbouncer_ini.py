@@ -36,6 +36,7 @@ class PgBouncerSettings:
     """Server port."""
     pools: PoolSizes
     max_prepared_statements: int = 200
+    listen_addr: str = "0.0.0.0"  # every interface of the pod (tests on a shared machine pass 127.0.0.1)
     listen_port: int = LISTEN_PORT
     auth_file: str = AUTH_FILE
     server_ca_file: str = SERVER_CA_FILE
@@ -49,7 +50,7 @@ def settings_lines(s: PgBouncerSettings) -> list[tuple[str, str]]:
     """The [pgbouncer] section as (key, value) pairs, in file order."""
     p = s.pools
     return [
-        ("listen_addr", "0.0.0.0"),
+        ("listen_addr", s.listen_addr),
         ("listen_port", str(s.listen_port)),
         ("unix_socket_dir", ""),  # read-only root filesystem, and nothing local connects
         ("pidfile", ""),
