@@ -62,7 +62,7 @@ def pool_sizes(
         raise PoolBudgetError(
             f"max_connections {max_connections} - {SUPERUSER_RESERVED} superuser - {reserved_connections} reserved - "
             f"{other_poolers} other poolers leaves {budget} for {max_replicas} PgBouncer pods: "
-            f"{per_pod} each, at least {MIN_POOL_PER_POD} needed; lower maxReplicas or reservedConnections"
+            f"{per_pod} each, at least {MIN_POOL_PER_POD} needed (lower maxReplicas or reservedConnections)"
         )
     # A fifth of the pod's share waits in reserve for bursts, so steady load does not sit at the cap.
     reserve = max(1, per_pod // 5)

@@ -98,9 +98,7 @@ def _object(evaluation: Evaluation, kind: str) -> dict[str, Any]:
         ("Certificate", lambda o: o["spec"].pop("issuerRef"), "issuerRef"),
     ],
 )
-def test_the_validator_rejects_what_the_api_server_would(
-    dev: Evaluation, kind: str, mutate: Any, problem: str
-) -> None:
+def test_the_validator_rejects_what_the_api_server_would(dev: Evaluation, kind: str, mutate: Any, problem: str) -> None:
     obj = _object(dev, kind)
     validate(obj, "1.33")  # as declared: valid
     mutate(obj)
