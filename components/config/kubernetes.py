@@ -236,3 +236,13 @@ def kubernetes_problems(config: "StackConfig") -> list[str]:
         except PoolBudgetError as error:
             problems.append(f"cryb-db:kubernetes.pgbouncer (pooler of {target.name}): {error}")
     return problems
+
+
+def refuse_kubernetes_engine(value: object) -> object:
+    """`engine: kubernetes` (CloudNativePG shards, a cache StatefulSet: issue 15 part B) is not built: say so."""
+    if value == "kubernetes":
+        raise ValueError(
+            "'kubernetes' (data stores on the EKS cluster: CloudNativePG, a cache StatefulSet) is not built yet; "
+            "use rds/elasticache or ec2 (docs/kubernetes.md, what is not built)"
+        )
+    return value

@@ -78,3 +78,10 @@ def test_targets_cover_every_shard_and_selfhosted_cluster() -> None:
 )
 def test_image_version(image: str, version: tuple[int, int] | None) -> None:
     assert image_version(image) == version
+
+
+@pytest.mark.parametrize("section", ["postgres", "cache"])
+def test_the_kubernetes_engine_is_refused_with_a_clear_message(section: str) -> None:
+    (problem,) = problems(**{section: {"engine": "kubernetes"}})
+    assert problem.startswith(f"cryb-db:{section}.engine = 'kubernetes': 'kubernetes' (data stores on the EKS cluster")
+    assert "is not built yet" in problem
