@@ -684,6 +684,7 @@ else:
                 "secret_arn": secret,
                 "max_connections": budgets[name].max_connections,
                 "other_poolers": budgets[name].other_poolers,
+                "pools_per_server": budgets[name].pools_per_server(k8s.pgbouncer.max_replicas),
             }
 
         if pg.engine == "rds":

@@ -194,6 +194,12 @@ class PoolerTarget:
     """`shard<N>` or the cluster's name: the Deployment is `pgbouncer-<name>`."""
     max_connections: int
     other_poolers: int
+    has_readers: bool
+    """False: the reader pool goes to the writer too, so the writer's budget is shared by both pools of a pod."""
+
+    def pools_per_server(self, max_replicas: int) -> int:
+        """PgBouncer pools that may hold connections to one server with every pod running."""
+        return max_replicas * (1 if self.has_readers else 2)
 
 
 def pooler_targets(config: "StackConfig") -> list[PoolerTarget]:
@@ -206,10 +212,14 @@ def pooler_targets(config: "StackConfig") -> list[PoolerTarget]:
     if pg.engine == "rds":
         shard_max = tuning.max_connections(tuning.instance_class(pg.instance_class))
         proxy = shard_max * RDS_PROXY_MAX_CONNECTIONS_PERCENT // 100
-        targets = [PoolerTarget(f"shard{i}", shard_max, proxy) for i in range(pg.shard_count)]
+        readers = pg.topology == "cluster" or pg.read_replicas > 0
+        targets = [PoolerTarget(f"shard{i}", shard_max, proxy, readers) for i in range(pg.shard_count)]
     else:
-        targets = [PoolerTarget(f"shard{i}", patroni_max(pg.ec2.instance_type), 0) for i in range(pg.shard_count)]
-    targets += [PoolerTarget(name, patroni_max(c.instance_type), 0) for name, c in sh.clusters.items()]
+        shard_max, readers = patroni_max(pg.ec2.instance_type), pg.ec2.node_count > 1
+        targets = [PoolerTarget(f"shard{i}", shard_max, 0, readers) for i in range(pg.shard_count)]
+    targets += [
+        PoolerTarget(name, patroni_max(c.instance_type), 0, c.node_count > 1) for name, c in sh.clusters.items()
+    ]
     return targets
 
 
@@ -230,7 +240,7 @@ def kubernetes_problems(config: "StackConfig") -> list[str]:
             pool_sizes(
                 max_connections=target.max_connections,
                 reserved_connections=k.pgbouncer.reserved_connections,
-                max_replicas=k.pgbouncer.max_replicas,
+                max_replicas=target.pools_per_server(k.pgbouncer.max_replicas),
                 other_poolers=target.other_poolers,
             )
         except PoolBudgetError as error:

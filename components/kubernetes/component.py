@@ -73,6 +73,9 @@ class PoolerTargetArgs(TypedDict):
     """The server's max_connections (components/postgres/tuning.py)."""
     other_poolers: int
     """Connections another pooler may take from the same server (RDS Proxy)."""
+    pools_per_server: int
+    """PgBouncer pools that may connect to one server with the HPA at its maximum (HPA maximum, doubled when the
+    reader pool goes to the writer too): the pool sizes are divided by it."""
 
 
 class PgBouncerArgs(TypedDict):
@@ -265,7 +268,7 @@ class PgBouncerPoolers(pulumi.ComponentResource):
         sizes = pool_sizes(
             max_connections=target["max_connections"],
             reserved_connections=p["reserved_connections"],
-            max_replicas=p["max_replicas"],
+            max_replicas=target["pools_per_server"],
             other_poolers=target["other_poolers"],
             max_client_conn=p["max_client_connections"],
         )

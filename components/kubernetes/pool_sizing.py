@@ -1,7 +1,8 @@
 """PgBouncer pool sizes as a pure function of the server's connection budget and the pooler's HPA maximum.
 
-Every PgBouncer pod of a shard opens at most `max_db_connections` server connections per server (writer or reader).
-The HPA may run `max_replicas` pods, so the bound that matters is `max_replicas * max_db_connections`: it must stay
+Every PgBouncer pool opens at most `max_db_connections` server connections to its server. The HPA may run its maximum
+of pods, each with one pool per server (two on the writer when there is no reader: the reader pool goes there too),
+so the bound that matters is `max_replicas * max_db_connections`, `max_replicas` counting those pools: it must stay
 at or under what the server leaves for poolers (`max_connections` minus the superuser-reserved slots, the operators'
 headroom and what other poolers, e.g. RDS Proxy, may take).
 """
@@ -61,7 +62,7 @@ def pool_sizes(
     if per_pod < MIN_POOL_PER_POD:
         raise PoolBudgetError(
             f"max_connections {max_connections} - {SUPERUSER_RESERVED} superuser - {reserved_connections} reserved - "
-            f"{other_poolers} other poolers leaves {budget} for {max_replicas} PgBouncer pods: "
+            f"{other_poolers} other poolers leaves {budget} for {max_replicas} PgBouncer pools: "
             f"{per_pod} each, at least {MIN_POOL_PER_POD} needed (lower maxReplicas or reservedConnections)"
         )
     # A fifth of the pod's share waits in reserve for bursts, so steady load does not sit at the cap.

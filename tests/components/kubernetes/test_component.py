@@ -92,23 +92,32 @@ def _ini(evaluation: Evaluation, target: str, role: str) -> configparser.ConfigP
 
 
 def test_every_pgbouncer_at_the_hpa_maximum_stays_under_max_connections(each_stack: Evaluation) -> None:
+    """Each server: HPA maximum x the pools that reach it (the reader pool too, when it goes to the writer)."""
     doc = stack_document(each_stack.stack)["config"]
     instance_class = doc["cryb-db:postgres"]["instanceClass"]
     max_connections = tuning.max_connections(tuning.instance_class(instance_class))
     proxy_share = max_connections * RDS_PROXY_MAX_CONNECTIONS_PERCENT // 100
     reserved = 10
     hpas = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in k8s(each_stack, "HorizontalPodAutoscaler")}
-    shards = [s["id"] for s in each_stack.outputs["postgres"]["shards"]]
-    for shard in shards:
-        name = f"pgbouncer-shard{shard}"
-        for role in ("writer", "reader"):
-            section = _ini(each_stack, f"shard{shard}", role)["pgbouncer"]
-            per_pod = int(section["max_db_connections"])
-            assert int(section["default_pool_size"]) + int(section["reserve_pool_size"]) == per_pod
-            assert hpas[name]["maxReplicas"] * per_pod + proxy_share + reserved + SUPERUSER_RESERVED <= max_connections
+    for shard in each_stack.outputs["postgres"]["shards"]:
+        target = f"shard{shard['id']}"
+        inis = {role: _ini(each_stack, target, role) for role in ("writer", "reader")}
+        on_writer = [
+            role for role, ini in inis.items() if f"host={shard['writerEndpoint']} " in ini["databases"]["cryb"] + " "
+        ]
+        assert "writer" in on_writer
+        assert (on_writer == ["writer", "reader"]) == (shard["readerEndpoints"] == [])
+        writer_load = sum(int(inis[role]["pgbouncer"]["max_db_connections"]) for role in on_writer)
+        hpa = hpas[f"pgbouncer-{target}"]
+        assert hpa["maxReplicas"] * writer_load + proxy_share + reserved + SUPERUSER_RESERVED <= max_connections
+        assert hpa["minReplicas"] >= 2
+        for ini in inis.values():
+            section = ini["pgbouncer"]
+            assert int(section["default_pool_size"]) + int(section["reserve_pool_size"]) == int(
+                section["max_db_connections"]
+            )
             assert section["pool_mode"] == "transaction" and section["server_tls_sslmode"] == "verify-full"
             assert int(section["max_prepared_statements"]) > 0
-        assert hpas[name]["minReplicas"] >= 2
 
 
 def test_the_rds_proxy_share_the_pools_leave_is_the_proxy_setting(prod: Evaluation) -> None:
