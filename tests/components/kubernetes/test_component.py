@@ -4,6 +4,7 @@ HPA maximum under the shard's max_connections, and NetworkPolicies that open onl
 
 import configparser
 import json
+from pathlib import Path
 from typing import Any
 
 from components.config.kubernetes import RDS_PROXY_MAX_CONNECTIONS_PERCENT
@@ -11,7 +12,7 @@ from components.kubernetes.pool_sizing import SUPERUSER_RESERVED
 from components.network.plan import plan_subnets
 from components.postgres import tuning
 from scripts.preview.mock_engine import Evaluation, RecordedResource
-from tests.helpers import stack_document
+from tests.helpers import evaluate_with, stack_document
 
 PROVIDER = "pulumi:providers:kubernetes"
 
@@ -167,3 +168,20 @@ def test_network_policies_open_only_the_named_flows(prod: Evaluation) -> None:
     assert "ingress" not in app and app["policyTypes"] == ["Egress"]
     ports = sorted(p["port"] for rule in app["egress"][1:] for p in rule["ports"])
     assert ports == sorted([6432, 6433, prod.outputs["cache"]["port"]])
+
+
+def test_without_kubernetes_patroni_shards_keep_the_writer_nlb_and_nothing_kubernetes_is_declared(
+    tmp_path: Path,
+) -> None:
+    evaluation = evaluate_with(
+        tmp_path,
+        "prod",
+        {
+            "cryb-db:postgres": json.dumps({"engine": "ec2", "shardCount": 1, "ec2": {"instanceType": "i4i.xlarge"}}),
+            "cryb-db:kubernetes": json.dumps({"enabled": False}),
+        },
+    )
+    (shard,) = evaluation.outputs["postgres"]["shards"]
+    assert shard["proxyEndpoint"] == shard["writerEndpoint"] and shard["proxyPort"] == shard["port"]
+    assert "kubernetes" not in evaluation.outputs
+    assert not [r for r in evaluation.resources if "kubernetes" in r.type]
