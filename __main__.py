@@ -743,6 +743,7 @@ else:
                     "server_ca_config_map": k8s.server_ca_config_map,
                     "issuer_name": k8s.tls_issuer.name,
                     "issuer_kind": k8s.tls_issuer.kind,
+                    "reloader_image": p.reloader_image,
                 },
                 "identity": identity,
                 "data_subnet_cidrs": data_subnet_cidrs,

@@ -53,6 +53,11 @@ class PgBouncerConfig(Section):
         description="PgBouncer image, pinned by exact version tag and/or digest; PgBouncer >= 1.21 "
         "(max_prepared_statements).",
     )
+    reloader_image: str = Field(
+        default="busybox:1.37.0",
+        description="Image of the sidecar that reloads PgBouncer when its secret or certificate changes (POSIX sh, "
+        "sha256sum, pkill), pinned by exact version tag or digest.",
+    )
     min_replicas: int = Field(default=2, ge=2, le=20, description="Pods at least (HPA minimum); 2+ survive a zone.")
     max_replicas: int = Field(default=4, ge=2, le=50, description="HPA maximum; the pool sizes are divided by it.")
     target_cpu_percent: int = Field(default=70, ge=20, le=95, description="HPA target CPU utilization.")
@@ -85,6 +90,14 @@ class PgBouncerConfig(Section):
                 f"PgBouncer {version[0]}.{version[1]}: needs >= {needed[0]}.{needed[1]} "
                 "(max_prepared_statements, for prepared statements in transaction pooling)"
             )
+        return value
+
+    @field_validator("reloader_image")
+    @classmethod
+    def _reloader_pinned(cls, value: str) -> str:
+        match = IMAGE.match(value)
+        if not match or not (match.group("digest") or image_version(value)):
+            raise ValueError("must name an image by exact version tag (busybox:1.37.0) or digest (repo@sha256:...)")
         return value
 
     @model_validator(mode="after")
@@ -126,8 +139,9 @@ class KubernetesConfig(Section):
     enabled: bool = Field(default=False, description="Declare the Kubernetes side (needs a cluster to talk to).")
     version: str = Field(
         default="1.33",
-        pattern=r"^1\.(2[89]|3[0-7])$",
-        description="Kubernetes minor version of the cluster (1.28-1.37): the Pod Security version and the schema "
+        pattern=r"^1\.(29|3[0-7])$",
+        description="Kubernetes minor version of the cluster (1.29-1.37; PgBouncer's reloader is a native sidecar): "
+        "the Pod Security version and the schema "
         "the objects are validated against.",
     )
     context: str | None = Field(default=None, description="kubeconfig context to use (or `kubeconfig`).")

@@ -12,7 +12,7 @@ import pulumi_aws as aws
 
 from . import iam_documents, manifests
 from .objects import KubernetesObject
-from .pgbouncer_ini import PgBouncerSettings, render
+from .pgbouncer_ini import PgBouncerSettings, reloader_script, render
 from .pool_sizing import pool_sizes
 
 
@@ -107,6 +107,8 @@ class PgBouncerArgs(TypedDict):
     """cert-manager issuer of the client-side certificates."""
     issuer_kind: str
     """Issuer or ClusterIssuer."""
+    reloader_image: str
+    """Image of the reloader sidecar (POSIX sh, sha256sum, pkill), pinned."""
 
 
 class PgBouncerPoolersArgs(TypedDict):
@@ -264,6 +266,7 @@ class PgBouncerPoolers(pulumi.ComponentResource):
             server_ca_config_map=p["server_ca_config_map"],
             issuer_name=p["issuer_name"],
             issuer_kind=p["issuer_kind"],
+            reloader_image=p["reloader_image"],
         )
         sizes = pool_sizes(
             max_connections=target["max_connections"],
@@ -290,6 +293,7 @@ class PgBouncerPoolers(pulumi.ComponentResource):
                     listen_port=port,
                 )
                 files[f"{role}.ini"] = render(settings)
+            files["reload.sh"] = reloader_script(manifests.RELOADER_WATCHES)
             return files
 
         files = pulumi.Output.all(target["writer_hosts"], target["reader_hosts"]).apply(ini_files)

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .pgbouncer_ini import userlist_template
+from .pgbouncer_ini import AUTH_FILE, CLIENT_TLS_DIR, SERVER_CA_FILE, userlist_template
 
 PART_OF = "cryb-db"
 CLIENT_LABEL = "cryb-db/client"  # namespaces whose pods may reach the poolers
@@ -93,7 +93,7 @@ def secret_store(ns: str, *, region: str, authentication: str, role_arn: Any) ->
 
 
 def external_secret(
-    name: str, ns: str, secret_arn: Any, *, template: Mapping[str, str] | None = None, refresh: str = "1h"
+    name: str, ns: str, secret_arn: Any, *, template: Mapping[str, str] | None = None, refresh: str = "5m"
 ) -> dict[str, Any]:
     """A Kubernetes Secret kept in step with one Secrets Manager secret (its JSON keys, or `template`d files)."""
     target: dict[str, Any] = {"name": name, "creationPolicy": "Owner", "deletionPolicy": "Delete"}
@@ -195,6 +195,7 @@ class PgBouncerWorkload:
     server_ca_config_map: str
     issuer_name: str
     issuer_kind: str
+    reloader_image: str
 
     @property
     def selector(self) -> dict[str, str]:
@@ -244,6 +245,23 @@ def _container(w: PgBouncerWorkload, role: str, port: int) -> dict[str, Any]:
     }
 
 
+RELOADER_WATCHES = (AUTH_FILE, f"{CLIENT_TLS_DIR}/tls.crt", f"{CLIENT_TLS_DIR}/tls.key", SERVER_CA_FILE)
+
+
+def _reloader(w: PgBouncerWorkload) -> dict[str, Any]:
+    """A native sidecar (an init container that keeps running): `reload.sh` from the ini ConfigMap."""
+    base = _container(w, "writer", WRITER_LISTEN_PORT)
+    return {
+        "name": "reloader",
+        "image": w.reloader_image,
+        "restartPolicy": "Always",
+        "command": ["sh", "/etc/pgbouncer/ini/reload.sh"],
+        "resources": {"requests": {"cpu": "5m", "memory": "16Mi"}, "limits": {"cpu": "50m", "memory": "32Mi"}},
+        "securityContext": base["securityContext"],
+        "volumeMounts": [m for m in base["volumeMounts"] if m["name"] in ("ini", "auth", "tls", "server-ca")],
+    }
+
+
 def pgbouncer_deployment(w: PgBouncerWorkload, *, config_hash: str) -> dict[str, Any]:
     """Two PgBouncer processes per pod (writer and reader pools: PgBouncer uses one core each), spread over zones,
     restricted security context; `config_hash` rolls the pods when pgbouncer.ini changes."""
@@ -281,6 +299,9 @@ def pgbouncer_deployment(w: PgBouncerWorkload, *, config_hash: str) -> dict[str,
                     },
                     "topologySpreadConstraints": spread,
                     "terminationGracePeriodSeconds": 60,
+                    # The reloader signals PgBouncer when a rotated secret or renewed certificate lands.
+                    "shareProcessNamespace": True,
+                    "initContainers": [_reloader(w)],
                     "containers": [
                         _container(w, "writer", WRITER_LISTEN_PORT),
                         _container(w, "reader", READER_LISTEN_PORT),

@@ -118,3 +118,30 @@ def userlist_template(username_key: str = "username", password_key: str = "passw
 def userlist_line(username: str, password: str) -> str:
     """What `userlist_template` produces for these values (the same quoting, for tests and local runs)."""
     return '"{}" "{}"\n'.format(username.replace('"', '""'), password.replace('"', '""'))
+
+
+def reloader_script(watched: Sequence[str], interval_seconds: int = 30) -> str:
+    """The sidecar that sends PgBouncer SIGHUP (RELOAD: it re-reads auth_file and its TLS files) when a watched file
+    changes: a rotated password synced by External Secrets, a certificate renewed by cert-manager. POSIX sh with
+    `sha256sum`, `sleep` and `pkill` (busybox has them); it runs in the pod's shared process namespace as
+    PgBouncer's uid, so it can signal only that pod's PgBouncer processes."""
+    if not watched or any(not path.startswith("/") or " " in path or "'" in path for path in watched):
+        raise ValueError(f"watched files {list(watched)}: absolute paths without spaces or quotes")
+    files = " ".join(f"'{path}'" for path in watched)
+    return "\n".join(
+        [
+            "#!/bin/sh",
+            "# Rendered by components/kubernetes/pgbouncer_ini.py (docs/kubernetes.md). Do not edit.",
+            "set -u",
+            f"state() {{ cat {files} 2>/dev/null | sha256sum; }}",
+            "last=$(state)",
+            f"while sleep {int(interval_seconds)}; do",
+            "  now=$(state)",
+            '  if [ "$now" != "$last" ] && pkill -HUP -x pgbouncer; then',
+            '    echo "reloader: files changed, PgBouncer reloaded"',
+            "    last=$now",
+            "  fi",
+            "done",
+            "",
+        ]
+    )

@@ -16,10 +16,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from components.kubernetes.pgbouncer_ini import PgBouncerSettings, render, settings_lines, unsupported
+from components.kubernetes.pgbouncer_ini import PgBouncerSettings, render, settings_lines, unsupported, userlist_line
 from components.kubernetes.pool_sizing import pool_sizes
 from tests.servers.postgres import PostgresFactory, PostgresServer
-from tests.servers.process import make_workdir, remove_workdir, service_user
+from tests.servers.process import make_workdir, remove_workdir, service_user, wait_until
 from tests.servers.rendered_pgbouncer import DEBIAN_PGBOUNCER, RenderedPgBouncer, rendered_pgbouncer, tls_postgres
 
 pytestmark = pytest.mark.servers
@@ -145,3 +145,34 @@ def test_2000_clients_held_open_on_a_server_pool_within_its_cap(
     assert re.search(rf"number of transactions actually processed: {HELD_CLIENTS}/{HELD_CLIENTS}\b", output), output
     assert peak_clients >= HELD_CLIENTS, (peak_clients, output)
     assert 0 < peak_servers <= POOLS.max_db_connections, (peak_servers, POOLS)
+
+
+def test_the_reloader_applies_a_rotated_password_without_a_restart(backend: tuple[PostgresServer, Path]) -> None:
+    """The pod's reloader sidecar (rendered script) with PgBouncer in one PID namespace: the secret rotates (the
+    server's password changes, External Secrets rewrites the auth file), and PgBouncer takes it without a restart."""
+    server, ca = backend
+    rotated = 'rotated "pw" 2'
+    with rendered_pgbouncer(
+        server, ca, user=APP_USER, password=APP_PASSWORD, dbname="cryb", pools=POOLS, reloader_interval=1
+    ) as bouncer:
+        with psycopg.connect(bouncer.conninfo(), prepare_threshold=None, autocommit=True) as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+        try:
+            server.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(APP_USER), sql.Literal(rotated)))
+            bouncer.auth_file.write_text(userlist_line(APP_USER, rotated))  # what the ExternalSecret's sync does
+
+            def new_password_works() -> bool:
+                try:
+                    with psycopg.connect(bouncer.conninfo(password=rotated), prepare_threshold=None, connect_timeout=3):
+                        return True
+                except psycopg.OperationalError:
+                    return False
+
+            wait_until(new_password_works, what="PgBouncer accepting the rotated password", timeout=20)
+            with pytest.raises(psycopg.OperationalError):
+                psycopg.connect(bouncer.conninfo(), connect_timeout=3).close()  # the old one no longer
+            assert "reloader: files changed, PgBouncer reloaded" in bouncer.log_path.read_text()
+        finally:
+            server.execute(
+                sql.SQL("alter role {} password {}").format(sql.Identifier(APP_USER), sql.Literal(APP_PASSWORD))
+            )

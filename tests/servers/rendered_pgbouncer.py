@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psycopg
 
-from components.kubernetes.pgbouncer_ini import PgBouncerSettings, render, userlist_line
+from components.kubernetes.pgbouncer_ini import PgBouncerSettings, reloader_script, render, userlist_line
 from components.kubernetes.pool_sizing import PoolSizes
 
 from .moto_tls import TlsFiles, write_certificates
@@ -38,6 +38,7 @@ class RenderedPgBouncer:
     password: str
     dbname: str
     log_path: Path
+    auth_file: Path
 
     def conninfo(self, **overrides: object) -> str:
         params: dict[str, object] = {
@@ -86,8 +87,13 @@ def rendered_pgbouncer(
     dbname: str,
     pools: PoolSizes,
     version: tuple[int, int] = DEBIAN_PGBOUNCER,
+    reloader_interval: int | None = None,
 ) -> Iterator[RenderedPgBouncer]:
-    """Start PgBouncer with the rendered ini in front of `backend`; stop it and delete its work dir on exit."""
+    """Start PgBouncer with the rendered ini in front of `backend`; stop it and delete its work dir on exit.
+
+    `reloader_interval`: also run the rendered reloader sidecar script, watching the same files as in the pod (here:
+    the work dir's), in a PID namespace of their own with PgBouncer (the pod's shared process namespace): its
+    `pkill` can reach only that PgBouncer, as in the pod, never another test's."""
     os_user = service_user("postgres")
     workdir = make_workdir("cryb-rendered-pgbouncer-", os_user)
     process: ManagedProcess | None = None
@@ -115,9 +121,20 @@ def rendered_pgbouncer(
         config.write_text(ini)
         chown_tree(workdir, os_user)
         log_path = workdir / "pgbouncer.log"
-        process = ManagedProcess("pgbouncer", ["pgbouncer", config], log_path=log_path, cwd=workdir, user=os_user)
+        if reloader_interval is None:
+            argv = ["pgbouncer", str(config)]
+            process = ManagedProcess("pgbouncer", argv, log_path=log_path, cwd=workdir, user=os_user)
+        else:
+            watched = [str(auth), str(tls.cert_file), str(tls.key_file), str(server_ca)]
+            script = workdir / "reload.sh"
+            script.write_text(reloader_script(watched, reloader_interval))
+            chown_tree(workdir, os_user)
+            as_user = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"]
+            pod = f"pgbouncer {config} & exec sh {script}"
+            argv = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", *as_user, "sh", "-c", pod]
+            process = ManagedProcess("pgbouncer+reloader", argv, log_path=log_path, cwd=workdir)
         wait_until(lambda: _accepts(port), what=f"pgbouncer on port {port}", timeout=15, process=process)
-        bouncer = RenderedPgBouncer(port, ini, tls.ca_file, user, password, dbname, log_path)
+        bouncer = RenderedPgBouncer(port, ini, tls.ca_file, user, password, dbname, log_path, auth)
         with psycopg.connect(bouncer.conninfo(), prepare_threshold=None, autocommit=True) as conn:
             conn.execute("select 1")
         yield bouncer

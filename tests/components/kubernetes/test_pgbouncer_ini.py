@@ -1,18 +1,25 @@
 """pgbouncer.ini rendering (pure). That PgBouncer accepts and runs it is tests/real/test_pgbouncer_rendered.py."""
 
 import configparser
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+from components.kubernetes.manifests import RELOADER_WATCHES
 from components.kubernetes.pgbouncer_ini import (
     MIN_VERSION,
     PgBouncerSettings,
+    reloader_script,
     render,
     unsupported,
     userlist_line,
     userlist_template,
 )
 from components.kubernetes.pool_sizing import pool_sizes
+
+SHELLCHECK = str(Path(sys.executable).with_name("shellcheck"))
 
 POOLS = pool_sizes(max_connections=800, reserved_connections=10, max_replicas=4, other_poolers=640)
 
@@ -54,3 +61,16 @@ def test_the_auth_file_template_quotes_as_pgbouncer_reads_it() -> None:
     template = userlist_template()
     assert template.startswith('"{{ .username | replace "\\"" "\\"\\"" }}" ')
     assert "{{ .password" in template and template.endswith('}}"\n')
+
+
+def test_the_reloader_script_passes_shellcheck_and_refuses_odd_paths(tmp_path: Path) -> None:
+    script = tmp_path / "reload.sh"
+    script.write_text(reloader_script(RELOADER_WATCHES))
+    result = subprocess.run([SHELLCHECK, "-s", "sh", str(script)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout
+    for path in RELOADER_WATCHES:
+        assert f"'{path}'" in script.read_text()
+    with pytest.raises(ValueError, match="absolute paths"):
+        reloader_script(["relative/file"])
+    with pytest.raises(ValueError, match="absolute paths"):
+        reloader_script(["/etc/it's"])

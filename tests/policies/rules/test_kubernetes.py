@@ -33,6 +33,7 @@ WORKLOAD = manifests.PgBouncerWorkload(
     server_ca_config_map="cryb-db-server-ca",
     issuer_name="cryb-db",
     issuer_kind="ClusterIssuer",
+    reloader_image="busybox:1.37.0",
 )
 GOOD = manifests.pgbouncer_deployment(WORKLOAD, config_hash="0" * 64)
 GOOD_NAMESPACE = manifests.namespace("api", kubernetes_version="1.33", client=True)
