@@ -11,6 +11,7 @@ def _register_benchmarks() -> None:
     from .patroni_failover import failover_bench_app
     from .patroni_rotation import rotation_bench_app
     from .pitr import pitr_bench_app
+    from .pooler import pooler_bench_app
     from .preview_wall_time import preview
     from .slo import slo_bench_app
 
@@ -19,6 +20,7 @@ def _register_benchmarks() -> None:
     bench_app.add_typer(failover_bench_app)  # bench patroni-failover
     bench_app.add_typer(pitr_bench_app)  # bench pitr
     bench_app.add_typer(rotation_bench_app)  # bench patroni-rotation
+    bench_app.add_typer(pooler_bench_app)  # bench pooler
     bench_app.add_typer(slo_bench_app)  # bench slo
 
 

@@ -83,6 +83,8 @@ COMPONENT_TYPE_TOKENS = {
     "SelfHostedCluster": "cryb:postgres_selfhosted:SelfHostedCluster",
     "SelfHostedCredentialRotation": "cryb:selfhosted_rotation:SelfHostedCredentialRotation",
     "Monitoring": "cryb:monitoring:Monitoring",
+    "ApplicationAccess": "cryb:kubernetes:ApplicationAccess",
+    "PgBouncerPoolers": "cryb:kubernetes:PgBouncerPoolers",
 }
 
 
