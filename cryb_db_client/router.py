@@ -109,6 +109,7 @@ class Router:
         refresh_seconds: float = 1.0,
         application_name: str = "cryb-db-client",
         directory_ttl_seconds: float = 30.0,
+        follow_moves: bool = True,
         _paths: Sequence[Path | None] = (),
     ):
         if not stacks:
@@ -136,6 +137,8 @@ class Router:
         self.directory = Directory(self, ttl_seconds=directory_ttl_seconds)
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
+        if not follow_moves:  # the published map only: no control tables read (offline use, tests)
+            return
         for region in self._regions:
             self._refresh_region(region, force=True)
         if refresh_seconds > 0:
