@@ -29,6 +29,7 @@ LOGICAL_SETTINGS: dict[str, str | int | bool] = {
     "max_logical_replication_workers": 8,
     "max_sync_workers_per_subscription": 2,
     "wal_receiver_status_interval": 1,
+    "wal_retrieve_retry_interval": "200ms",  # table sync workers start sooner (Patroni nodes run 1 s)
     "max_connections": 80,
 }
 SCHEMA = """
