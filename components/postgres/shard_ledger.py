@@ -80,13 +80,9 @@ class Ledger:
                 published = count
         return published
 
-    def pending(self) -> list[tuple[int, int, int, int]]:
-        """(first, last, source, target) ranges still to move to reach the map of `max shard + 1` shards, when the
-        moves started a split that is not complete."""
+    def pending(self, goal: int) -> list[tuple[int, int, int, int]]:
+        """(first, last, source, target) ranges still to move before the ownership is the map of `goal` shards."""
         owners = self.ownership()
-        goal = max(max(owners) + 1, self.published_shards())
-        if goal == self.published_shards():
-            return []
         ranges = assign(self.bucket_count, goal)
         result: list[tuple[int, int, int, int]] = []
         for b in range(self.bucket_count):

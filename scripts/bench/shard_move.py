@@ -11,6 +11,7 @@ Writes reports/bench-shard-move.{md,json,png}.
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import time
@@ -50,7 +51,7 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
     return ordered[rank - 1]
 
 

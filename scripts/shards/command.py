@@ -241,7 +241,8 @@ def finish_command(
         if ledger is not None:
             from .ledger import record_finished
 
-            record_finished(ledger, mover.plan, shards.contract.shard_map.bucket_count)
+            base = shards.contract.shard_map
+            record_finished(ledger, mover.plan, base.bucket_count, start_shards=len(base.ranges))
             typer.echo(f"recorded in {ledger}: commit it (the preview checks the shard count against it)")
     except (MoveError, psycopg.Error) as exc:
         err.print(f"[red]{exc}[/]")
@@ -305,3 +306,37 @@ def status_command(
         )
     if any(not s.reachable for s in statuses):
         raise typer.Exit(1)
+
+
+@shards_app.command("split")
+def split_command(
+    outputs: Outputs,
+    shards_wanted: Annotated[int, typer.Option("--shards", min=2, help="The shard count the split ends at.")],
+    credentials: Creds = CredentialSource.secret,
+    sslmode: Ssl = SslMode.verify_full,
+    sslrootcert: RootCert = None,
+    buckets_per_move: Annotated[int, typer.Option(min=1, help="Buckets per move: smaller, shorter fences.")] = 32,
+    ledger: Annotated[Path, typer.Option(help="The stack's ledger of finished moves.")] = Path("shardmoves/prod.json"),
+) -> None:
+    """The moves still needed to reach the map of --shards shards, as the commands to run (in order)."""
+    from .split import remaining_moves
+
+    shards = _shards(outputs, credentials, sslmode, sslrootcert)
+    missing = sorted(set(range(shards_wanted)) - set(shards.ids))
+    if missing:
+        err.print(
+            f"[red]--shards {shards_wanted}: shards {missing} are not in the outputs; set cryb-db:postgres.shardCount: "
+            f"{shards_wanted}, run pulumi up (new shards start empty), then write the outputs again[/]"
+        )
+        raise typer.Exit(2)
+    pending = remaining_moves(live_map(shards), shards_wanted, buckets_per_move)
+    if not pending:
+        typer.echo(f"the buckets are where the {shards_wanted}-shard map puts them: nothing to move")
+        typer.echo(f"commit {ledger}; the next preview publishes the {shards_wanted}-shard map")
+        return
+    common = f"--outputs {outputs}"
+    typer.echo(f"# {len(pending)} moves of at most {buckets_per_move} buckets; run them in order (each resumes)")
+    for first, last, source, target in pending:
+        typer.echo(f"# buckets {first}-{last}: shard {source} -> shard {target}")
+        typer.echo(f"python -m scripts shards move {common} --buckets {first}-{last} --to {target}")
+        typer.echo(f"python -m scripts shards finish {common} --buckets {first}-{last} --to {target} --ledger {ledger}")

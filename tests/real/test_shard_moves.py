@@ -231,3 +231,17 @@ def test_a_move_that_cannot_start_is_refused_before_anything_changes(rig: ShardR
     assert _journal_step(rig, 2, 300, 310) == ""
     spans = _cli(rig, "plan", "--buckets", "500-520", "--to", "2")
     assert spans.returncode == 2 and "they live on shards [" in spans.stderr
+
+
+def test_a_split_is_listed_as_the_moves_still_needed(rig: ShardRig) -> None:
+    missing = _cli(rig, "split", "--shards", "4")
+    assert missing.returncode == 2 and "shards [3] are not in the outputs" in missing.stderr
+    listed = _cli(rig, "split", "--shards", "3", "--buckets-per-move", "64")
+    assert listed.returncode == 0, listed.stderr
+    commands = [line for line in listed.stdout.splitlines() if line.startswith("python -m scripts shards move")]
+    assert commands and all("--buckets" in c and "--to" in c for c in commands)
+    sizes = [
+        int(c.split("--buckets ")[1].split()[0].split("-")[1]) - int(c.split("--buckets ")[1].split("-")[0]) + 1
+        for c in commands
+    ]
+    assert max(sizes) <= 64
