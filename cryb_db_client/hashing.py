@@ -10,6 +10,24 @@ import hashlib
 HASH_ALGORITHM = "sha256-first8-be-mod"
 
 
+BUCKET_FUNCTION_SQL = """
+create or replace function cryb_bucket_of(key text, bucket_count integer) returns integer
+language sql immutable strict parallel safe
+-- convert_to is only STABLE (the database encoding could differ); cryb-db databases are UTF8 for their life.
+return (('x' || left(encode(sha256(convert_to(key, 'UTF8')), 'hex'), 16))::bit(64)::bigint
+        & (bucket_count - 1))::integer;
+"""
+"""The same hash in SQL, for a generated bucket column (docs/sharding.md "Schema convention"): the low bits of the
+signed 64-bit value are those of the unsigned one, so `& (2^k - 1)` is `mod 2^k`."""
+
+
+def bucket_sql(key_sql: str, bucket_count: int) -> str:
+    """`bucket integer generated always as (<this>) stored`; `key_sql` is a text expression (`user_id::text`)."""
+    if bucket_count < 1 or bucket_count & (bucket_count - 1):
+        raise ValueError(f"bucket_count={bucket_count}: must be a power of two")
+    return f"cryb_bucket_of({key_sql}, {bucket_count})"
+
+
 def key_bytes(key: int | str | bytes) -> bytes:
     """Integers in decimal ASCII (`42` -> b"42"), text as UTF-8, bytes as they are."""
     if isinstance(key, bool):  # bool is an int; True/False are not ids

@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from cryb_db_client import Router, SecretsManager, Transaction, bucket_of
+from cryb_db_client.hashing import BUCKET_FUNCTION_SQL, bucket_sql
 from tests.servers.moto import DUMMY_AWS_ENV, MotoServer
 from tests.servers.shards import SCHEMA, ShardRig, shard_rig, stack_outputs
 
@@ -70,6 +71,24 @@ def _post(router: Router, community: str, region: str, body: str) -> int:
         return txn.route.shard.id
 
     return router.run(community, insert, region=region)
+
+
+def test_the_generated_bucket_column_hashes_like_the_router(regions: tuple[ShardRig, dict]) -> None:
+    rig, _ = regions
+    keys = ["user-1", "community-7", "42", "-7", "communauté", ""]
+    with rig.servers[0].connect(dbname="app", autocommit=True) as conn:
+        conn.execute(BUCKET_FUNCTION_SQL)
+        conn.execute(
+            f"create table posts_by_key (key text not null, bucket integer generated always as "
+            f"({bucket_sql('key', 1024)}) stored, primary key (bucket, key))"
+        )
+        try:
+            with conn.cursor() as cursor:
+                cursor.executemany("insert into posts_by_key (key) values (%s)", [(k,) for k in keys])
+            got = dict(conn.execute("select key, bucket from posts_by_key").fetchall())
+        finally:
+            conn.execute("drop table posts_by_key")
+    assert got == {k: bucket_of(k, 1024) for k in keys}
 
 
 def test_a_community_homed_in_a_region_is_routed_there(regions: tuple[ShardRig, dict], tmp_path: Path) -> None:
