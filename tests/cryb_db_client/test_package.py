@@ -34,7 +34,11 @@ def test_the_router_runs_alone(tmp_path: Path) -> None:
         json.dumps(stack_outputs([(6000, "arn:aws:secretsmanager:us-east-1:1:secret:s", "app")], map_shards=1))
     )
     done = subprocess.run(
-        [sys.executable, "-I", "-c", PROBE, str(outputs), str(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        [sys.executable, "-I", "-c", PROBE, str(outputs), str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     region, shard, bucket = done.stdout.split()
