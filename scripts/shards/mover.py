@@ -379,13 +379,12 @@ class Mover:
         return result
 
     def switch(self, result: Verification) -> None:
+        """The target owns the buckets: the subscription stops applying (the fenced source sends nothing more and
+        the data is verified equal), the target takes writes, the map names it; the replication objects are dropped
+        after the writes resumed (`cleanup`, also run by `finish`)."""
         name, (first, last) = self.plan.replication_name, self._range
         if self.target.execute("select 1 from pg_subscription where subname = %s", (name,)).fetchone():
             self.target.execute(sql.SQL("alter subscription {} disable").format(sql.Identifier(name)))
-            self.target.execute(sql.SQL("drop subscription {}").format(sql.Identifier(name)))
-        self.source.execute(sql.SQL("drop publication if exists {}").format(sql.Identifier(name)))
-        if self.source.execute("select 1 from pg_replication_slots where slot_name = %s", (name,)).fetchone():
-            self.source.execute("select pg_drop_replication_slot(%s)", (name,))
         self.target.execute(
             "delete from cryb_shards.blocked where move_id = %s and reason = 'incoming'", (self.plan.move_id,)
         )
@@ -400,6 +399,23 @@ class Mover:
             f"owns them (map epoch {epoch})",
             switched_at="now()",
         )
+        self.cleanup()
+
+    def cleanup(self) -> None:
+        """Drop the move's subscription, publication and slot (idempotent)."""
+        name = self.plan.replication_name
+        if self.target.execute("select 1 from pg_subscription where subname = %s", (name,)).fetchone():
+            self.target.execute(sql.SQL("alter subscription {} disable").format(sql.Identifier(name)))
+            self.target.execute(sql.SQL("drop subscription {}").format(sql.Identifier(name)))
+        self.source.execute(sql.SQL("drop publication if exists {}").format(sql.Identifier(name)))
+        deadline = time.monotonic() + 30
+        while self.source.execute("select 1 from pg_replication_slots where slot_name = %s", (name,)).fetchone():
+            try:
+                self.source.execute("select pg_drop_replication_slot(%s)", (name,))
+            except psycopg.errors.ObjectInUse:  # its walsender is still exiting
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     def run(self, until: str | None = None) -> str:
         """Run (or resume) the move up to `switched` (or `until`); returns the step reached."""
@@ -443,6 +459,7 @@ class Mover:
         if journal["step"] == "finished":
             self.say(f"[{self.plan.move_id}] already finished ({journal['rows_deleted']} rows deleted)")
             return int(journal["rows_deleted"] or 0)
+        self.cleanup()  # a mover killed right after the switch left them
         row = self.target.execute(
             "select extract(epoch from clock_timestamp() - switched_at)::float8 from cryb_shards.moves "
             "where move_id = %s",
