@@ -4,8 +4,8 @@
 `startShards` shards. The program publishes the map the moves last completed: while a split is under way the
 published map stays the old one (the router follows the moves through the shards' control tables); when the
 finished moves make the ownership equal to `assign(bucketCount, N)`, the program publishes the N-shard map.
-The preview refuses a `postgres.shardCount` below the shards that hold buckets, and a ledger whose moves do not
-follow from each other.
+Once moves are recorded, the preview refuses a `postgres.shardCount` below the shards that hold buckets, and a
+ledger whose moves do not follow from each other.
 """
 
 from __future__ import annotations
@@ -110,7 +110,10 @@ def load_ledger(path: Path) -> Ledger:
 
 
 def ledger_problems(ledger: Ledger, shard_count: int, bucket_count: int, source: str) -> list[str]:
-    """Why `postgres.shardCount` / `postgres.bucketCount` disagree with the finished moves (empty: they agree)."""
+    """Why `postgres.shardCount` / `postgres.bucketCount` disagree with the finished moves (empty: they agree).
+    A ledger without moves only fixes the map new shards start empty under; it refuses nothing."""
+    if not ledger.moves:
+        return []
     if ledger.bucket_count != bucket_count:
         return [
             f"cryb-db:postgres.bucketCount = {bucket_count}: {source} records moves over {ledger.bucket_count} "
@@ -130,8 +133,13 @@ def ledger_problems(ledger: Ledger, shard_count: int, bucket_count: int, source:
 
 
 def published_map_shards(ledger: Ledger | None, shard_count: int) -> int:
-    """How many shards the published map spans: the ledger's last completed map, or every shard without one."""
-    return shard_count if ledger is None else ledger.published_shards()
+    """How many shards the published map spans: the ledger's last completed map; without moves, its start (new
+    shards empty) or fewer shards when the stack has fewer; every shard without a ledger."""
+    if ledger is None:
+        return shard_count
+    if not ledger.moves:
+        return min(ledger.start_shards, shard_count)
+    return ledger.published_shards()
 
 
 def stack_ledger_path(project_dir: Path, stack: str) -> Path:

@@ -51,3 +51,6 @@ def test_the_shard_count_must_keep_every_shard_that_holds_buckets() -> None:
 def test_without_a_ledger_the_map_spans_every_shard() -> None:
     assert published_map_shards(None, 6) == 6
     assert published_map_shards(_split(4, 8, 1), 8) == 4
+    assert published_map_shards(_split(4, 8, 0), 8) == 4  # shards added, nothing moved yet: the 4-shard map
+    assert published_map_shards(_split(4, 8, 0), 2) == 2  # nothing recorded holds shards 2-3 (a smaller variant)
+    assert ledger_problems(_split(4, 8, 0), 2, 1024, "shardmoves/prod.json") == []
