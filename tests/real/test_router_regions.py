@@ -5,13 +5,15 @@ region; the router picks that region, then the shard its map names, and cross-sh
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 
-from cryb_db_client import Router, SecretsManager, Transaction, bucket_of
+from components.postgres import shard_map
+from cryb_db_client import FanOutTimeoutError, Router, SecretsManager, Transaction, bucket_of
 from cryb_db_client.hashing import BUCKET_FUNCTION_SQL, bucket_sql
 from tests.servers.moto import DUMMY_AWS_ENV, MotoServer
 from tests.servers.shards import SCHEMA, ShardRig, shard_rig, stack_outputs
@@ -121,4 +123,37 @@ def test_a_community_homed_in_a_region_is_routed_there(regions: tuple[ShardRig, 
         with pytest.raises(ValueError, match="ap-south-1"):
             router.directory.set_region("community-9", "ap-south-1")
     finally:
+        router.close()
+
+
+def test_a_slow_shard_misses_the_fan_out_deadline(regions: tuple[ShardRig, dict], tmp_path: Path) -> None:
+    rig, eu = regions
+    router = _router(rig, eu, tmp_path)
+    try:
+        started = time.monotonic()
+        with pytest.raises(FanOutTimeoutError, match=r"missed its 0\.50 s deadline on shards \[1\]"):
+            router.fan_out(
+                "select pg_sleep(case when 512 = any(%(buckets)s) then 3 else 0 end)", deadline=0.5, role="writer"
+            )
+        assert time.monotonic() - started < 2.0  # the slow shard's statement was cut, not waited for
+    finally:
+        router.close()
+
+
+def test_a_new_outputs_file_is_followed_without_a_restart(regions: tuple[ShardRig, dict], tmp_path: Path) -> None:
+    rig, eu = regions
+    router = _router(rig, eu, tmp_path)
+    original = rig.outputs_path.read_text()
+    try:
+        key = next(f"user-{n}" for n in range(1000) if bucket_of(f"user-{n}", 1024) >= 512)
+        assert router.route(key).shard.id == 1
+        one_shard = json.loads(original)
+        one_shard["postgres"]["shardMap"] = shard_map.document(1024, 1)
+        time.sleep(0.01)  # a new mtime
+        rig.outputs_path.write_text(json.dumps(one_shard))
+        router.refresh()
+        assert router.route(key).shard.id == 0
+        assert router.live_map().base.version == one_shard["postgres"]["shardMap"]["version"]
+    finally:
+        rig.outputs_path.write_text(original)
         router.close()
