@@ -84,3 +84,34 @@ def test_percentiles_are_nearest_rank() -> None:
     assert percentile([3.0, 1.0, 2.0], 50) == 2.0
     assert percentile([float(n) for n in range(1, 101)], 99) == 99.0
     assert percentile([0.1, 5.0], 99) == 5.0
+
+
+class _Answers:
+    """A connection that answers the lag query with `lag` seconds."""
+
+    def __init__(self, lag: float):
+        self.lag = lag
+
+    def execute(self, query: str, params: object = None) -> "_Answers":
+        return self
+
+    def fetchone(self) -> tuple[float]:
+        return (self.lag,)
+
+
+def test_a_move_is_refused_when_storage_or_lag_is_out_of_bounds() -> None:
+    from scripts.shards.checks import GIB, Bounds, problems
+
+    shards = parse(stack_outputs([(6000, "arn:aws:secretsmanager:us-east-1:1:secret:s", "app")] * 2, map_shards=1))
+    conns = {"source": (_Answers(0.5), shards.shards[0]), "target": (_Answers(45.0), shards.shards[1])}
+    free = {0: 50 * GIB, 1: 10 * GIB}
+    found = problems(conns, 5 * GIB, Bounds(min_free_gb=1.0, max_lag_seconds=30.0), lambda c, s, b: free[s.id])  # type: ignore[arg-type]
+    assert found == [
+        "target shard 1 (shard1): 10.0 GiB free, the move needs 11.0 GiB "
+        "(--min-free-gb 1 + 2 x 5.00 GiB on the target)",
+        "target shard 1 (shard1): replication lag 45.0 s > --max-lag-seconds 30",
+    ]
+    unknown = problems(conns, 0, Bounds(max_lag_seconds=60.0), lambda c, s, b: None)  # type: ignore[arg-type]
+    assert [p.split(":")[1].strip() for p in unknown] == [
+        "free storage unknown (no CloudWatch datapoint, not a local server); pass --assume-free-gb after checking it"
+    ] * 2
