@@ -25,7 +25,7 @@ from .plan import STEPS, MovePlan, PlanError, parse_buckets, plan_move
 from .status import collect
 
 shards_app = typer.Typer(no_args_is_help=True, help="Bucket moves between PostgreSQL shards (docs/sharding.md).")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # log lines stay whole (greppable) in files and pipes
 
 
 class SslMode(StrEnum):
