@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from scripts import PROJECT_DIR
 from scripts.reports.tables import markdown_table, rich_table
@@ -147,7 +148,9 @@ def shard_move(
                     first = index * buckets_per_move
                     last = first + buckets_per_move - 1
                     plan = plan_move(live_map(shards), shards.ids, first, last, 2)
-                    mover = Mover(shards, plan, MoveOptions(grace_seconds=1.0), lambda m: say.print(f"[dim]{m}[/]"))
+                    mover = Mover(
+                        shards, plan, MoveOptions(grace_seconds=1.0), lambda m: say.print(f"[dim]{escape(m)}[/]")
+                    )
                     try:
                         mover.run()
                         time.sleep(1.0)  # writes after the switch land on the target

@@ -15,6 +15,7 @@ from typing import Annotated
 import psycopg
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from scripts.reports.tables import rich_table
 
@@ -53,7 +54,7 @@ SubRootCert = Annotated[
 
 
 def _say(message: str) -> None:
-    err.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}", highlight=False)
+    err.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {escape(message)}", highlight=False)
 
 
 def _shards(
@@ -74,7 +75,7 @@ def _shards(
             subscription_sslrootcert=subscription_sslrootcert,
         )
     except ValueError as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{escape(str(exc))}[/]")
         raise typer.Exit(2) from None
 
 
@@ -99,10 +100,10 @@ def _run(action: str, shards: Shards, buckets: str, target: int, options: MoveOp
     try:
         plan = resolve(shards, buckets, target)
     except PlanError as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{escape(str(exc))}[/]")
         raise typer.Exit(2) from None
     except psycopg.OperationalError as exc:
-        err.print(f"[red]shard {target} unreachable: {exc}[/]")
+        err.print(f"[red]shard {target} unreachable: {escape(str(exc))}[/]")
         raise typer.Exit(1) from None
     return Mover(shards, plan, options, _say)
 
@@ -134,7 +135,7 @@ def plan_command(
         typer.echo(f"tables: {', '.join(map(str, mover.tables)) or '(none)'}")
         typer.echo(f"estimated data: {mover.moving_bytes(mover.tables) / 1024**2:.1f} MiB")
         if found:
-            err.print("[red]the move cannot start:[/]\n  " + "\n  ".join(found))
+            err.print("[red]the move cannot start:[/]\n  " + escape("\n  ".join(found)))
             raise typer.Exit(2)
         typer.echo("checks: ok")
     finally:
@@ -180,10 +181,12 @@ def move_command(
         if step == "switched":
             typer.echo(f"next: python -m scripts shards finish --outputs {outputs} --buckets {buckets} --to {to}")
     except PlanError as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{escape(str(exc))}[/]")
         raise typer.Exit(2) from None
     except (MoveError, psycopg.Error) as exc:
-        err.print(f"[red]move {mover.plan.move_id} stopped: {exc}[/]\nrun the same command again to resume")
+        err.print(
+            f"[red]move {mover.plan.move_id} stopped: {escape(str(exc))}[/]\nrun the same command again to resume"
+        )
         raise typer.Exit(1) from None
     finally:
         mover.close()
@@ -245,7 +248,7 @@ def finish_command(
             record_finished(ledger, mover.plan, base.bucket_count, start_shards=len(base.ranges))
             typer.echo(f"recorded in {ledger}: commit it (the preview checks the shard count against it)")
     except (MoveError, psycopg.Error) as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{escape(str(exc))}[/]")
         raise typer.Exit(1) from None
     finally:
         mover.close()
@@ -325,8 +328,9 @@ def split_command(
     missing = sorted(set(range(shards_wanted)) - set(shards.ids))
     if missing:
         err.print(
-            f"[red]--shards {shards_wanted}: shards {missing} are not in the outputs; set cryb-db:postgres.shardCount: "
-            f"{shards_wanted}, run pulumi up (new shards start empty), then write the outputs again[/]"
+            f"[red]--shards {shards_wanted}: shards {escape(str(missing))} are not in the outputs; "
+            f"set cryb-db:postgres.shardCount: {shards_wanted}, run pulumi up (new shards start empty), "
+            "then write the outputs again[/]"
         )
         raise typer.Exit(2)
     pending = remaining_moves(live_map(shards), shards_wanted, buckets_per_move)
