@@ -183,6 +183,10 @@ class Router:
     def regions(self) -> list[str]:
         return list(self._regions)
 
+    def shards(self, region: str | None = None) -> list[Shard]:
+        """The shards of a region's stack (default: the home region), by id."""
+        return sorted(self._region(region).contract.shards.values(), key=lambda s: s.id)
+
     def live_map(self, region: str | None = None) -> LiveMap:
         return self._region(region).live
 

@@ -5,6 +5,8 @@ region; the router picks that region, then the shard its map names, and cross-sh
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +15,9 @@ import boto3
 import pytest
 
 from components.postgres import shard_map
-from cryb_db_client import FanOutTimeoutError, Router, SecretsManager, Transaction, bucket_of
+from cryb_db_client import FanOutTimeoutError, Router, SecretsManager, Transaction, bucket_of, parse
 from cryb_db_client.hashing import BUCKET_FUNCTION_SQL, bucket_sql
+from scripts import PROJECT_DIR
 from tests.servers.moto import DUMMY_AWS_ENV, MotoServer
 from tests.servers.shards import SCHEMA, ShardRig, shard_rig, stack_outputs
 
@@ -158,3 +161,20 @@ def test_a_new_outputs_file_is_followed_without_a_restart(regions: tuple[ShardRi
     finally:
         rig.outputs_path.write_text(original)
         router.close()
+
+
+def test_the_example_application_runs_on_real_shards(regions: tuple[ShardRig, dict]) -> None:
+    rig, _ = regions
+    done = subprocess.run(
+        [sys.executable, str(PROJECT_DIR / "docs" / "examples" / "sharded_app.py"), str(rig.outputs_path),
+         "--sslrootcert", str(rig.tls.ca_file)],
+        env={**rig.cli_env(), "PYTHONPATH": str(PROJECT_DIR)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    owner = parse(rig.outputs).shard_map.owner(bucket_of(7, 1024))
+    assert lines[0] == f"community 7 lives on shard {owner} (bucket {bucket_of(7, 1024)}): 5 posts"
+    assert lines[1:] == [f"community {c}: 5 posts" for c in range(1, 21)]
