@@ -41,7 +41,7 @@ def write_posts(txn: Transaction, community_id: int, first_id: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Community posts on cryb-db shards through the router.")
     parser.add_argument("outputs", help="pulumi stack output --json of a cryb-db stack")
     parser.add_argument("--sslrootcert", help="CA bundle of the shards (RDS: global-bundle.pem)")
     args = parser.parse_args(argv)
