@@ -5,6 +5,7 @@ read from two shards, a short write pause; a mover killed mid-copy and mid-cut-o
 from __future__ import annotations
 
 import collections
+import json
 import signal
 import subprocess
 import sys
@@ -181,9 +182,12 @@ def test_moving_a_quarter_of_the_buckets_loses_nothing_and_pauses_writes_briefly
         with rig.connect(0) as conn, pytest.raises(psycopg.Error) as refused:
             conn.execute("insert into items (bucket, id, key, payload) values (5, -1, 'stale', 'x')")
         assert refused.value.sqlstate == SQLSTATE_NOT_HERE
-        status = _cli(rig, "status")
+        status = _cli(rig, "status", "--json")
         assert status.returncode == 0, status.stderr
-        assert "finished" in status.stdout
+        journal = {m["move_id"]: m for s in json.loads(status.stdout) for m in s["moves"]}
+        move = journal["b0000_0255_s0_t2"]
+        assert move["step"] == "finished" and 0 < move["pause_seconds"] <= PAUSE_LIMIT_SECONDS
+        assert move["rows_copied"] > 0 and move["rows_deleted"] >= move["rows_copied"]
     finally:
         router.close()
 
@@ -197,6 +201,9 @@ def test_a_mover_killed_mid_copy_and_mid_cut_over_resumes_to_the_same_result(rig
         _hang_and_kill(rig, "fenced", *move)
         assert _journal_step(rig, 2, 512, 767) == "fenced"
         time.sleep(0.5)  # writes to the fenced buckets wait (the router retries) while no mover runs
+        verified = _cli(rig, "verify", *move)  # the fenced source and the caught-up target hold the same rows
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert "identical" in verified.stdout
         resumed = _cli(rig, "move", *move)
         assert resumed.returncode == 0, resumed.stderr
         assert "switched" in resumed.stdout
