@@ -30,8 +30,6 @@ def _program_with_ledger(tmp_path: Path, moves_done: int) -> Path:
 
 def _prod_with_shards(tmp_path: Path, shards: int) -> Path:
     postgres = {**stack_document("prod")["config"]["cryb-db:postgres"], "shardCount": shards}
-    if shards > 4:  # explicit maintenance windows clear of the 8 staggered backups (issue 16 part 1 places them)
-        postgres["maintenanceWindowStart"] = "sun:14:00"
     return write_config(tmp_path, "prod", {"cryb-db:postgres": postgres})
 
 
