@@ -1,5 +1,6 @@
 """cryb-db: read the typed stack config, wire the components, export the documented outputs (docs/outputs.md)."""
 
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -19,6 +20,7 @@ from components.monitoring import AlertTopics, Monitoring
 from components.network import Network
 from components.network.plan import plan_subnets
 from components.postgres import PROXY_PORT, BackupReplicationArgs, Postgres, PostgresShard, shard_map
+from components.postgres.shard_ledger import LedgerError, ledger_problems, load_stack_ledger, published_map_shards
 from components.security import KmsKeys
 from components.selfhosted import SelfHostedCluster, SelfHostedClusterArgs, SelfHostedCredentialRotation
 
@@ -28,6 +30,30 @@ LOCAL_HOST_PORT_BASE = 15400
 
 config = load_stack_config()  # raises ConfigError naming every bad key before any resource is registered
 stack = pulumi.get_stack()
+
+
+def published_shards() -> int:
+    """The shards the published map spans: the last map the finished bucket moves completed (shardmoves/<stack>.json,
+    docs/sharding.md), or every shard when the stack keeps no ledger. New shards stay empty until moves fill them."""
+    ledger_source = f"shardmoves/{stack}.json"
+    try:
+        ledger = load_stack_ledger(Path(__file__).parent, stack)
+    except LedgerError as exc:
+        raise ConfigError([str(exc)]) from None
+    if ledger is not None:
+        problems = ledger_problems(ledger, config.postgres.shard_count, config.postgres.bucket_count, ledger_source)
+        if problems:
+            raise ConfigError(problems)  # before the first resource is registered
+    return published_map_shards(ledger, config.postgres.shard_count)
+
+
+def bucket_range(ranges: dict[int, dict[str, int]], shard_id: int) -> dict[str, int] | None:
+    """A shard's range in the published map; None for a new shard that holds no buckets yet."""
+    found = ranges.get(shard_id)
+    return {"first": found["first"], "last": found["last"]} if found else None
+
+
+map_shards = published_shards()
 
 
 def local_platform() -> None:
@@ -94,7 +120,7 @@ def local_platform() -> None:
             "host_port_base": LOCAL_HOST_PORT_BASE,
         },
     )
-    routing = shard_map.document(pg.bucket_count, pg.shard_count)
+    routing = shard_map.document(pg.bucket_count, map_shards)
     ranges = {r["shard"]: r for r in routing["ranges"]}
 
     def endpoints(cluster: dict[str, Any]) -> dict[str, Any]:
@@ -126,7 +152,7 @@ def local_platform() -> None:
                     "name": shard["name"],
                     "topology": "patroni",
                     **endpoints(shard),
-                    "bucketRange": {"first": ranges[index]["first"], "last": ranges[index]["last"]},
+                    "bucketRange": bucket_range(ranges, index),
                     "shardMapVersion": routing["version"],
                 }
                 for index, shard in enumerate(platform.shard_outputs)
@@ -508,7 +534,7 @@ else:
             ]
         engine_name, engine_version, topology = "patroni-postgresql", sh.postgres_major, "patroni"
 
-    routing = shard_map.document(pg.bucket_count, pg.shard_count)
+    routing = shard_map.document(pg.bucket_count, map_shards)
     ranges = {r["shard"]: r for r in routing["ranges"]}
     postgres_outputs = {
         "engine": engine_name,
@@ -518,7 +544,7 @@ else:
         "shards": [
             {
                 **entry,
-                "bucketRange": {"first": ranges[entry["id"]]["first"], "last": ranges[entry["id"]]["last"]},
+                "bucketRange": bucket_range(ranges, entry["id"]),
                 "shardMapVersion": routing["version"],
             }
             for entry in shard_entries
