@@ -175,8 +175,7 @@ def test_hba_admits_replication_only_from_the_nodes_and_clients_only_over_tls() 
 
 def test_patroni_3_validator_accepts_the_rendering(tmp_path: Path) -> None:
     """Patroni's own schema check; it also tries to bind the listen addresses, which are not on this machine."""
-    if shutil.which("patroni") is None:
-        pytest.skip("patroni is not installed")
+    assert shutil.which("patroni") is not None, "patroni is not installed: run .ci/setup.sh (make setup)"
     path = tmp_path / "patroni.yml"
     path.write_text(render_patroni_yml(inputs()))
     result = subprocess.run(["patroni", "--validate-config", str(path)], capture_output=True, text=True, timeout=60)
