@@ -37,7 +37,13 @@ def dr_drill(
     outputs: Annotated[
         Path, typer.Option(exists=True, dir_okay=False, help="`pulumi stack output --json` of the stack (a file).")
     ],
-    shard: Annotated[str | None, typer.Option(help="Drill only this shard id (default: every shard).")] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help="Drill only this shard: its `id` (e.g. 0) or its RDS identifier `name` (e.g. cryb-prod-pg-00) in "
+            "the outputs' postgres.shards[] (default: every shard)."
+        ),
+    ] = None,
     target: Annotated[
         str | None,
         typer.Option(help="Restore target, ISO 8601 (UTC without an offset). Default: just after the marker."),
@@ -56,7 +62,8 @@ def dr_drill(
 ) -> None:
     """Restore each shard to a point in time into a scratch instance, verify it, record RTO/RPO, clean up.
 
-    Exit codes: 0 every shard passed, 1 a shard failed (see the report), 2 unusable outputs or arguments.
+    Exit codes: 0 every shard passed, 1 a shard failed (see the report), 2 unusable outputs or --shard/--target,
+    64 usage error, 69 environment error (e.g. no AWS credentials).
     """
     err = Console(stderr=True)
     try:

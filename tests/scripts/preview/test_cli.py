@@ -69,8 +69,15 @@ def test_wrong_config_exits_non_zero_naming_the_key(tmp_path: Path) -> None:
     bad = write_config(tmp_path, "prod", {"cryb-db:network": {"azCount": 2, "cidr": "10.20.0.0/16"}})
     done = run_preview("--stack", "prod", "--config", str(bad), "--json")
     assert done.returncode == 2
-    assert done.stdout == ""
-    assert "cryb-db:network.azCount = 2: must be 3 in prod" in done.stderr
+    assert json.loads(done.stdout) == {
+        "error": {
+            "kind": "invalid-config",
+            "message": "invalid stack config:\n  - cryb-db:network.azCount = 2: must be 3 in prod",
+            "exitCode": 2,
+            "problems": ["cryb-db:network.azCount = 2: must be 3 in prod"],
+        }
+    }
+    assert "  - cryb-db:network.azCount = 2: must be 3 in prod\n" in done.stderr
 
 
 def test_unknown_stack_exits_non_zero() -> None:
