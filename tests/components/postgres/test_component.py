@@ -534,3 +534,14 @@ def test_backups_cannot_replicate_into_the_stacks_own_region(tmp_path: Path) -> 
     # a config error (preview exit 2), raised before any resource is registered
     with pytest.raises(ConfigError, match=r"backupReplicationRegion = 'us-east-1': must differ from the stack's"):
         evaluate("prod", path)
+
+
+def test_each_shards_managed_master_secret_rotates_every_30_days(each_stack: Evaluation) -> None:
+    """RDS rotates its managed secret itself (no Lambda) every 7 days unless the secret's rules say otherwise; the
+    component sets the 30 days the README promises, one rotation per shard, on the secret the shard reports."""
+    rotations = {r.name: r.inputs for r in each_stack.of_type("aws:secretsmanager/secretRotation:SecretRotation")}
+    for shard in each_stack.outputs["postgres"]["shards"]:
+        rotation = rotations[f"{shard['name']}-master-secret-rotation"]
+        assert rotation["secretId"] == shard["secretArn"]
+        assert rotation["rotationRules"] == {"automaticallyAfterDays": 30}
+        assert "rotationLambdaArn" not in rotation and rotation["rotateImmediately"] is False
