@@ -37,6 +37,11 @@ EVENT_CATEGORIES: dict[str, dict[str, list[str]]] = {
 DEFAULT_MASTER_SECRET_ROTATION_DAYS = 30
 
 
+def _proxy_resource_id(arn: str) -> str:
+    """arn:aws:rds:<region>:<account>:db-proxy:prx-0123456789abcdef -> prx-0123456789abcdef."""
+    return arn.rsplit(":", 1)[-1]
+
+
 def _secret_arn(secrets: Sequence[Any]) -> str:
     """The ARN of the secret RDS keeps the master password in (the password itself never enters state)."""
     arn = secrets[0].secret_arn if secrets else None
@@ -158,6 +163,8 @@ class PostgresShard:
     writer_endpoint: pulumi.Output[str]
     reader_endpoints: pulumi.Output[list[str]]
     proxy_endpoint: pulumi.Output[str]
+    proxy_resource_id: pulumi.Output[str]
+    """`prx-...`: the proxy's resource id, which `rds-db:connect` policies name (docs/connecting.md)."""
     secret_arn: pulumi.Output[str]
     replica_identifiers: list[str] = field(default_factory=list)
 
@@ -252,6 +259,7 @@ class Postgres(pulumi.ComponentResource):
             "writerEndpoint": shard.writer_endpoint,
             "readerEndpoints": shard.reader_endpoints,
             "proxyEndpoint": shard.proxy_endpoint,
+            "proxyResourceId": shard.proxy_resource_id,
             "port": self._args["port"],
             "proxyPort": PROXY_PORT,
             "databaseName": self._args["database_name"],
@@ -436,6 +444,7 @@ class Postgres(pulumi.ComponentResource):
             writer_endpoint=primary.address,
             reader_endpoints=readers,
             proxy_endpoint=proxy.endpoint,
+            proxy_resource_id=proxy.arn.apply(_proxy_resource_id),
             secret_arn=secret_arn,
             replica_identifiers=[f"{ident}-replica-{n}" for n in range(1, len(replicas) + 1)],
         )
@@ -478,6 +487,7 @@ class Postgres(pulumi.ComponentResource):
             writer_endpoint=cluster.endpoint,
             reader_endpoints=cluster.reader_endpoint.apply(lambda endpoint: [endpoint]),
             proxy_endpoint=proxy.endpoint,
+            proxy_resource_id=proxy.arn.apply(_proxy_resource_id),
             secret_arn=secret_arn,
         )
 

@@ -124,7 +124,8 @@ SHARD_HEADERS = [
 
 def _shard_row(s: ShardResult) -> list[str]:
     times = [_num(s.rto_seconds), _num(s.rpo_seconds), _num(s.restore_seconds), _num(s.verify_seconds)]
-    return [s.shard, s.status, *times, s.target_time or "-", s.scratch_instance, s.cleanup]
+    scratch = "-" if s.cleanup == "not created" else s.scratch_instance  # a name no instance ever had
+    return [s.shard, s.status, *times, s.target_time or "-", scratch, s.cleanup]
 
 
 def _num(value: float | None) -> str:
