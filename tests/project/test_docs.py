@@ -59,3 +59,17 @@ def test_relative_links_in_readme_and_docs_resolve() -> None:
                 if anchor not in {_anchor(h) for h in headings}:
                     broken.append(f"{page.name}: {target} (no such heading)")
     assert broken == []
+
+
+def test_a_key_whose_section_has_a_default_is_not_called_required() -> None:
+    """`backups.plan.daily` has a default rule, so its `schedule` has a default too (the rule's): the reference
+    shows it instead of **required**; keys without any default stay required."""
+    text = DOC_PATH.read_text()
+    rows = {
+        line.split("|")[1].strip(" `"): line.split("|")[3].strip()
+        for line in text.splitlines()
+        if line.startswith("| `cryb-db:")
+    }
+    assert rows["cryb-db:backups.plan.daily.schedule"] == '`"cron(0 3 * * ? *)"`'
+    assert rows["cryb-db:backups.plan.monthly.retentionDays"] == "`365`"
+    assert "**required**" not in {v for k, v in rows.items() if k.startswith("cryb-db:backups.plan.")}
