@@ -80,7 +80,7 @@ def test_a_fresh_database_gets_daily_pg_partman_partitions_with_retention_and_a_
 ) -> None:
     server = postgres_factory.create(name="analytics")
     code, plan = run_cli("migrate", "--dsn", server.info.dsn, "--dry-run")
-    assert (code, plan["dry_run"], len(plan["planned"])) == (0, True, 3)
+    assert (code, plan["dryRun"], len(plan["planned"])) == (0, True, 3)
     assert server.scalar("select to_regnamespace('analytics')") is None  # a dry run changes nothing
 
     code, outcome = run_cli("migrate", "--dsn", server.info.dsn, "--premake-days", "5")
