@@ -32,12 +32,14 @@ def preview(
 ) -> None:
     """Evaluate the Pulumi program offline (mock engine) and report resources, outputs and policy violations.
 
-    Exit codes: 0 clean, 1 program error, 2 invalid config, 3 a mandatory policy violation, 64 usage error.
+    Exit codes: 0 clean, 1 program error, 2 invalid config (stack or policy config), 3 a mandatory policy violation,
+    64 usage error.
     """
     from components.config import ConfigError
     from scripts.cost.render import cost_section, render_cost
 
     from .mock_engine import evaluate
+    from .policy_runner import PolicyConfigError
     from .render import policy_report, render_text, write_json
 
     started = time.perf_counter()
@@ -51,7 +53,10 @@ def preview(
     except Exception as exc:  # noqa: BLE001 - report any program failure as one clear line, then exit non-zero
         message = f"program error: {type(exc).__name__}: {exc}"
         raise fail(message, EXIT_PROGRAM_ERROR, "program-error", as_json=as_json) from None
-    violations = policy_report(evaluation)
+    try:
+        violations = policy_report(evaluation)
+    except PolicyConfigError as exc:  # policies/config/<stack>.json: refused as `pulumi preview` refuses it
+        raise fail(str(exc), EXIT_CONFIG_ERROR, "invalid-policy-config", as_json=as_json) from None
     estimate, compared = _cost(stack, evaluation, compare)
     if as_json:
         sys.stdout.write(write_json(evaluation, violations, cost=cost_section(estimate, compared)) + "\n")

@@ -73,3 +73,15 @@ def test_a_key_whose_section_has_a_default_is_not_called_required() -> None:
     assert rows["cryb-db:backups.plan.daily.schedule"] == '`"cron(0 3 * * ? *)"`'
     assert rows["cryb-db:backups.plan.monthly.retentionDays"] == "`365`"
     assert "**required**" not in {v for k, v in rows.items() if k.startswith("cryb-db:backups.plan.")}
+
+
+def test_docs_cite_nothing_a_reader_cannot_open() -> None:
+    """No paths outside the repository (`../shared/...`) and no tracker issue numbers: readers have neither."""
+    pattern = re.compile(r"\.\./shared|/work/|\bissue #?\d+|\b(this|that|a later|another|the [a-z-]+) issue\b", re.I)
+    found = [
+        f"{path.name}:{n}: {line.strip()[:80]}"
+        for path in [DOC_PATH.parent.parent / "README.md", *sorted(DOC_PATH.parent.glob("*.md"))]
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert found == []
