@@ -13,7 +13,7 @@ HELP_WIDTH = 100
 def widen_piped_output(environ: MutableMapping[str, str], stdout: TextIO, stderr: TextIO) -> None:
     """Make every rich Console created after this call use PIPED_WIDTH when stdout or stderr is not a terminal
     (rich reads COLUMNS), unless the user set COLUMNS. Typer's help panels keep HELP_WIDTH."""
-    if "COLUMNS" in environ or (stdout.isatty() and stderr.isatty()):
+    if environ.get("COLUMNS", "").strip() or (stdout.isatty() and stderr.isatty()):
         return
     environ["COLUMNS"] = str(PIPED_WIDTH)
     try:
