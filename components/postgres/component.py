@@ -157,10 +157,10 @@ class PostgresShard:
     writer_endpoint: pulumi.Output[str]
     reader_endpoints: pulumi.Output[list[str]]
     proxy_endpoint: pulumi.Output[str]
-    proxy_resource_id: pulumi.Output[str]
-    """`prx-...`: the proxy's resource id, which `rds-db:connect` policies name (docs/connecting.md)."""
     secret_arn: pulumi.Output[str]
     replica_identifiers: list[str] = field(default_factory=list)
+    proxy_resource_id: pulumi.Output[str] | None = None
+    """`prx-...`: the proxy's resource id, which `rds-db:connect` policies name (docs/connecting.md)."""
 
     def metric(
         self, metric_name: str, statistic: str = "Average", period_seconds: int = 60, member: str | None = None
