@@ -85,3 +85,19 @@ def test_docs_cite_nothing_a_reader_cannot_open() -> None:
         if pattern.search(line)
     ]
     assert found == []
+
+
+def test_every_workflow_variable_and_secret_is_listed_in_the_readme() -> None:
+    """A workflow's `vars.X` / `secrets.X` must be set in the repository's settings: the README lists each."""
+    root = DOC_PATH.parent.parent
+    used = {
+        (kind, name)
+        for workflow in (root / ".github" / "workflows").glob("*.yml")
+        for kind, name in re.findall(r"\$\{\{\s*(vars|secrets)\.([A-Z0-9_]+)\s*\}\}", workflow.read_text())
+        if name != "GITHUB_TOKEN"
+    }
+    assert used, "no workflow settings found"
+    readme = (root / "README.md").read_text()
+    kinds = {"vars": "variable", "secrets": "secret"}
+    missing = [f"{kind}.{name}" for kind, name in sorted(used) if f"| `{name}` | {kinds[kind]} |" not in readme]
+    assert missing == []
