@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from scripts import PROJECT_DIR
+from scripts.cli.exits import ENVIRONMENT, fail
 
 from .connector import secrets_manager_connector
 from .drill import run_drill
@@ -82,6 +83,13 @@ def dr_drill(
     import boto3
 
     session = boto3.Session(region_name=region or document.get("region"))
+    if session.get_credentials() is None:  # before the drill records every shard as failed for want of them
+        raise fail(
+            "no usable AWS credentials: set AWS_PROFILE, run `aws sso login` or `aws configure`, or run where an "
+            "instance or task role applies (docs/backups.md#the-dr-drill lists the permissions)",
+            ENVIRONMENT,
+            "environment",
+        )
     signal.signal(signal.SIGTERM, _interrupt)
     report, _, _ = run_drill(
         shards,

@@ -90,3 +90,16 @@ def test_piped_output_keeps_every_value_whole() -> None:
 def test_the_drill_help_names_what_shard_takes() -> None:
     done = run_cli("dr-drill", "--help", timeout=120)
     assert done.returncode == 0 and "cryb-prod-pg-00" in done.stdout and "(e.g. 0)" in done.stdout
+
+
+NETWORK = {"dbSubnetGroupName": "cryb-prod-db", "securityGroupIds": {"postgres": "sg-0123456789abcdef0"}}
+
+
+def test_the_drill_without_aws_credentials_stops_before_the_drill(tmp_path: Path) -> None:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({**OUTPUTS, "region": "us-east-1", "network": NETWORK}))
+    reports = tmp_path / "reports"
+    args = ("dr-drill", "--outputs", str(outputs), "--report-dir", str(reports))
+    done = run_cli(*args, env=no_aws_credentials(tmp_path))
+    assert done.returncode == ENVIRONMENT and done.stderr.startswith("error: no usable AWS credentials")
+    assert not reports.exists()  # no report of a drill that never started
