@@ -76,12 +76,23 @@ def test_every_documented_command_and_option_exists(where: str, words: str) -> N
     path, options = split(words)
     first = words.split()[0] if words.split() else ""
     assert path or first in ("", "--help", "...") or first.startswith("<"), f"{where}: no command {words!r}"
-    command = root()
     import click
 
-    for name in path:
-        command = command.get_command(click.Context(command), name)
-    accepted = {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)} | {"--help"}
+    def command_at(names: tuple[str, ...]) -> Any:
+        command = root()
+        for name in names:
+            command = command.get_command(click.Context(command), name)
+        return command
+
+    # `shards plan|move|status ...`: alternatives after the path; each must exist, the options belong to one of them
+    rest = words.split()[len(path) :]
+    alternatives = rest[0].split("/") if rest and "/" in rest[0] and not rest[0].startswith("-") else []
+    paths = [(*path, a) for a in alternatives] if alternatives else [path]
+    known = set(command_paths())
+    assert all(p in known for p in paths), f"{where}: no command among {paths}"
+    accepted = {"--help"}
+    for names in paths:
+        accepted |= {opt for param in command_at(names).params for opt in (*param.opts, *param.secondary_opts)}
     unknown = [o for o in options if o not in accepted]
     assert unknown == [], f"{where}: `python -m scripts {words}` shows {unknown}, which the command does not take"
 

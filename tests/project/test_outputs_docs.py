@@ -42,8 +42,8 @@ def documented_rows() -> list[tuple[list[str], str]]:
         tokens = re.findall(r"`([^`]+)`", cells[0])
         paths: list[str] = []
         for token in tokens:
-            if token.startswith(".") and paths:
-                token = paths[0].rsplit(".", 1)[0] + token
+            if token.startswith(".") and paths:  # a sibling of the path before it
+                token = paths[-1].rsplit(".", 1)[0] + token
             paths.append(re.sub(r"<[a-z]+>", ANY, token))
         rows.append((paths, cells[-1]))
     return rows

@@ -134,6 +134,7 @@ def test_tuned_parameters_are_the_instance_size_numbers_without_what_only_rds_kn
     rendered = render_patroni_config(inputs(instance_type="i4i.large"))["bootstrap"]["dcs"]["postgresql"]  # type: ignore[index]
     assert {k: rendered["parameters"][k] for k in HAND_TUNED} == HAND_TUNED
     assert not any(name.startswith("rds.") for name in rendered["parameters"])
+    assert rendered["parameters"]["wal_level"] == "logical"  # what rds.logical_replication turns on (bucket moves)
     # the RDS parameter group of the same size carries the same numbers (one definition for both engines)
     rds = {p.name: p.value for p in rds_parameters("db.r6g.large")}
     assert {k: rds[k] for k in HAND_TUNED} == HAND_TUNED

@@ -399,4 +399,20 @@ EXPECTED: dict[str, list[str]] = {
     "docker-container-limits-and-health-check@Container#4": [
         "no health check: set healthcheck with tests=['CMD', ...]."
     ],
+    "kubernetes-pod-security-restricted@Deployment#0": [
+        "container 'writer': privileged=true gives it the node; remove it"
+    ],
+    "kubernetes-namespace-restricted@Namespace#0": [
+        "pod-security.kubernetes.io/enforce is 'baseline': label the namespace with 'restricted'"
+    ],
+    "kubernetes-requests-and-limits@Deployment#0": [
+        "container 'writer': no requests.cpu, requests.memory, limits.cpu, limits.memory; set them"
+    ],
+    "kubernetes-probes@Deployment#0": ["container 'writer': no livenessProbe; add them"],
+    "kubernetes-image-pinned@Deployment#0": [
+        "container 'writer': image 'pgbouncer:latest' is not pinned; pin a digest or exact version"
+    ],
+    "kubernetes-no-plaintext-secret@Secret#0": [
+        "Secret declared with stringData: its values land in the Pulumi state; use an ExternalSecret"
+    ],
 }
