@@ -8,8 +8,14 @@ import sys
 import typer
 from rich.console import Console
 from typer._click.core import Command, Context  # the click that typer vendors and TyperGroup extends
+from typer._click.exceptions import NoArgsIsHelpError
 from typer.core import TyperGroup
+from typer.exceptions import Abort
 
+from .cli.errors import classify
+from .cli.exits import INTERRUPTED, request_json, write_error
+from .cli.help import hide_flag_types
+from .cli.output import widen_piped_output
 from .config_docs.command import config_docs
 from .preview.command import preview
 from .preview.diff_command import preview_diff
@@ -54,24 +60,52 @@ app.command("config-docs")(config_docs)
 app.command("preview-diff")(preview_diff)
 
 
-def run() -> None:
-    """The process entry point. Pulumi's output graph makes many reference cycles: full collections cost the
-    preview ~0.8 s for nothing (every object lives until the end), so collect rarely. The preview owns no
-    servers, files or atexit clean-up, so once its output is flushed it skips the ~0.6 s interpreter teardown."""
+def run(argv: list[str] | None = None) -> None:
+    """The process entry point. Usage errors exit 64 and environment errors (no AWS credentials, ...) 69, each
+    as one line without a traceback, plus a JSON error document under `--json` (scripts/cli). Output to a pipe or a
+    file is not cut to 80 columns.
+
+    Pulumi's output graph makes many reference cycles: full collections cost the preview ~0.8 s for nothing (every
+    object lives until the end), so collect rarely. The preview owns no servers, files or atexit clean-up, so once
+    its output is flushed it skips the ~0.6 s interpreter teardown."""
+    args = sys.argv[1:] if argv is None else argv
+    widen_piped_output(os.environ, sys.stdout, sys.stderr)
+    hide_flag_types()
+    request_json("--json" in args)
     gc.set_threshold(100_000, 50, 1000)
-    if sys.argv[1:2] != ["preview"]:
-        app()
-        return
-    try:
-        app()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-        if isinstance(exit_.code, str):
-            err.print(exit_.code)
+    code = _invoke(args)
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code)
+    if args[:1] == ["preview"]:
+        os._exit(code)
+    sys.exit(code)
+
+
+def _invoke(args: list[str]) -> int:
+    try:
+        result = app(args=args, prog_name="python -m scripts", standalone_mode=False)
+    except SystemExit as exit_:  # a command calling sys.exit itself
+        if isinstance(exit_.code, str):
+            err.print(exit_.code, highlight=False, soft_wrap=True)
+            return 1
+        return 0 if exit_.code is None else exit_.code
+    except NoArgsIsHelpError as asked:  # `python -m scripts analytics`: the help is the answer
+        if asked.ctx is not None:
+            text = asked.ctx.get_help()  # typer's rich help prints itself and returns ""
+            if text:
+                sys.stdout.write(text + "\n")
+        return 0
+    except (KeyboardInterrupt, Abort):
+        write_error("interrupted", INTERRUPTED, "interrupted")
+        return INTERRUPTED
+    except Exception as exc:
+        known = classify(exc)
+        if known is None:
+            raise
+        code, kind, message = known
+        write_error(message, code, kind)
+        return code
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

@@ -33,9 +33,14 @@ def _schedule(value: str) -> str:
 class BackupRuleConfig(Section):
     """One rule of the AWS Backup plan."""
 
-    schedule: str = Field(description="When the rule runs: an AWS cron expression in UTC, e.g. `cron(0 3 * * ? *)`.")
+    schedule: str = Field(
+        description="When the rule runs: an AWS cron expression in UTC, e.g. `cron(0 3 * * ? *)`. The default applies "
+        "when the whole rule is unset; a stack file that sets the rule sets both `schedule` and `retentionDays`."
+    )
     retention_days: int = Field(
-        ge=1, le=36500, description="Days a recovery point (and its DR-region copy) is kept (1-36500)."
+        ge=1,
+        le=36500,
+        description="Days a recovery point (and its DR-region copy) is kept (1-36500); set together with `schedule`.",
     )
     copy_to_dr: bool = Field(
         default=True, description="Copy each recovery point to the DR-region vault (only when `drRegion` is set)."

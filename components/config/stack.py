@@ -46,8 +46,10 @@ class StackConfig(Section):
     )
     data_classification: DataClassification = Field(
         default="confidential",
-        description="Data classification of the platform (the `data-classification` tag): public, internal, "
-        "confidential or restricted.",
+        description="Data classification of the data stores and everything else that holds or handles data (the "
+        "`data-classification` tag): public, internal, confidential or restricted. The network's resources (VPC, "
+        "subnets, routes, NAT, security groups, endpoints, flow logs) are tagged `internal` whatever this says: "
+        "they hold no data.",
     )
     tags: dict[str, str] = Field(
         default_factory=dict,

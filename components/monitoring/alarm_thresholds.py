@@ -1,5 +1,5 @@
 """Alarm definitions for the data stores: pure functions from the instance class to the CloudWatch recommended alarm
-set (../shared/reference/aws-baseline.md section 4), one reason per alarm (docs/monitoring.md).
+set (AWS's CloudWatch recommended alarms for RDS and ElastiCache), one reason per alarm (docs/monitoring.md).
 
 The numbers come from the same table and functions the PostgreSQL component tunes with (postgres_tuning), so an
 alarm on `DatabaseConnections` follows `max_connections` and one on `DBLoad` follows the vCPU count. The metric

@@ -34,6 +34,14 @@ EVENT_CATEGORIES: dict[str, dict[str, list[str]]] = {
 }
 
 
+DEFAULT_MASTER_SECRET_ROTATION_DAYS = 30
+
+
+def _proxy_resource_id(arn: str) -> str:
+    """arn:aws:rds:<region>:<account>:db-proxy:prx-0123456789abcdef -> prx-0123456789abcdef."""
+    return arn.rsplit(":", 1)[-1]
+
+
 def _secret_arn(secrets: Sequence[Any]) -> str:
     """The ARN of the secret RDS keeps the master password in (the password itself never enters state)."""
     arn = secrets[0].secret_arn if secrets else None
@@ -128,6 +136,8 @@ class PostgresArgs(TypedDict):
     """Region of the shards."""
     tags: Mapping[str, str]
     """Tags on every taggable resource."""
+    master_secret_rotation_days: NotRequired[int]
+    """Days between rotations of each shard's RDS-managed master user secret (default 30; RDS's own default is 7)."""
     backup_selection_tag: NotRequired[tuple[str, str] | None]
     """(key, value) tag on each shard's writer or cluster, by which AWS Backup selects it
     (components/backups/component.py)."""
@@ -149,6 +159,8 @@ class PostgresShard:
     proxy_endpoint: pulumi.Output[str]
     secret_arn: pulumi.Output[str]
     replica_identifiers: list[str] = field(default_factory=list)
+    proxy_resource_id: pulumi.Output[str] | None = None
+    """`prx-...`: the proxy's resource id, which `rds-db:connect` policies name (docs/connecting.md)."""
 
     def metric(
         self, metric_name: str, statistic: str = "Average", period_seconds: int = 60, member: str | None = None
@@ -237,6 +249,7 @@ class Postgres(pulumi.ComponentResource):
             "writerEndpoint": shard.writer_endpoint,
             "readerEndpoints": shard.reader_endpoints,
             "proxyEndpoint": shard.proxy_endpoint,
+            "proxyResourceId": shard.proxy_resource_id,
             "port": self._args["port"],
             "proxyPort": PROXY_PORT,
             "databaseName": self._args["database_name"],
@@ -406,6 +419,7 @@ class Postgres(pulumi.ComponentResource):
                 opts=self._child(),
             )
         secret_arn = primary.master_user_secrets.apply(_secret_arn)
+        self._rotate_master_secret(ident, secret_arn, primary)
         proxy = self._proxy(ident, secret_arn, {"db_instance_identifier": primary.identifier})
         readers: pulumi.Output[list[str]] = (
             pulumi.Output.all(*[r.address for r in replicas]) if replicas else pulumi.Output.from_input([])
@@ -420,6 +434,7 @@ class Postgres(pulumi.ComponentResource):
             writer_endpoint=primary.address,
             reader_endpoints=readers,
             proxy_endpoint=proxy.endpoint,
+            proxy_resource_id=proxy.arn.apply(_proxy_resource_id),
             secret_arn=secret_arn,
             replica_identifiers=[f"{ident}-replica-{n}" for n in range(1, len(replicas) + 1)],
         )
@@ -450,6 +465,7 @@ class Postgres(pulumi.ComponentResource):
             opts=self._child(*self._log_groups("cluster", ident), monitoring_ready),
         )
         secret_arn = cluster.master_user_secrets.apply(_secret_arn)
+        self._rotate_master_secret(ident, secret_arn, cluster)
         proxy = self._proxy(ident, secret_arn, {"db_cluster_identifier": cluster.cluster_identifier})
         return PostgresShard(
             index=index,
@@ -461,7 +477,20 @@ class Postgres(pulumi.ComponentResource):
             writer_endpoint=cluster.endpoint,
             reader_endpoints=cluster.reader_endpoint.apply(lambda endpoint: [endpoint]),
             proxy_endpoint=proxy.endpoint,
+            proxy_resource_id=proxy.arn.apply(_proxy_resource_id),
             secret_arn=secret_arn,
+        )
+
+    def _rotate_master_secret(self, ident: str, secret_arn: pulumi.Output[str], owner: pulumi.Resource) -> None:
+        """The schedule of RDS's managed rotation of the master user secret: RDS rotates it itself (no Lambda; AWS
+        calls this managed rotation) every 7 days unless the secret's rotation rules say otherwise."""
+        days = self._args.get("master_secret_rotation_days", DEFAULT_MASTER_SECRET_ROTATION_DAYS)
+        aws.secretsmanager.SecretRotation(
+            f"{ident}-master-secret-rotation",
+            secret_id=secret_arn,
+            rotation_rules=aws.secretsmanager.SecretRotationRotationRulesArgs(automatically_after_days=days),
+            rotate_immediately=False,  # the first rotation follows the schedule, not `pulumi up`
+            opts=self._child(owner),
         )
 
     def _proxy(self, ident: str, secret_arn: pulumi.Output[str], target: dict[str, Any]) -> aws.rds.Proxy:

@@ -25,9 +25,6 @@ from components.selfhosted.cloud_init import (
     AGENT_METRIC_DIMENSIONS,
     ASG_DIMENSION,
     METRICS_NAMESPACE,
-    PGBACKREST_LOCK_PATH,
-    PGBACKREST_LOG_DIR,
-    PGBACKREST_SPOOL,
     ROTATED_SECRET_KEYS,
     NodeBootInputs,
     encode_user_data,
@@ -40,9 +37,7 @@ from components.selfhosted.patroni_config import (
     DATA_MOUNT,
     ETCD_CLIENT_PORT,
     ETCD_PEER_PORT,
-    PROD_DATA_DIR,
     PROD_ETCD_DATA_DIR,
-    PROD_SOCKET_DIR,
     RESTAPI_PORT,
     DcsTiming,
     PatroniConfigError,
@@ -52,7 +47,8 @@ from components.selfhosted.patroni_config import (
     render_patroni_yml,
     validate,
 )
-from components.selfhosted.pgbackrest_config import PgBackRestInputs, S3Repo, render_pgbackrest_conf
+from components.selfhosted.pgbackrest_config import render_pgbackrest_conf
+from components.selfhosted.pgbackrest_node import backup_prefix, node_pgbackrest_inputs
 
 CLUSTER_TAG = "cryb-db-cluster"
 SECRET_RECOVERY_DAYS = 30
@@ -158,11 +154,6 @@ class SelfHostedClusterArgs(TypedDict):
 
 # The repository is encrypted with this passphrase: a rotated one could not read the existing backups.
 ROTATION_EXEMPTIONS = {"pgbackrest": {"rotation-exempt": "encrypts-existing-backups"}}
-
-
-def backup_prefix(cluster: str) -> str:
-    """The cluster's own prefix in the backup bucket."""
-    return f"pgbackrest-{cluster}"
 
 
 def _bucket_name(arn: str) -> str:
@@ -529,21 +520,13 @@ class SelfHostedCluster(pulumi.ComponentResource):
         )
         node = inputs.node
         conf = render_pgbackrest_conf(
-            PgBackRestInputs(
+            node_pgbackrest_inputs(
+                cluster=a["cluster"],
                 stanza=inputs.stanza,
-                repo=S3Repo(
-                    bucket=_bucket_name(bucket_arn),
-                    region=a["region"],
-                    kms_key_arn=backup_key,
-                    prefix=backup_prefix(a["cluster"]),
-                ),
-                pg_data_dir=PROD_DATA_DIR,
+                bucket=_bucket_name(bucket_arn),
+                region=a["region"],
+                kms_key_arn=backup_key,
                 pg_port=node.pg_port,
-                pg_socket_dir=PROD_SOCKET_DIR,
-                spool_path=PGBACKREST_SPOOL,
-                log_path=PGBACKREST_LOG_DIR,
-                lock_path=PGBACKREST_LOCK_PATH,
-                process_max=2,
                 retention_full_days=a["backup_retention_days"],
             )
         )

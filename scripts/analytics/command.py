@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import psycopg
 import typer
@@ -14,6 +14,7 @@ from psycopg.conninfo import make_conninfo
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from scripts.cli.exits import ENVIRONMENT, fail
 from scripts.health.targets import Credentials
 
 from .connections import connect, conninfo_from_outputs, conninfo_label
@@ -111,9 +112,9 @@ def _conninfo(
     )
 
 
-def _fail(message: str, code: int) -> typer.Exit:
-    err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
+def _fail(message: str, code: int, as_json: bool, **details: Any) -> typer.Exit:
+    kind = "refused" if code == EXIT_INVALID else "failed"
+    return fail(message, code, kind, as_json=as_json, **details)
 
 
 @analytics_app.command("migrate")
@@ -148,19 +149,21 @@ def migrate_command(
 ) -> None:
     """Apply the pending analytics migrations, each in its own transaction, and say which strategy was used.
 
-    Exit codes: 0 done (or nothing to do), 1 a migration failed (rolled back) or no connection, 2 refused before
-    any change (bad parameters, changed or missing files, impossible strategy)."""
+    Exit codes: 0 done (or nothing to do), 1 a migration failed (rolled back), 2 refused before any change (bad
+    parameters, changed or missing files, impossible strategy), 64 usage error, 69 no connection or no AWS
+    credentials."""
     params = Parameters(retention_days, premake_days, compress_after_days, cron_schedule)
     try:
         params.validate()
         conninfo = _conninfo(outputs, dsn, cluster, credentials, sslmode, sslrootcert, shard)
     except MigrationError as error:
-        raise _fail(str(error), EXIT_INVALID) from None
+        raise _fail(str(error), EXIT_INVALID, as_json) from None
     try:
         conn = connect(conninfo)
     except psycopg.Error as error:
         first_line = str(error).strip().splitlines()[0]
-        raise _fail(f"cannot connect to {conninfo_label(conninfo)}: {first_line}", EXIT_FAILED) from None
+        message = f"cannot connect to {conninfo_label(conninfo)}: {first_line}"
+        raise fail(message, ENVIRONMENT, "environment", as_json=as_json) from None
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(), console=err, transient=True, disable=as_json or not err.is_terminal,
@@ -182,16 +185,12 @@ def migrate_command(
                 on_step=on_step,
             )  # fmt: skip
     except MigrationError as error:
-        if as_json:
-            sys.stdout.write(json.dumps({"error": str(error), "refused": True}) + "\n")
-        raise _fail(str(error), EXIT_INVALID) from None
+        raise _fail(str(error), EXIT_INVALID, as_json) from None
     except MigrationRunError as error:
-        if as_json:
-            document = {"error": str(error), "file": error.file, "applied": error.applied_before}
-            sys.stdout.write(json.dumps(document) + "\n")
-        raise _fail(str(error), EXIT_FAILED) from None
+        raise _fail(str(error), EXIT_FAILED, as_json, file=error.file, applied=error.applied_before) from None
     except psycopg.Error as error:
-        raise _fail(f"{conninfo_label(conninfo)}: {str(error).strip().splitlines()[0]}", EXIT_FAILED) from None
+        message = f"{conninfo_label(conninfo)}: {str(error).strip().splitlines()[0]}"
+        raise _fail(message, EXIT_FAILED, as_json) from None
     if as_json:
         sys.stdout.write(json.dumps(outcome.document, indent=2, default=str) + "\n")
         return
@@ -209,15 +208,26 @@ def status_command(
     sslrootcert: SslrootcertOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List applied and pending analytics migrations (read only). Exit 1 when a recorded file changed."""
+    """List applied and pending analytics migrations (read only).
+
+    Exit codes: 0 as recorded, 1 a recorded file changed, 2 refused (unusable outputs), 64 usage error, 69 no
+    connection or no AWS credentials."""
     try:
         conninfo = _conninfo(outputs, dsn, cluster, credentials, sslmode, sslrootcert, shard)
-        with connect(conninfo) as conn:
+    except MigrationError as error:
+        raise _fail(str(error), EXIT_INVALID, as_json) from None
+    try:
+        conn = connect(conninfo)
+    except psycopg.Error as error:
+        message = f"cannot connect to {conninfo_label(conninfo)}: {str(error).strip().splitlines()[0]}"
+        raise fail(message, ENVIRONMENT, "environment", as_json=as_json) from None
+    try:
+        with conn:
             document = status(conn)
     except MigrationError as error:
-        raise _fail(str(error), EXIT_INVALID) from None
+        raise _fail(str(error), EXIT_INVALID, as_json) from None
     except psycopg.Error as error:
-        raise _fail(f"{str(error).strip().splitlines()[0]}", EXIT_FAILED) from None
+        raise _fail(f"{str(error).strip().splitlines()[0]}", EXIT_FAILED, as_json) from None
     changed = any(r["state"] != "applied" and r["state"] != "pending" for r in document["migrations"])
     if as_json:
         sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")

@@ -39,6 +39,6 @@ def render_status(console: Console, document: Mapping[str, Any]) -> None:
         style = {"applied": "green", "pending": "yellow"}.get(row["state"], "bold red")
         table.add_row(
             row["version"], row["name"], row["file"] or "", f"[{style}]{row['state']}[/]",
-            row["applied_at"] or "", row["checksum"] or "",
+            row["appliedAt"] or "", row["checksum"] or "",
         )  # fmt: skip
     console.print(table)

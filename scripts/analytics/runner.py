@@ -72,7 +72,13 @@ class Outcome:
 
     @property
     def document(self) -> dict[str, Any]:
-        return asdict(self)
+        """The `--json` document, in the stack outputs' key style (camelCase)."""
+        return {_camel(k): v for k, v in asdict(self).items()}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 def apply_step(

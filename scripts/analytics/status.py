@@ -37,7 +37,7 @@ def status(conn: psycopg.Connection[DictRow], directory: Path = MIGRATIONS_DIR) 
                 "file": file.path.name if file else None,
                 "state": state,
                 "strategy": record.strategy if record else None,
-                "applied_at": record.applied_at.isoformat() if record and record.applied_at else None,
+                "appliedAt": record.applied_at.isoformat() if record and record.applied_at else None,
                 "checksum": record.checksum[:12] if record else None,
                 "params": dict(record.params) if record and record.params else None,
             }
@@ -45,7 +45,7 @@ def status(conn: psycopg.Connection[DictRow], directory: Path = MIGRATIONS_DIR) 
     known = {m.version for m in migrations}
     rows += [
         {"version": v, "name": a.name, "file": None, "state": "applied, no file", "strategy": a.strategy,
-         "applied_at": a.applied_at.isoformat() if a.applied_at else None, "checksum": a.checksum[:12],
+         "appliedAt": a.applied_at.isoformat() if a.applied_at else None, "checksum": a.checksum[:12],
          "params": dict(a.params) if a.params else None}
         for v, a in sorted(applied.items()) if v not in known
     ]  # fmt: skip

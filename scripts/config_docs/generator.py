@@ -31,7 +31,11 @@ def _type_name(annotation: Any) -> str:
     return "null" if annotation is type(None) else getattr(annotation, "__name__", str(annotation))
 
 
-def _default(field: FieldInfo) -> str:
+def _default(field: FieldInfo, inherited: Any = PydanticUndefined) -> str:
+    """The default shown: the field's own, or the value its enclosing section's default gives it (a rule of the
+    backup plan has no default of its own, but `plan.daily` has one, so `plan.daily.schedule` is not required)."""
+    if inherited is not PydanticUndefined:
+        return f"`{json.dumps(inherited)}`"
     if field.default_factory is not None:
         value = field.default_factory()  # type: ignore[call-arg]
         return "`{}`" if value == {} else "(section)"
@@ -101,17 +105,33 @@ def _set_by(key: str, stack_values: dict[str, dict[str, Any]]) -> str:
     return ", ".join(shown) or "-"
 
 
-def _rows(model: type[BaseModel], prefix: str, stack_values: dict[str, dict[str, Any]]) -> list[str]:
+def _section_default(field: FieldInfo, parent: BaseModel | None) -> BaseModel | None:
+    """The default instance of a nested section: from its parent's default, or its own default."""
+    if parent is not None:
+        value = getattr(parent, field.alias or "", None)
+    elif field.default_factory is not None:
+        value = field.default_factory()  # type: ignore[call-arg]
+    else:
+        value = field.default
+    return value if isinstance(value, BaseModel) else None
+
+
+def _rows(
+    model: type[BaseModel], prefix: str, stack_values: dict[str, dict[str, Any]], default: BaseModel | None = None
+) -> list[str]:
     rows = []
     for name, field in model.model_fields.items():
         key = f"{prefix}{field.alias or name}"
         section, keyed = _section_model(field.annotation)
         if section is not None:  # a nested section: document its keys one by one
-            rows += _rows(section, f"{key}.<name>." if keyed else f"{key}.", stack_values)
+            inner = None if keyed else _section_default(field, None) if default is None else getattr(default, name)
+            rows += _rows(section, f"{key}.<name>." if keyed else f"{key}.", stack_values, inner)
             continue
+        inherited = getattr(default, name) if default is not None and field.default is PydanticUndefined else None
         description = (field.description or "").replace("|", "\\|")
+        shown = _default(field) if inherited is None else _default(field, inherited)
         rows.append(
-            f"| `{NAMESPACE}:{key}` | {_type_name(field.annotation)} | {_default(field)} | "
+            f"| `{NAMESPACE}:{key}` | {_type_name(field.annotation)} | {shown} | "
             f"{_set_by(key, stack_values)} | {description} |"
         )
     return rows

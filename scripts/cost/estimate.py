@@ -30,6 +30,12 @@ class Resource(Protocol):
     provider: str | None
 
 
+def _camel(name: str) -> str:
+    """unit_price -> unitPrice: the JSON documents use the stack outputs' key style."""
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
 @dataclass(frozen=True)
 class LineItem:
     component: str
@@ -83,15 +89,15 @@ class Estimate:
     def as_dict(self) -> dict[str, Any]:
         return {
             "currency": "USD",
-            "hours_per_month": HOURS_PER_MONTH,
-            "price_tables": self.tables,
-            "total_monthly_usd": self.total,
-            "by_component": self.by_component,
-            "by_type": self.by_type,
-            "by_region": self.by_region,
-            "not_estimated": sorted({f"{i.type} ({i.resource})" for i in self.not_estimated}),
+            "hoursPerMonth": HOURS_PER_MONTH,
+            "priceTables": self.tables,
+            "totalMonthlyUsd": self.total,
+            "byComponent": self.by_component,
+            "byType": self.by_type,
+            "byRegion": self.by_region,
+            "notEstimated": sorted({f"{i.type} ({i.resource})" for i in self.not_estimated}),
             "assumptions": assume.printed(),
-            "items": [asdict(i) for i in self.items],
+            "items": [{_camel(k): v for k, v in asdict(i).items()} for i in self.items],
         }
 
 

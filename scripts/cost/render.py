@@ -31,7 +31,7 @@ def difference(base: Estimate, other: Estimate) -> dict[str, Any]:
     }
     return {
         "total": {"stack": base.total, "compare": other.total, "difference": round(other.total - base.total, 2)},
-        "by_component": {k: v for k, v in by_component.items() if v["difference"] or v["stack"] or v["compare"]},
+        "byComponent": {k: v for k, v in by_component.items() if v["difference"] or v["stack"] or v["compare"]},
     }
 
 
@@ -54,7 +54,7 @@ def render_cost(console: Console, estimate: Estimate, compare: tuple[str, Estima
         for i in items:
             types[i.type] = types.get(i.type, 0.0) + i.monthly_usd
         by_component.add_row(Text(component, style="bold"), "", str(len(items)), _usd(total))
-        for type_token, value in sorted(types.items(), key=lambda kv: -kv[1])[:3]:  # the rest: --json by_type
+        for type_token, value in sorted(types.items(), key=lambda kv: -kv[1])[:3]:  # the rest: --json byType
             by_component.add_row("", Text(type_token.split(":")[-1]), "", _usd(value))
     by_component.add_row(Text("total", style="bold"), "", "", Text(_usd(estimate.total), style="bold"))
     console.print(by_component)
@@ -76,7 +76,7 @@ def render_cost(console: Console, estimate: Estimate, compare: tuple[str, Estima
     console.print("Assumptions:")
     for line in estimate.as_dict()["assumptions"]:
         console.print(Text(f"  - {line}"))
-    missing = estimate.as_dict()["not_estimated"]
+    missing = estimate.as_dict()["notEstimated"]
     console.print(Text(f"Not estimated: {', '.join(missing)}" if missing else "Not estimated: none"))
     if compare is not None:
         render_compare(console, estimate, compare)
@@ -87,7 +87,7 @@ def render_compare(console: Console, estimate: Estimate, compare: tuple[str, Est
     table = Table(title=f"Cost difference: {compare[0]} against stack {estimate.stack}, USD/month")
     for column in ("component", "stack", "compare", "difference"):
         table.add_column(column, justify="left" if column == "component" else "right")
-    for name, row in diff["by_component"].items():
+    for name, row in diff["byComponent"].items():
         table.add_row(Text(name), _usd(row["stack"]), _usd(row["compare"]), _usd(row["difference"], sign=True))
     t = diff["total"]
     table.add_row(
@@ -101,25 +101,25 @@ def render_compare(console: Console, estimate: Estimate, compare: tuple[str, Est
 
 def markdown(stack: str, section: dict[str, Any]) -> str:
     """The `cost` section of a preview document as Markdown (the pull-request comment)."""
-    tables = ", ".join(f"{region} as of {as_of}" for region, as_of in section["price_tables"].items())
+    tables = ", ".join(f"{region} as of {as_of}" for region, as_of in section["priceTables"].items())
     lines = [
-        f"### Monthly cost estimate: `{stack}` ${_usd(section['total_monthly_usd'])}",
+        f"### Monthly cost estimate: `{stack}` ${_usd(section['totalMonthlyUsd'])}",
         "",
-        f"On-demand list prices, {section['hours_per_month']} h/month; price tables: {tables}.",
+        f"On-demand list prices, {section['hoursPerMonth']} h/month; price tables: {tables}.",
         "",
         "| component | monthly USD |",
         "|---|---:|",
-        *(f"| {name} | {_usd(value)} |" for name, value in section["by_component"].items()),
-        f"| **total** | **{_usd(section['total_monthly_usd'])}** |",
+        *(f"| {name} | {_usd(value)} |" for name, value in section["byComponent"].items()),
+        f"| **total** | **{_usd(section['totalMonthlyUsd'])}** |",
         "",
         "<details><summary>By resource type and assumptions</summary>",
         "",
         "| resource type | monthly USD |",
         "|---|---:|",
-        *(f"| `{name}` | {_usd(value)} |" for name, value in section["by_type"].items() if value),
+        *(f"| `{name}` | {_usd(value)} |" for name, value in section["byType"].items() if value),
         "",
         *(f"- {line}" for line in section["assumptions"]),
-        f"- not estimated: {', '.join(section['not_estimated']) or 'none'}",
+        f"- not estimated: {', '.join(section['notEstimated']) or 'none'}",
         "",
         "</details>",
     ]

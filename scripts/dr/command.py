@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from scripts import PROJECT_DIR
+from scripts.cli.exits import ENVIRONMENT, fail
 
 from .connector import secrets_manager_connector
 from .drill import run_drill
@@ -37,7 +38,13 @@ def dr_drill(
     outputs: Annotated[
         Path, typer.Option(exists=True, dir_okay=False, help="`pulumi stack output --json` of the stack (a file).")
     ],
-    shard: Annotated[str | None, typer.Option(help="Drill only this shard id (default: every shard).")] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help="Drill only this shard: its `id` (e.g. 0) or its RDS identifier `name` (e.g. cryb-prod-pg-00) in "
+            "the outputs' postgres.shards[] (default: every shard)."
+        ),
+    ] = None,
     target: Annotated[
         str | None,
         typer.Option(help="Restore target, ISO 8601 (UTC without an offset). Default: just after the marker."),
@@ -56,7 +63,8 @@ def dr_drill(
 ) -> None:
     """Restore each shard to a point in time into a scratch instance, verify it, record RTO/RPO, clean up.
 
-    Exit codes: 0 every shard passed, 1 a shard failed (see the report), 2 unusable outputs or arguments.
+    Exit codes: 0 every shard passed, 1 a shard failed (see the report), 2 unusable outputs or --shard/--target,
+    64 usage error, 69 environment error (e.g. no AWS credentials).
     """
     err = Console(stderr=True)
     try:
@@ -75,6 +83,13 @@ def dr_drill(
     import boto3
 
     session = boto3.Session(region_name=region or document.get("region"))
+    if session.get_credentials() is None:  # before the drill records every shard as failed for want of them
+        raise fail(
+            "no usable AWS credentials: set AWS_PROFILE, run `aws sso login` or `aws configure`, or run where an "
+            "instance or task role applies (docs/backups.md#the-dr-drill lists the permissions)",
+            ENVIRONMENT,
+            "environment",
+        )
     signal.signal(signal.SIGTERM, _interrupt)
     report, _, _ = run_drill(
         shards,

@@ -4,6 +4,7 @@ Markdown and JSON files under reports/ and the table printed at the end."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +42,24 @@ class ShardResult:
     cleanup_seconds: float | None = None
 
 
+_SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$")
+
+
+def camel_keys(value: Any) -> Any:
+    """snake_case keys -> camelCase, recursively; other keys (AWS's `DBInstanceIdentifier`) are left as they are."""
+    if isinstance(value, dict):
+        return {_camel(k): camel_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [camel_keys(v) for v in value]
+    return value
+
+
+def _camel(key: Any) -> Any:
+    if not isinstance(key, str) or not _SNAKE.match(key):
+        return key
+    return re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), key)
+
+
 @dataclass
 class DrillReport:
     run_id: str
@@ -63,18 +82,21 @@ class DrillReport:
         }
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": "cryb-db dr-drill",
-            "version": 1,
-            "run_id": self.run_id,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "region": self.region,
-            "outputs_file": self.outputs_file,
-            "settings": self.settings,
-            "summary": self.summary(),
-            "shards": [asdict(s) for s in self.shards],
-        }
+        """The JSON report, in the stack outputs' key style (camelCase; AWS's own names in `restoreRequest` stay)."""
+        return camel_keys(
+            {
+                "kind": "cryb-db dr-drill",
+                "version": 2,  # 2: camelCase keys
+                "run_id": self.run_id,
+                "started_at": self.started_at,
+                "finished_at": self.finished_at,
+                "region": self.region,
+                "outputs_file": self.outputs_file,
+                "settings": self.settings,
+                "summary": self.summary(),
+                "shards": [asdict(s) for s in self.shards],
+            }
+        )
 
     def to_markdown(self) -> str:
         summary = self.summary()
@@ -124,7 +146,8 @@ SHARD_HEADERS = [
 
 def _shard_row(s: ShardResult) -> list[str]:
     times = [_num(s.rto_seconds), _num(s.rpo_seconds), _num(s.restore_seconds), _num(s.verify_seconds)]
-    return [s.shard, s.status, *times, s.target_time or "-", s.scratch_instance, s.cleanup]
+    scratch = "-" if s.cleanup == "not created" else s.scratch_instance  # a name no instance ever had
+    return [s.shard, s.status, *times, s.target_time or "-", scratch, s.cleanup]
 
 
 def _num(value: float | None) -> str:

@@ -19,7 +19,7 @@ from .collect import collect
 from .render import render
 from .report import evaluate
 from .targets import Credentials, targets_from_dsns, targets_from_outputs
-from .thresholds import Thresholds
+from .thresholds import Thresholds, threshold_problems
 
 health_app = typer.Typer(add_completion=False, help="Replication, shard balance and performance health checks.")
 
@@ -31,12 +31,21 @@ def load_thresholds(path: Path | None) -> Thresholds:
     if path is None:
         return Thresholds()
     try:
-        return Thresholds.model_validate(yaml.safe_load(path.read_text()) or {})
-    except (ValidationError, yaml.YAMLError) as error:
-        raise typer.BadParameter(f"{path}: {error}", param_hint="--thresholds") from None
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise typer.BadParameter(
+            f"{path} is not YAML or JSON: {' '.join(str(error).split())}", param_hint="--thresholds"
+        ) from None
+    if not isinstance(document, dict):
+        raise typer.BadParameter(f"{path}: must be a mapping of threshold keys", param_hint="--thresholds")
+    try:
+        return Thresholds.model_validate(document)
+    except ValidationError as error:
+        problems = "; ".join(threshold_problems(error.errors()))  # type: ignore[arg-type]
+        raise typer.BadParameter(f"{path}: {problems}", param_hint="--thresholds") from None
 
 
-@health_app.callback(invoke_without_command=True)
+@health_app.command()
 def health(
     outputs: Annotated[
         Path | None,
@@ -58,7 +67,12 @@ def health(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON document.")] = False,
     thresholds: Annotated[
         Path | None,
-        typer.Option("--thresholds", exists=True, dir_okay=False, help="YAML/JSON thresholds (camelCase keys)."),
+        typer.Option(
+            "--thresholds",
+            exists=True,
+            dir_okay=False,
+            help="YAML/JSON thresholds, camelCase keys (docs/monitoring.md#thresholds); unset keys keep the defaults.",
+        ),
     ] = None,
     expect_replicas: Annotated[
         int | None, typer.Option(min=0, help="With --dsn: replicas each shard should be streaming to.")
@@ -77,7 +91,9 @@ def health(
 ) -> None:
     """Check every shard: replication (lag, slots, readers), balance (size and rows vs the mean), performance
     (cache hit ratio, long and idle-in-transaction sessions, lock waits, top statements, unused indexes,
-    sequential scans, XID age). Exit code 0 ok, 1 warning, 2 critical."""
+    sequential scans, XID age).
+
+    Exit codes: 0 ok, 1 warning, 2 critical, 64 usage error, 69 environment error (e.g. no AWS credentials)."""
     if (outputs is None) == (not dsn):
         raise typer.BadParameter("give either --outputs FILE or --dsn DSN (one or more)")
     limits = load_thresholds(thresholds)

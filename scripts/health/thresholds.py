@@ -85,3 +85,33 @@ class Thresholds(_Model):
     seq_scan_share: float = Field(default=0.5, ge=0, le=1)
     """Share of a table's scans that are sequential above which it is reported."""
     top_statements: int = Field(default=5, ge=0, le=50)
+
+
+def threshold_keys() -> dict[str, str]:
+    """Every `--thresholds` key (camelCase) and what it takes: `{warning, critical}` or a number."""
+    keys = {}
+    for name, field in Thresholds.model_fields.items():
+        kind = "{warning, critical}" if isinstance(field.default, (Above, Below)) else "a number"
+        keys[field.alias or name] = kind
+    return keys
+
+
+def threshold_problems(errors: list[dict]) -> list[str]:
+    """pydantic's errors as one line each: the key, the value and what is allowed (unknown keys get a suggestion)."""
+    import difflib
+
+    keys = threshold_keys()
+    problems = []
+    for error in errors:
+        path = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            top = str(error["loc"][0])
+            if len(error["loc"]) == 1:
+                near = difflib.get_close_matches(top, list(keys), n=1)
+                hint = f"did you mean {near[0]!r}? " if near else ""
+                problems.append(f"{path}: unknown key ({hint}keys: {', '.join(keys)})")
+            else:
+                problems.append(f"{path}: unknown key (a threshold has `warning` and `critical`)")
+        else:
+            problems.append(f"{path} = {error.get('input')!r}: {error['msg']}")
+    return problems

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from scripts.cli.exits import fail
+
 err = Console(stderr=True)
 
 EXIT_PROGRAM_ERROR, EXIT_CONFIG_ERROR, EXIT_POLICY_VIOLATION = 1, 2, 3
@@ -23,13 +25,15 @@ def preview(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document (docs/preview.md).")] = False,
     compare: Annotated[
         Path | None,
-        typer.Option(help="Also evaluate this stack config file and show its cost difference (docs/cost.md).",
-                     dir_okay=False),
+        typer.Option(
+            help="Also evaluate this stack config file and show its cost difference (docs/cost.md).", dir_okay=False
+        ),
     ] = None,
 ) -> None:
     """Evaluate the Pulumi program offline (mock engine) and report resources, outputs and policy violations.
 
-    Exit codes: 0 clean, 1 program error, 2 invalid config (stack or policy config), 3 a mandatory policy violation.
+    Exit codes: 0 clean, 1 program error, 2 invalid config (stack or policy config), 3 a mandatory policy violation,
+    64 usage error.
     """
     from components.config import ConfigError
     from scripts.cost.render import cost_section, render_cost
@@ -42,19 +46,17 @@ def preview(
     try:
         evaluation = evaluate(stack, config)
     except ConfigError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(EXIT_CONFIG_ERROR) from None
+        raise fail(str(exc), EXIT_CONFIG_ERROR, "invalid-config", as_json=as_json, problems=exc.problems) from None
     except FileNotFoundError as exc:
-        err.print(f"[red]error:[/] no stack config file: {exc.filename} (stacks: dev, prod; or pass --config FILE)")
-        raise typer.Exit(EXIT_CONFIG_ERROR) from None
+        message = f"no stack config file: {exc.filename} (stacks: dev, prod; or pass --config FILE)"
+        raise fail(message, EXIT_CONFIG_ERROR, "invalid-config", as_json=as_json) from None
     except Exception as exc:  # noqa: BLE001 - report any program failure as one clear line, then exit non-zero
-        err.print(f"[red]program error:[/] {type(exc).__name__}: {exc}", highlight=False)
-        raise typer.Exit(EXIT_PROGRAM_ERROR) from None
+        message = f"program error: {type(exc).__name__}: {exc}"
+        raise fail(message, EXIT_PROGRAM_ERROR, "program-error", as_json=as_json) from None
     try:
         violations = policy_report(evaluation)
     except PolicyConfigError as exc:  # policies/config/<stack>.json: refused as `pulumi preview` refuses it
-        err.print(f"[red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(EXIT_CONFIG_ERROR) from None
+        raise fail(str(exc), EXIT_CONFIG_ERROR, "invalid-policy-config", as_json=as_json) from None
     estimate, compared = _cost(stack, evaluation, compare)
     if as_json:
         sys.stdout.write(write_json(evaluation, violations, cost=cost_section(estimate, compared)) + "\n")

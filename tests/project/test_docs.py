@@ -59,3 +59,45 @@ def test_relative_links_in_readme_and_docs_resolve() -> None:
                 if anchor not in {_anchor(h) for h in headings}:
                     broken.append(f"{page.name}: {target} (no such heading)")
     assert broken == []
+
+
+def test_a_key_whose_section_has_a_default_is_not_called_required() -> None:
+    """`backups.plan.daily` has a default rule, so its `schedule` has a default too (the rule's): the reference
+    shows it instead of **required**; keys without any default stay required."""
+    text = DOC_PATH.read_text()
+    rows = {
+        line.split("|")[1].strip(" `"): line.split("|")[3].strip()
+        for line in text.splitlines()
+        if line.startswith("| `cryb-db:")
+    }
+    assert rows["cryb-db:backups.plan.daily.schedule"] == '`"cron(0 3 * * ? *)"`'
+    assert rows["cryb-db:backups.plan.monthly.retentionDays"] == "`365`"
+    assert "**required**" not in {v for k, v in rows.items() if k.startswith("cryb-db:backups.plan.")}
+
+
+def test_docs_cite_nothing_a_reader_cannot_open() -> None:
+    """No paths outside the repository (`../shared/...`) and no tracker issue numbers: readers have neither."""
+    pattern = re.compile(r"\.\./shared|/work/|\bissue #?\d+|\b(this|that|a later|another|the [a-z-]+) issue\b", re.I)
+    found = [
+        f"{path.name}:{n}: {line.strip()[:80]}"
+        for path in [DOC_PATH.parent.parent / "README.md", *sorted(DOC_PATH.parent.glob("*.md"))]
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert found == []
+
+
+def test_every_workflow_variable_and_secret_is_listed_in_the_readme() -> None:
+    """A workflow's `vars.X` / `secrets.X` must be set in the repository's settings: the README lists each."""
+    root = DOC_PATH.parent.parent
+    used = {
+        (kind, name)
+        for workflow in (root / ".github" / "workflows").glob("*.yml")
+        for kind, name in re.findall(r"\$\{\{\s*(vars|secrets)\.([A-Z0-9_]+)\s*\}\}", workflow.read_text())
+        if name != "GITHUB_TOKEN"
+    }
+    assert used, "no workflow settings found"
+    readme = (root / "README.md").read_text()
+    kinds = {"vars": "variable", "secrets": "secret"}
+    missing = [f"{kind}.{name}" for kind, name in sorted(used) if f"| `{name}` | {kinds[kind]} |" not in readme]
+    assert missing == []

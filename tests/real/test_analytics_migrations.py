@@ -21,6 +21,8 @@ from scripts.analytics.errors import MigrationError, MigrationRunError
 from scripts.analytics.files import MIGRATIONS_DIR
 from scripts.analytics.parameters import Parameters
 from scripts.analytics.runner import Outcome, migrate
+from scripts.preview.mock_engine import Evaluation
+from tests.servers.post_bootstrap import rendered_post_bootstrap, run_post_bootstrap
 from tests.servers.postgres import PostgresFactory, PostgresServer
 
 pytestmark = pytest.mark.servers
@@ -78,7 +80,7 @@ def test_a_fresh_database_gets_daily_pg_partman_partitions_with_retention_and_a_
 ) -> None:
     server = postgres_factory.create(name="analytics")
     code, plan = run_cli("migrate", "--dsn", server.info.dsn, "--dry-run")
-    assert (code, plan["dry_run"], len(plan["planned"])) == (0, True, 3)
+    assert (code, plan["dryRun"], len(plan["planned"])) == (0, True, 3)
     assert server.scalar("select to_regnamespace('analytics')") is None  # a dry run changes nothing
 
     code, outcome = run_cli("migrate", "--dsn", server.info.dsn, "--premake-days", "5")
@@ -220,18 +222,20 @@ def test_two_runners_at_once_apply_each_migration_once(postgres_factory: Postgre
 
 
 def test_the_production_shape_outputs_owner_role_pg_partman_and_pg_cron(
-    postgres_factory: PostgresFactory, moto_server: str, tmp_path: Path
+    postgres_factory: PostgresFactory, moto_server: str, tmp_path: Path, prod: Evaluation
 ) -> None:
-    """As the self-hosted analytics cluster runs: a superuser bootstrap creates pg_partman and pg_cron and grants them
-    to the owner; the operator runs `migrate --outputs` as the owner, whose password is in Secrets Manager."""
+    """As the self-hosted analytics cluster runs: the rendered post-bootstrap script (as superuser) creates the owner,
+    the database, pg_partman and pg_cron and grants them to the owner; the operator runs `migrate --outputs` as the
+    owner, whose password is in Secrets Manager."""
     server = postgres_factory.create(
         name="analytics-cron", settings={"shared_preload_libraries": "pg_cron", "cron.database_name": "cryb"}
     )
     password = "owner-" + server.info.password
-    server.execute(f"create role cryb_admin login createrole password '{password}'")
-    server.execute("create database cryb owner cryb_admin")
-    for statement in BOOTSTRAP_GRANTS:
-        server.execute(statement, dbname="cryb")
+    run_post_bootstrap(rendered_post_bootstrap(prod), server, tmp_path, backend="partman", admin_password=password)
+    assert (
+        server.scalar("select count(*) from pg_extension where extname in ('pg_partman', 'pg_cron')", dbname="cryb")
+        == 2
+    )
     arn = boto3.client("secretsmanager").create_secret(
         Name="cryb-prod-analytics-admin", SecretString=json.dumps({"username": "cryb_admin", "password": password})
     )["ARN"]
@@ -272,18 +276,6 @@ def test_the_production_shape_outputs_owner_role_pg_partman_and_pg_cron(
     assert (code, status["strategy"], len(status["migrations"])) == (0, "partman", 3)
 
 
-BOOTSTRAP_GRANTS = (
-    "create schema partman",
-    "create extension pg_partman schema partman",
-    "grant all on schema partman to cryb_admin",
-    "grant all on all tables in schema partman to cryb_admin",
-    "grant execute on all functions in schema partman to cryb_admin",
-    "grant execute on all procedures in schema partman to cryb_admin",
-    "create extension pg_cron",
-    "grant usage on schema cron to cryb_admin",
-)
-
-
 def test_native_partitioning_maintains_itself_without_pg_partman(postgres_factory: PostgresFactory) -> None:
     server = postgres_factory.create(name="analytics")
     code, outcome = run_cli("migrate", "--dsn", server.info.dsn, "--strategy", "native", "--retention-days", "10")
@@ -320,26 +312,26 @@ def test_native_partitioning_maintains_itself_without_pg_partman(postgres_factor
 
 
 def test_the_database_owner_without_superuser_gets_partman_when_granted_and_native_otherwise(
-    postgres_factory: PostgresFactory,
+    postgres_factory: PostgresFactory, tmp_path: Path, prod: Evaluation
 ) -> None:
-    """As on the self-hosted cluster: the bootstrap creates pg_partman as superuser, migrations run as the owner."""
+    """As on the self-hosted cluster: the rendered bootstrap creates pg_partman as superuser and grants it to the owner
+    (database `cryb`, here without pg_cron preloaded); migrations run as the owner. `ungranted` has the extension but
+    not the grants, `plain` neither."""
     server = postgres_factory.create(name="analytics")
     password = "owner-" + server.info.password
-    server.execute(f"create role cryb_admin login createrole password '{password}'")
-    for database in ("granted", "ungranted", "plain"):
+    run_post_bootstrap(rendered_post_bootstrap(prod), server, tmp_path, backend="partman", admin_password=password)
+    for database in ("ungranted", "plain"):
         server.execute(f"create database {database} owner cryb_admin")
-    for statement in BOOTSTRAP_GRANTS[:2]:
-        server.execute(statement, dbname="ungranted")
-    for statement in BOOTSTRAP_GRANTS[:6]:
-        server.execute(statement, dbname="granted")
+    server.execute("create schema partman", dbname="ungranted")
+    server.execute("create extension pg_partman schema partman", dbname="ungranted")
 
     def owner_dsn(database: str) -> str:
         return server.info.dsn_for(user="cryb_admin", password=password, dbname=database)
 
-    code, granted = run_cli("migrate", "--dsn", owner_dsn("granted"))
+    code, granted = run_cli("migrate", "--dsn", owner_dsn("cryb"))
     assert code == 0, granted
     assert granted["strategy"] == "partman", granted
-    assert len(children(server, "user_events", dbname="granted")) > 8
+    assert len(children(server, "user_events", dbname="cryb")) > 8
 
     code, plain = run_cli("migrate", "--dsn", owner_dsn("plain"))
     assert (code, plain["strategy"]) == (0, "native"), plain

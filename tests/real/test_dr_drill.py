@@ -271,7 +271,7 @@ def test_drill_restores_to_the_target_verifies_measures_and_deletes_the_scratch_
     assert result.rpo_seconds is not None and result.rpo_seconds >= 0
     assert result.rto_seconds >= result.restore_seconds + result.verify_seconds - 0.01
     saved = json.loads(document.read_text())
-    assert saved["summary"]["passed"] == 1 and saved["shards"][0]["rto_seconds"] == result.rto_seconds
+    assert saved["summary"]["passed"] == 1 and saved["shards"][0]["rtoSeconds"] == result.rto_seconds
     assert f"| shard-0 | passed | {result.rto_seconds:.1f} | {result.rpo_seconds:.1f} |" in markdown.read_text()
     assert "RTO s" in console and "passed" in console
     print(f"\nDR drill (moto + local PITR): RTO {result.rto_seconds:.2f} s, RPO {result.rpo_seconds:.2f} s")

@@ -19,11 +19,13 @@ from components.cache.cluster_plan import CLUSTER_SLOTS
 from components.cache.redis_conf import CLUSTER_NODE_TIMEOUT_MS
 from scripts.bench.local_redis_cluster import LocalCluster, local_cluster, stack_config
 
-pytestmark = [
-    pytest.mark.servers,
-    pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed"),
-]
-TLS = shutil.which("openssl") is not None
+pytestmark = pytest.mark.servers
+# The cluster runs as prod does: TLS only. A missing binary fails the test (CI installs both: .ci/setup.sh) rather
+# than quietly testing a plaintext cluster.
+for _binary in ("redis-server", "openssl"):
+    if shutil.which(_binary) is None:
+        raise RuntimeError(f"{_binary} is not installed: run .ci/setup.sh (make setup)")
+TLS = True
 PROD = stack_config("prod")
 
 
@@ -106,10 +108,10 @@ def test_default_user_and_plaintext_are_refused(cluster: LocalCluster) -> None:
     with cluster.client(0, user="app", password="wrong-password") as wrong:
         with pytest.raises(AuthenticationError):
             wrong.ping()
-    if TLS:  # `port 0`: the only listener speaks TLS
-        with cluster.client(0, ssl=False, socket_timeout=1) as plaintext:
-            with pytest.raises(RedisConnectionError):
-                plaintext.ping()
+    # `port 0`: the only listener speaks TLS
+    with cluster.client(0, ssl=False, socket_timeout=1) as plaintext:
+        with pytest.raises(RedisConnectionError):
+            plaintext.ping()
 
 
 def _in(key: str, slots: tuple[int, int] | None) -> bool:

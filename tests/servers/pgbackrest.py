@@ -36,8 +36,8 @@ from typing import Any, Literal
 
 import psycopg
 
-from components.selfhosted.cloud_init import PGBACKREST_LOCK_PATH, PGBACKREST_LOG_DIR, PGBACKREST_SPOOL
-from components.selfhosted.patroni_config import ARCHIVE_TIMEOUT_SECONDS, POSTGRES_PORT, PROD_DATA_DIR, PROD_SOCKET_DIR
+from components.config.selfhosted import SelfHostedClusterConfig
+from components.selfhosted.patroni_config import ARCHIVE_TIMEOUT_SECONDS, POSTGRES_PORT
 from components.selfhosted.pgbackrest_config import (
     PgBackRestInputs,
     PosixRepo,
@@ -47,6 +47,7 @@ from components.selfhosted.pgbackrest_config import (
     render_cipher_include,
     render_pgbackrest_conf,
 )
+from components.selfhosted.pgbackrest_node import node_pgbackrest_inputs
 from scripts.servers.ports import free_port
 from scripts.servers.process import ServiceUser, chown_tree, make_workdir, remove_workdir, run_as, wait_until
 
@@ -55,7 +56,7 @@ from .postgres import PostgresFactory, PostgresServer
 CLUSTER = "analytics"
 REGION = "us-east-1"
 BUCKET = "cryb-drill-backups"
-PROD_RETENTION_FULL_DAYS = 35  # the `backupRetentionDays` default
+PROD_RETENTION_FULL_DAYS = SelfHostedClusterConfig.model_fields["backup_retention_days"].default
 
 #: Fields of PgBackRestInputs that loopback_inputs may change; everything else is the component's.
 SUBSTITUTED = frozenset({"pg_data_dir", "pg_port", "pg_socket_dir", "spool_path", "log_path", "lock_path"})
@@ -88,17 +89,16 @@ _BYTES_PER_ROW = 263
 def production_inputs(
     *, cluster: str = CLUSTER, bucket: str, region: str = REGION, kms_key_arn: str, pg_port: int = POSTGRES_PORT
 ) -> PgBackRestInputs:
-    """A node's inputs as SelfHostedCluster renders them (components/selfhosted/component.py, `_user_data`)."""
-    return PgBackRestInputs(
-        stanza=cluster,  # PatroniInputs.stanza is the scope, i.e. the cluster name
-        repo=S3Repo(bucket=bucket, region=region, kms_key_arn=kms_key_arn, prefix=f"pgbackrest-{cluster}"),
-        pg_data_dir=PROD_DATA_DIR,
+    """A node's inputs as SelfHostedCluster renders them: the component's own function (components/selfhosted/
+    pgbackrest_node.py) with the cluster config's default retention; the stanza is the cluster (Patroni's scope).
+    tests/components/selfhosted/test_component.py compares its text with the prod stack's rendered user data."""
+    return node_pgbackrest_inputs(
+        cluster=cluster,
+        stanza=cluster,
+        bucket=bucket,
+        region=region,
+        kms_key_arn=kms_key_arn,
         pg_port=pg_port,
-        pg_socket_dir=PROD_SOCKET_DIR,
-        spool_path=PGBACKREST_SPOOL,
-        log_path=PGBACKREST_LOG_DIR,
-        lock_path=PGBACKREST_LOCK_PATH,
-        process_max=2,
         retention_full_days=PROD_RETENTION_FULL_DAYS,
     )
 

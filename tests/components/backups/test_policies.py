@@ -462,9 +462,23 @@ def test_stack_rules_need_environment_and_region(data: dict[str, Any], environme
     assert any(expected in p for p in caught.value.problems), caught.value.problems
 
 
-@pytest.mark.parametrize(("data", "environment"), [({"drRegion": "us-west-2"}, "prod"), ({}, "dev")])
-def test_valid_stacks_pass_the_stack_rules(data: dict[str, Any], environment: str) -> None:
-    check_backups_for_stack(BackupsConfig.model_validate(data), environment=environment, region="us-east-1")
+@pytest.mark.parametrize(
+    ("data", "environment", "breaking", "expected"),
+    [
+        # each valid stack, and the one change (of environment or region) that breaks it
+        ({"drRegion": "us-west-2"}, "prod", {"region": "us-west-2"}, "drRegion = 'us-west-2': must differ"),
+        ({}, "dev", {"environment": "prod"}, "cryb-db:backups.drRegion: required in prod"),
+    ],
+)
+def test_valid_stacks_pass_the_stack_rules(
+    data: dict[str, Any], environment: str, breaking: dict[str, str], expected: str
+) -> None:
+    backups = BackupsConfig.model_validate(data)
+    context = {"environment": environment, "region": "us-east-1"}
+    check_backups_for_stack(backups, **context)  # raises ConfigError on any problem
+    with pytest.raises(ConfigError) as caught:
+        check_backups_for_stack(backups, **{**context, **breaking})
+    assert [p for p in caught.value.problems if expected in p] == caught.value.problems, caught.value.problems
 
 
 def test_every_field_is_documented() -> None:

@@ -3,13 +3,10 @@ really installs a node's rendered files (from the component's own uploads) into 
 
 import hashlib
 import os
-import shutil
 import stat
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from components.cache.redis_conf import acl_users
 from components.local.component import IMAGE_DIR
@@ -68,7 +65,6 @@ def _run(tmp_path: Path, stage: Path, secrets: Path, *args: str) -> subprocess.C
     return subprocess.run(["bash", ENTRYPOINT, *args], capture_output=True, text=True, env=env, check=False)
 
 
-@pytest.mark.skipif(shutil.which("install") is None, reason="coreutils install")
 def test_entrypoint_applies_a_patroni_nodes_rendered_files(tmp_path: Path) -> None:
     stage, secrets, contents = _stage(tmp_path, "analytics-b")
     done = _run(tmp_path, stage, secrets, "apply")

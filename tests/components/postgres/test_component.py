@@ -8,7 +8,7 @@ import pytest
 
 from components.config import ConfigError, parse_stack_config
 from components.postgres.tuning import parameters
-from scripts.preview.mock_engine import Evaluation, RecordedResource, evaluate
+from scripts.preview.mock_engine import Evaluation, RecordedResource, _computed, evaluate
 from tests.helpers import PROD_SELFHOSTED, stack_document, write_config
 
 INSTANCE = "aws:rds/instance:Instance"
@@ -543,3 +543,23 @@ def test_backups_cannot_replicate_into_the_stacks_own_region(tmp_path: Path) -> 
     # a config error (preview exit 2), raised before any resource is registered
     with pytest.raises(ConfigError, match=r"backupReplicationRegion = 'us-east-1': must differ from the stack's"):
         evaluate("prod", path)
+
+
+def test_each_shards_managed_master_secret_rotates_every_30_days(each_stack: Evaluation) -> None:
+    """RDS rotates its managed secret itself (no Lambda) every 7 days unless the secret's rules say otherwise; the
+    component sets the 30 days the README promises, one rotation per shard, on the secret the shard reports."""
+    rotations = {r.name: r.inputs for r in each_stack.of_type("aws:secretsmanager/secretRotation:SecretRotation")}
+    for shard in each_stack.outputs["postgres"]["shards"]:
+        rotation = rotations[f"{shard['name']}-master-secret-rotation"]
+        assert rotation["secretId"] == shard["secretArn"]
+        assert rotation["rotationRules"] == {"automaticallyAfterDays": 30}
+        assert "rotationLambdaArn" not in rotation and rotation["rotateImmediately"] is False
+
+
+def test_each_shard_names_its_proxys_resource_id(each_stack: Evaluation) -> None:
+    """`rds-db:connect` policies name `dbuser:<prx-id>/<user>` (docs/connecting.md): the id is the proxy ARN's tail."""
+    proxies = {p.name: p for p in each_stack.of_type("aws:rds/proxy:Proxy")}
+    for shard in each_stack.outputs["postgres"]["shards"]:
+        proxy = proxies[f"{shard['name']}-proxy"]
+        arn = _computed(proxy.type, proxy.name, shard["region"])["arn"]  # what the mock engine answers, as AWS would
+        assert arn.endswith(f":db-proxy:{shard['proxyResourceId']}") and shard["proxyResourceId"].startswith("prx-")

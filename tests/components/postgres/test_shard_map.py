@@ -84,3 +84,18 @@ def test_document_is_json_with_a_version_that_tracks_the_assignment() -> None:
     assert doc["bucketCount"] == 1024 and doc["hash"] == "sha256-first8-be-mod"
     assert document(1024, 4)["version"] == doc["version"]
     assert len({document(1024, n)["version"] for n in (1, 2, 4, 8)} | {document(2048, 4)["version"]}) == 5
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        # 2 shards own 0-511 and 512-1023; 4 in split order own 0-255 (0), 256-511 (2), 512-767 (1), 768-1023 (3)
+        (2, 4, [(256, 511, 0, 2), (768, 1023, 1, 3)]),
+        (4, 2, [(256, 511, 2, 0), (768, 1023, 3, 1)]),
+        # 3 shards: 1024 = 341 + 341 + 342 -> 0-340 (0), 341-681 (1), 682-1023 (2); 512-681 stays on shard 1
+        (2, 3, [(341, 511, 0, 1), (682, 1023, 1, 2)]),
+        (3, 3, []),
+    ],
+)
+def test_moves_worked_out_by_hand(old: int, new: int, expected: list[tuple[int, int, int, int]]) -> None:
+    assert [(m.first, m.last, m.source, m.target) for m in moves(1024, old, new)] == expected

@@ -6,7 +6,6 @@ import gzip
 import json
 import re
 import secrets
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -183,7 +182,6 @@ def test_the_package_proxy_is_used_only_when_given() -> None:
     assert "PROXY=''" in files(boot())[SETUP_SCRIPT]
 
 
-@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
 def test_every_script_is_valid_bash(tmp_path: Path) -> None:
     for path, content in files(boot("i4i.8xlarge")).items():
         if content.startswith("#!/bin/bash"):

@@ -293,3 +293,19 @@ def test_node_groups_and_metric_helpers_name_each_nodes_auto_scaling_group(evalu
         assert metrics[helper] == [
             [namespace, name, {"AutoScalingGroupName": asg, **extra}, statistic, 60] for asg in asgs
         ], helper
+
+
+def test_the_drills_pgbackrest_inputs_render_what_the_prod_nodes_boot_with(prod: Evaluation) -> None:
+    """tests/servers/pgbackrest.py drills with `production_inputs`; every prod analytics node's pgbackrest.conf is
+    that text (only the bucket and its key come from the stack's resources)."""
+    from components.selfhosted.pgbackrest_config import render_pgbackrest_conf
+    from tests.servers.pgbackrest import production_inputs
+
+    templates = [t for t in prod.of_type("aws:ec2/launchTemplate:LaunchTemplate") if "analytics" in t.name]
+    assert len(templates) == 3
+    for template in templates:
+        written = {f["path"]: f["content"] for f in user_data(template)["write_files"]}
+        conf = written["/etc/pgbackrest/pgbackrest.conf"]
+        options = dict(line.split("=", 1) for line in conf.splitlines() if "=" in line)
+        drill = production_inputs(bucket=options["repo1-s3-bucket"], kms_key_arn=options["repo1-s3-kms-key-id"])
+        assert conf == render_pgbackrest_conf(drill), template.name

@@ -12,7 +12,6 @@ import yaml
 from pydantic import ValidationError
 
 from components.config.selfhosted import SelfHostedConfig, selfhosted_problems
-from components.postgres.tuning import instance_class
 from components.postgres.tuning import parameters as rds_parameters
 from components.selfhosted.nvme_instances import NvmeInstanceType
 from components.selfhosted.patroni_config import (
@@ -125,18 +124,30 @@ def test_archiving_and_replica_rebuilds_go_through_pgbackrest() -> None:
     assert "archive-get %f" in pg["recovery_conf"]["restore_command"]  # type: ignore[index]
 
 
-def test_tuned_parameters_are_the_rds_functions_minus_what_only_rds_knows() -> None:
+def test_tuned_parameters_are_the_instance_size_numbers_without_what_only_rds_knows() -> None:
+    """i4i.large: 2 vCPUs, 16 GiB (16777216 KiB), 8 KiB pages; worked out by hand from the rules in docs/postgres.md."""
     values, preload = selfhosted_parameters("i4i.large")
-    cls = instance_class(tuning_class_for(NvmeInstanceType("i4i.large", 2, 16, 1, 468, "x86_64")))
-    assert (cls.vcpu, cls.memory_gib) == (2, 16)
-    rds = {p.name: p.value for p in rds_parameters(cls.name)}
-    rds_only = ("rds.force_ssl", "rds.logical_replication", "shared_preload_libraries")
-    assert values == {k: v for k, v in rds.items() if k not in rds_only}
-    assert preload == rds["shared_preload_libraries"].split(",")
+    assert tuning_class_for(NvmeInstanceType("i4i.large", 2, 16, 1, 468, "x86_64")) == "db.r6g.large"
+    assert {k: values[k] for k in HAND_TUNED} == HAND_TUNED
+    assert preload == ["pg_stat_statements", "auto_explain"]
+    assert not any(name.startswith("rds.") for name in values) and "shared_preload_libraries" not in values
     rendered = render_patroni_config(inputs(instance_type="i4i.large"))["bootstrap"]["dcs"]["postgresql"]  # type: ignore[index]
-    assert rendered["parameters"]["shared_buffers"] == rds["shared_buffers"]
+    assert {k: rendered["parameters"][k] for k in HAND_TUNED} == HAND_TUNED
     assert not any(name.startswith("rds.") for name in rendered["parameters"])
     assert rendered["parameters"]["wal_level"] == "logical"  # what rds.logical_replication turns on (bucket moves)
+    # the RDS parameter group of the same size carries the same numbers (one definition for both engines)
+    rds = {p.name: p.value for p in rds_parameters("db.r6g.large")}
+    assert {k: rds[k] for k in HAND_TUNED} == HAND_TUNED
+
+
+HAND_TUNED = {
+    "shared_buffers": str(16 * 1024 * 1024 // 4 // 8),  # 25 % of RAM in pages: 524288
+    "effective_cache_size": str(16 * 1024 * 1024 * 3 // 4 // 8),  # 75 %: 1572864
+    "max_connections": "200",  # min(100 x 2 vCPUs, 16 GiB / 10 MiB = 1638)
+    "work_mem": str((16 * 1024 * 1024 - 4 * 1024 * 1024) // (3 * 200)),  # KiB: 20971
+    "maintenance_work_mem": str(1024 * 1024),  # RAM/16 = 1 GiB in KiB
+    "autovacuum_work_mem": str(512 * 1024),  # RAM/32 = 512 MiB in KiB
+}
 
 
 def test_a_size_without_a_tuning_class_is_an_error() -> None:
@@ -172,8 +183,7 @@ def test_hba_admits_replication_only_from_the_nodes_and_clients_only_over_tls() 
 
 def test_patroni_3_validator_accepts_the_rendering(tmp_path: Path) -> None:
     """Patroni's own schema check; it also tries to bind the listen addresses, which are not on this machine."""
-    if shutil.which("patroni") is None:
-        pytest.skip("patroni is not installed")
+    assert shutil.which("patroni") is not None, "patroni is not installed: run .ci/setup.sh (make setup)"
     path = tmp_path / "patroni.yml"
     path.write_text(render_patroni_yml(inputs()))
     result = subprocess.run(["patroni", "--validate-config", str(path)], capture_output=True, text=True, timeout=60)

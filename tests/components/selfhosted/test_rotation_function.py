@@ -101,13 +101,24 @@ def test_set_secret_returns_as_soon_as_the_last_node_acknowledges(secrets: Any) 
     assert len(ticks) == 2
 
 
-def test_the_rest_api_password_needs_no_leader(secrets: Any) -> None:
+def test_the_rest_api_password_needs_no_leader(secrets: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rotation, "POLL_ATTEMPTS", 2)
     arn = make_secret(secrets, "restapi", "patroni")
     token = begin_rotation(arn, REGION, FUNCTION)
     step(secrets, arn, token, "createSecret")
-    acknowledge(secrets, arn, token, NODES)
-    step(secrets, arn, token, "setSecret")
+    acknowledge(secrets, arn, token, NODES)  # every node, no leader tag
+    sleeps: list[float] = []
+    step(secrets, arn, token, "setSecret", sleeps=sleeps)
+    assert sleeps == []  # accepted at the first check, without waiting for a leader
     step(secrets, arn, token, "testSecret")
+    assert stages(secrets, arn)[token] == ["AWSPENDING"]  # still pending: testSecret moved nothing
+    # The same acknowledgements on a database role are not enough: that one waits for the leader and gives up.
+    database = make_secret(secrets, "superuser", "postgres")
+    database_token = begin_rotation(database, REGION, FUNCTION)
+    step(secrets, database, database_token, "createSecret")
+    acknowledge(secrets, database, database_token, NODES)
+    with pytest.raises(rotation.RotationError, match="not acknowledged by cryb-rotation-leader after 2 checks"):
+        step(secrets, database, database_token, "setSecret")
 
 
 def test_test_secret_fails_when_a_node_fell_back(secrets: Any) -> None:
@@ -125,6 +136,13 @@ def test_test_secret_on_an_empty_pending_version_is_the_configuration_test(secre
     arn = make_secret(secrets)
     token = begin_rotation(arn, REGION, FUNCTION)
     step(secrets, arn, token, "testSecret")  # no acks needed: nothing was created to acknowledge
+    assert stages(secrets, arn)[token] == ["AWSPENDING"]
+    with pytest.raises(secrets.exceptions.ResourceNotFoundException):  # testSecret created no value
+        secrets.get_secret_value(SecretId=arn, VersionId=token)
+    # The same step on a version holding a password, with no node acknowledging it, is a real test and fails.
+    step(secrets, arn, token, "createSecret")
+    with pytest.raises(rotation.RotationError, match="no longer acknowledged by cryb-rotation-analytics-a"):
+        step(secrets, arn, token, "testSecret")
 
 
 @pytest.mark.parametrize(

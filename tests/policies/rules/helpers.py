@@ -256,12 +256,25 @@ def case_tests(cases: Sequence[Case]) -> tuple[Callable[[Case], None], ...]:
     def test_compliant_input_passes(case: Case) -> None:
         assert resource_violations(RULES[case.rule], case.type, case.good, case.config) == []
 
+    # The Nth violating input of `rule@Type` (counted over this module's cases, in order) is `rule@Type#N` in
+    # expected_messages.EXPECTED: the exact messages a person read and accepted.
+    numbered: dict[int, list[str]] = {}
+    counts: dict[str, int] = {}
+    for case in cases:
+        keys = numbered.setdefault(id(case), [])
+        for _ in case.bad:
+            keys.append(f"{case}#{counts.get(str(case), 0)}")
+            counts[str(case)] = counts.get(str(case), 0) + 1
+
     @pytest.mark.parametrize("case", [c for c in cases if c.bad], ids=str)
     def test_violating_input_is_reported_with_what_to_change(case: Case) -> None:
-        for props in case.bad:
+        from tests.policies.rules.expected_messages import EXPECTED
+
+        for key, props in zip(numbered[id(case)], case.bad, strict=True):
             messages = resource_violations(RULES[case.rule], case.type, props, case.config)
             assert messages, f"{case.rule} missed {props}"
-            assert all(":" in m and len(m) > 20 for m in messages), messages  # "<what is wrong>: <what to change>"
+            assert key in EXPECTED, f"add {key!r}: {messages!r} to tests/policies/rules/expected_messages.py"
+            assert messages == EXPECTED[key], key
 
     @pytest.mark.parametrize("case", [c for c in cases if c.unknown], ids=str)
     def test_unknown_values_are_not_violations(case: Case) -> None:

@@ -1,6 +1,8 @@
 """What holds for every rule of the pack (`policies/rules/base.py`): its metadata, the resource types a resource rule
 checks, and a test input for each rule in the service modules here."""
 
+from collections import Counter
+
 from policies.rules.base import ResourceRule
 from tests.policies.rules import (
     test_cloudwatch,
@@ -68,3 +70,11 @@ def test_every_rule_has_metadata_and_is_exercised_here() -> None:
     for rule in RULES.values():
         assert rule.controls and rule.description and rule.remediation, rule.name
         assert all(isinstance(schema.get("default"), (int, str, list, dict)) for schema in rule.config_schema.values())
+
+
+def test_every_expected_message_belongs_to_a_violating_case() -> None:
+    """expected_messages.py holds no line for a case that no longer exists (a stale line would hide a missing one)."""
+    from tests.policies.rules.expected_messages import EXPECTED
+
+    totals = Counter(str(case) for case in CASES for _ in case.bad)
+    assert set(EXPECTED) == {f"{name}#{n}" for name, total in totals.items() for n in range(total)}

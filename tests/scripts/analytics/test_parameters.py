@@ -39,4 +39,8 @@ def test_every_bad_parameter_is_reported_at_once() -> None:
 
 @pytest.mark.parametrize("schedule", ["5 * * * *", "*/15 * * * *", "0 3 * * 1-5", "0,30 1-6/2 * * *"])
 def test_ordinary_cron_schedules_are_accepted(schedule: str) -> None:
-    Parameters(cron_schedule=schedule).validate()
+    Parameters(cron_schedule=schedule).validate()  # raises MigrationError when refused
+    assert Parameters(cron_schedule=schedule).settings(use_cron=True)["cron_schedule"] == schedule
+    # the same schedule with a seconds field (six fields) is refused: the check above ran on it
+    with pytest.raises(MigrationError, match=re.escape(f"cron_schedule: '0 {schedule}' is not allowed")):
+        Parameters(cron_schedule=f"0 {schedule}").validate()

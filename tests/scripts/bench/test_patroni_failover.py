@@ -47,5 +47,5 @@ def test_the_command_refuses_a_timing_the_config_refuses_before_starting_anythin
         cwd=PROJECT_DIR,
         timeout=120,
     )
-    assert result.returncode == 2
+    assert result.returncode == 64  # a usage error (scripts/cli/exits.py)
     assert "ttl" in result.stderr and "greater than or equal to 20" in result.stderr

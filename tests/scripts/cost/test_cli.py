@@ -30,14 +30,14 @@ def test_compare_with_twice_the_shards_costs_more_rds(tmp_path: Path) -> None:
     cost = json.loads(done.stdout)["cost"]
     compare = cost["compare"]
     assert compare["config"] == str(bigger)
-    rds = compare["by_component"]["cryb-prod-pg"]
+    rds = compare["byComponent"]["cryb-prod-pg"]
     assert rds["difference"] > 0 and rds["compare"] == rds["stack"] + rds["difference"]
-    assert compare["total"]["stack"] == cost["total_monthly_usd"]
+    assert compare["total"]["stack"] == cost["totalMonthlyUsd"]
     assert compare["total"]["difference"] >= rds["difference"]
     summary = tmp_path / "preview.json"
     summary.write_text(done.stdout)
     markdown = run("prices", "summary", str(summary))
-    assert markdown.returncode == 0 and f"${cost['total_monthly_usd']:,.2f}" in markdown.stdout
+    assert markdown.returncode == 0 and f"${cost['totalMonthlyUsd']:,.2f}" in markdown.stdout
 
 
 def test_a_missing_compare_file_is_named() -> None:

@@ -79,7 +79,7 @@ def test_totals_are_the_sums_of_the_items(prod_cost: Estimate) -> None:
     assert prod_cost.by_component["cryb-prod-pg"] > prod_cost.by_component["cryb-prod-cache"] > 0
     assert prod_cost.not_estimated == []
     section = cost_section(prod_cost)
-    assert json.loads(json.dumps(section))["total_monthly_usd"] == prod_cost.total
+    assert json.loads(json.dumps(section))["totalMonthlyUsd"] == prod_cost.total
     assert f"**{prod_cost.total:,.2f}**" in markdown("prod", section)
 
 
@@ -115,7 +115,7 @@ def test_an_unknown_type_is_reported_not_dropped() -> None:
     cost = estimate("t", resources, "us-east-1")
     missing = {(i.resource, i.status) for i in cost.not_estimated}
     assert missing == {("search", "not estimated"), ("db", "not estimated")}
-    assert "aws:opensearch/domain:Domain (search)" in cost.as_dict()["not_estimated"]
+    assert "aws:opensearch/domain:Domain (search)" in cost.as_dict()["notEstimated"]
     assert cost.by_component == {"cryb-x": 1.0, "(stack)": round(10 * 0.115, 2)}
 
 
@@ -143,4 +143,4 @@ def test_the_dr_region_uses_its_own_table(prod: Evaluation, tmp_path: Path) -> N
 def test_the_difference_of_two_estimates(prod_cost: Estimate, dev_cost: Estimate) -> None:
     diff = difference(dev_cost, prod_cost)
     assert diff["total"]["difference"] == round(prod_cost.total - dev_cost.total, 2) > 0
-    assert diff["by_component"]["cryb-prod-pg"]["stack"] == 0.0
+    assert diff["byComponent"]["cryb-prod-pg"]["stack"] == 0.0

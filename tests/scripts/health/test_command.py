@@ -4,10 +4,12 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from scripts.health.command import health_app
+from scripts import PROJECT_DIR
+from scripts.cli.exits import USAGE
 from scripts.health.targets import Credentials, targets_from_outputs
+from scripts.health.thresholds import threshold_keys
+from tests.cli import run_cli
 
 OUTPUTS = {
     "postgres": {
@@ -62,12 +64,23 @@ def test_targets_from_stack_outputs_use_each_shards_secret() -> None:
 def test_exactly_one_source_is_required(tmp_path: Path, args: list[str], message: str) -> None:
     out = tmp_path / "outputs.json"
     out.write_text(json.dumps(OUTPUTS))
-    result = CliRunner().invoke(health_app, [a.replace("OUT", str(out)) for a in args])
-    assert result.exit_code == 2 and message in result.output
+    done = run_cli("health", *[a.replace("OUT", str(out)) for a in args])
+    assert done.returncode == USAGE and message in done.stderr
+    assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
 
 
 def test_invalid_thresholds_file_is_a_usage_error(tmp_path: Path) -> None:
     bad = tmp_path / "t.yaml"
-    bad.write_text("xidAge: {warning: 10, critical: 5}\n")
-    result = CliRunner().invoke(health_app, ["--dsn", "host=127.0.0.1 port=1", "--thresholds", str(bad)])
-    assert result.exit_code == 2 and "must be >= warning" in result.output
+    bad.write_text("xidAge: {warning: 10, critical: 5}\nreplicaLagSecond: {warning: 1, critical: 2}\n")
+    done = run_cli("health", "--json", "--dsn", "host=127.0.0.1 port=1", "--thresholds", str(bad))
+    assert done.returncode == USAGE
+    assert "xidAge = {'warning': 10, 'critical': 5}: Value error, critical (5) must be >= warning (10)" in done.stderr
+    assert "replicaLagSecond: unknown key (did you mean 'replicaLagSeconds'? keys: replicaLagBytes," in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+    error = json.loads(done.stdout)["error"]
+    assert (error["kind"], error["exitCode"]) == ("usage", USAGE) and "replicaLagSecond" in error["message"]
+
+
+def test_every_threshold_key_is_documented() -> None:
+    text = (PROJECT_DIR / "docs" / "monitoring.md").read_text()
+    assert [key for key in threshold_keys() if f"`{key}`" not in text] == []

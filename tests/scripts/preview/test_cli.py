@@ -1,6 +1,7 @@
 """`python -m scripts preview`: the main job, run as users run it."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,11 +70,46 @@ def test_wrong_config_exits_non_zero_naming_the_key(tmp_path: Path) -> None:
     bad = write_config(tmp_path, "prod", {"cryb-db:network": {"azCount": 2, "cidr": "10.20.0.0/16"}})
     done = run_preview("--stack", "prod", "--config", str(bad), "--json")
     assert done.returncode == 2
-    assert done.stdout == ""
-    assert "cryb-db:network.azCount = 2: must be 3 in prod" in done.stderr
+    assert json.loads(done.stdout) == {
+        "error": {
+            "kind": "invalid-config",
+            "message": "invalid stack config:\n  - cryb-db:network.azCount = 2: must be 3 in prod",
+            "exitCode": 2,
+            "problems": ["cryb-db:network.azCount = 2: must be 3 in prod"],
+        }
+    }
+    assert "  - cryb-db:network.azCount = 2: must be 3 in prod\n" in done.stderr
 
 
 def test_unknown_stack_exits_non_zero() -> None:
     done = run_preview("--stack", "staging-eu")
     assert done.returncode == 2
     assert "Pulumi.staging-eu.yaml" in done.stderr
+
+
+CAMEL = re.compile(r"^[a-z][a-zA-Z0-9]*$")
+# Maps whose keys are data (resource inputs as AWS spells them, component names, type tokens, regions, violations'
+# resource names), not keys of the document's own.
+DATA_MAPS = ("resources[].inputs", "cost.byComponent", "cost.byType", "cost.byRegion", "cost.priceTables")
+
+
+def own_keys(value: object, path: str = "") -> list[str]:
+    if path in DATA_MAPS:
+        return []
+    if isinstance(value, dict):
+        keys = []
+        for key, inner in value.items():
+            here = f"{path}.{key}" if path else key
+            keys += [here, *own_keys(inner, here)]
+        return keys
+    if isinstance(value, list):
+        return [k for inner in value for k in own_keys(inner, f"{path}[]")]
+    return []
+
+
+def test_json_keys_are_camel_case_like_the_stack_outputs() -> None:
+    done = run_preview("--stack", "dev", "--json")
+    assert done.returncode == 0, done.stderr
+    keys = own_keys(json.loads(done.stdout))
+    assert "cost.totalMonthlyUsd" in keys and "cost.items[].unitPrice" in keys
+    assert [k for k in keys if not CAMEL.match(k.rsplit(".", 1)[-1])] == []

@@ -1,0 +1,1 @@
+"""The mutation check (docs/development.md#mutation-check): `python -m tests.mutation`."""
