@@ -197,6 +197,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
         passwords = {key: self._password(key) for key in SECRET_PURPOSES}
         self._secrets = {key: self._secret(key, pw) for key, pw in passwords.items()}
         self.secret_arns = {key: s.arn for key, s in self._secrets.items()}
+        self._etcd_ca = self._etcd_ca_secret()
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=f"/cryb-db/{name}/nodes",
@@ -452,6 +453,21 @@ class SelfHostedCluster(pulumi.ComponentResource):
         )
         return secret
 
+    def _etcd_ca_secret(self) -> aws.secretsmanager.Secret:
+        """Created empty: the first node to boot makes the etcd CA and stores it (components/selfhosted/cloud_init.py),
+        so the CA key never passes through Pulumi; only the nodes read it."""
+        n = self._name
+        return aws.secretsmanager.Secret(
+            f"{n}-etcd-ca",
+            name_prefix=f"cryb-db/{n}/etcd-ca-",
+            description=f"cryb-db {n}: the etcd cluster CA certificate and key (members and Patroni authenticate "
+            "with certificates it signs; nodes only)",
+            kms_key_id=self._args["secrets_kms_key_arn"],
+            recovery_window_in_days=SECRET_RECOVERY_DAYS,
+            tags=self._tag(f"{n}-etcd-ca", **{"secret-purpose": "etcd-ca", "rotation-exempt": "certificate-authority"}),
+            opts=self._child(),
+        )
+
     def _profile(
         self, log_group: aws.cloudwatch.LogGroup, enis: Sequence[aws.ec2.NetworkInterface]
     ) -> aws.iam.InstanceProfile:
@@ -480,7 +496,11 @@ class SelfHostedCluster(pulumi.ComponentResource):
             f"{n}-node",
             role=role.id,
             policy=pulumi.Output.all(
-                list(self.secret_arns.values()), a["secrets_kms_key_arn"], log_group.arn, [e.arn for e in enis]
+                list(self.secret_arns.values()),
+                a["secrets_kms_key_arn"],
+                log_group.arn,
+                [e.arn for e in enis],
+                self._etcd_ca.arn,
             ).apply(
                 lambda v: json.dumps(
                     node_role_policy(
@@ -491,6 +511,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
                         region=a["region"],
                         account_id=a["account_id"],
                         cluster_tag=(CLUSTER_TAG, a["cluster"]),
+                        etcd_ca_secret_arn=v[4],
                     )
                 )
             ),
@@ -510,6 +531,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
         log_group: str,
         bucket_arn: str,
         backup_key: str,
+        etcd_ca_secret_arn: str = "",
     ) -> str:
         a = self._args
         inputs = node_inputs(
@@ -547,8 +569,13 @@ class SelfHostedCluster(pulumi.ComponentResource):
                 retention_full_days=a["backup_retention_days"],
             )
         )
+        scheme = "https" if inputs.etcd_tls else "http"
         etcd_env = etcd_environment(
-            inputs.nodes, index, data_dir=PROD_ETCD_DATA_DIR, cluster_token=f"cryb-db-{self._name}"
+            inputs.nodes,
+            index,
+            data_dir=PROD_ETCD_DATA_DIR,
+            cluster_token=f"cryb-db-{self._name}",
+            tls=inputs.etcd_tls,
         )
         text = render_user_data(
             NodeBootInputs(
@@ -565,8 +592,8 @@ class SelfHostedCluster(pulumi.ComponentResource):
                 eni_id=eni_id,
                 node_address=node.host,
                 subnet_cidr=a["subnet_cidrs"][index],
-                peer_etcd_client_urls=[p.etcd_client_url() for p in inputs.nodes if p.name != node.name],
-                node_etcd_peer_url=node.etcd_peer_url(),
+                peer_etcd_client_urls=[p.etcd_client_url(scheme) for p in inputs.nodes if p.name != node.name],
+                node_etcd_peer_url=node.etcd_peer_url(scheme),
                 secret_arns=secret_arns,
                 log_group=log_group,
                 database_name=a["database_name"],
@@ -576,6 +603,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
                 cluster_nodes=[n.name for n in inputs.nodes],
                 pg_port=node.pg_port,
                 package_proxy=a["package_proxy"],
+                etcd_ca_secret_arn=etcd_ca_secret_arn,
             )
         )
         return encode_user_data(text)
@@ -593,8 +621,14 @@ class SelfHostedCluster(pulumi.ComponentResource):
         label = f"{n}-node-{letter}"
         tags = self._tag(label, **{"cryb-db-node": f"{a['cluster']}-{letter}"})
         user_data = pulumi.Output.all(
-            eni.id, list(addresses), self.secret_arns, log_group.name, a["backup_bucket_arn"], a["backup_kms_key_arn"]
-        ).apply(lambda v: self._user_data(index, v[0], v[1], v[2], v[3], v[4], v[5]))
+            eni.id,
+            list(addresses),
+            self.secret_arns,
+            log_group.name,
+            a["backup_bucket_arn"],
+            a["backup_kms_key_arn"],
+            self._etcd_ca.arn,
+        ).apply(lambda v: self._user_data(index, v[0], v[1], v[2], v[3], v[4], v[5], v[6]))
         template = hardened_launch_template(
             label,
             description=f"cryb-db {n}: Patroni node {letter} ({a['availability_zones'][index]})",
