@@ -180,7 +180,7 @@ if [ ! -e @@BAKED@@ ]; then
   fi
   apt-get update -q
   apt-get install -y -q --no-install-recommends "postgresql-$PG" "postgresql-$PG-partman" "postgresql-$PG-cron" \
-    patroni python3-psycopg2 python3-etcd etcd-server etcd-client pgbackrest
+    patroni python3-psycopg2 python3-etcd etcd-server etcd-client pgbackrest "postgresql-$PG-pgaudit"
   if [ @@TIMESCALEDB@@ = true ]; then
     if apt-cache show "timescaledb-2-postgresql-$PG" >/dev/null 2>&1 \
         && apt-get install -y -q --no-install-recommends "timescaledb-2-postgresql-$PG"; then

@@ -140,7 +140,7 @@ def test_the_timescaledb_fallback_removes_it_from_the_rendered_patroni_yml(tmp_p
     subprocess.run(["python3", "-c", code], check=True, timeout=30)
     before, after = yaml.safe_load(inputs.patroni_yml), yaml.safe_load(target.read_text())
     assert before["postgresql"]["parameters"]["shared_preload_libraries"].startswith("timescaledb,")
-    assert after["postgresql"]["parameters"]["shared_preload_libraries"] == "pg_stat_statements,auto_explain"
+    assert after["postgresql"]["parameters"]["shared_preload_libraries"] == "pg_stat_statements,auto_explain,pgaudit"
     assert "timescaledb.telemetry_level" not in after["bootstrap"]["dcs"]["postgresql"]["parameters"]
     before["postgresql"]["parameters"].pop("shared_preload_libraries")
     after["postgresql"]["parameters"].pop("shared_preload_libraries")
