@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from components.postgres.roles import ROLE_NAMES, role_script
 from components.selfhosted.credentials_agent import AGENT_FILE, acknowledgement_tags_only
 from components.selfhosted.nvme_instances import Arch, nvme_instance_type
 from components.selfhosted.patroni_config import (
@@ -89,8 +90,8 @@ AGENT_METRIC_DIMENSIONS: dict[str, tuple[str, ...]] = {
     "disk_used_percent": (ASG_DIMENSION, "path"),
 }
 ENI_ROUTE_TABLE = 1001
-SECRET_KEYS = ("superuser", "replication", "rewind", "restapi", "admin", "pgbackrest")
-ROTATED_SECRET_KEYS = ("superuser", "replication", "rewind", "restapi", "admin")
+SECRET_KEYS = ("superuser", "replication", "rewind", "restapi", "admin", "pgbackrest", *ROLE_NAMES)
+ROTATED_SECRET_KEYS = ("superuser", "replication", "rewind", "restapi", "admin", *ROLE_NAMES)
 """Secrets the credentials agent applies and the rotation function rotates (not the pgBackRest passphrase)."""
 
 
@@ -374,7 +375,13 @@ psql -d "$1" -v ON_ERROR_STOP=1 <<'SQL'
 CREATE ROLE @@ADMIN@@ LOGIN CREATEROLE PASSWORD :'admin_password';
 CREATE DATABASE @@DATABASE@@ OWNER @@ADMIN@@;
 SQL
-psql -d "$1 dbname=@@DATABASE@@" -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements'
+psql -d "$1 dbname=@@DATABASE@@" -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' \
+  -c 'CREATE EXTENSION IF NOT EXISTS pgaudit'
+# Least-privilege roles (components/postgres/roles.py); the credentials agent sets their passwords from their
+# secrets. The admin may manage them too (`scripts roles apply`).
+psql -d "$1 dbname=@@DATABASE@@" -v ON_ERROR_STOP=1 <<'SQL'
+@@ROLES@@GRANT @@ROLE_LIST@@ TO @@ADMIN@@ WITH ADMIN OPTION;
+SQL
 case $BACKEND in
   timescaledb) psql -d "$1 dbname=@@DATABASE@@" -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION IF NOT EXISTS timescaledb' ;;
   partman)
@@ -737,7 +744,16 @@ def render_user_data(inputs: NodeBootInputs) -> str:
             "RENEW_SECONDS": str(ETCD_CERT_RENEW_DAYS * 86400),
         },
     )
-    post_bootstrap = _fill(_POST_BOOTSTRAP, {**common, "ADMIN": inputs.admin_user, "DATABASE": inputs.database_name})
+    post_bootstrap = _fill(
+        _POST_BOOTSTRAP,
+        {
+            **common,
+            "ADMIN": inputs.admin_user,
+            "DATABASE": inputs.database_name,
+            "ROLES": role_script(inputs.database_name),
+            "ROLE_LIST": ", ".join(ROLE_NAMES),
+        },
+    )
     on_role_change = _fill(_ON_ROLE_CHANGE, common)
     backup = _fill(
         _BACKUP,

@@ -19,6 +19,7 @@ import pulumi_random as random
 
 from components.backups.policies import writer_role_policy
 from components.metrics.metric import Metric
+from components.postgres.roles import ROLE_NAMES, ROLES
 from components.security.iam_documents import service_trust
 from components.security.launch_templates import hardened_launch_template
 from components.selfhosted.cloud_init import (
@@ -72,6 +73,7 @@ SECRET_PURPOSES = {
     "restapi": "Patroni REST API user `patroni` (switchover, restart, config)",
     "admin": "application admin role",
     "pgbackrest": "pgBackRest repository passphrase (aes-256-cbc)",
+    **{role.name: f"database role `{role.name}`: {role.purpose}" for role in ROLES},
 }
 
 
@@ -429,6 +431,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
             "restapi": "patroni",
             "admin": self._args["admin_user"],
             "pgbackrest": "pgbackrest",
+            **{name: name for name in ROLE_NAMES},
         }
         secret = aws.secretsmanager.Secret(
             f"{n}-{key}",
@@ -821,6 +824,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
             "port": self.port,
             "databaseName": a["database_name"],
             "secretArn": self.secret_arns["admin"],
+            "roleSecretArns": {role: self.secret_arns[role] for role in ROLE_NAMES},
             "iamAuthentication": False,
             "region": a["region"],
             "timescaledb": a["timescaledb"],
@@ -844,6 +848,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
             "proxyPort": self.port,
             "databaseName": a["database_name"],
             "secretArn": self.secret_arns["admin"],
+            "roleSecretArns": {role: self.secret_arns[role] for role in ROLE_NAMES},
             "iamAuthentication": False,
             "region": a["region"],
         }

@@ -156,7 +156,8 @@ def test_no_secret_value_only_arns_and_imdsv2() -> None:
     # At boot only the pgBackRest passphrase is fetched by the script; the agent writes every other password.
     assert re.findall(r"\$\(secret (\S+)\)", written[SETUP_SCRIPT]) == [ARNS["pgbackrest"]]
     agent_config = json.loads(written[CREDENTIALS_AGENT_CONFIG])
-    assert agent_config["secrets"] == {k: ARNS[k] for k in ("superuser", "replication", "rewind", "restapi", "admin")}
+    keys = ("superuser", "replication", "rewind", "restapi", "admin", "app", "readonly", "monitor", "migrator")
+    assert agent_config["secrets"] == {k: ARNS[k] for k in keys}  # the application roles rotate like the admin
     assert not re.search(r"PASSWORD=[A-Za-z0-9]", text)
     address = written[ADDRESS_SCRIPT]
     assert "curl -sf -X PUT http://169.254.169.254/latest/api/token" in address  # IMDSv2 token first

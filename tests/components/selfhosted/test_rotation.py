@@ -52,7 +52,8 @@ def test_every_patroni_credential_rotates_except_the_backup_passphrase(prod: Eva
         assert rotation.inputs["rotationRules"]["automaticallyAfterDays"] == 30
     (function,) = [r for r in ours if r.type == FUNCTION]
     assert function.inputs["environment"]["variables"] == {"CLUSTER_NODES": "analytics-a,analytics-b,analytics-c"}
-    assert function.inputs["timeout"] == 900 and function.inputs["reservedConcurrentExecutions"] == 5
+    assert function.inputs["timeout"] == 900
+    assert function.inputs["reservedConcurrentExecutions"] == len(ROTATED_SECRET_KEYS)  # one per secret
     assert function.inputs["vpcConfig"]["subnetIds"] and function.inputs["tracingConfig"]["mode"] == "Active"
 
 

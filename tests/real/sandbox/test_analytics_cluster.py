@@ -28,6 +28,7 @@ pytestmark = pytest.mark.servers
 
 COMPONENT = "cryb-prod-analytics"
 MAJORS = {"17": "15"}  # prod renders PostgreSQL 17; this machine has Debian 12's 15 (the image says so at boot)
+ROLES = ("app", "readonly", "monitor", "migrator")
 TTL, LOOP_WAIT = 20, 5  # the shipped timing (components/config/selfhosted.py), asserted below from the rendered file
 MEASURED: dict[str, float] = {}
 
@@ -79,6 +80,42 @@ def test_three_nodes_boot_one_leader_a_sync_standby_and_a_replica(cluster: Boote
         env = node.path("/etc/cryb-db/patroni.env").read_text()
         assert f"CRYB_ADMIN_PASSWORD={cluster.secrets['admin']['password']}" in env
         assert node.path("/etc/cryb-db/analytics-backend").read_text().strip() == "partman"
+
+
+def test_bootstrap_creates_the_least_privilege_roles_and_audits_ddl(cluster: BootedCluster) -> None:
+    """The rendered post_bootstrap creates app/readonly/monitor/migrator; the credentials agent sets each password
+    from its own secret (moto); pgaudit logs DDL and role changes; connections are logged."""
+    leader = wait_for("a leader", cluster.leader, timeout=30)
+
+    def login(role: str) -> psycopg.Connection | None:
+        try:
+            return psycopg.connect(
+                host=str(leader.path("/var/run/postgresql")), port=cluster.port, dbname=cluster.database,
+                user=role, password=cluster.secrets[role]["password"], connect_timeout=3, autocommit=True,
+            )  # fmt: skip
+        except psycopg.OperationalError:
+            return None
+
+    conns = {role: wait_for(f"role {role} logging in with its secret", lambda r=role: login(r), 150) for role in ROLES}
+    try:
+        conns["migrator"].execute("CREATE TABLE app.sandbox_posts (id bigint PRIMARY KEY, body text)")
+        conns["app"].execute("INSERT INTO app.sandbox_posts VALUES (1, 'hello')")
+        assert conns["readonly"].execute("SELECT body FROM app.sandbox_posts").fetchall() == [("hello",)]
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conns["app"].execute("DROP TABLE app.sandbox_posts")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conns["readonly"].execute("DELETE FROM app.sandbox_posts")
+        member = conns["monitor"].execute("SELECT pg_has_role('monitor', 'pg_monitor', 'MEMBER')").fetchone()
+        assert member == (True,)
+    finally:
+        for conn in conns.values():
+            conn.close()
+
+    def audited() -> bool:
+        logs = "".join(p.read_text(errors="replace") for p in leader.path("/var/log/postgresql").glob("*.log"))
+        return "AUDIT: SESSION" in logs and "CREATE TABLE app.sandbox_posts" in logs and "user=migrator" in logs
+
+    wait_for("the DDL as a pgaudit AUDIT line and the migrator's connection in the leader's log", audited, 10)
 
 
 def test_rendered_parameters_are_known_to_the_installed_postgresql(cluster: BootedCluster) -> None:
