@@ -534,3 +534,27 @@ def test_backups_cannot_replicate_into_the_stacks_own_region(tmp_path: Path) -> 
     # a config error (preview exit 2), raised before any resource is registered
     with pytest.raises(ConfigError, match=r"backupReplicationRegion = 'us-east-1': must differ from the stack's"):
         evaluate("prod", path)
+
+
+def test_every_shard_has_a_rotated_secret_per_least_privilege_role(each_stack: Evaluation) -> None:
+    """Four role secrets per shard in the single-user rotation shape (host = the shard's writer), KMS-encrypted,
+    rotated every 30 days by the one single-user rotation function of the stack, exported per shard."""
+    (function,) = each_stack.of_type("aws:serverlessrepository/cloudFormationStack:CloudFormationStack")
+    assert function.inputs["applicationId"].endswith("/SecretsManagerRDSPostgreSQLRotationSingleUser")
+    assert function.inputs["parameters"]["kmsKeyArn"].endswith("secrets")
+    rotation_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function.name}"
+    for shard in each_stack.outputs["postgres"]["shards"]:
+        arns = shard["roleSecretArns"]
+        assert sorted(arns) == ["app", "migrator", "monitor", "readonly"]
+        for role in arns:
+            secret = each_stack.named(f"{shard['name']}-{role}")
+            assert secret.inputs["tags"]["secret-purpose"] == role and secret.inputs["kmsKeyId"].endswith("secrets")
+            version = each_stack.named(f"{shard['name']}-{role}-value")
+            assert "secretString" in version.secret_paths
+            value = json.loads(version.inputs["secretString"])
+            assert (value["engine"], value["username"], value["host"]) == ("postgres", role, shard["writerEndpoint"])
+            assert (value["port"], value["dbname"]) == (shard["port"], shard["databaseName"])
+            rotation = each_stack.named(f"{shard['name']}-{role}-rotation")
+            assert rotation.inputs["rotationLambdaArn"] == rotation_arn
+            assert rotation.inputs["rotationRules"]["automaticallyAfterDays"] == 30
+            assert rotation.inputs["rotateImmediately"] is False

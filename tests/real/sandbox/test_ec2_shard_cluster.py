@@ -69,7 +69,7 @@ def test_the_shard_archives_wal_to_s3_within_60_s(shard: BootedCluster) -> None:
 
 def test_the_shards_etcd_members_are_healthy_over_tls_only(shard: BootedCluster) -> None:
     node = shard.box.nodes[0]
-    script = 'set -a; . /etc/cryb-db/etcdctl.env; set +a; exec etcdctl endpoint health --cluster -w json'
+    script = "set -a; . /etc/cryb-db/etcdctl.env; set +a; exec etcdctl endpoint health --cluster -w json"
     health = yaml.safe_load(node.run(["bash", "-c", script]).stdout)
     assert sorted(m["endpoint"].split(":")[0] for m in health) == ["https"] * 3
     assert all(m["health"] for m in health)
