@@ -5,7 +5,10 @@ point-in-time restore onto a fresh node. The scenarios run in order on one clust
 from __future__ import annotations
 
 import json
+import os
 import pwd
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +18,7 @@ import psycopg
 import pytest
 import yaml
 
+from scripts import PROJECT_DIR
 from scripts.local.aws import REGION, endpoint
 from scripts.local.nodes import wait_for
 from scripts.preview.mock_engine import Evaluation
@@ -22,7 +26,7 @@ from scripts.sandbox import Node, Sandbox
 from scripts.sandbox.image import Image
 from scripts.sandbox.node import CommandError
 from scripts.sandbox.units import verify
-from tests.real.sandbox.rendered import BootedCluster, booted_cluster
+from tests.real.sandbox.rendered import BootedCluster, booted_cluster, purpose_of
 
 pytestmark = pytest.mark.servers
 
@@ -116,6 +120,37 @@ def test_bootstrap_creates_the_least_privilege_roles_and_audits_ddl(cluster: Boo
         return "AUDIT: SESSION" in logs and "CREATE TABLE app.sandbox_posts" in logs and "user=migrator" in logs
 
     wait_for("the DDL as a pgaudit AUDIT line and the migrator's connection in the leader's log", audited, 10)
+
+
+def test_roles_apply_converges_on_the_roles_the_bootstrap_made(cluster: BootedCluster, tmp_path: Path) -> None:
+    """`scripts roles apply` as the cluster's admin (the outputs contract, secrets in moto) on the roles the
+    bootstrap created as the superuser: it succeeds (the admin holds them WITH ADMIN OPTION), twice, and the roles
+    still log in with their secrets."""
+    leader = wait_for("a leader", cluster.leader, timeout=30)
+    client = cluster.moto.boto3_client("secretsmanager")
+    # The nodes name their secrets by the preview's ARNs, which are the secrets' names in moto.
+    arns = {purpose_of(s["Name"], COMPONENT): s["Name"] for s in client.list_secrets()["SecretList"]}
+    entry = {
+        "name": cluster.scope, "writerEndpoint": str(leader.path("/var/run/postgresql")), "port": cluster.port,
+        "databaseName": cluster.database, "secretArn": arns["admin"],
+        "roleSecretArns": {role: arns[role] for role in ROLES},
+    }  # fmt: skip
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"selfhosted": {"clusters": [entry]}}))
+    env = {**os.environ, "AWS_ENDPOINT_URL": cluster.moto.endpoint_url, "AWS_CA_BUNDLE": str(cluster.moto.ca_file),
+           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # fmt: skip
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-m", "scripts", "roles", "apply", "--outputs", str(outputs), "--sslmode", "disable"],
+            cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+    for role in ROLES:
+        with psycopg.connect(
+            host=str(leader.path("/var/run/postgresql")), port=cluster.port, dbname=cluster.database, user=role,
+            password=cluster.secrets[role]["password"], connect_timeout=3,
+        ) as conn:  # fmt: skip
+            assert conn.execute("SELECT current_user").fetchone() == (role,)
 
 
 def test_rendered_parameters_are_known_to_the_installed_postgresql(cluster: BootedCluster) -> None:
