@@ -24,6 +24,7 @@ import functools
 import gzip
 import ipaddress
 import json
+import re
 import shlex
 import uuid
 from collections.abc import Mapping, Sequence
@@ -648,13 +649,18 @@ def etcdctl_env(inputs: NodeBootInputs) -> str:
     )
 
 
+_COMMENT_LINE = re.compile(r"^[ \t]*#(?!!).*\n", re.M)
+
+
 def _fill(template: str, values: Mapping[str, str]) -> str:
+    """A script template with its placeholders filled and its comment-only lines dropped (not the shebang): the
+    source keeps the comments for readers, the node needs none, and EC2 user data is limited to 16 KiB."""
     for key, value in values.items():
         template = template.replace(f"@@{key}@@", value)
     if "@@" in template:
         start = template.index("@@")
         raise ValueError(f"unfilled placeholder near {template[start : start + 40]!r}")
-    return template
+    return _COMMENT_LINE.sub("", template)
 
 
 def _subnet_facts(subnet_cidr: str) -> tuple[str, str]:
