@@ -268,6 +268,7 @@ umask 022
 # data is gone) is removed and added again.
 if [ ! -d @@ETCD_DATA@@/member ]; then
   set -a; . @@ETCDCTL_ENV@@; set +a  # TLS: the cluster CA and the member's client certificate
+  unset ETCDCTL_ENDPOINTS  # etcdctl 3.4 refuses an endpoints variable shadowed by --endpoints
   PEERS=@@PEERS@@
   # `simple` output (ID, status, name, peer URLs, ...) prints IDs in hex; JSON numbers lose precision in jq.
   if MEMBERS=$(etcdctl --endpoints="$PEERS" --dial-timeout=3s --command-timeout=5s member list 2>/dev/null); then
