@@ -305,3 +305,13 @@ def test_nodes_may_read_their_secrets_and_set_only_rotation_tags() -> None:
     assert tagging["Action"] == "secretsmanager:TagResource" and tagging["Resource"] == list(ARNS.values())
     assert tagging["Condition"]["ForAllValues:StringLike"] == {"aws:TagKeys": [f"{ROTATION_TAG_PREFIX}*"]}
     assert ROTATION_TAG_PREFIX == agent.TAG_PREFIX == rotation_handler.TAG_PREFIX  # one spelling everywhere
+
+
+def test_rendered_scripts_ship_without_comment_lines_but_keep_their_shebang() -> None:
+    """Comments stay in the source; the node gets none (EC2 user data is limited to 16 KiB gzipped)."""
+    written = files(boot())
+    for path in (SETUP_SCRIPT, ADDRESS_SCRIPT):
+        lines = written[path].splitlines()
+        assert lines[0] == "#!/bin/bash"
+        assert not [line for line in lines[1:] if line.lstrip().startswith("#")], path
+    assert "set -a; . /etc/cryb-db/etcdctl.env; set +a" in written[SETUP_SCRIPT]  # code next to a comment stays
