@@ -7,7 +7,7 @@ from pulumi_policy import Severity
 
 from .base import Config, RuleSet
 from .graph import Stack
-from .props import UNKNOWN, as_bool, as_list, as_number
+from .props import UNKNOWN, as_bool, as_list, as_number, has_unknown, strings
 from .resource import Resource
 
 RULES = RuleSet()
@@ -140,18 +140,25 @@ def ec2_security_group_in_use(stack: Stack, config: Config) -> Iterator[tuple[Re
     groups = stack.of_type(SECURITY_GROUP)
     if not groups:
         return
-    users = [r for r in stack.resources if r.type != SECURITY_GROUP]
-
-    def keys_of(user: Resource) -> list[str]:
-        """A group's own rules name it in securityGroupId; only their other props (the peer group) are a use."""
-        owned = ("securityGroupId",) if user.type in SECURITY_GROUP_RULES else ()
-        return [k for k in user.props if k not in owned and k not in ("tags", "tagsAll")]
-
-    for group in groups:
-        verdicts = [stack.references(user, group, keys_of(user)) for user in users]
-        if True in verdicts or None in verdicts:
+    # What every other resource names, computed once: the strings of its props (a group's own rules name it in
+    # securityGroupId, which is no use of it; tags never are), the URNs the engine recorded as their inputs, and
+    # whether an unknown value without recorded dependencies leaves it undecided.
+    named: set[str] = set()
+    undecided = False
+    for user in stack.resources:
+        if user.type == SECURITY_GROUP:
             continue
-        yield group, "nothing attaches this security group or names it in a rule: declare it only where it is used."
+        owned = ("securityGroupId",) if user.type in SECURITY_GROUP_RULES else ()
+        keys = [k for k in user.props if k not in owned and k not in ("tags", "tagsAll")]
+        values = [user.props[k] for k in keys]
+        named |= strings(values)
+        named |= {urn for k in keys for urn in user.property_dependencies.get(k, ())}
+        undecided = undecided or any(has_unknown(user.props[k]) and not user.property_dependencies.get(k) for k in keys)
+    if undecided:
+        return
+    for group in groups:
+        if not stack.identifiers(group) & named:
+            yield group, "nothing attaches this security group or names it in a rule: declare it only where it is used."
 
 
 @RULES.resource(
