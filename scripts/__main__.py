@@ -24,6 +24,7 @@ LAZY_COMMANDS = {
     "prices": ("scripts.cost.command", "prices_app"),
     "local": ("scripts.local.command", "local_app"),
     "roles": ("scripts.roles.command", "roles_app"),
+    "shards": ("scripts.shards.command", "shards_app"),
 }
 
 

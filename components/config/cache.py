@@ -11,6 +11,7 @@ from components.monitoring.alarm_thresholds import CACHE_NODE_SIZES, cache_node_
 
 from .base import Section
 from .cache_windows import check_maintenance_window, parse_daily
+from .kubernetes import refuse_kubernetes_engine
 from .network import check_log_retention
 
 if TYPE_CHECKING:
@@ -133,6 +134,11 @@ class CacheConfig(Section):
         + ", ".join(INSTANCE_MEMORY_MIB)
         + "; maxmemory is 75 % of its memory.",
     )
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _kubernetes_engine_is_not_built(cls, value: object) -> object:
+        return refuse_kubernetes_engine(value)
 
     @field_validator("engine")
     @classmethod
