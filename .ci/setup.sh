@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # Servers the tests start themselves on loopback (no systemd service is used or needed), node for pyright.
 APT_PACKAGES=(
   postgresql-15 postgresql-contrib pgbouncer redis-server
-  etcd-server patroni pgbackrest postgresql-15-partman postgresql-15-cron
+  etcd-server patroni pgbackrest postgresql-15-partman postgresql-15-cron postgresql-15-pgaudit
   awscli python3-boto3 python3-yaml etcd-client  # the rendered node scripts (tests/real/sandbox)
   systemd iproute2 procps util-linux openssl curl jq  # the node sandbox (namespaces, units, tmpfiles, sysctl)
   nodejs make

@@ -7,6 +7,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from components.cache.cluster_plan import LayoutError, plan_cluster
 from components.cache.redis_conf import INSTANCE_MEMORY_MIB, MaxmemoryPolicy
+from components.monitoring.alarm_thresholds import CACHE_NODE_SIZES, cache_node_vcpu
 
 from .base import Section
 from .cache_windows import check_maintenance_window, parse_daily
@@ -36,6 +37,16 @@ _NODE_TYPE = re.compile(r"^cache\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
 def parameter_group_family(flavor: str, version: str) -> str:
     """The ElastiCache parameter-group family of an engine version, e.g. valkey 8.1 -> `valkey8`."""
     return ENGINE_VERSIONS[flavor][version]
+
+
+def is_burstable_cache_node_type(node_type: str) -> bool:
+    """cache.t2/t3/t4g nodes run on CPU credits."""
+    return node_type.startswith("cache.t")
+
+
+def is_burstable_instance_type(instance_type: str) -> bool:
+    """EC2 t2/t3/t3a/t4g instances run on CPU credits."""
+    return instance_type.startswith("t")
 
 
 def is_data_tiering_node_type(node_type: str) -> bool:
@@ -163,6 +174,12 @@ class CacheConfig(Section):
     def _node_type_shape(cls, value: str) -> str:
         if not _NODE_TYPE.match(value):
             raise ValueError("must be an ElastiCache node type such as cache.r7g.large or cache.t4g.small")
+        try:
+            cache_node_vcpu(value)  # the alarms size their thresholds from it: an unknown size is a config error
+        except ValueError:
+            raise ValueError(
+                f"must be cache.<family>.<size> with a known size: {', '.join(CACHE_NODE_SIZES)}"
+            ) from None
         return value
 
     @field_validator("snapshot_window")

@@ -22,7 +22,8 @@ class MonitoringConfig(Section):
         default=None,
         description="PagerDuty Amazon CloudWatch integration URL (https://events.pagerduty.com/integration/<key>/"
         "enqueue), subscribed to the critical topic. A secret: set it with `pulumi config set --path --secret "
-        "'cryb-db:monitoring.pagerdutyIntegrationUrl' <url>`. Required in prod; without it nothing pages.",
+        "'cryb-db:monitoring.pagerdutyIntegrationUrl' <url>`; a plaintext value in the stack file is refused. "
+        "Required in prod; without it nothing pages.",
     )
     log_retention_days: int = Field(
         default=365,

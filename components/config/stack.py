@@ -5,10 +5,11 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from components.postgres.schedule import WindowPlan
+from components.postgres.tuning import INSTANCE_CLASSES
 
 from .backups import BackupsConfig
 from .base import Section
-from .cache import CacheConfig, cache_stack_problems
+from .cache import CacheConfig, cache_stack_problems, is_burstable_cache_node_type, is_burstable_instance_type
 from .kms import KmsConfig
 from .kubernetes import KubernetesConfig, kubernetes_problems
 from .monitoring import MonitoringConfig
@@ -85,6 +86,12 @@ class StackConfig(Section):
         default_factory=lambda: KubernetesConfig(),
         description="The applications' side on the EKS cluster: namespaces, secrets, PgBouncer (see "
         "`cryb-db:kubernetes.*`, docs/kubernetes.md).",
+    )
+    acknowledge_burstable_in_prod: bool = Field(
+        default=False,
+        description="prod refuses burstable classes (`db.t*` shards, `cache.t*` nodes, `t*` cache instances): "
+        "under steady load their CPU credits run out and the CPU drops to its baseline. true accepts them, "
+        "knowingly (the cpu-credits alarm then watches the RDS shards); leave it false unless the load is spiky.",
     )
 
     @field_validator("target")
@@ -201,6 +208,24 @@ class StackConfig(Section):
                 "at least 365 in prod",
             ),
             *self._postgres_production_rules(),
+            *self._burstable_production_rules(),
+        ]
+
+    def _burstable_production_rules(self) -> list[tuple[str, object, bool, str]]:
+        """Burstable classes in use (the shard class on RDS, the cache node type of the engine in use) unless
+        acknowledged: steady load drains their CPU credits."""
+        pg, cache, acknowledged = self.postgres, self.cache, self.acknowledge_burstable_in_prod
+        allowed = (
+            "a non-burstable class in prod (CPU credits run out under steady load), or set "
+            "cryb-db:acknowledgeBurstableInProd: true"
+        )
+        rds_burstable = pg.engine != "ec2" and INSTANCE_CLASSES[pg.instance_class].burstable
+        node_burstable = cache.engine == "elasticache" and is_burstable_cache_node_type(cache.node_type)
+        ec2_burstable = cache.engine == "ec2" and is_burstable_instance_type(cache.ec2_instance_type)
+        return [
+            ("postgres.instanceClass", pg.instance_class, acknowledged or not rds_burstable, allowed),
+            ("cache.nodeType", cache.node_type, acknowledged or not node_burstable, allowed),
+            ("cache.ec2InstanceType", cache.ec2_instance_type, acknowledged or not ec2_burstable, allowed),
         ]
 
     def _postgres_production_rules(self) -> list[tuple[str, object, bool, str]]:

@@ -39,6 +39,7 @@ _CACHE_SIZE_VCPU = {
     "16xlarge": 64,
 }
 _CACHE_NODE_TYPE = re.compile(r"^cache\.[a-z0-9-]+\.(?P<size>[a-z0-9]+)$")
+CACHE_NODE_SIZES = tuple(_CACHE_SIZE_VCPU)  # the sizes whose vCPUs the cache alarms know
 
 
 @dataclass(frozen=True)

@@ -53,18 +53,16 @@ class SecurityGroups:
         pooler: aws.ec2.SecurityGroup,
         postgres: aws.ec2.SecurityGroup,
         cache: aws.ec2.SecurityGroup,
-        endpoints: aws.ec2.SecurityGroup,
+        endpoints: aws.ec2.SecurityGroup | None = None,
     ):
         self.app, self.pooler, self.postgres, self.cache, self.endpoints = app, pooler, postgres, cache, endpoints
 
     def ids(self) -> dict[str, pulumi.Output[str]]:
-        return {
-            "app": self.app.id,
-            "pooler": self.pooler.id,
-            "postgres": self.postgres.id,
-            "cache": self.cache.id,
-            "endpoints": self.endpoints.id,
-        }
+        """Every declared group; `endpoints` only with interface endpoints (nothing else would attach it)."""
+        ids = {"app": self.app.id, "pooler": self.pooler.id, "postgres": self.postgres.id, "cache": self.cache.id}
+        if self.endpoints is not None:
+            ids["endpoints"] = self.endpoints.id
+        return ids
 
 
 class Network(pulumi.ComponentResource):
@@ -245,8 +243,9 @@ class Network(pulumi.ComponentResource):
             "pooler": "Connection poolers (RDS Proxy, PgBouncer): admitted from app, reach PostgreSQL",
             "postgres": "PostgreSQL: admits its port only from the app and pooler groups",  # and itself (moves)
             "cache": "Cache nodes: admit the cache port only from the app group",
-            "endpoints": "Interface VPC endpoints: admit HTTPS from inside the VPC",
         }
+        if args["interface_endpoints"]:  # declared only where the interface endpoints attach it
+            purposes["endpoints"] = "Interface VPC endpoints: admit HTTPS from inside the VPC"
         groups = {
             key: aws.ec2.SecurityGroup(
                 f"{n}-{key}-sg", vpc_id=vpc.id, description=text, tags=self._tag(f"{n}-{key}-sg"), opts=child
@@ -297,17 +296,18 @@ class Network(pulumi.ComponentResource):
             "pooler-from-app", "pooler", args["pooler_port"], "app", "Pooled PostgreSQL connections from applications"
         )
         ingress("cache-from-app", "cache", cache, "app", "Cache protocol from application workloads")
-        aws.vpc.SecurityGroupIngressRule(
-            f"{n}-endpoints-from-vpc",
-            security_group_id=groups["endpoints"].id,
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
-            cidr_ipv4=args["cidr"],
-            description="HTTPS to AWS APIs from inside the VPC",
-            tags=self._tag(f"{n}-endpoints-from-vpc"),
-            opts=child,
-        )
+        if "endpoints" in groups:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{n}-endpoints-from-vpc",
+                security_group_id=groups["endpoints"].id,
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                cidr_ipv4=args["cidr"],
+                description="HTTPS to AWS APIs from inside the VPC",
+                tags=self._tag(f"{n}-endpoints-from-vpc"),
+                opts=child,
+            )
         egress("app-to-postgres", "app", pg, "PostgreSQL", target="postgres")
         egress("app-to-pooler", "app", args["pooler_port"], "Pooled PostgreSQL", target="pooler")
         egress("app-to-cache", "app", cache, "Cache", target="cache")
@@ -335,7 +335,8 @@ class Network(pulumi.ComponentResource):
             tags=self._tag(f"{n}-s3"),
             opts=child,
         )
-        if not args["interface_endpoints"]:
+        endpoints_group = self.security_groups.endpoints
+        if endpoints_group is None:
             return
         for service in INTERFACE_ENDPOINT_SERVICES:
             aws.ec2.VpcEndpoint(
@@ -345,7 +346,7 @@ class Network(pulumi.ComponentResource):
                 vpc_endpoint_type="Interface",
                 private_dns_enabled=True,
                 subnet_ids=[s.id for s in app_subnets],
-                security_group_ids=[self.security_groups.endpoints.id],
+                security_group_ids=[endpoints_group.id],
                 tags=self._tag(f"{n}-{service}"),
                 opts=child,
             )

@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.metrics.metric import Metric
+from components.postgres.role_secrets import role_secrets, rotation_function
 from components.postgres.schedule import ShardWindows
 from components.postgres.tuning import InstanceClass, Parameter, family, instance_class, max_connections, parameters
 from components.security.iam_documents import service_trust
@@ -161,6 +162,8 @@ class PostgresShard:
     replica_identifiers: list[str] = field(default_factory=list)
     proxy_resource_id: pulumi.Output[str] | None = None
     """`prx-...`: the proxy's resource id, which `rds-db:connect` policies name (docs/connecting.md)."""
+    role_secret_arns: dict[str, pulumi.Output[str]] = field(default_factory=dict)
+    """Secret ARN of each least-privilege role (components/postgres/role_secrets.py)."""
 
     def metric(
         self, metric_name: str, statistic: str = "Average", period_seconds: int = 60, member: str | None = None
@@ -224,6 +227,7 @@ class Postgres(pulumi.ComponentResource):
             else:
                 shard = self._cluster_shard(index, cls, windows[index], monitoring_ready)
             self.shards.append(shard)
+        self._role_secrets()
         self._event_subscriptions()
 
         self.register_outputs({"shards": [self.shard_outputs(s) for s in self.shards]})
@@ -254,9 +258,34 @@ class Postgres(pulumi.ComponentResource):
             "proxyPort": PROXY_PORT,
             "databaseName": self._args["database_name"],
             "secretArn": shard.secret_arn,
+            "roleSecretArns": shard.role_secret_arns,
             "iamAuthentication": self._args["iam_authentication"],
             "region": self._args["region"],
         }
+
+    def _role_secrets(self) -> None:
+        """A secret per least-privilege role and shard, rotated by one single-user rotation function."""
+        a = self._args
+        rotation_arn = rotation_function(
+            self._name,
+            region=a["region"],
+            subnet_ids=a["proxy_subnet_ids"],
+            security_group_id=a["proxy_security_group_id"],
+            kms_key_arn=a["secrets_kms_key_arn"],
+            tags=self._tags,
+            parent=self,
+        )
+        for shard in self.shards:
+            shard.role_secret_arns = role_secrets(
+                shard.identifier,
+                host=shard.writer_endpoint,
+                port=a["port"],
+                database=a["database_name"],
+                kms_key_arn=a["secrets_kms_key_arn"],
+                rotation_lambda_arn=rotation_arn,
+                tags=self._tags,
+                parent=self,
+            )
 
     def _parameter_group(self, params: Sequence[Parameter]) -> None:
         """One group for all shards: they run the same class, so the numbers are the same."""

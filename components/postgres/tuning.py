@@ -124,6 +124,10 @@ def max_connections(cls: InstanceClass) -> int:
     return _clamp(min(cls.vcpu * 100, cls.memory_kib // 1024 // 10), 100, 5000)
 
 
+AUDIT_LOG_CLASSES = "ddl,role"
+"""pgaudit statement classes logged (`AUDIT: SESSION,...` lines): DDL and role/privilege changes."""
+
+
 def parameters(name: str, *, cron_database: str | None = None) -> tuple[Parameter, ...]:
     """The parameter set for instance class `name`. `cron_database`: preload pg_cron and run its jobs there."""
     return parameters_for(instance_class(name), cron_database=cron_database)
@@ -137,7 +141,7 @@ def parameters_for(cls: InstanceClass, *, cron_database: str | None = None) -> t
     work_mem_kib = _clamp((mem_kib - shared_buffers_kib) // (3 * connections), 4 * 1024, 256 * 1024)
     maintenance_kib = _clamp(mem_kib // 16, 64 * 1024, 2 * KIB_PER_GIB)
     autovacuum_kib = _clamp(mem_kib // 32, 64 * 1024, KIB_PER_GIB)
-    preload = ["pg_stat_statements", "auto_explain"] + (["pg_cron"] if cron_database else [])
+    preload = ["pg_stat_statements", "auto_explain", "pgaudit"] + (["pg_cron"] if cron_database else [])
     reboot = "pending-reboot"
     params = [
         Parameter(
@@ -193,7 +197,7 @@ def parameters_for(cls: InstanceClass, *, cron_database: str | None = None) -> t
         Parameter(
             "shared_preload_libraries",
             ",".join(preload),
-            "pg_stat_statements for per-query stats, auto_explain for slow plans"
+            "pg_stat_statements for per-query stats, auto_explain for slow plans, pgaudit for the audit trail"
             + (", pg_cron to run pg_partman maintenance" if cron_database else ""),
             reboot,
         ),
@@ -201,6 +205,9 @@ def parameters_for(cls: InstanceClass, *, cron_database: str | None = None) -> t
             "log_min_duration_statement", "1000", "Log statements slower than 1 s: regressions show up, noise does not"
         ),
         Parameter("auto_explain.log_min_duration", "5000", "Log the plan of statements slower than 5 s"),
+        Parameter("pgaudit.log", AUDIT_LOG_CLASSES, "Audit trail: every DDL statement and role or privilege change"),
+        Parameter("log_connections", "1", "Log every connection (who, from where): the audit trail of logins"),
+        Parameter("log_disconnections", "1", "Log every session's end with its duration"),
         Parameter("log_lock_waits", "1", "Log lock waits longer than deadlock_timeout (1 s) to find contention"),
         Parameter("log_autovacuum_min_duration", "10000", "Log autovacuum runs over 10 s: tables falling behind"),
         Parameter("log_temp_files", "65536", "Log temp files over 64 MiB: queries that need more work_mem"),

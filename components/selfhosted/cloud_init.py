@@ -24,20 +24,26 @@ import functools
 import gzip
 import ipaddress
 import json
+import re
 import shlex
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
+from components.postgres.roles import ROLE_NAMES, role_script
 from components.selfhosted.credentials_agent import AGENT_FILE, acknowledgement_tags_only
 from components.selfhosted.nvme_instances import Arch, nvme_instance_type
 from components.selfhosted.patroni_config import (
     DATA_MOUNT,
+    ETCD_CLIENT_PORT,
     ON_ROLE_CHANGE_SCRIPT,
     POST_BOOTSTRAP_SCRIPT,
     PROD_ETCD_DATA_DIR,
+    PROD_ETCD_TLS,
+    PROD_ETCD_TLS_DIR,
     PROD_LOG_DIR,
     PROD_PATRONI_LOG_DIR,
     PROD_PGBACKREST_CONFIG_PATH,
@@ -69,6 +75,11 @@ BACKUP_SCRIPT = "/usr/local/sbin/cryb-pg-backup"
 CREDENTIALS_AGENT = "/usr/local/sbin/cryb-pg-credentials"
 CREDENTIALS_AGENT_CONFIG = f"{CONF_DIR}/credentials-agent.json"
 CREDENTIALS_INTERVAL_SECONDS = 30
+ETCD_CERTS_SCRIPT = "/usr/local/sbin/cryb-etcd-certs"
+ETCDCTL_ENV = f"{CONF_DIR}/etcdctl.env"
+ETCD_CERT_DAYS = 90
+ETCD_CERT_RENEW_DAYS = 30
+"""etcd's leaf certificates live 90 days and are re-issued (daily check) when fewer than 30 are left."""
 BAKED_MARKER = f"{CONF_DIR}/packages-baked"
 BACKEND_FILE = f"{CONF_DIR}/analytics-backend"
 METRICS_NAMESPACE = "cryb-db/selfhosted"
@@ -80,8 +91,8 @@ AGENT_METRIC_DIMENSIONS: dict[str, tuple[str, ...]] = {
     "disk_used_percent": (ASG_DIMENSION, "path"),
 }
 ENI_ROUTE_TABLE = 1001
-SECRET_KEYS = ("superuser", "replication", "rewind", "restapi", "admin", "pgbackrest")
-ROTATED_SECRET_KEYS = ("superuser", "replication", "rewind", "restapi", "admin")
+SECRET_KEYS = ("superuser", "replication", "rewind", "restapi", "admin", "pgbackrest", *ROLE_NAMES)
+ROTATED_SECRET_KEYS = ("superuser", "replication", "rewind", "restapi", "admin", *ROLE_NAMES)
 """Secrets the credentials agent applies and the rotation function rotates (not the pgBackRest passphrase)."""
 
 
@@ -114,6 +125,8 @@ class NodeBootInputs:
     """Names of every node of the cluster, this one included (the credentials agent waits for all of them)."""
     pg_port: int = 5432
     package_proxy: str | None = None
+    etcd_ca_secret_arn: str = ""
+    """The cluster's etcd CA (certificate and key); empty until the first node to boot stores one."""
 
 
 def _arch(instance_type: str) -> str:
@@ -169,7 +182,7 @@ if [ ! -e @@BAKED@@ ]; then
   fi
   apt-get update -q
   apt-get install -y -q --no-install-recommends "postgresql-$PG" "postgresql-$PG-partman" "postgresql-$PG-cron" \
-    patroni python3-psycopg2 python3-etcd etcd-server etcd-client pgbackrest
+    patroni python3-psycopg2 python3-etcd etcd-server etcd-client pgbackrest "postgresql-$PG-pgaudit"
   if [ @@TIMESCALEDB@@ = true ]; then
     if apt-cache show "timescaledb-2-postgresql-$PG" >/dev/null 2>&1 \
         && apt-get install -y -q --no-install-recommends "timescaledb-2-postgresql-$PG"; then
@@ -246,13 +259,16 @@ install -d -o postgres -g postgres -m 0700 "$(dirname @@TLS_CERT@@)"
   -subj "/CN=@@NODE@@" -addext "subjectAltName=IP:@@ADDRESS@@" -keyout @@TLS_KEY@@ -out @@TLS_CERT@@
 chown postgres:postgres @@TLS_CERT@@ @@TLS_KEY@@
 umask 022
+#    etcd: the cluster CA and this node's member and Patroni client certificates (renewed daily by a timer).
+@@ETCD_CERTS@@
 
 # 6. etcd: a replacement node re-joins the peers' cluster under its old peer URL instead of forming a new one.
 # On the cluster's first boot the peers may already have formed it with this node listed as `unstarted`: then
 # this node simply starts and joins as listed. Only a member that had started (its node was replaced and its
 # data is gone) is removed and added again.
 if [ ! -d @@ETCD_DATA@@/member ]; then
-  export ETCDCTL_API=3
+  set -a; . @@ETCDCTL_ENV@@; set +a  # TLS: the cluster CA and the member's client certificate
+  unset ETCDCTL_ENDPOINTS  # etcdctl 3.4 refuses an endpoints variable shadowed by --endpoints
   PEERS=@@PEERS@@
   # `simple` output (ID, status, name, peer URLs, ...) prints IDs in hex; JSON numbers lose precision in jq.
   if MEMBERS=$(etcdctl --endpoints="$PEERS" --dial-timeout=3s --command-timeout=5s member list 2>/dev/null); then
@@ -281,9 +297,51 @@ udevadm trigger --sysname-match=watchdog || true
 /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s \
   -c file:/opt/aws/amazon-cloudwatch-agent/etc/cryb-pg.json
 systemctl daemon-reload
-systemctl enable --now cryb-node-address cryb-etcd cryb-patroni cryb-pg-credentials.timer \
+systemctl enable --now cryb-node-address cryb-etcd cryb-patroni cryb-pg-credentials.timer cryb-etcd-certs.timer \
   cryb-pgbackrest-backup@full.timer cryb-pgbackrest-backup@diff.timer
 log "node @@NODE@@ is up"
+"""
+
+_ETCD_CERTS = r"""#!/bin/bash
+# etcd TLS of @@NODE@@: cluster CA, member and Patroni client certificates (docs/selfhosted.md#etcd-tls).
+set -euo pipefail
+umask 077
+REGION=@@REGION@@
+DIR=@@DIR@@
+sm() { aws --region "$REGION" secretsmanager "$@"; }
+ca_value() { sm get-secret-value --secret-id @@ARN_CA@@ --query SecretString --output text; }
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+if ! ca_value > "$WORK/ca.json" 2>/dev/null; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 -subj "/CN=@@CLUSTER@@ etcd CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$WORK/ca.key" -out "$WORK/ca.crt"
+  jq -n --rawfile cert "$WORK/ca.crt" --rawfile key "$WORK/ca.key" '{cert: $cert, key: $key}' > "$WORK/offer.json"
+  sm put-secret-value --secret-id @@ARN_CA@@ --client-request-token @@TOKEN@@ \
+    --secret-string "file://$WORK/offer.json" >/dev/null 2>&1 || true
+  ca_value > "$WORK/ca.json"
+fi
+jq -j .cert "$WORK/ca.json" > "$WORK/ca.crt"
+jq -j .key "$WORK/ca.json" > "$WORK/ca.key"
+install -d -m 0755 "$DIR"
+cmp -s "$WORK/ca.crt" "$DIR/ca.crt" || install -m 0644 "$WORK/ca.crt" "$DIR/ca.crt"
+issue() {  # NAME OWNER CN EXTENSIONS
+  if [ -s "$DIR/$1.crt" ] && openssl x509 -checkend @@RENEW_SECONDS@@ -noout -in "$DIR/$1.crt" >/dev/null \
+      && openssl verify -CAfile "$DIR/ca.crt" "$DIR/$1.crt" >/dev/null 2>&1; then
+    return 0
+  fi
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$3" \
+    -keyout "$WORK/$1.key" -out "$WORK/$1.csr" 2>/dev/null
+  printf '%b\n' "$4" > "$WORK/$1.ext"
+  openssl x509 -req -in "$WORK/$1.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" -CAcreateserial \
+    -CAserial "$WORK/ca.srl" -days @@DAYS@@ -extfile "$WORK/$1.ext" -out "$WORK/$1.crt" 2>/dev/null
+  install -m 0600 -o "$2" -g "$2" "$WORK/$1.key" "$DIR/.$1.key" && mv -f "$DIR/.$1.key" "$DIR/$1.key"
+  install -m 0644 -o "$2" -g "$2" "$WORK/$1.crt" "$DIR/.$1.crt" && mv -f "$DIR/.$1.crt" "$DIR/$1.crt"
+  echo "cryb-etcd-certs: issued $1 (CN=$3), $(openssl x509 -enddate -noout -in "$DIR/$1.crt")"
+}
+issue member etcd @@NODE@@ \
+  'subjectAltName=IP:@@ADDRESS@@,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature'
+issue patroni postgres patroni 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature'
 """
 
 _ADDRESS = r"""#!/bin/bash
@@ -330,7 +388,13 @@ psql -d "$1" -v ON_ERROR_STOP=1 <<'SQL'
 CREATE ROLE @@ADMIN@@ LOGIN CREATEROLE REPLICATION PASSWORD :'admin_password';
 CREATE DATABASE @@DATABASE@@ OWNER @@ADMIN@@;
 SQL
-psql -d "$1 dbname=@@DATABASE@@" -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements'
+psql -d "$1 dbname=@@DATABASE@@" -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' \
+  -c 'CREATE EXTENSION IF NOT EXISTS pgaudit'
+# Least-privilege roles (components/postgres/roles.py); the credentials agent sets their passwords from their
+# secrets. The admin may manage them too (`scripts roles apply`).
+psql -d "$1 dbname=@@DATABASE@@" -v ON_ERROR_STOP=1 <<'SQL'
+@@ROLES@@GRANT @@ROLE_LIST@@ TO @@ADMIN@@ WITH ADMIN OPTION;
+SQL
 case $BACKEND in
   timescaledb) psql -d "$1 dbname=@@DATABASE@@" -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION IF NOT EXISTS timescaledb' ;;
   partman)
@@ -444,6 +508,25 @@ Type=oneshot
 ExecStart={CREDENTIALS_AGENT} --config {CREDENTIALS_AGENT_CONFIG}
 TimeoutSec=120
 {hardening}""",
+        "cryb-etcd-certs.service": f"""[Unit]
+Description=cryb-db: renew etcd's TLS certificates of {inputs.node_name} when they near expiry
+
+[Service]
+Type=oneshot
+ExecStart={ETCD_CERTS_SCRIPT}
+TimeoutSec=120
+{hardening}""",
+        "cryb-etcd-certs.timer": """[Unit]
+Description=cryb-db: check etcd's TLS certificates daily
+
+[Timer]
+OnCalendar=daily
+RandomizedDelaySec=3600
+Persistent=true
+
+[Install]
+WantedBy=timers.target
+""",
         "cryb-pg-credentials.timer": f"""[Unit]
 Description=cryb-db: apply rotated credentials every {CREDENTIALS_INTERVAL_SECONDS} s
 
@@ -556,13 +639,40 @@ def credentials_agent_config(inputs: NodeBootInputs) -> dict[str, Any]:
     }
 
 
+def etcd_ca_request_token(cluster: str) -> str:
+    """Idempotency token of the etcd CA's secret version: every node offers its own CA under it and Secrets Manager
+    keeps exactly one, so the nodes agree on the CA without a coordinator."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"cryb-db/{cluster}/etcd-tls-ca/v1"))
+
+
+def etcdctl_env(inputs: NodeBootInputs) -> str:
+    """etcdctl's settings on a node (`set -a; . /etc/cryb-db/etcdctl.env; set +a; etcdctl endpoint health`, as root):
+    the local member over TLS with the member's client certificate."""
+    tls = PROD_ETCD_TLS
+    values = {
+        "ETCDCTL_API": "3",
+        "ETCDCTL_ENDPOINTS": f"https://{inputs.node_address}:{ETCD_CLIENT_PORT}",
+        "ETCDCTL_CACERT": tls.ca,
+        "ETCDCTL_CERT": tls.cert,
+        "ETCDCTL_KEY": tls.key,
+    }
+    return "# Rendered by components/selfhosted/cloud_init.py; do not edit.\n" + "".join(
+        f"{key}={value}\n" for key, value in values.items()
+    )
+
+
+_COMMENT_LINE = re.compile(r"^[ \t]*#(?!!).*\n", re.M)
+
+
 def _fill(template: str, values: Mapping[str, str]) -> str:
+    """A script template with its placeholders filled and its comment-only lines dropped (not the shebang): the
+    source keeps the comments for readers, the node needs none, and EC2 user data is limited to 16 KiB."""
     for key, value in values.items():
         template = template.replace(f"@@{key}@@", value)
     if "@@" in template:
         start = template.index("@@")
         raise ValueError(f"unfilled placeholder near {template[start : start + 40]!r}")
-    return template
+    return _COMMENT_LINE.sub("", template)
 
 
 def _subnet_facts(subnet_cidr: str) -> tuple[str, str]:
@@ -636,9 +746,32 @@ def render_user_data(inputs: NodeBootInputs) -> str:
             "PGBACKREST_TMPFILES": PGBACKREST_TMPFILES,
             **{f"ARN_{key}": q(arn) for key, arn in inputs.secret_arns.items()},
             "AGENT": f"{CREDENTIALS_AGENT} --config {CREDENTIALS_AGENT_CONFIG}",
+            "ETCD_CERTS": ETCD_CERTS_SCRIPT,
+            "ETCDCTL_ENV": ETCDCTL_ENV,
         },
     )
-    post_bootstrap = _fill(_POST_BOOTSTRAP, {**common, "ADMIN": inputs.admin_user, "DATABASE": inputs.database_name})
+    etcd_certs = _fill(
+        _ETCD_CERTS,
+        {
+            **common,
+            "DIR": PROD_ETCD_TLS_DIR,
+            "ARN_CA": q(inputs.etcd_ca_secret_arn),
+            "TOKEN": etcd_ca_request_token(inputs.cluster),
+            "DAYS": str(ETCD_CERT_DAYS),
+            "RENEW_DAYS": str(ETCD_CERT_RENEW_DAYS),
+            "RENEW_SECONDS": str(ETCD_CERT_RENEW_DAYS * 86400),
+        },
+    )
+    post_bootstrap = _fill(
+        _POST_BOOTSTRAP,
+        {
+            **common,
+            "ADMIN": inputs.admin_user,
+            "DATABASE": inputs.database_name,
+            "ROLES": role_script(inputs.database_name),
+            "ROLE_LIST": ", ".join(ROLE_NAMES),
+        },
+    )
     on_role_change = _fill(_ON_ROLE_CHANGE, common)
     backup = _fill(
         _BACKUP,
@@ -653,6 +786,7 @@ def render_user_data(inputs: NodeBootInputs) -> str:
         {"path": PATRONI_YML, "permissions": "0640", "content": inputs.patroni_yml},
         {"path": PGBACKREST_CONF, "permissions": "0640", "content": inputs.pgbackrest_conf},
         {"path": ETCD_ENV, "permissions": "0644", "content": inputs.etcd_env},
+        {"path": ETCDCTL_ENV, "permissions": "0644", "content": etcdctl_env(inputs)},
         {
             "path": PGBACKREST_TMPFILES,
             "permissions": "0644",
@@ -671,6 +805,7 @@ def render_user_data(inputs: NodeBootInputs) -> str:
         {"path": POST_BOOTSTRAP_SCRIPT, "permissions": "0755", "content": post_bootstrap},
         {"path": ON_ROLE_CHANGE_SCRIPT, "permissions": "0755", "content": on_role_change},
         {"path": BACKUP_SCRIPT, "permissions": "0755", "content": backup},
+        {"path": ETCD_CERTS_SCRIPT, "permissions": "0700", "content": etcd_certs},
         {"path": CREDENTIALS_AGENT, "permissions": "0700", "content": _agent_source()},
         {
             "path": CREDENTIALS_AGENT_CONFIG,
@@ -700,6 +835,7 @@ def node_role_policy(
     region: str,
     account_id: str,
     cluster_tag: tuple[str, str],
+    etcd_ca_secret_arn: str | None = None,
 ) -> dict[str, Any]:
     """Least privilege for a node, besides its backup prefix (backup_policies.writer_role_policy): read this
     cluster's secrets, decrypt them only through Secrets Manager, write its log group and its metrics namespace,
@@ -724,10 +860,25 @@ def node_role_policy(
                 "Resource": list(secret_arns),
                 "Condition": acknowledgement_tags_only(),
             },
+            *(
+                [
+                    {
+                        # The etcd CA: read it, and store one when it is still empty (the first node to boot; the
+                        # idempotency token keeps the first value, components/selfhosted/cloud_init.py).
+                        "Sid": "ReadOrStoreEtcdCa",
+                        "Effect": "Allow",
+                        "Action": ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"],
+                        "Resource": etcd_ca_secret_arn,
+                    }
+                ]
+                if etcd_ca_secret_arn
+                else []
+            ),
             {
                 "Sid": "DecryptSecretsThroughSecretsManager",
                 "Effect": "Allow",
-                "Action": "kms:Decrypt",
+                # GenerateDataKey: storing the etcd CA encrypts a new secret version.
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"] if etcd_ca_secret_arn else "kms:Decrypt",
                 "Resource": secrets_kms_key_arn,
                 "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
             },

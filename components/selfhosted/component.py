@@ -19,6 +19,7 @@ import pulumi_random as random
 
 from components.backups.policies import writer_role_policy
 from components.metrics.metric import Metric
+from components.postgres.roles import ROLE_NAMES, ROLES
 from components.security.iam_documents import service_trust
 from components.security.launch_templates import hardened_launch_template
 from components.selfhosted.cloud_init import (
@@ -68,6 +69,7 @@ SECRET_PURPOSES = {
     "restapi": "Patroni REST API user `patroni` (switchover, restart, config)",
     "admin": "application admin role",
     "pgbackrest": "pgBackRest repository passphrase (aes-256-cbc)",
+    **{role.name: f"database role `{role.name}`: {role.purpose}" for role in ROLES},
 }
 
 
@@ -188,6 +190,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
         passwords = {key: self._password(key) for key in SECRET_PURPOSES}
         self._secrets = {key: self._secret(key, pw) for key, pw in passwords.items()}
         self.secret_arns = {key: s.arn for key, s in self._secrets.items()}
+        self._etcd_ca = self._etcd_ca_secret()
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=f"/cryb-db/{name}/nodes",
@@ -419,6 +422,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
             "restapi": "patroni",
             "admin": self._args["admin_user"],
             "pgbackrest": "pgbackrest",
+            **{name: name for name in ROLE_NAMES},
         }
         secret = aws.secretsmanager.Secret(
             f"{n}-{key}",
@@ -442,6 +446,21 @@ class SelfHostedCluster(pulumi.ComponentResource):
             else self._child(),
         )
         return secret
+
+    def _etcd_ca_secret(self) -> aws.secretsmanager.Secret:
+        """Created empty: the first node to boot makes the etcd CA and stores it (components/selfhosted/cloud_init.py),
+        so the CA key never passes through Pulumi; only the nodes read it."""
+        n = self._name
+        return aws.secretsmanager.Secret(
+            f"{n}-etcd-ca",
+            name_prefix=f"cryb-db/{n}/etcd-ca-",
+            description=f"cryb-db {n}: the etcd cluster CA certificate and key (members and Patroni authenticate "
+            "with certificates it signs; nodes only)",
+            kms_key_id=self._args["secrets_kms_key_arn"],
+            recovery_window_in_days=SECRET_RECOVERY_DAYS,
+            tags=self._tag(f"{n}-etcd-ca", **{"secret-purpose": "etcd-ca", "rotation-exempt": "certificate-authority"}),
+            opts=self._child(),
+        )
 
     def _profile(
         self, log_group: aws.cloudwatch.LogGroup, enis: Sequence[aws.ec2.NetworkInterface]
@@ -471,7 +490,11 @@ class SelfHostedCluster(pulumi.ComponentResource):
             f"{n}-node",
             role=role.id,
             policy=pulumi.Output.all(
-                list(self.secret_arns.values()), a["secrets_kms_key_arn"], log_group.arn, [e.arn for e in enis]
+                list(self.secret_arns.values()),
+                a["secrets_kms_key_arn"],
+                log_group.arn,
+                [e.arn for e in enis],
+                self._etcd_ca.arn,
             ).apply(
                 lambda v: json.dumps(
                     node_role_policy(
@@ -482,6 +505,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
                         region=a["region"],
                         account_id=a["account_id"],
                         cluster_tag=(CLUSTER_TAG, a["cluster"]),
+                        etcd_ca_secret_arn=v[4],
                     )
                 )
             ),
@@ -501,6 +525,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
         log_group: str,
         bucket_arn: str,
         backup_key: str,
+        etcd_ca_secret_arn: str = "",
     ) -> str:
         a = self._args
         inputs = node_inputs(
@@ -530,8 +555,13 @@ class SelfHostedCluster(pulumi.ComponentResource):
                 retention_full_days=a["backup_retention_days"],
             )
         )
+        scheme = "https" if inputs.etcd_tls else "http"
         etcd_env = etcd_environment(
-            inputs.nodes, index, data_dir=PROD_ETCD_DATA_DIR, cluster_token=f"cryb-db-{self._name}"
+            inputs.nodes,
+            index,
+            data_dir=PROD_ETCD_DATA_DIR,
+            cluster_token=f"cryb-db-{self._name}",
+            tls=inputs.etcd_tls,
         )
         text = render_user_data(
             NodeBootInputs(
@@ -548,8 +578,8 @@ class SelfHostedCluster(pulumi.ComponentResource):
                 eni_id=eni_id,
                 node_address=node.host,
                 subnet_cidr=a["subnet_cidrs"][index],
-                peer_etcd_client_urls=[p.etcd_client_url() for p in inputs.nodes if p.name != node.name],
-                node_etcd_peer_url=node.etcd_peer_url(),
+                peer_etcd_client_urls=[p.etcd_client_url(scheme) for p in inputs.nodes if p.name != node.name],
+                node_etcd_peer_url=node.etcd_peer_url(scheme),
                 secret_arns=secret_arns,
                 log_group=log_group,
                 database_name=a["database_name"],
@@ -559,6 +589,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
                 cluster_nodes=[n.name for n in inputs.nodes],
                 pg_port=node.pg_port,
                 package_proxy=a["package_proxy"],
+                etcd_ca_secret_arn=etcd_ca_secret_arn,
             )
         )
         return encode_user_data(text)
@@ -576,8 +607,14 @@ class SelfHostedCluster(pulumi.ComponentResource):
         label = f"{n}-node-{letter}"
         tags = self._tag(label, **{"cryb-db-node": f"{a['cluster']}-{letter}"})
         user_data = pulumi.Output.all(
-            eni.id, list(addresses), self.secret_arns, log_group.name, a["backup_bucket_arn"], a["backup_kms_key_arn"]
-        ).apply(lambda v: self._user_data(index, v[0], v[1], v[2], v[3], v[4], v[5]))
+            eni.id,
+            list(addresses),
+            self.secret_arns,
+            log_group.name,
+            a["backup_bucket_arn"],
+            a["backup_kms_key_arn"],
+            self._etcd_ca.arn,
+        ).apply(lambda v: self._user_data(index, v[0], v[1], v[2], v[3], v[4], v[5], v[6]))
         template = hardened_launch_template(
             label,
             description=f"cryb-db {n}: Patroni node {letter} ({a['availability_zones'][index]})",
@@ -770,6 +807,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
             "port": self.port,
             "databaseName": a["database_name"],
             "secretArn": self.secret_arns["admin"],
+            "roleSecretArns": {role: self.secret_arns[role] for role in ROLE_NAMES},
             "iamAuthentication": False,
             "region": a["region"],
             "timescaledb": a["timescaledb"],
@@ -793,6 +831,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
             "proxyPort": self.port,
             "databaseName": a["database_name"],
             "secretArn": self.secret_arns["admin"],
+            "roleSecretArns": {role: self.secret_arns[role] for role in ROLE_NAMES},
             "iamAuthentication": False,
             "region": a["region"],
         }

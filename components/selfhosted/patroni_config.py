@@ -24,6 +24,11 @@ RESTAPI_PORT = 8008
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
 NAMESPACE = "/cryb-db/"
+# ECDHE with AES-GCM only (TLS 1.2; etcd 3.4 negotiates no TLS 1.3 suites from this list).
+ETCD_CIPHER_SUITES = (
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+)
 MAXIMUM_LAG_ON_FAILOVER_BYTES = 1024 * 1024  # a replica more than 1 MiB behind never becomes leader
 ARCHIVE_TIMEOUT_SECONDS = 60  # RPO of archive-only PITR is about this plus the upload (docs/selfhosted.md)
 
@@ -112,6 +117,19 @@ class TlsFiles:
 
 
 @dataclass(frozen=True)
+class EtcdTls:
+    """etcd's TLS files on a node (made at boot and renewed by the node, components/selfhosted/cloud_init.py): the
+    cluster CA, the member's certificate (server and peer, and etcdctl's client certificate as root) and Patroni's
+    client certificate. Members and clients must present a certificate of the cluster CA."""
+
+    ca: str
+    cert: str
+    key: str
+    client_cert: str
+    client_key: str
+
+
+@dataclass(frozen=True)
 class PatroniInputs:
     """Everything patroni.yml of one node is rendered from. No secret values."""
 
@@ -142,6 +160,8 @@ class PatroniInputs:
     patroni_log_dir: str | None = None
     """None: Patroni logs to stderr."""
     extra_local_parameters: Mapping[str, str] = field(default_factory=dict)
+    etcd_tls: EtcdTls | None = None
+    """None: plain HTTP to etcd (loopback drills only; the component always renders TLS)."""
 
     @property
     def node(self) -> NodeEndpoint:
@@ -325,12 +345,22 @@ def render_patroni_config(inputs: PatroniInputs) -> dict[str, object]:
         "name": node.name,
         "log": {"level": "INFO", **({"dir": inputs.patroni_log_dir} if inputs.patroni_log_dir else {})},
         "restapi": restapi,
-        "etcd3": {"hosts": [f"{n.host}:{n.etcd_client_port}" for n in inputs.nodes], "protocol": "http"},
+        "etcd3": _etcd3(inputs),
         "bootstrap": bootstrap,
         "postgresql": postgresql,
         "watchdog": {"mode": inputs.watchdog, "device": "/dev/watchdog", "safety_margin": 5},
         "tags": {"nofailover": False, "noloadbalance": False, "clonefrom": False, "nosync": False},
     }
+
+
+def _etcd3(inputs: PatroniInputs) -> dict[str, object]:
+    """Patroni's etcd client: with TLS it verifies the members against the cluster CA and presents its own
+    certificate (etcd requires one: client-cert-auth)."""
+    hosts = [f"{n.host}:{n.etcd_client_port}" for n in inputs.nodes]
+    tls = inputs.etcd_tls
+    if tls is None:
+        return {"hosts": hosts, "protocol": "http"}
+    return {"hosts": hosts, "protocol": "https", "cacert": tls.ca, "cert": tls.client_cert, "key": tls.client_key}
 
 
 def render_patroni_yml(inputs: PatroniInputs) -> str:
@@ -346,34 +376,58 @@ def render_patroni_yml(inputs: PatroniInputs) -> str:
 
 
 def etcd_environment(
-    nodes: Sequence[NodeEndpoint], node_index: int, *, data_dir: str, cluster_token: str, initial_state: str = "new"
+    nodes: Sequence[NodeEndpoint],
+    node_index: int,
+    *,
+    data_dir: str,
+    cluster_token: str,
+    initial_state: str = "new",
+    tls: EtcdTls | None = None,
 ) -> dict[str, str]:
     """The ETCD_* variables of one member (Debian's etcd-server reads them from /etc/default/etcd).
 
     `initial_state` is `new` when the cluster is first formed; a node that replaces a lost member joins with
-    `existing` after it has been re-added (the boot script switches it).
+    `existing` after it has been re-added (the boot script switches it). With `tls`, peers and clients speak HTTPS
+    and must present a certificate of the cluster CA (client-cert-auth on both); etcd re-reads the files at every
+    handshake, so renewed certificates take effect without a restart.
     """
     if initial_state not in ("new", "existing"):
         raise ValueError(f"initial_state = {initial_state!r}: must be 'new' or 'existing'")
     if not 0 <= node_index < len(nodes):
         raise ValueError(f"node_index = {node_index}: must name one of the {len(nodes)} nodes")
     node = nodes[node_index]
+    scheme = "https" if tls else "http"
     # The local client URL lets Patroni reach its own member even while the node address is being attached.
-    client_urls = list(dict.fromkeys([node.etcd_client_url(), f"http://127.0.0.1:{node.etcd_client_port}"]))
-    return {
+    client_urls = list(dict.fromkeys([node.etcd_client_url(scheme), f"{scheme}://127.0.0.1:{node.etcd_client_port}"]))
+    environment = {
         "ETCD_NAME": node.name,
         "ETCD_DATA_DIR": data_dir,
-        "ETCD_LISTEN_PEER_URLS": node.etcd_peer_url(),
+        "ETCD_LISTEN_PEER_URLS": node.etcd_peer_url(scheme),
         "ETCD_LISTEN_CLIENT_URLS": ",".join(client_urls),
-        "ETCD_ADVERTISE_CLIENT_URLS": node.etcd_client_url(),
-        "ETCD_INITIAL_ADVERTISE_PEER_URLS": node.etcd_peer_url(),
-        "ETCD_INITIAL_CLUSTER": ",".join(f"{n.name}={n.etcd_peer_url()}" for n in nodes),
+        "ETCD_ADVERTISE_CLIENT_URLS": node.etcd_client_url(scheme),
+        "ETCD_INITIAL_ADVERTISE_PEER_URLS": node.etcd_peer_url(scheme),
+        "ETCD_INITIAL_CLUSTER": ",".join(f"{n.name}={n.etcd_peer_url(scheme)}" for n in nodes),
         "ETCD_INITIAL_CLUSTER_TOKEN": cluster_token,
         "ETCD_INITIAL_CLUSTER_STATE": initial_state,
         "ETCD_ENABLE_V2": "false",  # Patroni talks etcd3; Debian's etcd 3.4 has v2 off anyway
         "ETCD_AUTO_COMPACTION_MODE": "periodic",
         "ETCD_AUTO_COMPACTION_RETENTION": "1h",
     }
+    if tls:
+        environment.update(
+            {
+                "ETCD_CERT_FILE": tls.cert,
+                "ETCD_KEY_FILE": tls.key,
+                "ETCD_TRUSTED_CA_FILE": tls.ca,
+                "ETCD_CLIENT_CERT_AUTH": "true",
+                "ETCD_PEER_CERT_FILE": tls.cert,
+                "ETCD_PEER_KEY_FILE": tls.key,
+                "ETCD_PEER_TRUSTED_CA_FILE": tls.ca,
+                "ETCD_PEER_CLIENT_CERT_AUTH": "true",
+                "ETCD_CIPHER_SUITES": ",".join(ETCD_CIPHER_SUITES),
+            }
+        )
+    return environment
 
 
 def render_etcd_env_file(environment: Mapping[str, str]) -> str:
@@ -393,6 +447,14 @@ PROD_LOG_DIR = "/var/log/postgresql"
 PROD_PATRONI_LOG_DIR = "/var/log/patroni"
 PROD_PGBACKREST_CONFIG_PATH = "/etc/pgbackrest"
 PROD_TLS = TlsFiles(cert="/etc/cryb-db/tls/node.crt", key="/etc/cryb-db/tls/node.key")
+PROD_ETCD_TLS_DIR = "/etc/cryb-db/etcd-tls"
+PROD_ETCD_TLS = EtcdTls(
+    ca=f"{PROD_ETCD_TLS_DIR}/ca.crt",
+    cert=f"{PROD_ETCD_TLS_DIR}/member.crt",
+    key=f"{PROD_ETCD_TLS_DIR}/member.key",
+    client_cert=f"{PROD_ETCD_TLS_DIR}/patroni.crt",
+    client_key=f"{PROD_ETCD_TLS_DIR}/patroni.key",
+)
 POST_BOOTSTRAP_SCRIPT = "/usr/local/sbin/cryb-pg-post-bootstrap"
 ON_ROLE_CHANGE_SCRIPT = "/usr/local/sbin/cryb-pg-on-role-change"
 
@@ -488,6 +550,7 @@ def node_inputs(
         pgbackrest_config_path=PROD_PGBACKREST_CONFIG_PATH,
         client_cidrs=tuple(client_cidrs),
         tls=PROD_TLS,
+        etcd_tls=PROD_ETCD_TLS,
         watchdog="automatic",
         post_bootstrap=POST_BOOTSTRAP_SCRIPT,
         on_role_change=ON_ROLE_CHANGE_SCRIPT,

@@ -7,7 +7,7 @@ from pulumi_policy import Severity
 
 from .base import Config, RuleSet
 from .graph import Stack
-from .props import UNKNOWN, as_bool, as_list, as_number
+from .props import UNKNOWN, as_bool, as_list, as_number, has_unknown, strings
 from .resource import Resource
 
 RULES = RuleSet()
@@ -25,6 +25,13 @@ INSTANCE = "aws:ec2/instance:Instance"
 VOLUME = "aws:ebs/volume:Volume"
 EBS_ENCRYPTION_BY_DEFAULT = "aws:ebs/encryptionByDefault:EncryptionByDefault"
 VPC_BLOCK_PUBLIC_ACCESS = "aws:ec2/vpcBlockPublicAccessOptions:VpcBlockPublicAccessOptions"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+# Rules that belong to a group through `securityGroupId`: a group's own rules do not put it to use.
+SECURITY_GROUP_RULES = (
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+    "aws:ec2/securityGroupRule:SecurityGroupRule",
+)
 
 ADMIN_PORTS = (22, 3389)
 
@@ -118,6 +125,40 @@ def ec2_network_acl_in_use(stack: Stack, config: Config) -> Iterator[tuple[Resou
             continue
         if not stack.maybe_referrers(acl, (NETWORK_ACL_ASSOCIATION,), ("networkAclId",)):
             yield acl, "no subnet uses this network ACL: associate it with its tier's subnets or remove it."
+
+
+@RULES.stack(
+    name="ec2-security-group-in-use",
+    description="Every security group is used: attached to something, or named by another group's rule (a group that "
+    "only carries its own rules is declared for nothing and invites attaching it by mistake).",
+    controls=("EC2.22",),
+    severity=Severity.LOW,
+    remediation="Declare the group only where something attaches it (e.g. the endpoints group only with "
+    "cryb-db:network.interfaceEndpoints), or delete it.",
+)
+def ec2_security_group_in_use(stack: Stack, config: Config) -> Iterator[tuple[Resource | None, str]]:
+    groups = stack.of_type(SECURITY_GROUP)
+    if not groups:
+        return
+    # What every other resource names, computed once: the strings of its props (a group's own rules name it in
+    # securityGroupId, which is no use of it; tags never are), the URNs the engine recorded as their inputs, and
+    # whether an unknown value without recorded dependencies leaves it undecided.
+    named: set[str] = set()
+    undecided = False
+    for user in stack.resources:
+        if user.type == SECURITY_GROUP:
+            continue
+        owned = ("securityGroupId",) if user.type in SECURITY_GROUP_RULES else ()
+        keys = [k for k in user.props if k not in owned and k not in ("tags", "tagsAll")]
+        values = [user.props[k] for k in keys]
+        named |= strings(values)
+        named |= {urn for k in keys for urn in user.property_dependencies.get(k, ())}
+        undecided = undecided or any(has_unknown(user.props[k]) and not user.property_dependencies.get(k) for k in keys)
+    if undecided:
+        return
+    for group in groups:
+        if not stack.identifiers(group) & named:
+            yield group, "nothing attaches this security group or names it in a rule: declare it only where it is used."
 
 
 @RULES.resource(

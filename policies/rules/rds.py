@@ -347,6 +347,40 @@ def rds_postgres_force_ssl(resource: Resource, config: Config) -> Iterator[str]:
         yield f"{key} is not set (the default group may allow plaintext): attach a group with rds.force_ssl=1."
 
 
+AUDIT_CLASSES = ("ddl", "role")
+
+
+@RULES.resource(
+    types=(PARAMETER_GROUP, CLUSTER_PARAMETER_GROUP),
+    name="rds-postgres-audit-logging",
+    description="PostgreSQL keeps an audit trail: pgaudit preloaded and logging DDL and role changes, and every "
+    "connection and disconnection logged.",
+    controls=("CRYB.30",),
+    severity=Severity.MEDIUM,
+    remediation="Add pgaudit to shared_preload_libraries, set pgaudit.log to include ddl and role, and "
+    "log_connections = 1, log_disconnections = 1 (components/postgres/tuning.py does).",
+)
+def rds_postgres_audit_logging(resource: Resource, config: Config) -> Iterator[str]:
+    family = resource.get("family")
+    if not isinstance(family, str) or not family.startswith(POSTGRES_ENGINES):
+        return
+    parameters = _parameters(resource)
+    if parameters is None:
+        return
+    preload = parameters.get("shared_preload_libraries")
+    if preload is not UNKNOWN and "pgaudit" not in str(preload or "").split(","):
+        yield "shared_preload_libraries does not load pgaudit: add it (a reboot applies it)."
+    classes = parameters.get("pgaudit.log")
+    if classes is not UNKNOWN:
+        logged = {c.strip().lower() for c in str(classes or "").split(",")}
+        missing = [c for c in AUDIT_CLASSES if c not in logged and "all" not in logged]
+        if missing:
+            yield f"pgaudit.log does not log {missing}: set it to include {', '.join(AUDIT_CLASSES)}."
+    for name in ("log_connections", "log_disconnections"):
+        if parameters.get(name) not in ("1", 1, 1.0, "on", UNKNOWN):
+            yield f"{name} is not 1: set it so every session is on record."
+
+
 @RULES.resource(
     types=(PROXY,),
     name="rds-proxy-requires-tls",

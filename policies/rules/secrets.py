@@ -51,6 +51,8 @@ ROTATION_EXEMPT_TAG = "rotation-exempt"
 DEFAULT_EXEMPT_REASONS = [
     "issued-by-third-party",  # e.g. Slack/Discord webhook URLs: only their issuer can make new ones
     "encrypts-existing-backups",  # a repository cipher passphrase: a new one could not read the old backups
+    "certificate-authority",  # a CA (certificate and key): the nodes renew the certificates it signs; replacing
+    # the CA itself is a planned change of trust on every member at once, not a timed rotation
 ]
 
 

@@ -51,7 +51,9 @@ def endpoint(server: MotoTlsServer, buckets: list[str]) -> AwsEndpoint:
 
 def seed_declared_secrets(server: MotoTlsServer, evaluation: Evaluation, component: str) -> dict[str, str]:
     """Create, in moto, every secret the preview declares under the cluster, with the value its version declares
-    (the mock engine's generated password), under the ARN the preview gives it. Returns ARN -> secret string."""
+    (the mock engine's generated password), under the ARN the preview gives it; a secret the preview declares no
+    version of (the etcd CA, which the first node stores) is created empty. Returns ARN -> secret string of the
+    seeded ones."""
     parent = evaluation.named(component)
     client = server.boto3_client("secretsmanager")
     seeded = {}
@@ -59,7 +61,11 @@ def seed_declared_secrets(server: MotoTlsServer, evaluation: Evaluation, compone
         if secret.parent != parent.urn:
             continue
         arn = str(computed_state(secret, REGION)["arn"])
-        version = evaluation.named(f"{secret.name}-value")
+        versions = [r for r in evaluation.resources if r.name == f"{secret.name}-value" and r.parent == parent.urn]
+        if not versions:
+            client.create_secret(Name=arn)
+            continue
+        (version,) = versions
         assert version.type == SECRET_VERSION
         value = version.inputs["secretString"]
         client.create_secret(Name=arn, SecretString=value)

@@ -8,9 +8,9 @@ import subprocess
 from collections.abc import Callable, Sequence
 
 NODE_PACKAGES = (
-    "postgresql-15", "postgresql-contrib", "etcd-server", "etcd-client", "patroni", "pgbackrest",
-    "postgresql-15-partman", "postgresql-15-cron", "redis-server", "awscli", "python3-boto3", "python3-yaml",
-    "systemd", "iproute2", "procps", "util-linux", "openssl", "curl", "jq",
+    "postgresql-15", "postgresql-contrib", "postgresql-15-pgaudit", "etcd-server", "etcd-client", "patroni",
+    "pgbackrest", "postgresql-15-partman", "postgresql-15-cron", "redis-server", "awscli", "python3-boto3",
+    "python3-yaml", "systemd", "iproute2", "procps", "util-linux", "openssl", "curl", "jq",
 )  # fmt: skip
 
 

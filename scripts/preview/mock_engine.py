@@ -187,6 +187,10 @@ def _computed(type_token: str, name: str, region: str) -> dict[str, Any]:
             "arn": f"arn:aws:elasticache:{region}:{MOCK_ACCOUNT_ID}:replicationgroup:{name}",
         },
         "aws:ec2/launchTemplate:LaunchTemplate": {"latestVersion": 1},
+        # The single-user rotation function of the RDS shards' role secrets (components/postgres/role_secrets.py).
+        "aws:serverlessrepository/cloudFormationStack:CloudFormationStack": {
+            "outputs": {"RotationLambdaARN": f"arn:aws:lambda:{region}:{MOCK_ACCOUNT_ID}:function:{name}"}
+        },
         # Self-hosted PostgreSQL (components/selfhosted/component.py): stable node addresses, NLB DNS names and
         # the private zone's id, which DNS records and rendered configuration are built from.
         "aws:ec2/networkInterface:NetworkInterface": {

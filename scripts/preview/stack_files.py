@@ -28,8 +28,18 @@ def _engine_value(value: Any) -> str:
     return json.dumps(value)
 
 
+def _holds_secure(value: Any) -> bool:
+    """An object or list holding an encrypted value anywhere (`pulumi config set --path --secret`)."""
+    if isinstance(value, dict):
+        return set(value) == {"secure"} or any(_holds_secure(v) for v in value.values())  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+    if isinstance(value, list):
+        return any(_holds_secure(v) for v in value)  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+    return False
+
+
 def read_stack_file(path: Path) -> StackFile:
-    """Encrypted values (`secure: v1:...`) cannot be decrypted offline; they become a placeholder, marked secret."""
+    """Encrypted values (`secure: v1:...`) cannot be decrypted offline; they become a placeholder, marked secret.
+    A key whose object holds an encrypted value is marked secret as a whole, as the engine does."""
     document = yaml.safe_load(path.read_text()) or {}
     if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
         raise ValueError(f"{path}: expected a mapping with a `config:` mapping inside")
@@ -41,6 +51,8 @@ def read_stack_file(path: Path) -> StackFile:
             secret_keys.append(key)
         else:
             config[key] = _engine_value(value)
+            if _holds_secure(value):
+                secret_keys.append(key)
     return StackFile(path, config, secret_keys)
 
 

@@ -285,7 +285,7 @@ MISCONFIGURATIONS: dict[str, tuple[Callable[[Evaluation], Evaluation], set[tuple
         {("rds-postgres-force-ssl", "cryb-prod-pg-params")},
     ),
     "TimescaleDB on RDS": (
-        set_parameter("shared_preload_libraries", "pg_stat_statements,timescaledb"),
+        set_parameter("shared_preload_libraries", "pg_stat_statements,pgaudit,timescaledb"),
         {("timescaledb-self-hosted-only", "cryb-prod-pg-params")},
     ),
     "proxy without TLS": (

@@ -105,6 +105,7 @@ def loopback_inputs(production: PatroniInputs, index: int, ports: Sequence[int],
         log_dir=str(node_dir / "log"),
         pgbackrest_config_path=str(node_dir / "pgbackrest"),
         tls=None,
+        etcd_tls=None,  # plain etcd on loopback; TLS is proven on the booted rendered nodes (tests/real/sandbox)
         watchdog="off",
         post_bootstrap=None,
         on_role_change=None,

@@ -50,8 +50,10 @@ PENDING, CURRENT = "AWSPENDING", "AWSCURRENT"
 TAG_PREFIX = "cryb-rotation-"
 LEADER_TAG = f"{TAG_PREFIX}leader"
 # Secrets the agent keeps in sync, by purpose (the `secret-purpose` tag and the keys of `secrets` in the config).
-DATABASE_ROLES = ("superuser", "replication", "rewind", "admin")
+DATABASE_ROLES = ("superuser", "replication", "rewind", "admin", "app", "readonly", "monitor", "migrator")
 KEYS = ("superuser", "replication", "rewind", "restapi", "admin")
+"""Always present; the application roles (app, readonly, monitor, migrator) are kept in sync when configured."""
+APPLICATION_ROLES = ("app", "readonly", "monitor", "migrator")
 SCRAM_ITERATIONS = 4096  # PostgreSQL's default scram_iterations
 
 
@@ -197,7 +199,7 @@ class Agent:
 
     def read(self) -> dict[str, Credential]:
         found = {}
-        for key in KEYS:
+        for key in [*KEYS, *(k for k in APPLICATION_ROLES if k in self.config.secrets)]:
             arn = self.config.secrets[key]
             metadata = self.secretsmanager.describe_secret(SecretId=arn)
             try:
@@ -287,7 +289,7 @@ class Agent:
     def can_log_in(self, credential: Credential) -> bool:
         """Log in over TCP to this node as the role, with the effective password (a replication connection for the
         replication role, which may not open a normal session)."""
-        database = self.config.database if credential.key == "admin" else "postgres"
+        database = self.config.database if credential.key in ("admin", *APPLICATION_ROLES) else "postgres"
         conninfo = (
             f"host={self.config.host} port={self.config.port} user={credential.username} dbname={database} "
             "connect_timeout=5 sslmode=prefer"
@@ -344,7 +346,7 @@ class Agent:
         if not (reload and self.is_leader()):
             return report
         report["leader"] = True
-        for key in DATABASE_ROLES:
+        for key in [k for k in DATABASE_ROLES if k in credentials]:
             credential = credentials[key]
             if not self.can_log_in(credential):
                 waiting = nodes_not_acknowledged(self.config.nodes, credential)

@@ -51,7 +51,8 @@ TAG_PREFIX = "cryb-rotation-"
 LEADER_TAG = f"{TAG_PREFIX}leader"
 PURPOSE_TAG = "secret-purpose"
 REQUIRED_KEYS = ("username", "password")
-DATABASE_ROLES = frozenset({"superuser", "replication", "rewind", "admin"})
+# The application roles (components/postgres/roles.py) rotate like the admin: the leader's agent sets them.
+DATABASE_ROLES = frozenset({"superuser", "replication", "rewind", "admin", "app", "readonly", "monitor", "migrator"})
 ROTATED = DATABASE_ROLES | {"restapi"}
 PASSWORD_LENGTH = 40  # letters and digits, like the first passwords (components/selfhosted/component.py)
 # Every 2 s: the leader sets a database password once every node runs with it, and clients reading AWSCURRENT get

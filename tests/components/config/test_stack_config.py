@@ -132,3 +132,52 @@ def test_tags_carry_the_required_keys() -> None:
 def test_stack_files_are_valid(stack: str) -> None:
     config = parse_stack_config(read_stack_file(stack_file_path(stack)).config)
     assert config.environment == stack
+
+
+def prod_with(**sections: object) -> dict[str, str]:
+    raw = {"cryb-db:environment": "prod", "cryb-db:selfhosted": PROD_SELFHOSTED}
+    raw.update({f"cryb-db:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in sections.items()})
+    return raw
+
+
+ACK = "or set cryb-db:acknowledgeBurstableInProd: true"
+
+
+@pytest.mark.parametrize(
+    ("sections", "key"),
+    [
+        ({"postgres": {"instanceClass": "db.t4g.medium"}}, "cryb-db:postgres.instanceClass = 'db.t4g.medium'"),
+        ({"cache": {"nodeType": "cache.t4g.small"}}, "cryb-db:cache.nodeType = 'cache.t4g.small'"),
+        (
+            {"cache": {"engine": "ec2", "ec2InstanceType": "t4g.small"}, "selfhosted": json.loads(PROD_SELFHOSTED)},
+            "cryb-db:cache.ec2InstanceType = 't4g.small'",
+        ),
+    ],
+)
+def test_prod_refuses_burstable_classes_unless_acknowledged(sections: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(prod_with(**sections))
+    burstable = [p for p in caught.value.problems if p.startswith(key)]
+    assert burstable == [f"{key}: must be a non-burstable class in prod (CPU credits run out under steady load), {ACK}"]
+    acknowledged = parse_stack_config(prod_with(**sections, acknowledgeBurstableInProd="true"))
+    assert acknowledged.acknowledge_burstable_in_prod is True
+
+
+def test_burstable_classes_not_in_use_are_not_refused() -> None:
+    """The ec2 cache instance type matters only with engine ec2, the RDS class only without engine ec2."""
+    config = parse_stack_config(prod_with(cache={"ec2InstanceType": "t4g.small"}))
+    assert config.cache.engine == "elasticache"
+
+
+def test_dev_may_be_burstable_without_acknowledging() -> None:
+    config = parse(postgres={"instanceClass": "db.t4g.medium"}, cache={"nodeType": "cache.t4g.small"})
+    assert config.acknowledge_burstable_in_prod is False
+
+
+@pytest.mark.parametrize("node_type", ["cache.r7g.huge", "cache.t4g.zz", "cache.m7g.3xlarge"])
+def test_malformed_cache_node_type_is_a_config_error(node_type: str) -> None:
+    found = problems(cache={"nodeType": node_type})
+    assert found == [
+        f"cryb-db:cache.nodeType = {node_type!r}: must be cache.<family>.<size> with a known size: micro, small, "
+        "medium, large, xlarge, 2xlarge, 4xlarge, 8xlarge, 12xlarge, 16xlarge"
+    ]

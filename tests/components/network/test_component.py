@@ -209,6 +209,17 @@ def test_every_taggable_resource_carries_the_required_tags(each_stack: Evaluatio
 
 @pytest.mark.parametrize("purpose", ["app", "pooler", "postgres", "cache", "endpoints"])
 def test_security_groups_belong_to_the_vpc(each_stack: Evaluation, purpose: str) -> None:
+    if purpose == "endpoints" and each_stack.stack == "dev":
+        pytest.skip("dev has no interface endpoints, so no endpoints group (test_only_used_groups_are_declared)")
     (vpc,) = each_stack.of_type("aws:ec2/vpc:Vpc")
     group = each_stack.by_id(sg_id(each_stack, purpose))
     assert group is not None and group.inputs["vpcId"] == vpc.id
+
+
+def test_only_used_groups_are_declared(prod: Evaluation, dev: Evaluation) -> None:
+    """The endpoints group exists (and is exported) only where interface endpoints attach it."""
+    assert "endpoints" not in dev.outputs["network"]["securityGroupIds"]
+    assert not [g for g in dev.of_type("aws:ec2/securityGroup:SecurityGroup") if "endpoints" in g.name]
+    rules = dev.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert not [r for r in rules if "endpoints" in r.name]
+    assert prod.by_id(sg_id(prod, "endpoints")) is not None

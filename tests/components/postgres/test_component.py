@@ -563,3 +563,27 @@ def test_each_shard_names_its_proxys_resource_id(each_stack: Evaluation) -> None
         proxy = proxies[f"{shard['name']}-proxy"]
         arn = _computed(proxy.type, proxy.name, shard["region"])["arn"]  # what the mock engine answers, as AWS would
         assert arn.endswith(f":db-proxy:{shard['proxyResourceId']}") and shard["proxyResourceId"].startswith("prx-")
+
+
+def test_every_shard_has_a_rotated_secret_per_least_privilege_role(each_stack: Evaluation) -> None:
+    """Four role secrets per shard in the single-user rotation shape (host = the shard's writer), KMS-encrypted,
+    rotated every 30 days by the one single-user rotation function of the stack, exported per shard."""
+    (function,) = each_stack.of_type("aws:serverlessrepository/cloudFormationStack:CloudFormationStack")
+    assert function.inputs["applicationId"].endswith("/SecretsManagerRDSPostgreSQLRotationSingleUser")
+    assert function.inputs["parameters"]["kmsKeyArn"].endswith("secrets")
+    rotation_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function.name}"
+    for shard in each_stack.outputs["postgres"]["shards"]:
+        arns = shard["roleSecretArns"]
+        assert sorted(arns) == ["app", "migrator", "monitor", "readonly"]
+        for role in arns:
+            secret = each_stack.named(f"{shard['name']}-{role}")
+            assert secret.inputs["tags"]["secret-purpose"] == role and secret.inputs["kmsKeyId"].endswith("secrets")
+            version = each_stack.named(f"{shard['name']}-{role}-value")
+            assert "secretString" in version.secret_paths
+            value = json.loads(version.inputs["secretString"])
+            assert (value["engine"], value["username"], value["host"]) == ("postgres", role, shard["writerEndpoint"])
+            assert (value["port"], value["dbname"]) == (shard["port"], shard["databaseName"])
+            rotation = each_stack.named(f"{shard['name']}-{role}-rotation")
+            assert rotation.inputs["rotationLambdaArn"] == rotation_arn
+            assert rotation.inputs["rotationRules"]["automaticallyAfterDays"] == 30
+            assert rotation.inputs["rotateImmediately"] is False

@@ -19,7 +19,7 @@ SCHEMA = json.loads((PROJECT_DIR / "docs" / "outputs.schema.json").read_text())
 EC2_POSTGRES = {"engine": "ec2", "shardCount": 2, "ec2": {"instanceType": "i4i.xlarge"}}
 RDS_SHARD_FIELDS = {
     "id", "name", "topology", "writerEndpoint", "readerEndpoints", "proxyEndpoint", "port", "proxyPort",
-    "databaseName", "secretArn", "iamAuthentication", "region", "bucketRange", "shardMapVersion",
+    "databaseName", "secretArn", "roleSecretArns", "iamAuthentication", "region", "bucketRange", "shardMapVersion",
 }  # fmt: skip
 
 

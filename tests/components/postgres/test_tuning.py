@@ -95,10 +95,12 @@ def test_security_and_observability_parameters_are_fixed() -> None:
     logical = next(p for p in parameters("db.r7g.xlarge") if p.name == "rds.logical_replication")
     assert (logical.value, logical.apply_method) == ("1", "pending-reboot")  # static: takes effect at a reboot
     assert got["password_encryption"] == "scram-sha-256"
-    assert got["shared_preload_libraries"].split(",") == ["pg_stat_statements", "auto_explain"]
+    assert got["shared_preload_libraries"].split(",") == ["pg_stat_statements", "auto_explain", "pgaudit"]
     assert got["random_page_cost"] == "1.1"
     assert int(got["effective_io_concurrency"]) >= 100
     assert got["log_lock_waits"] == "1"
+    # The audit trail: DDL and role changes through pgaudit, every connection and disconnection.
+    assert (got["pgaudit.log"], got["log_connections"], got["log_disconnections"]) == ("ddl,role", "1", "1")
     assert int(got["log_min_duration_statement"]) > 0
     assert 0 < int(got["idle_in_transaction_session_timeout"]) <= 300_000
     assert float(got["autovacuum_vacuum_scale_factor"]) < 0.2  # tighter than PostgreSQL's default for big tables
@@ -108,7 +110,7 @@ def test_security_and_observability_parameters_are_fixed() -> None:
 
 def test_pg_cron_is_preloaded_only_when_asked() -> None:
     got = values("db.r7g.xlarge", cron_database="cryb")
-    assert got["shared_preload_libraries"].split(",") == ["pg_stat_statements", "auto_explain", "pg_cron"]
+    assert got["shared_preload_libraries"].split(",") == ["pg_stat_statements", "auto_explain", "pgaudit", "pg_cron"]
     assert got["cron.database_name"] == "cryb"
 
 

@@ -139,7 +139,7 @@ def test_the_timescaledb_fallback_removes_it_from_the_rendered_patroni_yml(tmp_p
     subprocess.run(["python3", "-c", code], check=True, timeout=30)
     before, after = yaml.safe_load(inputs.patroni_yml), yaml.safe_load(target.read_text())
     assert before["postgresql"]["parameters"]["shared_preload_libraries"].startswith("timescaledb,")
-    assert after["postgresql"]["parameters"]["shared_preload_libraries"] == "pg_stat_statements,auto_explain"
+    assert after["postgresql"]["parameters"]["shared_preload_libraries"] == "pg_stat_statements,auto_explain,pgaudit"
     assert "timescaledb.telemetry_level" not in after["bootstrap"]["dcs"]["postgresql"]["parameters"]
     before["postgresql"]["parameters"].pop("shared_preload_libraries")
     after["postgresql"]["parameters"].pop("shared_preload_libraries")
@@ -155,7 +155,8 @@ def test_no_secret_value_only_arns_and_imdsv2() -> None:
     # At boot only the pgBackRest passphrase is fetched by the script; the agent writes every other password.
     assert re.findall(r"\$\(secret (\S+)\)", written[SETUP_SCRIPT]) == [ARNS["pgbackrest"]]
     agent_config = json.loads(written[CREDENTIALS_AGENT_CONFIG])
-    assert agent_config["secrets"] == {k: ARNS[k] for k in ("superuser", "replication", "rewind", "restapi", "admin")}
+    keys = ("superuser", "replication", "rewind", "restapi", "admin", "app", "readonly", "monitor", "migrator")
+    assert agent_config["secrets"] == {k: ARNS[k] for k in keys}  # the application roles rotate like the admin
     assert not re.search(r"PASSWORD=[A-Za-z0-9]", text)
     address = written[ADDRESS_SCRIPT]
     assert "curl -sf -X PUT http://169.254.169.254/latest/api/token" in address  # IMDSv2 token first
@@ -302,3 +303,13 @@ def test_nodes_may_read_their_secrets_and_set_only_rotation_tags() -> None:
     assert tagging["Action"] == "secretsmanager:TagResource" and tagging["Resource"] == list(ARNS.values())
     assert tagging["Condition"]["ForAllValues:StringLike"] == {"aws:TagKeys": [f"{ROTATION_TAG_PREFIX}*"]}
     assert ROTATION_TAG_PREFIX == agent.TAG_PREFIX == rotation_handler.TAG_PREFIX  # one spelling everywhere
+
+
+def test_rendered_scripts_ship_without_comment_lines_but_keep_their_shebang() -> None:
+    """Comments stay in the source; the node gets none (EC2 user data is limited to 16 KiB gzipped)."""
+    written = files(boot())
+    for path in (SETUP_SCRIPT, ADDRESS_SCRIPT):
+        lines = written[path].splitlines()
+        assert lines[0] == "#!/bin/bash"
+        assert not [line for line in lines[1:] if line.lstrip().startswith("#")], path
+    assert "set -a; . /etc/cryb-db/etcdctl.env; set +a" in written[SETUP_SCRIPT]  # code next to a comment stays

@@ -177,7 +177,14 @@ def test_instance_profile_is_least_privilege(evaluation: Evaluation) -> None:
     node = json.loads(evaluation.named(f"{NAME}-node").inputs["policy"])
     secrets = {s.id: s for s in of(evaluation, "aws:secretsmanager/secret:Secret")}
     node_statements = {s["Sid"]: s for s in node["Statement"]}
-    assert len(node_statements["ReadClusterSecrets"]["Resource"]) == len(secrets) == 6
+    (etcd_ca,) = [s for s in secrets.values() if s.name == f"{NAME}-etcd-ca"]
+    credentials = [s for s in secrets.values() if s is not etcd_ca]
+    assert len(node_statements["ReadClusterSecrets"]["Resource"]) == len(credentials) >= 6
+    ca_arn = f"arn:aws:secretsmanager:us-east-1:123456789012:secret/{etcd_ca.name}"
+    assert ca_arn not in node_statements["ReadClusterSecrets"]["Resource"]
+    # The etcd CA is the only secret a node may write (the first node to boot stores it).
+    writes = [s for s in node["Statement"] if "secretsmanager:PutSecretValue" in s["Action"]]
+    assert [w["Resource"] for w in writes] == [ca_arn]
     for statement in [*backup["Statement"], *node["Statement"]]:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert not any(a == "*" or a.endswith(":*") for a in actions)

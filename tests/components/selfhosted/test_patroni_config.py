@@ -109,7 +109,13 @@ def test_prod_rendering_is_synchronous_strict_with_the_configured_timing() -> No
     assert dcs["synchronous_mode"] is True and dcs["synchronous_mode_strict"] is True
     assert dcs["synchronous_node_count"] == 2  # both replicas of three nodes confirm commits
     assert dcs["postgresql"]["parameters"]["synchronous_commit"] == "on"
-    assert config["etcd3"] == {"hosts": [f"{h}:2379" for h in HOSTS], "protocol": "http"}
+    assert config["etcd3"] == {
+        "hosts": [f"{h}:2379" for h in HOSTS],
+        "protocol": "https",  # with the cluster CA and Patroni's client certificate (etcd requires one)
+        "cacert": "/etc/cryb-db/etcd-tls/ca.crt",
+        "cert": "/etc/cryb-db/etcd-tls/patroni.crt",
+        "key": "/etc/cryb-db/etcd-tls/patroni.key",
+    }
     non_strict = render_patroni_config(inputs(synchronous_mode_strict=False))
     assert non_strict["bootstrap"]["dcs"]["synchronous_mode_strict"] is False  # type: ignore[index]
 

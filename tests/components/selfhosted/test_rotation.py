@@ -39,8 +39,9 @@ def test_every_patroni_credential_rotates_except_the_backup_passphrase(prod: Eva
     purposes = {
         s.inputs["tags"]["secret-purpose"]: s for s in prod.of_type(SECRET) if s.name.startswith("cryb-prod-analytics-")
     }
-    assert set(purposes) == {*ROTATED_SECRET_KEYS, "pgbackrest"}
+    assert set(purposes) == {*ROTATED_SECRET_KEYS, "pgbackrest", "etcd-ca"}
     assert "rotation-exempt" in purposes["pgbackrest"].inputs["tags"]
+    assert purposes["etcd-ca"].inputs["tags"]["rotation-exempt"] == "certificate-authority"
     rotated_names = sorted(r.name.removeprefix("cryb-prod-analytics-rotation-") for r in rotations)
     assert rotated_names == sorted(ROTATED_SECRET_KEYS)
     admin_arn = prod.outputs["selfhosted"]["clusters"][0]["secretArn"]
@@ -51,7 +52,8 @@ def test_every_patroni_credential_rotates_except_the_backup_passphrase(prod: Eva
         assert rotation.inputs["rotationRules"]["automaticallyAfterDays"] == 30
     (function,) = [r for r in ours if r.type == FUNCTION]
     assert function.inputs["environment"]["variables"] == {"CLUSTER_NODES": "analytics-a,analytics-b,analytics-c"}
-    assert function.inputs["timeout"] == 900 and function.inputs["reservedConcurrentExecutions"] == 5
+    assert function.inputs["timeout"] == 900
+    assert function.inputs["reservedConcurrentExecutions"] == len(ROTATED_SECRET_KEYS)  # one per secret
     assert function.inputs["vpcConfig"]["subnetIds"] and function.inputs["tracingConfig"]["mode"] == "Active"
 
 

@@ -56,6 +56,7 @@ def test_every_rule_has_metadata_and_is_exercised_here() -> None:
             "ec2-every-vpc-has-flow-logs",
             "ec2-vpc-interface-endpoints",
             "ec2-network-acl-in-use",
+            "ec2-security-group-in-use",
             "secretsmanager-every-secret-rotates",
             "data-stores-in-data-subnets",
             "data-stores-have-alarms",

@@ -288,3 +288,26 @@ def test_network_acl_in_use() -> None:
     )
     assert stack_violations(rule, [acl, association]) == []
     assert stack_violations(rule, [Node(acl.type, "acl", {"vpcId": "vpc", "subnetIds": UNKNOWN_ARRAY_VALUE})]) == []
+
+
+def test_security_group_in_use() -> None:
+    rule = RULES["ec2-security-group-in-use"]
+    ingress = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+    group = Node("aws:ec2/securityGroup:SecurityGroup", "endpoints", {"vpcId": "vpc-1", "id": "sg-1"})
+    peer = Node("aws:ec2/securityGroup:SecurityGroup", "app", {"vpcId": "vpc-1", "id": "sg-2"})
+    own_rule = Node(ingress, "own", {"securityGroupId": "sg-1", "cidrIpv4": "10.0.0.0/16", "fromPort": 443.0})
+    # A group that only carries its own rules is used by nothing.
+    assert [n for n, _ in stack_violations(rule, [group, own_rule])] == ["endpoints"]
+    # Attached to an endpoint: used.
+    endpoint = Node("aws:ec2/vpcEndpoint:VpcEndpoint", "kms", {"vpcId": "vpc-1", "securityGroupIds": ["sg-1"]})
+    assert stack_violations(rule, [group, own_rule, endpoint]) == []
+    # Named as the peer of another group's rule: used (the `app` group applications attach).
+    peer_rule = Node(ingress, "from-app", {"securityGroupId": "sg-1", "referencedSecurityGroupId": "sg-2"})
+    assert [n for n, _ in stack_violations(rule, [group, peer, peer_rule])] == ["endpoints"]
+    # Known only through the engine's recorded dependencies: used.
+    attached = Node("aws:ec2/vpcEndpoint:VpcEndpoint", "sts", {"securityGroupIds": [UNKNOWN_STRING_VALUE]})
+    attached.depends = {"securityGroupIds": ["endpoints"]}
+    assert stack_violations(rule, [group, attached]) == []
+    # Still unknown with no recorded dependency: undecided, not a violation.
+    unknown = Node("aws:ec2/vpcEndpoint:VpcEndpoint", "logs", {"securityGroupIds": [UNKNOWN_STRING_VALUE]})
+    assert stack_violations(rule, [group, unknown]) == []

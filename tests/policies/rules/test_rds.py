@@ -62,6 +62,14 @@ CLUSTER_INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
 AURORA = {"engine": "aurora-postgresql", "clusterIdentifier": "cryb-aurora", "id": "cryb-aurora"}
 
 
+AUDIT_PARAMETERS = [
+    {"name": "shared_preload_libraries", "value": "pg_stat_statements,auto_explain,pgaudit"},
+    {"name": "pgaudit.log", "value": "ddl,role"},
+    {"name": "log_connections", "value": "1"},
+    {"name": "log_disconnections", "value": "1"},
+]
+AUDITED = {"family": "postgres17", "parameters": AUDIT_PARAMETERS, "tags": TAGS}
+
 CASES = [
     Case(
         "rds-not-publicly-accessible",
@@ -234,6 +242,27 @@ CASES = [
         RDS_CLUSTER,
         MULTI_AZ_CLUSTER,
         [changed(MULTI_AZ_CLUSTER, dbClusterParameterGroupName=...)],
+    ),
+    Case(
+        "rds-postgres-audit-logging",
+        "aws:rds/parameterGroup:ParameterGroup",
+        AUDITED,
+        [
+            changed(AUDITED, parameters=AUDIT_PARAMETERS[1:]),  # pgaudit not preloaded
+            changed(
+                AUDITED,
+                parameters=[*AUDIT_PARAMETERS[:1], {"name": "pgaudit.log", "value": "ddl"}, *AUDIT_PARAMETERS[2:]],
+            ),
+            changed(AUDITED, parameters=AUDIT_PARAMETERS[:3]),  # no log_disconnections
+            changed(
+                AUDITED,
+                parameters=[*AUDIT_PARAMETERS[:2], {"name": "log_connections", "value": "0"}, *AUDIT_PARAMETERS[3:]],
+            ),
+        ],
+        [
+            changed(AUDITED, parameters=UNKNOWN_ARRAY_VALUE),
+            changed(AUDITED, parameters=[{**p, "value": UNKNOWN_STRING_VALUE} for p in AUDIT_PARAMETERS]),
+        ],
     ),
     Case(
         "rds-proxy-requires-tls",

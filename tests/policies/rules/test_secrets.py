@@ -47,7 +47,13 @@ def test_every_secret_rotates() -> None:
 
 @pytest.mark.parametrize(
     ("reason", "flagged"),
-    [("issued-by-third-party", False), ("encrypts-existing-backups", False), ("too-busy", True), ("", True)],
+    [
+        ("issued-by-third-party", False),
+        ("encrypts-existing-backups", False),
+        ("certificate-authority", False),
+        ("too-busy", True),
+        ("", True),
+    ],
 )
 def test_only_a_listed_reason_exempts_a_secret_from_rotation(reason: str, flagged: bool) -> None:
     rule = RULES["secretsmanager-every-secret-rotates"]

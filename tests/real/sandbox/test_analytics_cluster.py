@@ -4,14 +4,21 @@ point-in-time restore onto a fresh node. The scenarios run in order on one clust
 
 from __future__ import annotations
 
+import json
+import os
+import pwd
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 import yaml
 
+from scripts import PROJECT_DIR
 from scripts.local.aws import REGION, endpoint
 from scripts.local.nodes import wait_for
 from scripts.preview.mock_engine import Evaluation
@@ -19,12 +26,13 @@ from scripts.sandbox import Node, Sandbox
 from scripts.sandbox.image import Image
 from scripts.sandbox.node import CommandError
 from scripts.sandbox.units import verify
-from tests.real.sandbox.rendered import BootedCluster, booted_cluster
+from tests.real.sandbox.rendered import BootedCluster, booted_cluster, purpose_of
 
 pytestmark = pytest.mark.servers
 
 COMPONENT = "cryb-prod-analytics"
 MAJORS = {"17": "15"}  # prod renders PostgreSQL 17; this machine has Debian 12's 15 (the image says so at boot)
+ROLES = ("app", "readonly", "monitor", "migrator")
 TTL, LOOP_WAIT = 20, 5  # the shipped timing (components/config/selfhosted.py), asserted below from the rendered file
 MEASURED: dict[str, float] = {}
 
@@ -80,6 +88,73 @@ def test_three_nodes_boot_one_leader_and_two_synchronous_standbys(cluster: Boote
         assert node.path("/etc/cryb-db/analytics-backend").read_text().strip() == "partman"
 
 
+def test_bootstrap_creates_the_least_privilege_roles_and_audits_ddl(cluster: BootedCluster) -> None:
+    """The rendered post_bootstrap creates app/readonly/monitor/migrator; the credentials agent sets each password
+    from its own secret (moto); pgaudit logs DDL and role changes; connections are logged."""
+    leader = wait_for("a leader", cluster.leader, timeout=30)
+
+    def login(role: str) -> psycopg.Connection | None:
+        try:
+            return psycopg.connect(
+                host=str(leader.path("/var/run/postgresql")), port=cluster.port, dbname=cluster.database,
+                user=role, password=cluster.secrets[role]["password"], connect_timeout=3, autocommit=True,
+            )  # fmt: skip
+        except psycopg.OperationalError:
+            return None
+
+    conns = {role: wait_for(f"role {role} logging in with its secret", lambda r=role: login(r), 150) for role in ROLES}
+    try:
+        conns["migrator"].execute("CREATE TABLE app.sandbox_posts (id bigint PRIMARY KEY, body text)")
+        conns["app"].execute("INSERT INTO app.sandbox_posts VALUES (1, 'hello')")
+        assert conns["readonly"].execute("SELECT body FROM app.sandbox_posts").fetchall() == [("hello",)]
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conns["app"].execute("DROP TABLE app.sandbox_posts")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conns["readonly"].execute("DELETE FROM app.sandbox_posts")
+        member = conns["monitor"].execute("SELECT pg_has_role('monitor', 'pg_monitor', 'MEMBER')").fetchone()
+        assert member == (True,)
+    finally:
+        for conn in conns.values():
+            conn.close()
+
+    def audited() -> bool:
+        logs = "".join(p.read_text(errors="replace") for p in leader.path("/var/log/postgresql").glob("*.log"))
+        return "AUDIT: SESSION" in logs and "CREATE TABLE app.sandbox_posts" in logs and "user=migrator" in logs
+
+    wait_for("the DDL as a pgaudit AUDIT line and the migrator's connection in the leader's log", audited, 10)
+
+
+def test_roles_apply_converges_on_the_roles_the_bootstrap_made(cluster: BootedCluster, tmp_path: Path) -> None:
+    """`scripts roles apply` as the cluster's admin (the outputs contract, secrets in moto) on the roles the
+    bootstrap created as the superuser: it succeeds (the admin holds them WITH ADMIN OPTION), twice, and the roles
+    still log in with their secrets."""
+    leader = wait_for("a leader", cluster.leader, timeout=30)
+    client = cluster.moto.boto3_client("secretsmanager")
+    # The nodes name their secrets by the preview's ARNs, which are the secrets' names in moto.
+    arns = {purpose_of(s["Name"], COMPONENT): s["Name"] for s in client.list_secrets()["SecretList"]}
+    entry = {
+        "name": cluster.scope, "writerEndpoint": str(leader.path("/var/run/postgresql")), "port": cluster.port,
+        "databaseName": cluster.database, "secretArn": arns["admin"],
+        "roleSecretArns": {role: arns[role] for role in ROLES},
+    }  # fmt: skip
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"selfhosted": {"clusters": [entry]}}))
+    env = {**os.environ, "AWS_ENDPOINT_URL": cluster.moto.endpoint_url, "AWS_CA_BUNDLE": str(cluster.moto.ca_file),
+           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # fmt: skip
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-m", "scripts", "roles", "apply", "--outputs", str(outputs), "--sslmode", "disable"],
+            cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+    for role in ROLES:
+        with psycopg.connect(
+            host=str(leader.path("/var/run/postgresql")), port=cluster.port, dbname=cluster.database, user=role,
+            password=cluster.secrets[role]["password"], connect_timeout=3,
+        ) as conn:  # fmt: skip
+            assert conn.execute("SELECT current_user").fetchone() == (role,)
+
+
 def test_rendered_parameters_are_known_to_the_installed_postgresql(cluster: BootedCluster) -> None:
     """The image serves 17's path with 15: a 17-only parameter would show up here, not be hidden."""
     leader = wait_for("a leader", cluster.leader, timeout=30)
@@ -120,6 +195,110 @@ def test_units_verify_with_systemd_analyze(cluster: BootedCluster) -> None:
     problems = [line for line in (result.stdout + result.stderr).splitlines() if "cryb-" in line]
     assert result.returncode == 0 and not problems, result.stdout + result.stderr
     assert verify  # the helper for a root directory; the node's own view is what ships
+
+
+ETCD_TLS = "/etc/cryb-db/etcd-tls"
+
+
+def _etcdctl(node: Node, *args: str, check: bool = True) -> str:
+    """etcdctl as an operator runs it on a node: with the rendered etcdctl.env (TLS, the member's certificate)."""
+    script = 'set -a; . /etc/cryb-db/etcdctl.env; set +a; exec etcdctl "$@"'
+    return node.run(["bash", "-c", script, "etcdctl", *args], check=check).stdout
+
+
+def test_etcd_speaks_tls_to_peers_and_clients_and_requires_client_certificates(cluster: BootedCluster) -> None:
+    wait_for("a leader", cluster.leader, timeout=30)
+    node = cluster.box.nodes[0]
+    address = node.alias
+    # Every member is healthy over TLS, and the members know each other by https peer URLs.
+    health = _etcdctl(node, "endpoint", "health", "--cluster", "-w", "json")
+    assert [m["health"] for m in yaml.safe_load(health)] == [True, True, True], health
+    members = yaml.safe_load(_etcdctl(node, "member", "list", "-w", "json"))["members"]
+    assert len(members) == 3
+    assert all(url.startswith("https://") for m in members for url in m["peerURLs"] + m["clientURLs"]), members
+    # Patroni's leader lock lives in this etcd (Patroni reaches it over TLS with its own client certificate).
+    leader_key = _etcdctl(node, "get", "--print-value-only", f"/cryb-db/{cluster.scope}/leader").strip()
+    assert leader_key == cluster.member_of(wait_for("a leader", cluster.leader, timeout=30))
+    # Without a client certificate of the cluster CA: refused. Plain HTTP: refused.
+    no_cert = node.run(
+        ["etcdctl", f"--endpoints=https://{address}:2379", f"--cacert={ETCD_TLS}/ca.crt", "--dial-timeout=3s",
+         "--command-timeout=5s", "get", "/cryb-db/", "--prefix", "--keys-only"],
+        check=False, env={"ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert no_cert.returncode != 0 and "cryb-db" not in no_cert.stdout
+    assert "certificate" in no_cert.stderr or "handshake" in no_cert.stderr or "deadline" in no_cert.stderr
+    plain = node.run(["curl", "-s", "--max-time", "3", f"http://{address}:2379/version"], check=False)
+    assert plain.returncode != 0 or "etcdserver" not in plain.stdout
+    # A certificate from another CA is refused too.
+    other = node.run(
+        ["bash", "-c",
+         "set -e; cd $(mktemp -d); openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+         "-subj /CN=intruder -keyout k -out c 2>/dev/null; "
+         f"ETCDCTL_API=3 etcdctl --endpoints=https://{address}:2379 --cacert={ETCD_TLS}/ca.crt --cert=c --key=k "
+         "--dial-timeout=3s --command-timeout=5s get /cryb-db/ --prefix --keys-only"],
+        check=False,
+    )  # fmt: skip
+    assert other.returncode != 0 and "cryb-db" not in other.stdout
+    # The keys are readable by their service only.
+    for name, owner in (("member.key", "etcd"), ("patroni.key", "postgres")):
+        key = node.path(f"{ETCD_TLS}/{name}").stat()
+        assert oct(key.st_mode & 0o777) == "0o600" and pwd.getpwuid(key.st_uid).pw_name == owner
+
+
+def test_etcd_certificates_near_expiry_are_renewed_without_a_restart(cluster: BootedCluster) -> None:
+    """The member certificate is replaced by one of the same CA that expires tomorrow; the rendered renewal unit
+    issues a 90-day one, and etcd serves it at the next handshake without a restart."""
+    node = cluster.box.nodes[1]
+    address = node.alias
+    ca = json.loads(
+        cluster.moto.boto3_client("secretsmanager").get_secret_value(SecretId=_etcd_ca_arn(cluster))["SecretString"]
+    )
+    work = node.path("/tmp/short-cert")
+    work.mkdir(mode=0o700)
+    (work / "ca.key").write_text(ca["key"])
+    (work / "ext").write_text(f"subjectAltName=IP:{address},IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n")
+    w = "/tmp/short-cert"
+    node.run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj",
+              "/CN=short", "-keyout", f"{w}/key", "-out", f"{w}/csr"])  # fmt: skip
+    node.run(["openssl", "x509", "-req", "-in", f"{w}/csr", "-CA", f"{ETCD_TLS}/ca.crt", "-CAkey", f"{w}/ca.key",
+              "-CAcreateserial", "-CAserial", f"{w}/srl", "-days", "1", "-extfile", f"{w}/ext",
+              "-out", f"{w}/crt"])  # fmt: skip
+    etcd = _etcd_pid(node)
+    node.run(["install", "-m", "0600", "-o", "etcd", "-g", "etcd", f"{w}/key", f"{ETCD_TLS}/member.key"])
+    node.run(["install", "-m", "0644", "-o", "etcd", "-g", "etcd", f"{w}/crt", f"{ETCD_TLS}/member.crt"])
+
+    def served_end() -> str:
+        probe = node.run(
+            ["bash", "-c",
+             f"openssl s_client -connect {address}:2379 -CAfile {ETCD_TLS}/ca.crt -cert {ETCD_TLS}/member.crt "
+             f"-key {ETCD_TLS}/member.key </dev/null 2>/dev/null | openssl x509 -noout -enddate"],
+            check=False,
+        )  # fmt: skip
+        return probe.stdout.strip()
+
+    short_end = node.run(["openssl", "x509", "-noout", "-enddate", "-in", f"{w}/crt"]).stdout.strip()
+    wait_for("etcd serving the short-lived certificate", lambda: served_end() == short_end, timeout=10)
+    node.run(["systemctl", "start", "cryb-etcd-certs.service"], timeout=120)
+    wait_for("etcd serving a renewed certificate", lambda: served_end() not in ("", short_end), 10)
+    renewed = served_end()
+    # 90 days: more than 80 left; served at the next handshake by the same etcd process.
+    node.run(["openssl", "x509", "-noout", "-checkend", str(80 * 86400), "-in", f"{ETCD_TLS}/member.crt"])
+    assert renewed.startswith("notAfter=") and _etcd_pid(node) == etcd
+    health = yaml.safe_load(_etcdctl(node, "endpoint", "health", "--cluster", "-w", "json"))
+    assert [m["health"] for m in health] == [True, True, True]
+
+
+def _etcd_pid(node: Node) -> int:
+    found = [p for p in node.pids() if Path(f"/proc/{p}/comm").read_text().strip() == "etcd"]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def _etcd_ca_arn(cluster: BootedCluster) -> str:
+    client = cluster.moto.boto3_client("secretsmanager")
+    names = [s["ARN"] for s in client.list_secrets()["SecretList"] if s["Name"].endswith("-etcd-ca")]
+    assert len(names) == 1, names
+    return names[0]
 
 
 class Writer(threading.Thread):

@@ -70,9 +70,19 @@ def test_the_shard_archives_wal_to_s3_within_60_s(shard: BootedCluster) -> None:
     assert time.monotonic() - shard.booted_at < 120
 
 
+def test_the_shards_etcd_members_are_healthy_over_tls_only(shard: BootedCluster) -> None:
+    node = shard.box.nodes[0]
+    script = "set -a; . /etc/cryb-db/etcdctl.env; set +a; exec etcdctl endpoint health --cluster -w json"
+    health = yaml.safe_load(node.run(["bash", "-c", script]).stdout)
+    assert sorted(m["endpoint"].split(":")[0] for m in health) == ["https"] * 3
+    assert all(m["health"] for m in health)
+
+
 def _etcd_members(shard: BootedCluster, via: Node) -> dict[str, tuple[str, str]]:
     """name -> (member id, status) from etcd's own member list, asked on a node."""
-    out = via.run(["env", "ETCDCTL_API=3", "etcdctl", f"--endpoints=http://{via.alias}:2379", "member", "list"]).stdout
+    # etcdctl over TLS with the node's rendered settings (the cluster CA and the member's client certificate).
+    script = "set -a; . /etc/cryb-db/etcdctl.env; set +a; exec etcdctl member list"
+    out = via.run(["bash", "-c", script]).stdout
     rows = [line.split(", ") for line in out.splitlines() if line]
     return {row[2]: (row[0], row[1]) for row in rows}
 

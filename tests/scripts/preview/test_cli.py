@@ -113,3 +113,22 @@ def test_json_keys_are_camel_case_like_the_stack_outputs() -> None:
     keys = own_keys(json.loads(done.stdout))
     assert "cost.totalMonthlyUsd" in keys and "cost.items[].unitPrice" in keys
     assert [k for k in keys if not CAMEL.match(k.rsplit(".", 1)[-1])] == []
+
+
+def test_plaintext_secret_exits_2_naming_the_key_and_the_command_never_the_value(tmp_path: Path) -> None:
+    url = "https://events.pagerduty.com/integration/PLAINTEXT-KEY-42/enqueue"
+    bad = write_config(tmp_path, "prod", {"cryb-db:monitoring": {"pagerdutyIntegrationUrl": url}})
+    done = run_preview("--stack", "prod", "--config", str(bad), "--json")
+    assert done.returncode == 2
+    message = " ".join(done.stderr.split())  # rich wraps long lines
+    assert "cryb-db:monitoring.pagerdutyIntegrationUrl: a secret" in message
+    assert "pulumi config set --path --secret 'cryb-db:monitoring.pagerdutyIntegrationUrl'" in message
+    assert "PLAINTEXT-KEY-42" not in done.stderr + done.stdout
+
+
+def test_malformed_cache_node_type_exits_2_naming_the_key(tmp_path: Path) -> None:
+    cache = {"shards": 1, "nodeType": "cache.t4g.zz", "ec2InstanceType": "t4g.small"}
+    bad = write_config(tmp_path, "dev", {"cryb-db:cache": cache})
+    done = run_preview("--stack", "dev", "--config", str(bad))
+    assert done.returncode == 2, done.stderr
+    assert "cryb-db:cache.nodeType = 'cache.t4g.zz'" in " ".join(done.stderr.split())
