@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 from components.postgres.tuning import InstanceClass, max_connections
 from components.selfhosted.nvme_instances import nvme_instance_type
-from components.selfhosted.patroni_config import DATA_MOUNT
+from components.selfhosted.patroni_config import DATA_MOUNT, MAXIMUM_LAG_ON_FAILOVER_BYTES
 
 GIB = 1024**3
 XID_ALARM = 1_000_000_000  # AWS: alarm at ~1B; wraparound protection forces read-only near 2.1B
@@ -496,6 +496,21 @@ def selfhosted_node_alarm_specs(instance_type: str, settings: AlarmSettings) -> 
             "hashes spill, and the kernel may kill a backend (which restarts every session).",
             unit="%",
             anchor="memory-node",
+        ),
+        AlarmSpec(
+            "replication-lag",
+            "replication_lag_bytes",
+            "Maximum",
+            "GreaterThanThreshold",
+            float(MAXIMUM_LAG_ON_FAILOVER_BYTES),
+            5,
+            5,
+            "warning",
+            f"The node has been more than {MAXIMUM_LAG_ON_FAILOVER_BYTES // 1024**2} MiB of WAL behind the leader for "
+            "5 minutes (Patroni's lag, published by the node's metrics agent): past maximum_lag_on_failover Patroni "
+            "will not promote it, reads from it are stale, and a failover has one candidate fewer.",
+            unit="bytes",
+            anchor="replication-lag-node",
         ),
     ]
 

@@ -57,6 +57,7 @@ SELFHOSTED_HELPERS = {
     "CPUUtilization": "metric_cpu_utilization",
     "disk_used_percent": "metric_data_disk_used_percent",
     "mem_used_percent": "metric_mem_used_percent",
+    "replication_lag_bytes": "metric_replication_lag_bytes",
 }
 COMPARISON_SIGNS = {"GreaterThanThreshold": ">", "LessThanThreshold": "<"}
 

@@ -42,6 +42,7 @@ SECTIONS: dict[str, list[tuple[str, str]]] = {
         ("postgres", "ReplicaLag"),
         ("postgres", "OldestReplicationSlotLag"),
         ("cache", "ReplicationLag"),
+        ("selfhosted", "replication_lag_bytes"),
     ],
     "Capacity": [
         ("postgres", "FreeStorageSpace"),

@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from components.selfhosted.credentials_agent import AGENT_FILE, acknowledgement_tags_only
+from components.selfhosted.metrics_agent import AGENT_FILE as METRICS_AGENT_FILE
 from components.selfhosted.nvme_instances import Arch, nvme_instance_type
 from components.selfhosted.patroni_config import (
     DATA_MOUNT,
@@ -69,6 +70,12 @@ BACKUP_SCRIPT = "/usr/local/sbin/cryb-pg-backup"
 CREDENTIALS_AGENT = "/usr/local/sbin/cryb-pg-credentials"
 CREDENTIALS_AGENT_CONFIG = f"{CONF_DIR}/credentials-agent.json"
 CREDENTIALS_INTERVAL_SECONDS = 30
+METRICS_AGENT = "/usr/local/sbin/cryb-pg-metrics"
+METRICS_AGENT_CONFIG = f"{CONF_DIR}/metrics-agent.json"
+METRICS_INTERVAL_SECONDS = 60
+INCR_BACKUP_HOURS = 4
+# 06:00 ... 22:00 UTC: every INCR_BACKUP_HOURS after the 02:00 full (Sunday) or differential (other days).
+INCR_BACKUP_CALENDAR_HOURS = ",".join(f"{h:02d}" for h in range(2 + INCR_BACKUP_HOURS, 24, INCR_BACKUP_HOURS))
 BAKED_MARKER = f"{CONF_DIR}/packages-baked"
 BACKEND_FILE = f"{CONF_DIR}/analytics-backend"
 METRICS_NAMESPACE = "cryb-db/selfhosted"
@@ -114,6 +121,9 @@ class NodeBootInputs:
     """Names of every node of the cluster, this one included (the credentials agent waits for all of them)."""
     pg_port: int = 5432
     package_proxy: str | None = None
+    component: str | None = None
+    """The cluster's component name (`cryb-prod-analytics`): the `Cluster` dimension of the metrics agent (default:
+    `cluster`)."""
 
 
 def _arch(instance_type: str) -> str:
@@ -271,7 +281,8 @@ udevadm trigger --sysname-match=watchdog || true
   -c file:/opt/aws/amazon-cloudwatch-agent/etc/cryb-pg.json
 systemctl daemon-reload
 systemctl enable --now cryb-node-address cryb-etcd cryb-patroni cryb-pg-credentials.timer \
-  cryb-pgbackrest-backup@full.timer cryb-pgbackrest-backup@diff.timer
+  cryb-pgbackrest-backup@full.timer cryb-pgbackrest-backup@diff.timer cryb-pgbackrest-backup@incr.timer \
+  cryb-pg-metrics.timer
 log "node @@NODE@@ is up"
 """
 
@@ -363,6 +374,7 @@ curl -skf -o /dev/null https://@@ADDRESS@@:@@RESTAPI_PORT@@/primary || exit 0
 case $1 in
   full) exec @@FULL@@ ;;
   diff) exec @@DIFF@@ ;;
+  incr) exec @@INCR@@ ;;
   *) echo "unknown backup type $1" >&2; exit 2 ;;
 esac
 """
@@ -444,6 +456,29 @@ AccuracySec=1
 [Install]
 WantedBy=timers.target
 """,
+        # Not root: it only reads the node's REST API and calls CloudWatch with the instance profile.
+        "cryb-pg-metrics.service": f"""[Unit]
+Description=cryb-db: publish the replication lag of {inputs.node_name} (docs/monitoring.md)
+After=cryb-patroni.service
+
+[Service]
+Type=oneshot
+User=postgres
+Group=postgres
+ExecStart={METRICS_AGENT} --config {METRICS_AGENT_CONFIG}
+TimeoutSec=30
+{hardening}""",
+        "cryb-pg-metrics.timer": f"""[Unit]
+Description=cryb-db: publish node metrics every {METRICS_INTERVAL_SECONDS} s
+
+[Timer]
+OnBootSec=30
+OnUnitActiveSec={METRICS_INTERVAL_SECONDS}
+AccuracySec=1
+
+[Install]
+WantedBy=timers.target
+""",
         "cryb-pgbackrest-backup@.service": f"""[Unit]
 Description=cryb-db: pgBackRest %i backup of {inputs.stanza} (leader only)
 
@@ -470,6 +505,19 @@ Description=cryb-db: daily differential backup
 OnCalendar=Mon..Sat *-*-* 02:00:00 UTC
 RandomizedDelaySec=600
 Persistent=true
+
+[Install]
+WantedBy=timers.target
+""",
+        # Between the 02:00 full/diff: a restore replays at most ~4 h of WAL on top of the newest backup, and an
+        # incremental copies only files changed since the previous backup of any type.
+        "cryb-pgbackrest-backup@incr.timer": f"""[Unit]
+Description=cryb-db: incremental backup every {INCR_BACKUP_HOURS} h between the daily backups
+
+[Timer]
+OnCalendar=*-*-* {INCR_BACKUP_CALENDAR_HOURS}:00:00 UTC
+RandomizedDelaySec=300
+Persistent=false
 
 [Install]
 WantedBy=timers.target
@@ -523,6 +571,23 @@ def cloudwatch_agent_config(inputs: NodeBootInputs) -> dict[str, Any]:
 def _agent_source() -> str:
     """The agent file, read once per program run (every node of every cluster ships the same file)."""
     return AGENT_FILE.read_text()
+
+
+@functools.cache
+def _metrics_agent_source() -> str:
+    return METRICS_AGENT_FILE.read_text()
+
+
+def metrics_agent_config(inputs: NodeBootInputs) -> dict[str, Any]:
+    """The metrics agent's configuration on this node (`MetricsConfig` in
+    components/selfhosted/metrics_agent/agent.py)."""
+    return {
+        "region": inputs.region,
+        "namespace": METRICS_NAMESPACE,
+        "cluster": inputs.component or inputs.cluster,
+        "node": inputs.node_name,
+        "restapi_url": f"https://{inputs.node_address}:{inputs.restapi_port}",
+    }
 
 
 def credentials_agent_config(inputs: NodeBootInputs) -> dict[str, Any]:
@@ -636,6 +701,7 @@ def render_user_data(inputs: NodeBootInputs) -> str:
             "RESTAPI_PORT": str(inputs.restapi_port),
             "FULL": backup_command(PROD_PGBACKREST_CONFIG_PATH, inputs.stanza, "full"),
             "DIFF": backup_command(PROD_PGBACKREST_CONFIG_PATH, inputs.stanza, "diff"),
+            "INCR": backup_command(PROD_PGBACKREST_CONFIG_PATH, inputs.stanza, "incr"),
         },
     )
     files: list[dict[str, str]] = [
@@ -665,6 +731,12 @@ def render_user_data(inputs: NodeBootInputs) -> str:
             "path": CREDENTIALS_AGENT_CONFIG,
             "permissions": "0600",
             "content": json.dumps(credentials_agent_config(inputs), indent=1) + "\n",
+        },
+        {"path": METRICS_AGENT, "permissions": "0755", "content": _metrics_agent_source()},
+        {
+            "path": METRICS_AGENT_CONFIG,
+            "permissions": "0644",
+            "content": json.dumps(metrics_agent_config(inputs), indent=1) + "\n",
         },
         {"path": SETUP_SCRIPT, "permissions": "0700", "content": setup},
     ]

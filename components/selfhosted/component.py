@@ -35,6 +35,7 @@ from components.selfhosted.cloud_init import (
     node_role_policy,
     render_user_data,
 )
+from components.selfhosted.metrics_agent import NODE_DIMENSIONS, REPLICATION_LAG_BYTES
 from components.selfhosted.nvme_instances import Arch, validate_node_type
 from components.selfhosted.patroni_config import (
     DATA_MOUNT,
@@ -576,6 +577,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
                 cluster_nodes=[n.name for n in inputs.nodes],
                 pg_port=node.pg_port,
                 package_proxy=a["package_proxy"],
+                component=self._name,
             )
         )
         return encode_user_data(text)
@@ -665,6 +667,19 @@ class SelfHostedCluster(pulumi.ComponentResource):
     def metric_mem_used_percent(self) -> list[Metric]:
         """CloudWatch agent: memory in use (page cache not counted), as {AutoScalingGroupName}."""
         return self._agent_metric("mem_used_percent", "Average")
+
+    def metric_replication_lag_bytes(self) -> list[Metric]:
+        """The node agent (metrics_agent/agent.py): bytes the node's PostgreSQL is behind the leader (0 on the
+        leader), as {Cluster, Node}."""
+        return [
+            Metric(
+                METRICS_NAMESPACE,
+                REPLICATION_LAG_BYTES,
+                dict(zip(NODE_DIMENSIONS, (self.identifier, group.node), strict=True)),
+                "Maximum",
+            )
+            for group in self.node_groups
+        ]
 
     def _healthy_hosts(self, role: str, group: aws.lb.TargetGroup) -> Metric:
         dimensions = {"TargetGroup": group.arn_suffix, "LoadBalancer": self._load_balancers[role].arn_suffix}

@@ -78,6 +78,40 @@ def test_three_nodes_boot_one_leader_a_sync_standby_and_a_replica(cluster: Boote
         assert node.path("/etc/cryb-db/analytics-backend").read_text().strip() == "partman"
 
 
+def test_the_metrics_agent_publishes_each_nodes_replication_lag(cluster: BootedCluster) -> None:
+    """The rendered cryb-pg-metrics unit on every node: Patroni's REST API -> CloudWatch (moto), 0 on the leader."""
+    wait_for("a healthy cluster", lambda: _healthy(cluster), timeout=60)
+    leader = wait_for("a leader", cluster.leader, timeout=30)
+    started = time.time()  # the timer's own first runs (OnBootSec=30) may have seen a replica still catching up
+    for node in cluster.box.nodes:
+        try:
+            node.run(["systemctl", "start", "cryb-pg-metrics.service"], timeout=60)
+        except CommandError:
+            print(node.path("/var/lib/cryb-sandbox/journal/cryb-pg-metrics.service.log").read_text()[-3000:])
+            raise
+    cloudwatch = cluster.moto.boto3_client("cloudwatch")
+
+    def published() -> dict[str, float] | None:
+        found = {}
+        for metric in cloudwatch.list_metrics(Namespace="cryb-db/selfhosted", MetricName="replication_lag_bytes")[
+            "Metrics"
+        ]:
+            dimensions = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+            stats = cloudwatch.get_metric_statistics(
+                Namespace="cryb-db/selfhosted", MetricName="replication_lag_bytes", Dimensions=metric["Dimensions"],
+                StartTime=started - 1, EndTime=time.time() + 60, Period=60, Statistics=["Maximum"],
+            )["Datapoints"]  # fmt: skip
+            if stats:
+                assert dimensions["Cluster"] == COMPONENT, dimensions
+                found[dimensions["Node"]] = max(p["Maximum"] for p in stats)
+        return found if len(found) == len(cluster.box.nodes) else None
+
+    lags = wait_for("every node's replication lag in CloudWatch", published, timeout=30, interval=1)
+    assert lags[cluster.member_of(leader)] == 0.0
+    replicas = {name: lag for name, lag in lags.items() if name != cluster.member_of(leader)}
+    assert len(replicas) == 2 and all(0 <= lag < 1024 * 1024 for lag in replicas.values()), lags
+
+
 def test_rendered_parameters_are_known_to_the_installed_postgresql(cluster: BootedCluster) -> None:
     """The image serves 17's path with 15: a 17-only parameter would show up here, not be hidden."""
     leader = wait_for("a leader", cluster.leader, timeout=30)
@@ -99,7 +133,7 @@ def test_stanza_and_a_wal_segment_in_s3_within_60_s_of_bootstrap(cluster: Booted
     assert "lock-path=/run/pgbackrest" in leader.path("/etc/pgbackrest/pgbackrest.conf").read_text()
 
 
-def test_the_rendered_backup_unit_takes_a_full_backup_on_the_leader_only(cluster: BootedCluster) -> None:
+def test_the_rendered_backup_units_take_a_full_then_an_incremental_on_the_leader_only(cluster: BootedCluster) -> None:
     leader = wait_for("a leader", cluster.leader, timeout=30)
     replica = next(n for n in cluster.box.nodes if n is not leader)
     started = time.monotonic()
@@ -109,6 +143,16 @@ def test_the_rendered_backup_unit_takes_a_full_backup_on_the_leader_only(cluster
     info = cluster.pgbackrest(leader, "info")
     assert info.count("full backup:") == 1, info
     assert "status: ok" in info
+    # The incremental between the fulls, through the same rendered unit (its timer runs it every 4 h).
+    with cluster.connect(leader) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS incr_rows AS SELECT generate_series(1, 1000) AS id")
+    started = time.monotonic()
+    leader.run(["systemctl", "start", "cryb-pgbackrest-backup@incr.service"], timeout=180)
+    MEASURED["incr_backup_s"] = time.monotonic() - started
+    info = cluster.pgbackrest(leader, "info")
+    assert info.count("incr backup:") == 1, info
+    incr = info.split("incr backup:", 1)[1]
+    assert "backup reference list:" in incr, info  # it builds on the full: only changed files were copied
 
 
 def test_units_verify_with_systemd_analyze(cluster: BootedCluster) -> None:
