@@ -807,7 +807,17 @@ class SelfHostedCluster(pulumi.ComponentResource):
             "timescaledb": a["timescaledb"],
             "synchronousModeStrict": a["synchronous_mode_strict"],
             "backupPrefix": backup_prefix(a["cluster"]),
+            "backup": self.backup_outputs(),
             "nodes": self.nodes,
+        }
+
+    def backup_outputs(self) -> dict[str, Any]:
+        """Where the cluster's pgBackRest repository is (in the stack's backup bucket) and the secret of its cipher
+        passphrase: what `python -m scripts dr-drill` restores from (the passphrase value is never an output)."""
+        return {
+            "stanza": self._args["cluster"],
+            "prefix": backup_prefix(self._args["cluster"]),
+            "passphraseSecretArn": self.secret_arns["pgbackrest"],
         }
 
     def shard_outputs(self, index: int) -> dict[str, Any]:
@@ -827,4 +837,5 @@ class SelfHostedCluster(pulumi.ComponentResource):
             "secretArn": self.secret_arns["admin"],
             "iamAuthentication": False,
             "region": a["region"],
+            "backup": self.backup_outputs(),
         }

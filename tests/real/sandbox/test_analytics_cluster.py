@@ -4,14 +4,23 @@ point-in-time restore onto a fresh node. The scenarios run in order on one clust
 
 from __future__ import annotations
 
+import json
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 import yaml
+from rich.console import Console
 
+from scripts.dr.connector import Endpoint
+from scripts.dr.drill import run_drill
+from scripts.dr.planning import DrillSettings, PatroniTarget, patroni_targets_from_outputs
+from scripts.dr.scratch_node import RepoAccess, ScratchNode
 from scripts.local.aws import REGION, endpoint
 from scripts.local.nodes import wait_for
 from scripts.preview.mock_engine import Evaluation
@@ -20,6 +29,7 @@ from scripts.sandbox.image import Image
 from scripts.sandbox.node import CommandError
 from scripts.sandbox.units import verify
 from tests.real.sandbox.rendered import BootedCluster, booted_cluster
+from tests.servers.ports import free_port
 
 pytestmark = pytest.mark.servers
 
@@ -315,6 +325,76 @@ def test_point_in_time_restore_onto_a_fresh_node_is_exact(cluster: BootedCluster
         MEASURED["pitr_rows"] = float(rows.split("|")[0])
         assert rows == "500|1|500"  # every row committed before the target, none after
         fresh.run([*pg_ctl, "-m", "fast", "stop"], user="postgres")
+
+
+def test_dr_drill_restores_the_cluster_into_a_scratch_node_and_reports_rto_and_rpo(
+    cluster: BootedCluster, prod: Evaluation, tmp_path: Path
+) -> None:
+    """`dr-drill`'s Patroni path on the booted cluster: the target from prod's outputs, the marker and ticks through
+    the admin role, pgBackRest restore from the cluster's S3 repository (moto) into a scratch node on this host,
+    verification, and the same report as RDS. The admin role may not switch WAL; a busy primary would fill segments,
+    here a superuser on the node switches every second so the test does not wait archive_timeout (60 s)."""
+    leader = wait_for("a leader", cluster.leader, timeout=60)
+    if "backup:" not in cluster.pgbackrest(leader, "info"):  # run alone: the backup scenario did not run
+        leader.run(["systemctl", "start", "cryb-pgbackrest-backup@full.service"], timeout=180)
+    (target,) = patroni_targets_from_outputs(prod.outputs, "analytics")
+    assert (target.stanza, target.prefix, target.bucket) == (cluster.scope, cluster.repo_path, cluster.bucket)
+    ca_file = Path(tempfile.mkdtemp(prefix="cryb-dr-ca-")) / "ca.pem"  # readable by the scratch node's postgres
+    shutil.copyfile(cluster.moto.ca_file, ca_file)
+    ca_file.parent.chmod(0o755)
+    ca_file.chmod(0o644)
+    scratch_dirs: list[Path] = []
+
+    def scratch(t: PatroniTarget) -> ScratchNode:
+        node = ScratchNode(
+            t,
+            passphrase=cluster.secrets["pgbackrest"]["password"],
+            access=RepoAccess("testing", "testing", endpoint=f"localhost:{cluster.moto.port}", uri_style="path",
+                              ca_file=str(ca_file)),
+            pg_bin=Path(f"/usr/lib/postgresql/{MAJORS['17']}/bin"),
+            port=free_port(),
+        )  # fmt: skip
+        scratch_dirs.append(node.work)
+        return node
+
+    def connect(endpoint: Endpoint) -> psycopg.Connection:
+        assert endpoint.role == "primary" and endpoint.secret_arn == target.secret_arn
+        current = wait_for("a leader", cluster.leader, timeout=30)
+        conn = cluster.connect(current)
+        conn.autocommit = True
+        return conn
+
+    stop = threading.Event()
+
+    def switch_wal() -> None:
+        while not stop.wait(1.0):
+            node = cluster.leader()
+            if node is not None:
+                node.run(["psql", "-X", "-p", str(cluster.port), "-tAc", "SELECT pg_switch_wal()"], user="postgres",
+                         check=False)  # fmt: skip
+
+    switcher = threading.Thread(target=switch_wal, daemon=True)
+    switcher.start()
+    settings = DrillSettings(settle_seconds=1.0, tick_interval_seconds=0.05, poll_seconds=0.5,
+                             restorable_timeout_seconds=90, available_timeout_seconds=180)  # fmt: skip
+    try:
+        report, markdown, document = run_drill(
+            [], rds=None, connect=connect, settings=settings, report_dir=tmp_path, console=Console(width=200),
+            region=REGION, outputs_file="prod preview", patroni=[target], scratch=scratch,
+        )  # fmt: skip
+    finally:
+        stop.set()
+        switcher.join(timeout=10)
+    (result,) = report.shards
+    assert result.status == "passed", (result.error, result.verification)
+    assert result.verification and result.verification["marker_found"]
+    assert result.verification["ticks_expected_present"] > 0 and result.verification["ticks_expected_absent"] > 0
+    assert result.rto_seconds is not None and result.rpo_seconds is not None and result.cleanup == "deleted"
+    assert scratch_dirs and not scratch_dirs[0].exists()
+    MEASURED["dr_drill_rto_s"], MEASURED["dr_drill_rpo_s"] = result.rto_seconds, result.rpo_seconds
+    summary = json.loads(document.read_text())["summary"]
+    assert summary["passed"] == 1 and summary["max_rto_seconds"] == result.rto_seconds
+    assert "| analytics | passed |" in markdown.read_text()
 
 
 def test_every_rendered_file_is_used_or_skipped(cluster: BootedCluster) -> None:
