@@ -9,6 +9,9 @@ bootstrap from components/cache/cluster_plan.py. No password is ever part of the
 Pulumi state of the instance; only secret ARNs are.
 """
 
+import base64
+import functools
+import gzip
 import json
 import shlex
 import uuid
@@ -19,6 +22,8 @@ from typing import Any
 import yaml
 
 from components.cache.cluster_plan import ClusterPlan
+from components.cache.metrics_agent import AGENT_FILE as METRICS_AGENT_FILE
+from components.cache.metrics_agent import NAMESPACE as METRICS_NAMESPACE
 from components.cache.redis_conf import RedisConfInputs, TlsFiles, acl_template, maxmemory_mb
 
 CONF_DIR = "/etc/cryb-cache"
@@ -33,6 +38,9 @@ SETUP_SCRIPT = "/usr/local/sbin/cryb-cache-setup"
 SYSCTL_FILE = "/etc/sysctl.d/60-cryb-cache.conf"
 SYSCTL_SETTINGS = {"vm.overcommit_memory": "1"}
 BOOTSTRAP_SCRIPT = "/usr/local/sbin/cryb-cache-bootstrap"
+METRICS_AGENT = "/usr/local/sbin/cryb-cache-metrics"
+METRICS_AGENT_CONFIG = f"{CONF_DIR}/metrics-agent.json"
+METRICS_INTERVAL_SECONDS = 60
 USER_DATA_LIMIT_BYTES = 16 * 1024  # EC2 rejects larger user data
 ROLES_READ = ("app", "reader", "admin", "replicator")
 PEER_WAIT_SECONDS = 900  # peers boot in parallel; node 0 waits this long for all of them to answer
@@ -55,6 +63,8 @@ class NodeBootInputs:
     engine_log_group: str
     port: int
     bootstrap_script: str | None = None
+    node_name: str = ""
+    """The node's plan name (`s0-master`): the `Node` dimension of its metrics."""
 
 
 def node_conf_inputs(
@@ -233,7 +243,7 @@ chmod 0600 {CONF_DIR}/secrets.conf {TLS_FILES.key}
 /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s \\
   -c file:/opt/aws/amazon-cloudwatch-agent/etc/{SERVICE}.json
 systemctl daemon-reload
-systemctl enable --now {SERVICE}
+systemctl enable --now {SERVICE} {SERVICE}-metrics.timer
 
 if [ -x {BOOTSTRAP_SCRIPT} ]; then
   REDISCLI_AUTH=$(json_get "$WORK/admin.json" password) CACHE_CLI=valkey-cli \\
@@ -269,6 +279,58 @@ PrivateTmp=yes
 [Install]
 WantedBy=multi-user.target
 """
+
+
+def _metrics_units() -> dict[str, str]:
+    """The metrics agent's service (as the server's user: it reads the CA and keeps its state in the data dir) and
+    its timer."""
+    return {
+        f"{SERVICE}-metrics.service": f"""[Unit]
+Description=cryb-db cache node: publish its metrics (docs/cache.md#alarms-of-self-hosted-nodes)
+After={SERVICE}.service
+
+[Service]
+Type=oneshot
+User={OS_USER}
+Group={OS_USER}
+ExecStart={METRICS_AGENT} --config {METRICS_AGENT_CONFIG}
+TimeoutSec=30
+NoNewPrivileges=yes
+ProtectHome=yes
+PrivateTmp=yes
+""",
+        f"{SERVICE}-metrics.timer": f"""[Unit]
+Description=cryb-db cache node: publish its metrics every {METRICS_INTERVAL_SECONDS} s
+
+[Timer]
+OnBootSec=30
+OnUnitActiveSec={METRICS_INTERVAL_SECONDS}
+AccuracySec=1
+
+[Install]
+WantedBy=timers.target
+""",
+    }
+
+
+def metrics_agent_config(inputs: NodeBootInputs) -> dict[str, Any]:
+    """The metrics agent's configuration on this node (components/cache/metrics_agent/agent.py)."""
+    return {
+        "region": inputs.region,
+        "namespace": METRICS_NAMESPACE,
+        "cluster": inputs.cluster_name,
+        "node": inputs.node_name or f"node-{inputs.node_index}",
+        "planned_nodes": inputs.node_count,
+        "port": inputs.port,
+        "ca_file": TLS_FILES.ca,
+        "password_secret_arn": inputs.secret_arns["admin"],
+        "state_file": f"{DATA_DIR}/metrics-agent.state",
+    }
+
+
+@functools.cache
+def _metrics_agent_source() -> str:
+    return METRICS_AGENT_FILE.read_text()
 
 
 def _cloudwatch_agent(inputs: NodeBootInputs) -> str:
@@ -319,15 +381,31 @@ def render_user_data(inputs: NodeBootInputs) -> str:
             "permissions": "0644",
             "content": _cloudwatch_agent(inputs) + "\n",
         },
+        *(
+            {"path": f"/etc/systemd/system/{unit}", "permissions": "0644", "content": text}
+            for unit, text in _metrics_units().items()
+        ),
+        {"path": METRICS_AGENT, "permissions": "0755", "content": _metrics_agent_source()},
+        {
+            "path": METRICS_AGENT_CONFIG,
+            "permissions": "0644",
+            "content": json.dumps(metrics_agent_config(inputs), indent=1) + "\n",
+        },
         {"path": SETUP_SCRIPT, "permissions": "0700", "content": _setup_script(inputs)},
     ]
     if inputs.bootstrap_script is not None:
         files.append({"path": BOOTSTRAP_SCRIPT, "permissions": "0700", "content": inputs.bootstrap_script})
     document = {"write_files": files, "runcmd": [[SETUP_SCRIPT]]}
     text = "#cloud-config\n" + yaml.dump(document, Dumper=_LiteralDumper, sort_keys=False, width=200)
-    if len(text.encode()) > USER_DATA_LIMIT_BYTES:
-        raise ValueError(f"user data of node {inputs.node_index} is {len(text.encode())} bytes; EC2 allows 16 KiB")
+    packed = len(gzip.compress(text.encode(), mtime=0))
+    if packed > USER_DATA_LIMIT_BYTES:
+        raise ValueError(f"user data of node {inputs.node_index} is {packed} bytes gzipped; EC2 allows 16 KiB")
     return text
+
+
+def encode_user_data(text: str) -> str:
+    """gzip + base64 for the launch template (cloud-init detects gzip): the shipped agent does not fit plain."""
+    return base64.b64encode(gzip.compress(text.encode(), mtime=0)).decode()
 
 
 def node_role_policy(
@@ -338,7 +416,8 @@ def node_role_policy(
     region: str,
 ) -> dict[str, Any]:
     """Least privilege for a node: read its users' secrets, write only the CA secrets (first boot), decrypt
-    through Secrets Manager only, and write its own log group. Nothing else: no EC2, S3 or IAM actions."""
+    through Secrets Manager only, write its own log group and its metrics namespace. Nothing else: no EC2, S3 or IAM
+    actions."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -360,6 +439,13 @@ def node_role_policy(
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
                 "Resource": secrets_kms_key_arn,
                 "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+            },
+            {
+                "Sid": "PutNodeMetrics",
+                "Effect": "Allow",
+                "Action": "cloudwatch:PutMetricData",
+                "Resource": "*",  # PutMetricData has no resource-level permissions; the namespace is the scope
+                "Condition": {"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
             },
             {
                 "Sid": "ShipServerLog",

@@ -4,7 +4,6 @@ Both engines give applications the same contract (docs/cache.md): a TLS-only clu
 `reader` whose passwords live in Secrets Manager, and the same ACL rules (components/cache/redis_conf.py).
 """
 
-import base64
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ import pulumi_random as random
 from components.cache.cloud_init import (
     NodeBootInputs,
     ami_ssm_parameter,
+    encode_user_data,
     node_conf_inputs,
     node_role_policy,
     render_bootstrap_script,
@@ -408,9 +408,10 @@ class Cache(pulumi.ComponentResource):
                         engine_log_group=log_name,
                         port=a["port"],
                         bootstrap_script=bootstrap,
+                        node_name=self.plan.nodes[index].name,
                     )
                 )
-                return base64.b64encode(text.encode()).decode()
+                return encode_user_data(text)
 
             return pulumi.Output.all(self.secret_arns, ca.arn, ca_cert.arn, engine_log.name).apply(render)
 

@@ -1,5 +1,7 @@
 """cloud-init of a self-hosted cache node: what it writes, what it runs, and that it never carries a secret."""
 
+import base64
+import gzip
 import json
 import subprocess
 from pathlib import Path
@@ -15,6 +17,7 @@ from components.cache.cloud_init import (
     NodeBootInputs,
     ami_ssm_parameter,
     ca_request_token,
+    encode_user_data,
     node_conf_inputs,
     node_role_policy,
     render_bootstrap_script,
@@ -111,7 +114,9 @@ def test_bootstrap_follows_the_plan() -> None:
 
 def test_user_data_stays_under_the_ec2_limit_or_says_so() -> None:
     text = render_user_data(inputs(0, render_bootstrap_script(PLAN, ENDPOINTS)))
-    assert len(text.encode()) < USER_DATA_LIMIT_BYTES
+    encoded = encode_user_data(text)  # gzip: cloud-init detects it; the launch template carries these bytes
+    assert len(base64.b64decode(encoded)) < USER_DATA_LIMIT_BYTES
+    assert gzip.decompress(base64.b64decode(encoded)).decode() == text
     big = plan_cluster(90, 5, ("a", "b", "c"))
     endpoints = [(f"10.0.{i // 250}.{i % 250}", 6379, 16379) for i in range(len(big.nodes))]
     with pytest.raises(ValueError, match="EC2 allows 16 KiB"):
@@ -161,11 +166,18 @@ def test_node_role_is_least_privilege() -> None:
             "logs:CreateLogStream",
             "logs:PutLogEvents",
             "logs:DescribeLogStreams",
+            "cloudwatch:PutMetricData",
         ]
     )
+    # The metrics agent: only into the cache namespace (PutMetricData has no resource-level permissions).
+    assert statements["PutNodeMetrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "cryb-db/cache"}}
     assert statements["StoreTheClusterCaOnce"]["Resource"] == ca  # user secrets are read-only
     assert statements["DecryptSecretsThroughSecretsManager"]["Condition"] == {
         "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}
     }
-    assert all("*" not in json.dumps(s["Resource"]) for s in policy["Statement"] if s["Sid"] != "ShipServerLog")
+    assert all(
+        "*" not in json.dumps(s["Resource"])
+        for s in policy["Statement"]
+        if s["Sid"] not in ("ShipServerLog", "PutNodeMetrics")
+    )
     assert statements["ShipServerLog"]["Resource"] == [log_arn, f"{log_arn}:*"]

@@ -2,6 +2,7 @@
 rules of issue 4."""
 
 import base64
+import gzip
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -267,7 +268,7 @@ def test_redis_oss_and_data_tiering_are_selectable(
 # -- self-hosted on EC2 ------------------------------------------------------------------------------------------
 def _user_data(evaluation: Evaluation, index: int) -> dict[str, Any]:
     lt = node(evaluation, "aws:ec2/launchTemplate:LaunchTemplate", index)
-    text = base64.b64decode(lt.inputs["userData"]).decode()
+    text = gzip.decompress(base64.b64decode(lt.inputs["userData"])).decode()
     assert text.startswith("#cloud-config\n")
     return yaml.safe_load(text)
 
