@@ -608,7 +608,6 @@ else:
         rotations.append(patroni_rotation)
 
     # -- monitoring (docs/monitoring.md): alarms per data store member, composite per shard, the stack's dashboard --
-    # Self-hosted cache nodes have no ElastiCache node groups; their health comes from `scripts health`.
     monitoring = Monitoring(
         f"cryb-{stack}-monitoring",
         {
@@ -617,11 +616,9 @@ else:
             "postgres_storage_type": pg.storage_type,
             "cache": {
                 "node_groups": cache.node_groups,
-                "node_type": cache_config.node_type,
+                "node_type": cache.alarm_node_type,
                 "maxmemory_policy": cache_config.maxmemory_policy,
-            }
-            if cache_config.engine == "elasticache"
-            else None,
+            },
             "selfhosted_clusters": [*selfhosted_clusters, *shard_clusters],
             "rotations": rotations,
             "notify_topic_arn": alerts.arns["warning"],

@@ -23,6 +23,8 @@ from components.cache.cloud_init import (
     render_user_data,
 )
 from components.cache.cluster_plan import ClusterPlan, plan_cluster
+from components.cache.metrics_agent import NAMESPACE as METRICS_NAMESPACE
+from components.cache.metrics_agent import NODE_DIMENSIONS
 from components.cache.redis_conf import (
     ACCESS_STRINGS,
     DISABLED_DEFAULT_ACCESS_STRING,
@@ -33,6 +35,9 @@ from components.metrics.metric import Metric
 from components.security.iam_documents import service_trust
 from components.security.launch_templates import hardened_launch_template
 
+CACHE_CLUSTER_TAG = "cryb-db-cache"
+"""Tag of every self-hosted cache node: the cache component's name (with `cache-node`, the node's identity in its
+metrics; policies/rules/stack.py checks each such node has alarms)."""
 CLIENT_USERS = ("app", "reader")
 INTERNAL_USERS = ("admin", "replicator")  # self-hosted only
 PASSWORD_LENGTH = 40  # letters and digits only: safe in redis.conf, URLs and shells; ~238 bits
@@ -131,6 +136,36 @@ class CacheNodeGroup:
         return [self.metric("AuthenticationFailures", m, "Sum") for m in self.member_ids]
 
 
+@dataclass
+class SelfHostedCacheNodeGroup(CacheNodeGroup):
+    """One shard of self-hosted nodes (engine `ec2`): the same metric names as ElastiCache, published by each node's
+    metrics agent (components/cache/metrics_agent/) in `cryb-db/cache` as {CacheCluster, Node}; host CPU from EC2.
+    Members are `<component>-<plan name>` (`cryb-prod-cache-s0-master`), master first."""
+
+    cluster: str = ""
+    node_names: dict[str, str] = field(default_factory=dict)
+    """Member id -> the node's plan name (`s0-master`), the `Node` dimension."""
+    instance_ids: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+
+    def metric(self, metric_name: str, member: str, statistic: str = "Average") -> Metric:
+        if metric_name == "CPUUtilization":
+            return Metric("AWS/EC2", metric_name, {"InstanceId": self.instance_ids[member]}, statistic)
+        dimensions = dict(zip(NODE_DIMENSIONS, (self.cluster, self.node_names[member]), strict=True))
+        return Metric(METRICS_NAMESPACE, metric_name, dimensions, statistic)
+
+    def metric_master_link_health_status(self) -> list[Metric]:
+        """1 while the node is a master or a replica whose link to its master is up, 0 while the link is down."""
+        return [self.metric("MasterLinkHealthStatus", m, "Minimum") for m in self.member_ids]
+
+    def metric_cluster_state_ok(self) -> list[Metric]:
+        """1 while the node sees `cluster_state:ok` (every slot served)."""
+        return [self.metric("ClusterStateOk", m, "Minimum") for m in self.member_ids]
+
+    def metric_cluster_failed_nodes(self) -> list[Metric]:
+        """Nodes this node sees failed, or planned nodes it does not know: a node out of the cluster."""
+        return [self.metric("ClusterFailedNodes", m, "Maximum") for m in self.member_ids]
+
+
 def elasticache_node_groups(replication_group_id: str, shards: int, replicas_per_shard: int) -> list[CacheNodeGroup]:
     """ElastiCache names cluster-mode members `<group>-<shard:04d>-<node:03d>`, counting from 1."""
     return [
@@ -154,12 +189,18 @@ class Cache(pulumi.ComponentResource):
     user_arns: dict[str, pulumi.Output[str]]
     tls_ca_cert_secret_arn: pulumi.Output[str] | None
     plan: ClusterPlan
+    alarm_node_type: str
     node_groups: list[CacheNodeGroup]
+    """ElastiCache node groups, or the self-hosted shards (`SelfHostedCacheNodeGroup`): what the alarms watch."""
 
     def __init__(self, name: str, args: CacheArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cryb:cache:Cache", name, None, opts)
         self._name, self._args, self._tags = name, args, dict(args["tags"])
         self.engine, self.port = args["engine"], args["port"]
+        # The size the alarm thresholds read (vCPUs): ElastiCache and EC2 share size names (r7g.large).
+        self.alarm_node_type = (
+            args["node_type"] if self.engine == "elasticache" else f"cache.{args['ec2_instance_type']}"
+        )
         self.user_names = {user: user for user in CLIENT_USERS}
         self.configuration_endpoint, self.tls_ca_cert_secret_arn = None, None
         self.nodes, self.node_groups = [], []
@@ -433,6 +474,19 @@ class Cache(pulumi.ComponentResource):
             {"name": node.name, "availabilityZone": node.az, "address": instances[node.index].private_ip}
             for node in self.plan.nodes
         ]
+        self.node_groups = []
+        for master in self.plan.masters:
+            members = [master, *self.plan.replicas_of(master.index)]
+            ids = {f"{n}-{node.name}": node for node in members}
+            self.node_groups.append(
+                SelfHostedCacheNodeGroup(
+                    f"s{master.shard}",
+                    list(ids),
+                    cluster=n,
+                    node_names={member: node.name for member, node in ids.items()},
+                    instance_ids={member: instances[node.index].id for member, node in ids.items()},
+                )
+            )
 
     def _ca_secret(self, kind: str, what: str) -> aws.secretsmanager.Secret:
         """Created empty: the first node to boot generates the CA and stores it (components/cache/cloud_init.py),
@@ -509,7 +563,7 @@ class Cache(pulumi.ComponentResource):
         a, n = self._args, self._name
         node = self.plan.nodes[index]
         label = f"{n}-node-{index}"
-        tags = self._tag(label, **{"cache-node": node.name, "cache-shard": str(node.shard)})
+        tags = self._tag(label, **{"cache-node": node.name, "cache-shard": str(node.shard), CACHE_CLUSTER_TAG: n})
         volume_gib = data_volume_gib(a["ec2_instance_type"])
         template = hardened_launch_template(
             label,

@@ -410,6 +410,52 @@ def cache_alarm_specs(node_type: str, maxmemory_policy: str, replica: bool, sett
     return specs
 
 
+def selfhosted_cache_alarm_specs() -> list[AlarmSpec]:
+    """What a self-hosted cache node watches besides the ElastiCache set (ElastiCache manages these itself): its
+    replication link, the cluster state it sees, and nodes out of the cluster (published by the node's agent)."""
+    return [
+        AlarmSpec(
+            "cluster-state",
+            "ClusterStateOk",
+            "Minimum",
+            "LessThanThreshold",
+            1.0,
+            2,
+            2,
+            "critical",
+            "The node has seen `cluster_state:fail` for 2 minutes: some hash slots have no serving master, and every "
+            "command on those keys fails.",
+            unit="count",
+        ),
+        AlarmSpec(
+            "node-out",
+            "ClusterFailedNodes",
+            "Maximum",
+            "GreaterThanThreshold",
+            0.0,
+            3,
+            3,
+            "warning",
+            "For 3 minutes the node has seen a node of the cluster failed, or does not know a planned node: a node "
+            "is out of the cluster (a shard runs without its replica, or a replaced node has not rejoined).",
+            unit="count",
+        ),
+        AlarmSpec(
+            "replication-link",
+            "MasterLinkHealthStatus",
+            "Minimum",
+            "LessThanThreshold",
+            1.0,
+            2,
+            2,
+            "warning",
+            "The replica's link to its master has been down for 2 minutes: it serves stale reads and could not take "
+            "over without losing writes.",
+            unit="count",
+        ),
+    ]
+
+
 def selfhosted_node_alarm_specs(instance_type: str, settings: AlarmSettings) -> list[AlarmSpec]:
     """The alarms of one self-hosted PostgreSQL node (an auto-scaling group of one, components/selfhosted/component.py):
     EC2 status checks and CPU, the group's in-service count, and the CloudWatch agent's data-disk and memory use."""

@@ -16,6 +16,7 @@ from components.monitoring.alarm_thresholds import (
     evictions_threshold,
     rds_alarm_specs,
     rotation_alarm_specs,
+    selfhosted_cache_alarm_specs,
     selfhosted_cluster_alarm_specs,
     selfhosted_node_alarm_specs,
     storage_latency_seconds,
@@ -182,6 +183,7 @@ def test_docs_explain_every_alarm() -> None:
     specs += cache_alarm_specs("cache.t4g.small", "volatile-lru", True, DEFAULTS)
     specs += selfhosted_node_alarm_specs("i4i.xlarge", DEFAULTS)
     specs += selfhosted_cluster_alarm_specs()
+    specs += selfhosted_cache_alarm_specs()
     specs += rotation_alarm_specs()
     text = DOCS_PATH.read_text()
     headings = set(re.findall(r"^#### `([a-z-]+)`", text, flags=re.MULTILINE))
