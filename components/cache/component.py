@@ -150,7 +150,9 @@ class SelfHostedCacheNodeGroup(CacheNodeGroup):
     def metric(self, metric_name: str, member: str, statistic: str = "Average") -> Metric:
         if metric_name == "CPUUtilization":
             return Metric("AWS/EC2", metric_name, {"InstanceId": self.instance_ids[member]}, statistic)
-        dimensions = dict(zip(NODE_DIMENSIONS, (self.cluster, self.node_names[member]), strict=True))
+        dimensions: dict[str, pulumi.Input[str]] = dict(
+            zip(NODE_DIMENSIONS, (self.cluster, self.node_names[member]), strict=True)
+        )
         return Metric(METRICS_NAMESPACE, metric_name, dimensions, statistic)
 
     def metric_master_link_health_status(self) -> list[Metric]:

@@ -14,9 +14,9 @@ Patroni clusters (`selfhosted.clusters[]`, shards with topology `patroni`) take 
 pgBackRest: RPO from `pg_stat_archiver`, restore into a scratch node on the drill host (`patroni_drill`,
 `scratch_node`).
 
-Modules: `planning` (shards and Patroni targets from the outputs, target, scratch names, settings), `connector` (endpoints and the
-Secrets Manager connector), `verification` (the database side), `rds_restore` (the AWS side), `drill` (one shard,
-then the run), `report` (results, Markdown/JSON/table) and `command` (the Typer app `__main__.py` loads lazily).
+Modules: `planning` (shards and Patroni targets from the outputs, target, scratch names, settings), `connector`
+(endpoints and the Secrets Manager connector), `verification` (the database side), `rds_restore` (the AWS side),
+`drill` (one shard, then the run), `report` (results, Markdown/JSON/table) and `command` (the Typer app `__main__.py` loads lazily).
 
 AWS calls go through an injected boto3 RDS client and database connections through an injected connector, so the
 tests run the same code against moto and local PostgreSQL servers. May import: `scripts` (PROJECT_DIR),
