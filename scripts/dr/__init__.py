@@ -16,7 +16,8 @@ pgBackRest: RPO from `pg_stat_archiver`, restore into a scratch node on the dril
 
 Modules: `planning` (shards and Patroni targets from the outputs, target, scratch names, settings), `connector`
 (endpoints and the Secrets Manager connector), `verification` (the database side), `rds_restore` (the AWS side),
-`drill` (one shard, then the run), `report` (results, Markdown/JSON/table) and `command` (the Typer app `__main__.py` loads lazily).
+`drill` (one shard, then the run), `report` (results, Markdown/JSON/table) and `command` (the Typer app
+`__main__.py` loads lazily).
 
 AWS calls go through an injected boto3 RDS client and database connections through an injected connector, so the
 tests run the same code against moto and local PostgreSQL servers. May import: `scripts` (PROJECT_DIR),
