@@ -538,6 +538,7 @@ else:
             "ec2_instance_type": cache_config.ec2_instance_type,
             "availability_zones": zones,
             "data_subnet_ids": network.data_subnet_ids,
+            "data_subnet_cidrs": data_subnet_cidrs,
             "subnet_group_name": network.cache_subnet_group_name,
             "security_group_id": network.security_groups.cache.id,
             "data_kms_key_arn": keys.arns["data"],

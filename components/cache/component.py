@@ -20,9 +20,10 @@ from components.cache.cloud_init import (
     node_conf_inputs,
     node_role_policy,
     render_bootstrap_script,
+    render_join_script,
     render_user_data,
 )
-from components.cache.cluster_plan import ClusterPlan, plan_cluster
+from components.cache.cluster_plan import ClusterPlan, node_address, plan_cluster
 from components.cache.metrics_agent import NAMESPACE as METRICS_NAMESPACE
 from components.cache.metrics_agent import NODE_DIMENSIONS
 from components.cache.redis_conf import (
@@ -83,6 +84,9 @@ class CacheArgs(TypedDict):
     """AZs of the data subnets, in the order of `data_subnet_ids`."""
     data_subnet_ids: Sequence[pulumi.Input[str]]
     """Isolated data subnets, one per AZ (ec2 nodes are placed in them)."""
+    data_subnet_cidrs: NotRequired[Sequence[str]]
+    """CIDRs of `data_subnet_ids` (ec2 engine): each node's fixed address is taken from the top of its subnet, so
+    every node's user data names every peer and a replaced node keeps its address (cluster_plan.node_address)."""
     subnet_group_name: pulumi.Input[str]
     """The network's ElastiCache subnet group (data subnets only)."""
     security_group_id: pulumi.Input[str]
@@ -435,7 +439,7 @@ class Cache(pulumi.ComponentResource):
             )
         )
 
-        def user_data(index: int, bootstrap: str | None) -> pulumi.Output[str]:
+        def user_data(index: int, bootstrap: str | None, join: str) -> pulumi.Output[str]:
             def render(values: list[Any]) -> str:
                 arns, ca_arn, ca_cert_arn, log_name = values
                 text = render_user_data(
@@ -451,6 +455,7 @@ class Cache(pulumi.ComponentResource):
                         engine_log_group=log_name,
                         port=a["port"],
                         bootstrap_script=bootstrap,
+                        join_script=join,
                         node_name=self.plan.nodes[index].name,
                     )
                 )
@@ -458,20 +463,20 @@ class Cache(pulumi.ComponentResource):
 
             return pulumi.Output.all(self.secret_arns, ca.arn, ca_cert.arn, engine_log.name).apply(render)
 
-        # Peers first; node 0 last, because its bootstrap needs every peer's address.
+        # Fixed addresses (top of each node's data subnet): every node's user data names every peer, which a node
+        # replaced with empty data needs to rejoin (render_join_script), and node 0's bootstrap needs to form it.
+        cidrs = list(a.get("data_subnet_cidrs") or [])
+        if len(cidrs) != len(azs):
+            raise ValueError(f"data_subnet_cidrs: {len(cidrs)} CIDRs for {len(azs)} availability zones")
+        addresses = [node_address(cidrs[azs.index(node.az)], node.index) for node in self.plan.nodes]
+        endpoints = [(ip, a["port"], a["cluster_port"]) for ip in addresses]
+        bootstrap = render_bootstrap_script(self.plan, [("127.0.0.1", a["port"], a["cluster_port"]), *endpoints[1:]])
         instances: dict[int, aws.ec2.Instance] = {}
-        for node in self.plan.nodes[1:]:
+        for node in self.plan.nodes:
             subnet = subnets[azs.index(node.az)]
-            instances[node.index] = self._node(node.index, profile, subnet, user_data(node.index, None))
-        peers = [instances[i].private_ip for i in range(1, len(self.plan.nodes))]
-        bootstrap = pulumi.Output.all(*peers).apply(
-            lambda ips: render_bootstrap_script(
-                self.plan,
-                [("127.0.0.1", a["port"], a["cluster_port"])] + [(ip, a["port"], a["cluster_port"]) for ip in ips],
-            )
-        )
-        seed_data = bootstrap.apply(lambda script: user_data(0, script))
-        instances[0] = self._node(0, profile, subnets[azs.index(self.plan.nodes[0].az)], seed_data)
+            join = render_join_script(self.plan, endpoints, node.index)
+            data = user_data(node.index, bootstrap if node.index == 0 else None, join)
+            instances[node.index] = self._node(node.index, profile, subnet, data, addresses[node.index])
         self.nodes = [
             {"name": node.name, "availabilityZone": node.az, "address": instances[node.index].private_ip}
             for node in self.plan.nodes
@@ -560,7 +565,12 @@ class Cache(pulumi.ComponentResource):
         )
 
     def _node(
-        self, index: int, profile: aws.iam.InstanceProfile, subnet_id: pulumi.Input[str], user_data: pulumi.Input[str]
+        self,
+        index: int,
+        profile: aws.iam.InstanceProfile,
+        subnet_id: pulumi.Input[str],
+        user_data: pulumi.Input[str],
+        address: str,
     ) -> aws.ec2.Instance:
         a, n = self._args, self._name
         node = self.plan.nodes[index]
@@ -600,6 +610,8 @@ class Cache(pulumi.ComponentResource):
                 delete_on_termination=True,
                 tags=tags,
             ),
+            # The node's fixed address: its replacement takes it over, so the old instance must go first.
+            private_ip=address,
             tags=tags,
-            opts=self._child(),
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )

@@ -21,6 +21,7 @@ from components.cache.cloud_init import (
     node_conf_inputs,
     node_role_policy,
     render_bootstrap_script,
+    render_join_script,
     render_user_data,
 )
 from components.cache.cluster_plan import plan_cluster
@@ -35,7 +36,7 @@ ARNS = {
 CONF = render_redis_conf(node_conf_inputs(6379, 16379, "r7g.large", "volatile-lru", 1))
 
 
-def inputs(index: int = 0, bootstrap: str | None = None) -> NodeBootInputs:
+def inputs(index: int = 0, bootstrap: str | None = None, join_script: str | None = None) -> NodeBootInputs:
     return NodeBootInputs(
         cluster_name="cryb-prod-cache",
         node_index=index,
@@ -48,6 +49,7 @@ def inputs(index: int = 0, bootstrap: str | None = None) -> NodeBootInputs:
         engine_log_group="/cryb-db/cryb-prod-cache/engine-log",
         port=6379,
         bootstrap_script=bootstrap,
+        join_script=join_script,
     )
 
 
@@ -181,3 +183,20 @@ def test_node_role_is_least_privilege() -> None:
         if s["Sid"] not in ("ShipServerLog", "PutNodeMetrics")
     )
     assert statements["ShipServerLog"]["Resource"] == [log_arn, f"{log_arn}:*"]
+
+
+def test_every_node_carries_a_join_script_naming_every_peer(tmp_path: Path) -> None:
+    """The rejoin of a replaced node (run on the booted cluster in tests/real/sandbox/test_cache_nodes.py): valid
+    bash naming every node's address and this node's index, run by the setup script before any bootstrap."""
+    for index in (0, 3):
+        script = render_join_script(PLAN, ENDPOINTS, index)
+        path = tmp_path / f"join-{index}.sh"
+        path.write_text(script)
+        assert subprocess.run(["bash", "-n", str(path)], capture_output=True, timeout=10).returncode == 0
+        assert f"SELF={index}\n" in script and all(host in script for host, _, _ in ENDPOINTS)
+        assert "CLUSTER FORGET" in script and "CLUSTER REPLICATE" in script
+        written = files_of(render_user_data(inputs(index, join_script=script)))
+        setup = written["/usr/local/sbin/cryb-cache-setup"]["content"]
+        assert setup.index("cryb-cache-join") < setup.index("if [ -x /usr/local/sbin/cryb-cache-bootstrap ]")
+    with pytest.raises(ValueError, match="5 endpoints for 6 planned nodes"):
+        render_join_script(PLAN, ENDPOINTS[:5], 0)

@@ -5,6 +5,7 @@ the killed node rejoins as a replica. The scenarios run in order on one cluster 
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 
@@ -285,6 +286,61 @@ def test_the_killed_node_rejoins_as_a_replica_when_it_boots_again(cache: CacheCl
     wait_for("the write made during the outage", lambda: _value_on_replica(cache, old, key) == "during-outage", 10)
     assert old.standin(OVERCOMMIT).read_text().strip() == "1"
     assert "overcommit_memory" not in old.path(LOG).read_text()
+
+
+def _owns(client: redis.Redis, key: str) -> bool:
+    try:
+        client.get(key)
+        return True
+    except redis.exceptions.MovedError:
+        return False
+
+
+def replace_instance(node: Node) -> float:
+    """What a replaced instance is: the machine dies (kill -9), a new one with the same address boots from the same
+    launch template with an empty disk (the data and configuration directories wiped), and cloud-init runs again."""
+    node.kill()
+    for directory in ("/var/lib/cryb-cache", "/etc/cryb-cache"):
+        for entry in node.path(directory).iterdir():
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    node.booted = False
+    return node.boot()
+
+
+def test_a_replaced_node_with_empty_data_rejoins_as_the_replica_of_the_master_that_lost_it(cache: CacheCluster) -> None:
+    """Node 0 (s0-master, the one that also carries the bootstrap) dies; its replica takes over; a new instance
+    boots the rendered user data with nothing on disk and rejoins by itself as the new master's replica."""
+    nodes = cache.box.nodes
+    planned = {cache.planned_role(n): n for n in nodes}
+    lost, survivor = planned["s0-master"], planned["s0-replica1"]
+    assert lost is nodes[0]
+    lost.kill()
+    wait_for("the replica to take over", lambda: role(cache, survivor) == "master", 30, 0.1)
+    wait_for("cluster_state ok", lambda: cluster_info(cache, nodes[1])["cluster_state"] == "ok", 30)
+    old_id = str(admin(cache, nodes[1]).execute_command("CLUSTER NODES")  # type: ignore[union-attr]
+                 [f"{lost.alias}:{cache.port}"]["node_id"])  # fmt: skip
+    with cache.on_sandbox_network():  # written while the shard has no replica, on a key of its slots
+        client = admin(cache, survivor)
+        key = next(k for k in (f"replaced:{i}" for i in range(10000)) if _owns(client, k))
+        client.set(key, "kept")
+    took = replace_instance(lost)  # its boot ran the rendered join script to its end
+    console = lost.console.read_text()
+    assert "join: rejoined as a replica of" in console and f"join: the peers forgot {old_id}" in console, console[
+        -3000:
+    ]
+    assert "nothing to do" in console  # node 0's bootstrap saw the formed cluster and stood down
+    MEASURED["replaced_node_rejoin_s"] = took
+    replication = admin(cache, lost).info("replication")
+    assert replication["role"] == "slave" and replication["master_link_status"] == "up"
+    assert str(replication["master_host"]) == survivor.alias  # the master that had lost its replica
+    assert replicas_of(cache, nodes[2]).get(survivor.name) == lost.name
+    for node in nodes:
+        info = cluster_info(cache, node)
+        assert info["cluster_state"] == "ok" and info["cluster_known_nodes"] == "6", (node.name, info)  # old id gone
+    wait_for("the write made before it rejoined", lambda: _value_on_replica(cache, lost, key) == "kept", 10)
+    since = time.time()
+    run_metrics_agent(nodes[3])
+    assert published(cache, nodes[3], since)["ClusterFailedNodes"] == 0.0  # no node out of the cluster any more
 
 
 def test_every_file_the_cache_user_data_writes_is_used_or_skipped(cache: CacheCluster) -> None:
