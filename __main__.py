@@ -181,6 +181,13 @@ else:
     zones = zones[: config.network.az_count]
     pg = config.postgres
     backup_region = pg.backup_region(region)
+    windows = config.window_plan()  # every shard's, replica's and the cache's window, none overlapping
+    if windows.outside_quiet_hours:
+        pulumi.log.warn(
+            f"{len(windows.outside_quiet_hours)} backup/maintenance windows run past cryb-db:windows.quietHours "
+            f"({config.windows.quiet_hours}), e.g. the {windows.outside_quiet_hours[-1]}: widen the quiet hours or "
+            "accept it (docs/postgres.md#backup-and-maintenance-windows)"
+        )
     monitoring_config = config.monitoring
 
     _providers: dict[str, aws.Provider] = {}
@@ -441,10 +448,7 @@ else:
                 "iam_authentication": pg.iam_authentication,
                 "extensions": pg.extensions,
                 "backup_retention_days": pg.backup_retention_days,
-                "backup_window_start": pg.backup_window_start,
-                "backup_window_minutes": pg.backup_window_minutes,
-                "maintenance_window_start": pg.maintenance_window_start,
-                "maintenance_window_minutes": pg.maintenance_window_minutes,
+                "windows": windows.shards,
                 "performance_insights_retention_days": pg.performance_insights_retention_days,
                 "monitoring_interval_seconds": pg.monitoring_interval_seconds,
                 "log_retention_days": pg.log_retention_days,
@@ -531,8 +535,8 @@ else:
             "cluster_port": cache_config.cluster_port,
             "maxmemory_policy": cache_config.maxmemory_policy,
             "snapshot_retention_days": cache_config.snapshot_retention_days,
-            "snapshot_window": cache_config.snapshot_window,
-            "maintenance_window": cache_config.maintenance_window,
+            "snapshot_window": windows.cache_snapshot,
+            "maintenance_window": windows.cache_maintenance,
             "data_tiering": cache_config.data_tiering,
             "log_retention_days": cache_config.log_retention_days,
             "ec2_instance_type": cache_config.ec2_instance_type,

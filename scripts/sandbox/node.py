@@ -458,5 +458,18 @@ class Node:
         self.processes.clear()
         self.holder = self.imds = None
 
+    def replace(self) -> None:
+        """kill -9 and lose every disk: the next boot is a new instance's first boot at the same address, as an
+        Auto Scaling group's replacement with the node's stable interface."""
+        self.kill()
+        shutil.rmtree(self.root)
+        # The image's overlay links are laid out again at install, and the new IMDS stub's log must not already
+        # say "serving" (the boot waits for that line before cloud-init calls IMDS).
+        shutil.rmtree(self.base / "overlay", ignore_errors=True)
+        (self.base / "imds.log").unlink(missing_ok=True)
+        self.booted = False
+        self.installed = {}
+        self.instance_id = "i-" + secrets.token_hex(8) + "0"
+
     def running(self) -> bool:
         return self.holder is not None and self.holder.poll() is None

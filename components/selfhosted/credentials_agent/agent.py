@@ -357,6 +357,13 @@ class Agent:
                 try:
                     self.set_password(credential)
                 except AgentError as exc:
+                    if "read-only transaction" in str(exc) or not self.is_leader():
+                        # A failover under way: Patroni answers /primary as soon as it holds the leader lock, before
+                        # PostgreSQL has left recovery, and a demoted node answered it a moment ago. The leader's
+                        # next run (the timer) sets the password.
+                        LOG.info("not the writable leader right now (%s): the leader's next run sets it", exc)
+                        report["leader"] = False
+                        return report
                     LOG.error("%s", exc)
                     report["failed"].append(key)
                     continue

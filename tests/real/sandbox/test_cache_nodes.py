@@ -5,7 +5,6 @@ the killed node rejoins as a replica. The scenarios run in order on one cluster 
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 
@@ -298,12 +297,8 @@ def _owns(client: redis.Redis, key: str) -> bool:
 
 def replace_instance(node: Node) -> float:
     """What a replaced instance is: the machine dies (kill -9), a new one with the same address boots from the same
-    launch template with an empty disk (the data and configuration directories wiped), and cloud-init runs again."""
-    node.kill()
-    for directory in ("/var/lib/cryb-cache", "/etc/cryb-cache"):
-        for entry in node.path(directory).iterdir():
-            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-    node.booted = False
+    launch template with empty disks, and cloud-init runs again."""
+    node.replace()
     return node.boot()
 
 
