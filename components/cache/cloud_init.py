@@ -198,7 +198,7 @@ PORTS=({" ".join(str(p) for _, p, _ in endpoints)})
 BUSES=({" ".join(str(b) for _, _, b in endpoints)})
 cli() {{ local i=$1; shift
   "$CLI" --no-auth-warning --user admin "${{TLS[@]}}" -h "${{HOSTS[$i]}}" -p "${{PORTS[$i]}}" "$@"; }}
-field() {{ cli "$1" CLUSTER INFO 2>/dev/null | tr -d '\r' | awk -F: -v k="$2" '$1 == k {{print $2}}'; }}
+field() {{ cli "$1" CLUSTER INFO 2>/dev/null | tr -d '\\r' | awk -F: -v k="$2" '$1 == k {{print $2}}'; }}
 wait_for() {{
   local what=$1 deadline=$((SECONDS + TIMEOUT)); shift
   until "$@" >/dev/null 2>&1; do
@@ -208,7 +208,7 @@ wait_for() {{
 }}
 pong() {{ [ "$(cli "$1" PING 2>/dev/null)" = PONG ]; }}
 knows_all() {{ [ "$(field "$SELF" cluster_known_nodes)" = {n} ]; }}
-linked() {{ cli "$SELF" INFO replication | tr -d '\r' | grep -q '^master_link_status:up'; }}
+linked() {{ cli "$SELF" INFO replication | tr -d '\\r' | grep -q '^master_link_status:up'; }}
 wait_for "this node to answer" pong "$SELF"
 if [ "$(field "$SELF" cluster_known_nodes)" != 1 ]; then echo "join: this node is in a cluster"; exit 0; fi
 PEER=""
@@ -217,7 +217,9 @@ for i in "${{!HOSTS[@]}}"; do
 done
 if [ -z "$PEER" ]; then echo "join: no peer serves a formed cluster (first boot): nothing to do"; exit 0; fi
 ME="${{HOSTS[$SELF]}}:${{PORTS[$SELF]}}@"
-OLD=$(cli "$PEER" CLUSTER NODES | tr -d '\r' | awk -v me="$ME" 'index($2, me) == 1 {{print $1}}')
+# A peer that reached this address and met the new id has cleared the old id's address (flag `noaddr`).
+OLD=$(cli "$PEER" CLUSTER NODES | tr -d '\\r' \
+  | awk -v me="$ME" '$3 !~ /myself/ && (index($2, me) == 1 || $3 ~ /noaddr/) {{print $1}}')
 for old in $OLD; do
   for i in "${{!HOSTS[@]}}"; do
     [ "$i" = "$SELF" ] || cli "$i" CLUSTER FORGET "$old" >/dev/null 2>&1 || true
@@ -227,7 +229,7 @@ done
 cli "$SELF" CLUSTER MEET "${{HOSTS[$PEER]}}" "${{PORTS[$PEER]}}" "${{BUSES[$PEER]}}" >/dev/null
 wait_for "this node to know all {n} nodes" knows_all
 # The serving master with the fewest replicas: the one whose replica this node replaces.
-MASTER=$(cli "$SELF" CLUSTER NODES | tr -d '\r' | awk '
+MASTER=$(cli "$SELF" CLUSTER NODES | tr -d '\\r' | awk '
   $3 ~ /master/ && $3 !~ /fail/ && NF >= 9 {{ order[++n] = $1 }}
   $3 ~ /slave/ && $3 !~ /fail/ {{ replicas[$4]++ }}
   END {{ for (i = 1; i <= n; i++)
