@@ -10,6 +10,7 @@ from .backups import BackupsConfig
 from .base import Section
 from .cache import CacheConfig, cache_stack_problems
 from .kms import KmsConfig
+from .kubernetes import KubernetesConfig, kubernetes_problems
 from .monitoring import MonitoringConfig
 from .network import NetworkConfig
 from .postgres import PostgresConfig
@@ -78,6 +79,11 @@ class StackConfig(Section):
         default_factory=lambda: WindowsConfig(),
         description="Preferences the backup and maintenance windows are placed from (see `cryb-db:windows.*`).",
     )
+    kubernetes: KubernetesConfig = Field(
+        default_factory=lambda: KubernetesConfig(),
+        description="The applications' side on the EKS cluster: namespaces, secrets, PgBouncer (see "
+        "`cryb-db:kubernetes.*`, docs/kubernetes.md).",
+    )
 
     @field_validator("target")
     @classmethod
@@ -124,6 +130,7 @@ class StackConfig(Section):
             *selfhosted_problems(self.selfhosted, environment=self.environment, availability_zones=azs),
         ]
         problems += self._ec2_shard_problems()
+        problems += kubernetes_problems(self)
         problems += image_problems(self.selfhosted.image_ssm_parameter, self._node_types())
         if (self.selfhosted.clusters or self.postgres.engine == "ec2") and not self.network.interface_endpoints:
             problems.append(

@@ -125,7 +125,7 @@ class _LeaderOnce(http.server.BaseHTTPRequestHandler):
 
     asked = 0
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         type(self).asked += 1
         self.send_response(200 if type(self).asked == 1 else 503)
         self.end_headers()
