@@ -576,6 +576,7 @@ else:
             "ec2_instance_type": cache_config.ec2_instance_type,
             "availability_zones": zones,
             "data_subnet_ids": network.data_subnet_ids,
+            "data_subnet_cidrs": data_subnet_cidrs,
             "subnet_group_name": network.cache_subnet_group_name,
             "security_group_id": network.security_groups.cache.id,
             "data_kms_key_arn": keys.arns["data"],
@@ -644,7 +645,6 @@ else:
         rotations.append(patroni_rotation)
 
     # -- monitoring (docs/monitoring.md): alarms per data store member, composite per shard, the stack's dashboard --
-    # Self-hosted cache nodes have no ElastiCache node groups; their health comes from `scripts health`.
     monitoring = Monitoring(
         f"cryb-{stack}-monitoring",
         {
@@ -653,11 +653,9 @@ else:
             "postgres_storage_type": pg.storage_type,
             "cache": {
                 "node_groups": cache.node_groups,
-                "node_type": cache_config.node_type,
+                "node_type": cache.alarm_node_type,
                 "maxmemory_policy": cache_config.maxmemory_policy,
-            }
-            if cache_config.engine == "elasticache"
-            else None,
+            },
             "selfhosted_clusters": [*selfhosted_clusters, *shard_clusters],
             "rotations": rotations,
             "notify_topic_arn": alerts.arns["warning"],

@@ -4,11 +4,15 @@ At first boot a node installs Valkey from the Amazon Linux 2023 repositories (re
 gateway endpoint: the data subnets have no internet route), fetches its ACL passwords from Secrets Manager
 (through the interface endpoint), turns them into SHA-256 hashes in the ACL file, gets or creates the
 cluster's TLS CA, signs its own certificate, starts the server under its own systemd unit, and ships the
-server log to CloudWatch Logs. Node 0 (created last, so it knows every peer's address) then runs the
-bootstrap from components/cache/cluster_plan.py. No password is ever part of the user data or the
+server log to CloudWatch Logs. Every node first runs its join script (a node booting empty while its peers serve a
+formed cluster rejoins it as a replica); node 0 then runs the bootstrap from components/cache/cluster_plan.py (node
+addresses are fixed, so every node's user data names every peer). No password is ever part of the user data or the
 Pulumi state of the instance; only secret ARNs are.
 """
 
+import base64
+import functools
+import gzip
 import json
 import shlex
 import uuid
@@ -19,6 +23,8 @@ from typing import Any
 import yaml
 
 from components.cache.cluster_plan import ClusterPlan
+from components.cache.metrics_agent import AGENT_FILE as METRICS_AGENT_FILE
+from components.cache.metrics_agent import NAMESPACE as METRICS_NAMESPACE
 from components.cache.redis_conf import RedisConfInputs, TlsFiles, acl_template, maxmemory_mb
 
 CONF_DIR = "/etc/cryb-cache"
@@ -33,6 +39,10 @@ SETUP_SCRIPT = "/usr/local/sbin/cryb-cache-setup"
 SYSCTL_FILE = "/etc/sysctl.d/60-cryb-cache.conf"
 SYSCTL_SETTINGS = {"vm.overcommit_memory": "1"}
 BOOTSTRAP_SCRIPT = "/usr/local/sbin/cryb-cache-bootstrap"
+JOIN_SCRIPT = "/usr/local/sbin/cryb-cache-join"
+METRICS_AGENT = "/usr/local/sbin/cryb-cache-metrics"
+METRICS_AGENT_CONFIG = f"{CONF_DIR}/metrics-agent.json"
+METRICS_INTERVAL_SECONDS = 60
 USER_DATA_LIMIT_BYTES = 16 * 1024  # EC2 rejects larger user data
 ROLES_READ = ("app", "reader", "admin", "replicator")
 PEER_WAIT_SECONDS = 900  # peers boot in parallel; node 0 waits this long for all of them to answer
@@ -55,6 +65,10 @@ class NodeBootInputs:
     engine_log_group: str
     port: int
     bootstrap_script: str | None = None
+    join_script: str | None = None
+    """render_join_script for this node: a node booting without cluster state rejoins a formed cluster."""
+    node_name: str = ""
+    """The node's plan name (`s0-master`): the `Node` dimension of its metrics."""
 
 
 def node_conf_inputs(
@@ -161,6 +175,73 @@ def render_bootstrap_script(plan: ClusterPlan, endpoints: Sequence[tuple[str, in
     return "\n".join(lines) + "\n"
 
 
+def render_join_script(plan: ClusterPlan, endpoints: Sequence[tuple[str, int, int]], self_index: int) -> str:
+    """Bash run at every first boot of node `self_index`, before any bootstrap: a node that boots with no cluster
+    state (a replaced instance, or its data lost) while its peers form a cluster rejoins it by itself: the peers
+    forget the node id that had this address (it died with the data), this node meets one of them and becomes the
+    replica of the master with the fewest replicas (the one that lost it). On the cluster's first boot no peer has
+    slots yet: it does nothing and node 0's bootstrap forms the cluster. Environment as render_bootstrap_script."""
+    if len(endpoints) != len(plan.nodes):
+        raise ValueError(f"{len(endpoints)} endpoints for {len(plan.nodes)} planned nodes")
+    n = len(plan.nodes)
+    return f"""#!/bin/bash
+# Rendered by components/cache/cloud_init.py: rejoin of node {self_index} ({plan.nodes[self_index].name}).
+set -euo pipefail
+: "${{REDISCLI_AUTH:?set REDISCLI_AUTH to the admin password}}"
+export REDISCLI_AUTH
+read -r -a TLS <<< "${{CACHE_TLS_ARGS:-}}"
+CLI="${{CACHE_CLI:-valkey-cli}}"
+TIMEOUT=${{CACHE_BOOTSTRAP_TIMEOUT:-120}}
+SELF={self_index}
+HOSTS=({" ".join(shlex.quote(h) for h, _, _ in endpoints)})
+PORTS=({" ".join(str(p) for _, p, _ in endpoints)})
+BUSES=({" ".join(str(b) for _, _, b in endpoints)})
+cli() {{ local i=$1; shift
+  "$CLI" --no-auth-warning --user admin "${{TLS[@]}}" -h "${{HOSTS[$i]}}" -p "${{PORTS[$i]}}" "$@"; }}
+field() {{ cli "$1" CLUSTER INFO 2>/dev/null | tr -d '\\r' | awk -F: -v k="$2" '$1 == k {{print $2}}'; }}
+wait_for() {{
+  local what=$1 deadline=$((SECONDS + TIMEOUT)); shift
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then echo "join: timed out waiting for $what" >&2; exit 1; fi
+    sleep 0.2
+  done
+}}
+pong() {{ [ "$(cli "$1" PING 2>/dev/null)" = PONG ]; }}
+knows_all() {{ [ "$(field "$SELF" cluster_known_nodes)" = {n} ]; }}
+linked() {{ cli "$SELF" INFO replication | tr -d '\\r' | grep -q '^master_link_status:up'; }}
+wait_for "this node to answer" pong "$SELF"
+if [ "$(field "$SELF" cluster_known_nodes)" != 1 ]; then echo "join: this node is in a cluster"; exit 0; fi
+PEER=""
+for i in "${{!HOSTS[@]}}"; do
+  if [ "$i" != "$SELF" ] && [ "$(field "$i" cluster_slots_assigned)" = 16384 ]; then PEER=$i; break; fi
+done
+if [ -z "$PEER" ]; then echo "join: no peer serves a formed cluster (first boot): nothing to do"; exit 0; fi
+ME="${{HOSTS[$SELF]}}:${{PORTS[$SELF]}}@"
+# A peer that reached this address and met the new id has cleared the old id's address (flag `noaddr`).
+OLD=$(cli "$PEER" CLUSTER NODES | tr -d '\\r' \
+  | awk -v me="$ME" '$3 !~ /myself/ && (index($2, me) == 1 || $3 ~ /noaddr/) {{print $1}}')
+for old in $OLD; do
+  for i in "${{!HOSTS[@]}}"; do
+    [ "$i" = "$SELF" ] || cli "$i" CLUSTER FORGET "$old" >/dev/null 2>&1 || true
+  done
+  echo "join: the peers forgot $old, the id this address had"
+done
+cli "$SELF" CLUSTER MEET "${{HOSTS[$PEER]}}" "${{PORTS[$PEER]}}" "${{BUSES[$PEER]}}" >/dev/null
+wait_for "this node to know all {n} nodes" knows_all
+# The serving master with the fewest replicas: the one whose replica this node replaces.
+MASTER=$(cli "$SELF" CLUSTER NODES | tr -d '\\r' | awk '
+  $3 ~ /master/ && $3 !~ /fail/ && NF >= 9 {{ order[++n] = $1 }}
+  $3 ~ /slave/ && $3 !~ /fail/ {{ replicas[$4]++ }}
+  END {{ for (i = 1; i <= n; i++)
+          if (best == "" || replicas[order[i]] + 0 < least) {{ best = order[i]; least = replicas[best] + 0 }}
+        print best }}')
+[ -n "$MASTER" ] || {{ echo "join: no serving master found" >&2; exit 1; }}
+wait_for "CLUSTER REPLICATE $MASTER" cli "$SELF" CLUSTER REPLICATE "$MASTER"
+wait_for "the link to the master" linked
+echo "join: rejoined as a replica of $MASTER"
+"""
+
+
 def _setup_script(inputs: NodeBootInputs) -> str:
     q = shlex.quote
     roles = "\n".join(f"  {role}) echo {q(inputs.secret_arns[role])} ;;" for role in ROLES_READ)
@@ -233,8 +314,12 @@ chmod 0600 {CONF_DIR}/secrets.conf {TLS_FILES.key}
 /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s \\
   -c file:/opt/aws/amazon-cloudwatch-agent/etc/{SERVICE}.json
 systemctl daemon-reload
-systemctl enable --now {SERVICE}
+systemctl enable --now {SERVICE} {SERVICE}-metrics.timer
 
+if [ -x {JOIN_SCRIPT} ]; then
+  REDISCLI_AUTH=$(json_get "$WORK/admin.json" password) CACHE_CLI=valkey-cli \\
+    CACHE_TLS_ARGS="--tls --cacert {TLS_FILES.ca}" {JOIN_SCRIPT}
+fi
 if [ -x {BOOTSTRAP_SCRIPT} ]; then
   REDISCLI_AUTH=$(json_get "$WORK/admin.json" password) CACHE_CLI=valkey-cli \\
     CACHE_BOOTSTRAP_TIMEOUT={PEER_WAIT_SECONDS} CACHE_TLS_ARGS="--tls --cacert {TLS_FILES.ca}" {BOOTSTRAP_SCRIPT}
@@ -269,6 +354,58 @@ PrivateTmp=yes
 [Install]
 WantedBy=multi-user.target
 """
+
+
+def _metrics_units() -> dict[str, str]:
+    """The metrics agent's service (as the server's user: it reads the CA and keeps its state in the data dir) and
+    its timer."""
+    return {
+        f"{SERVICE}-metrics.service": f"""[Unit]
+Description=cryb-db cache node: publish its metrics (docs/cache.md#alarms-of-self-hosted-nodes)
+After={SERVICE}.service
+
+[Service]
+Type=oneshot
+User={OS_USER}
+Group={OS_USER}
+ExecStart={METRICS_AGENT} --config {METRICS_AGENT_CONFIG}
+TimeoutSec=30
+NoNewPrivileges=yes
+ProtectHome=yes
+PrivateTmp=yes
+""",
+        f"{SERVICE}-metrics.timer": f"""[Unit]
+Description=cryb-db cache node: publish its metrics every {METRICS_INTERVAL_SECONDS} s
+
+[Timer]
+OnBootSec=30
+OnUnitActiveSec={METRICS_INTERVAL_SECONDS}
+AccuracySec=1
+
+[Install]
+WantedBy=timers.target
+""",
+    }
+
+
+def metrics_agent_config(inputs: NodeBootInputs) -> dict[str, Any]:
+    """The metrics agent's configuration on this node (components/cache/metrics_agent/agent.py)."""
+    return {
+        "region": inputs.region,
+        "namespace": METRICS_NAMESPACE,
+        "cluster": inputs.cluster_name,
+        "node": inputs.node_name or f"node-{inputs.node_index}",
+        "planned_nodes": inputs.node_count,
+        "port": inputs.port,
+        "ca_file": TLS_FILES.ca,
+        "password_secret_arn": inputs.secret_arns["admin"],
+        "state_file": f"{DATA_DIR}/metrics-agent.state",
+    }
+
+
+@functools.cache
+def _metrics_agent_source() -> str:
+    return METRICS_AGENT_FILE.read_text()
 
 
 def _cloudwatch_agent(inputs: NodeBootInputs) -> str:
@@ -319,15 +456,33 @@ def render_user_data(inputs: NodeBootInputs) -> str:
             "permissions": "0644",
             "content": _cloudwatch_agent(inputs) + "\n",
         },
+        *(
+            {"path": f"/etc/systemd/system/{unit}", "permissions": "0644", "content": text}
+            for unit, text in _metrics_units().items()
+        ),
+        {"path": METRICS_AGENT, "permissions": "0755", "content": _metrics_agent_source()},
+        {
+            "path": METRICS_AGENT_CONFIG,
+            "permissions": "0644",
+            "content": json.dumps(metrics_agent_config(inputs), indent=1) + "\n",
+        },
         {"path": SETUP_SCRIPT, "permissions": "0700", "content": _setup_script(inputs)},
     ]
     if inputs.bootstrap_script is not None:
         files.append({"path": BOOTSTRAP_SCRIPT, "permissions": "0700", "content": inputs.bootstrap_script})
+    if inputs.join_script is not None:
+        files.append({"path": JOIN_SCRIPT, "permissions": "0700", "content": inputs.join_script})
     document = {"write_files": files, "runcmd": [[SETUP_SCRIPT]]}
     text = "#cloud-config\n" + yaml.dump(document, Dumper=_LiteralDumper, sort_keys=False, width=200)
-    if len(text.encode()) > USER_DATA_LIMIT_BYTES:
-        raise ValueError(f"user data of node {inputs.node_index} is {len(text.encode())} bytes; EC2 allows 16 KiB")
+    packed = len(gzip.compress(text.encode(), mtime=0))
+    if packed > USER_DATA_LIMIT_BYTES:
+        raise ValueError(f"user data of node {inputs.node_index} is {packed} bytes gzipped; EC2 allows 16 KiB")
     return text
+
+
+def encode_user_data(text: str) -> str:
+    """gzip + base64 for the launch template (cloud-init detects gzip): the shipped agent does not fit plain."""
+    return base64.b64encode(gzip.compress(text.encode(), mtime=0)).decode()
 
 
 def node_role_policy(
@@ -338,7 +493,8 @@ def node_role_policy(
     region: str,
 ) -> dict[str, Any]:
     """Least privilege for a node: read its users' secrets, write only the CA secrets (first boot), decrypt
-    through Secrets Manager only, and write its own log group. Nothing else: no EC2, S3 or IAM actions."""
+    through Secrets Manager only, write its own log group and its metrics namespace. Nothing else: no EC2, S3 or IAM
+    actions."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -360,6 +516,13 @@ def node_role_policy(
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
                 "Resource": secrets_kms_key_arn,
                 "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+            },
+            {
+                "Sid": "PutNodeMetrics",
+                "Effect": "Allow",
+                "Action": "cloudwatch:PutMetricData",
+                "Resource": "*",  # PutMetricData has no resource-level permissions; the namespace is the scope
+                "Condition": {"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
             },
             {
                 "Sid": "ShipServerLog",

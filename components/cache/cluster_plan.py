@@ -6,6 +6,7 @@ The bootstrap is a list of steps (meet, add slots, wait, replicate, wait) that a
 rendered shell script on EC2 (components/cache/cloud_init.py) and the real-cluster test on loopback.
 """
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -133,3 +134,13 @@ def plan_cluster(shards: int, replicas_per_shard: int, azs: Sequence[str]) -> Cl
             az = others[(s + r - 1) % len(others)]
             nodes.append(NodePlan(index=len(nodes), shard=s, role="replica", az=az, master=s, replica_number=r))
     return ClusterPlan(tuple(nodes), zones)
+
+
+def node_address(subnet_cidr: str, index: int) -> str:
+    """Node `index`'s fixed address in its subnet: counted down from the top (AWS reserves the last address), where
+    AWS's own assignments (which start at the bottom) are least likely to have taken it."""
+    network = ipaddress.IPv4Network(subnet_cidr, strict=True)
+    offset = network.num_addresses - 2 - index
+    if offset < 4 + 16:  # the first 4 are AWS's; keep room below for everything else
+        raise ValueError(f"subnet {subnet_cidr} is too small for cache node {index}")
+    return str(network.network_address + offset)

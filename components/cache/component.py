@@ -4,7 +4,6 @@ Both engines give applications the same contract (docs/cache.md): a TLS-only clu
 `reader` whose passwords live in Secrets Manager, and the same ACL rules (components/cache/redis_conf.py).
 """
 
-import base64
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,12 +16,16 @@ import pulumi_random as random
 from components.cache.cloud_init import (
     NodeBootInputs,
     ami_ssm_parameter,
+    encode_user_data,
     node_conf_inputs,
     node_role_policy,
     render_bootstrap_script,
+    render_join_script,
     render_user_data,
 )
-from components.cache.cluster_plan import ClusterPlan, plan_cluster
+from components.cache.cluster_plan import ClusterPlan, node_address, plan_cluster
+from components.cache.metrics_agent import NAMESPACE as METRICS_NAMESPACE
+from components.cache.metrics_agent import NODE_DIMENSIONS
 from components.cache.redis_conf import (
     ACCESS_STRINGS,
     DISABLED_DEFAULT_ACCESS_STRING,
@@ -33,6 +36,9 @@ from components.metrics.metric import Metric
 from components.security.iam_documents import service_trust
 from components.security.launch_templates import hardened_launch_template
 
+CACHE_CLUSTER_TAG = "cryb-db-cache"
+"""Tag of every self-hosted cache node: the cache component's name (with `cache-node`, the node's identity in its
+metrics; policies/rules/stack.py checks each such node has alarms)."""
 CLIENT_USERS = ("app", "reader")
 INTERNAL_USERS = ("admin", "replicator")  # self-hosted only
 PASSWORD_LENGTH = 40  # letters and digits only: safe in redis.conf, URLs and shells; ~238 bits
@@ -78,6 +84,9 @@ class CacheArgs(TypedDict):
     """AZs of the data subnets, in the order of `data_subnet_ids`."""
     data_subnet_ids: Sequence[pulumi.Input[str]]
     """Isolated data subnets, one per AZ (ec2 nodes are placed in them)."""
+    data_subnet_cidrs: NotRequired[Sequence[str]]
+    """CIDRs of `data_subnet_ids` (ec2 engine): each node's fixed address is taken from the top of its subnet, so
+    every node's user data names every peer and a replaced node keeps its address (cluster_plan.node_address)."""
     subnet_group_name: pulumi.Input[str]
     """The network's ElastiCache subnet group (data subnets only)."""
     security_group_id: pulumi.Input[str]
@@ -131,6 +140,38 @@ class CacheNodeGroup:
         return [self.metric("AuthenticationFailures", m, "Sum") for m in self.member_ids]
 
 
+@dataclass
+class SelfHostedCacheNodeGroup(CacheNodeGroup):
+    """One shard of self-hosted nodes (engine `ec2`): the same metric names as ElastiCache, published by each node's
+    metrics agent (components/cache/metrics_agent/) in `cryb-db/cache` as {CacheCluster, Node}; host CPU from EC2.
+    Members are `<component>-<plan name>` (`cryb-prod-cache-s0-master`), master first."""
+
+    cluster: str = ""
+    node_names: dict[str, str] = field(default_factory=dict)
+    """Member id -> the node's plan name (`s0-master`), the `Node` dimension."""
+    instance_ids: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+
+    def metric(self, metric_name: str, member: str, statistic: str = "Average") -> Metric:
+        if metric_name == "CPUUtilization":
+            return Metric("AWS/EC2", metric_name, {"InstanceId": self.instance_ids[member]}, statistic)
+        dimensions: dict[str, pulumi.Input[str]] = dict(
+            zip(NODE_DIMENSIONS, (self.cluster, self.node_names[member]), strict=True)
+        )
+        return Metric(METRICS_NAMESPACE, metric_name, dimensions, statistic)
+
+    def metric_master_link_health_status(self) -> list[Metric]:
+        """1 while the node is a master or a replica whose link to its master is up, 0 while the link is down."""
+        return [self.metric("MasterLinkHealthStatus", m, "Minimum") for m in self.member_ids]
+
+    def metric_cluster_state_ok(self) -> list[Metric]:
+        """1 while the node sees `cluster_state:ok` (every slot served)."""
+        return [self.metric("ClusterStateOk", m, "Minimum") for m in self.member_ids]
+
+    def metric_cluster_failed_nodes(self) -> list[Metric]:
+        """Nodes this node sees failed, or planned nodes it does not know: a node out of the cluster."""
+        return [self.metric("ClusterFailedNodes", m, "Maximum") for m in self.member_ids]
+
+
 def elasticache_node_groups(replication_group_id: str, shards: int, replicas_per_shard: int) -> list[CacheNodeGroup]:
     """ElastiCache names cluster-mode members `<group>-<shard:04d>-<node:03d>`, counting from 1."""
     return [
@@ -154,12 +195,18 @@ class Cache(pulumi.ComponentResource):
     user_arns: dict[str, pulumi.Output[str]]
     tls_ca_cert_secret_arn: pulumi.Output[str] | None
     plan: ClusterPlan
+    alarm_node_type: str
     node_groups: list[CacheNodeGroup]
+    """ElastiCache node groups, or the self-hosted shards (`SelfHostedCacheNodeGroup`): what the alarms watch."""
 
     def __init__(self, name: str, args: CacheArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cryb:cache:Cache", name, None, opts)
         self._name, self._args, self._tags = name, args, dict(args["tags"])
         self.engine, self.port = args["engine"], args["port"]
+        # The size the alarm thresholds read (vCPUs): ElastiCache and EC2 share size names (r7g.large).
+        self.alarm_node_type = (
+            args["node_type"] if self.engine == "elasticache" else f"cache.{args['ec2_instance_type']}"
+        )
         self.user_names = {user: user for user in CLIENT_USERS}
         self.configuration_endpoint, self.tls_ca_cert_secret_arn = None, None
         self.nodes, self.node_groups = [], []
@@ -392,7 +439,7 @@ class Cache(pulumi.ComponentResource):
             )
         )
 
-        def user_data(index: int, bootstrap: str | None) -> pulumi.Output[str]:
+        def user_data(index: int, bootstrap: str | None, join: str) -> pulumi.Output[str]:
             def render(values: list[Any]) -> str:
                 arns, ca_arn, ca_cert_arn, log_name = values
                 text = render_user_data(
@@ -408,30 +455,45 @@ class Cache(pulumi.ComponentResource):
                         engine_log_group=log_name,
                         port=a["port"],
                         bootstrap_script=bootstrap,
+                        join_script=join,
+                        node_name=self.plan.nodes[index].name,
                     )
                 )
-                return base64.b64encode(text.encode()).decode()
+                return encode_user_data(text)
 
             return pulumi.Output.all(self.secret_arns, ca.arn, ca_cert.arn, engine_log.name).apply(render)
 
-        # Peers first; node 0 last, because its bootstrap needs every peer's address.
+        # Fixed addresses (top of each node's data subnet): every node's user data names every peer, which a node
+        # replaced with empty data needs to rejoin (render_join_script), and node 0's bootstrap needs to form it.
+        cidrs = list(a.get("data_subnet_cidrs") or [])
+        if len(cidrs) != len(azs):
+            raise ValueError(f"data_subnet_cidrs: {len(cidrs)} CIDRs for {len(azs)} availability zones")
+        addresses = [node_address(cidrs[azs.index(node.az)], node.index) for node in self.plan.nodes]
+        endpoints = [(ip, a["port"], a["cluster_port"]) for ip in addresses]
+        bootstrap = render_bootstrap_script(self.plan, [("127.0.0.1", a["port"], a["cluster_port"]), *endpoints[1:]])
         instances: dict[int, aws.ec2.Instance] = {}
-        for node in self.plan.nodes[1:]:
+        for node in self.plan.nodes:
             subnet = subnets[azs.index(node.az)]
-            instances[node.index] = self._node(node.index, profile, subnet, user_data(node.index, None))
-        peers = [instances[i].private_ip for i in range(1, len(self.plan.nodes))]
-        bootstrap = pulumi.Output.all(*peers).apply(
-            lambda ips: render_bootstrap_script(
-                self.plan,
-                [("127.0.0.1", a["port"], a["cluster_port"])] + [(ip, a["port"], a["cluster_port"]) for ip in ips],
-            )
-        )
-        seed_data = bootstrap.apply(lambda script: user_data(0, script))
-        instances[0] = self._node(0, profile, subnets[azs.index(self.plan.nodes[0].az)], seed_data)
+            join = render_join_script(self.plan, endpoints, node.index)
+            data = user_data(node.index, bootstrap if node.index == 0 else None, join)
+            instances[node.index] = self._node(node.index, profile, subnet, data, addresses[node.index])
         self.nodes = [
             {"name": node.name, "availabilityZone": node.az, "address": instances[node.index].private_ip}
             for node in self.plan.nodes
         ]
+        self.node_groups = []
+        for master in self.plan.masters:
+            members = [master, *self.plan.replicas_of(master.index)]
+            ids = {f"{n}-{node.name}": node for node in members}
+            self.node_groups.append(
+                SelfHostedCacheNodeGroup(
+                    f"s{master.shard}",
+                    list(ids),
+                    cluster=n,
+                    node_names={member: node.name for member, node in ids.items()},
+                    instance_ids={member: instances[node.index].id for member, node in ids.items()},
+                )
+            )
 
     def _ca_secret(self, kind: str, what: str) -> aws.secretsmanager.Secret:
         """Created empty: the first node to boot generates the CA and stores it (components/cache/cloud_init.py),
@@ -503,12 +565,17 @@ class Cache(pulumi.ComponentResource):
         )
 
     def _node(
-        self, index: int, profile: aws.iam.InstanceProfile, subnet_id: pulumi.Input[str], user_data: pulumi.Input[str]
+        self,
+        index: int,
+        profile: aws.iam.InstanceProfile,
+        subnet_id: pulumi.Input[str],
+        user_data: pulumi.Input[str],
+        address: str,
     ) -> aws.ec2.Instance:
         a, n = self._args, self._name
         node = self.plan.nodes[index]
         label = f"{n}-node-{index}"
-        tags = self._tag(label, **{"cache-node": node.name, "cache-shard": str(node.shard)})
+        tags = self._tag(label, **{"cache-node": node.name, "cache-shard": str(node.shard), CACHE_CLUSTER_TAG: n})
         volume_gib = data_volume_gib(a["ec2_instance_type"])
         template = hardened_launch_template(
             label,
@@ -543,6 +610,8 @@ class Cache(pulumi.ComponentResource):
                 delete_on_termination=True,
                 tags=tags,
             ),
+            # The node's fixed address: its replacement takes it over, so the old instance must go first.
+            private_ip=address,
             tags=tags,
-            opts=self._child(),
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )

@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 from components.postgres.tuning import InstanceClass, max_connections
 from components.selfhosted.nvme_instances import nvme_instance_type
-from components.selfhosted.patroni_config import DATA_MOUNT
+from components.selfhosted.patroni_config import DATA_MOUNT, MAXIMUM_LAG_ON_FAILOVER_BYTES
 
 GIB = 1024**3
 XID_ALARM = 1_000_000_000  # AWS: alarm at ~1B; wraparound protection forces read-only near 2.1B
@@ -411,6 +411,52 @@ def cache_alarm_specs(node_type: str, maxmemory_policy: str, replica: bool, sett
     return specs
 
 
+def selfhosted_cache_alarm_specs() -> list[AlarmSpec]:
+    """What a self-hosted cache node watches besides the ElastiCache set (ElastiCache manages these itself): its
+    replication link, the cluster state it sees, and nodes out of the cluster (published by the node's agent)."""
+    return [
+        AlarmSpec(
+            "cluster-state",
+            "ClusterStateOk",
+            "Minimum",
+            "LessThanThreshold",
+            1.0,
+            2,
+            2,
+            "critical",
+            "The node has seen `cluster_state:fail` for 2 minutes: some hash slots have no serving master, and every "
+            "command on those keys fails.",
+            unit="count",
+        ),
+        AlarmSpec(
+            "node-out",
+            "ClusterFailedNodes",
+            "Maximum",
+            "GreaterThanThreshold",
+            0.0,
+            3,
+            3,
+            "warning",
+            "For 3 minutes the node has seen a node of the cluster failed, or does not know a planned node: a node "
+            "is out of the cluster (a shard runs without its replica, or a replaced node has not rejoined).",
+            unit="count",
+        ),
+        AlarmSpec(
+            "replication-link",
+            "MasterLinkHealthStatus",
+            "Minimum",
+            "LessThanThreshold",
+            1.0,
+            2,
+            2,
+            "warning",
+            "The replica's link to its master has been down for 2 minutes: it serves stale reads and could not take "
+            "over without losing writes.",
+            unit="count",
+        ),
+    ]
+
+
 def selfhosted_node_alarm_specs(instance_type: str, settings: AlarmSettings) -> list[AlarmSpec]:
     """The alarms of one self-hosted PostgreSQL node (an auto-scaling group of one, components/selfhosted/component.py):
     EC2 status checks and CPU, the group's in-service count, and the CloudWatch agent's data-disk and memory use."""
@@ -497,6 +543,21 @@ def selfhosted_node_alarm_specs(instance_type: str, settings: AlarmSettings) -> 
             "hashes spill, and the kernel may kill a backend (which restarts every session).",
             unit="%",
             anchor="memory-node",
+        ),
+        AlarmSpec(
+            "replication-lag",
+            "replication_lag_bytes",
+            "Maximum",
+            "GreaterThanThreshold",
+            float(MAXIMUM_LAG_ON_FAILOVER_BYTES),
+            5,
+            5,
+            "warning",
+            f"The node has been more than {MAXIMUM_LAG_ON_FAILOVER_BYTES // 1024**2} MiB of WAL behind the leader for "
+            "5 minutes (Patroni's lag, published by the node's metrics agent): past maximum_lag_on_failover Patroni "
+            "will not promote it, reads from it are stale, and a failover has one candidate fewer.",
+            unit="bytes",
+            anchor="replication-lag-node",
         ),
     ]
 

@@ -15,7 +15,7 @@ from typing import NotRequired, Protocol, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from components.cache.component import CacheNodeGroup
+from components.cache.component import CacheNodeGroup, SelfHostedCacheNodeGroup
 from components.monitoring.alarm_thresholds import (
     AlarmSettings,
     AlarmSpec,
@@ -26,6 +26,7 @@ from components.monitoring.alarm_thresholds import (
     check_metric_matches,
     rds_alarm_specs,
     rotation_alarm_specs,
+    selfhosted_cache_alarm_specs,
     selfhosted_cluster_alarm_specs,
     selfhosted_node_alarm_specs,
 )
@@ -50,6 +51,9 @@ CACHE_HELPERS = {
     "Evictions": "metric_evictions",
     "ReplicationLag": "metric_replication_lag",
     "AuthenticationFailures": "metric_authentication_failures",
+    "MasterLinkHealthStatus": "metric_master_link_health_status",
+    "ClusterStateOk": "metric_cluster_state_ok",
+    "ClusterFailedNodes": "metric_cluster_failed_nodes",
 }
 SELFHOSTED_HELPERS = {
     "StatusCheckFailed": "metric_status_check_failed",
@@ -57,6 +61,7 @@ SELFHOSTED_HELPERS = {
     "CPUUtilization": "metric_cpu_utilization",
     "disk_used_percent": "metric_data_disk_used_percent",
     "mem_used_percent": "metric_mem_used_percent",
+    "replication_lag_bytes": "metric_replication_lag_bytes",
 }
 COMPARISON_SIGNS = {"GreaterThanThreshold": ">", "LessThanThreshold": "<"}
 
@@ -104,12 +109,16 @@ def _cache_metric(group: CacheNodeGroup, spec: AlarmSpec, member: str) -> Metric
 def cache_alarm_plan(
     node_groups: Sequence[CacheNodeGroup], node_type: str, maxmemory_policy: str, settings: AlarmSettings
 ) -> list[PlannedAlarm]:
-    """The alarms of every cache node; the nodes created as replicas also watch their replication lag."""
+    """The alarms of every cache node; the nodes created as replicas also watch their replication lag; self-hosted
+    nodes also their replication link, the cluster state and nodes out of the cluster."""
     planned = []
     for group in node_groups:
         label = cache_group_label(group)
         for index, member in enumerate(group.member_ids):
-            for spec in cache_alarm_specs(node_type, maxmemory_policy, index > 0, settings):
+            specs = cache_alarm_specs(node_type, maxmemory_policy, index > 0, settings)
+            if isinstance(group, SelfHostedCacheNodeGroup):
+                specs += selfhosted_cache_alarm_specs()
+            for spec in specs:
                 metric = _cache_metric(group, spec, member)
                 check_metric_matches(spec, metric)
                 planned.append(PlannedAlarm(member, label, "cache", spec, metric))
@@ -180,9 +189,9 @@ class CacheWatchArgs(TypedDict):
     """The cache tier as the monitoring needs it (components/cache/component.py)."""
 
     node_groups: Sequence[CacheNodeGroup]
-    """`Cache.node_groups`: ElastiCache node groups and their member ids."""
+    """`Cache.node_groups`: ElastiCache node groups, or the self-hosted shards, and their member ids."""
     node_type: str
-    """ElastiCache node type (vCPUs decide the host CPU alarm)."""
+    """`Cache.alarm_node_type`: the node type as `cache.<family>.<size>` (vCPUs decide the host CPU alarm)."""
     maxmemory_policy: str
     """Eviction policy (decides the evictions threshold)."""
 
@@ -197,7 +206,7 @@ class MonitoringArgs(TypedDict):
     postgres_storage_type: str
     """`gp3` or `io2` (decides the latency thresholds)."""
     cache: NotRequired[CacheWatchArgs | None]
-    """The cache tier's node groups, or None when it has no ElastiCache nodes to watch."""
+    """The cache tier's node groups (ElastiCache or self-hosted), or None when it has no nodes to watch."""
     selfhosted_clusters: NotRequired[Sequence[SelfHostedCluster]]
     """Self-hosted PostgreSQL clusters (analytics, and the shards with `engine: ec2`): alarms per node, a composite per
     cluster."""

@@ -33,6 +33,8 @@ SECTIONS: dict[str, list[tuple[str, str]]] = {
         ("cache", "CPUUtilization"),
         ("cache", "CurrConnections"),
         ("cache", "AuthenticationFailures"),
+        ("cache", "ClusterStateOk"),
+        ("cache", "ClusterFailedNodes"),
         ("selfhosted", "HealthyHostCount"),
         ("selfhosted", "StatusCheckFailed"),
         ("selfhosted", "GroupInServiceInstances"),
@@ -42,6 +44,8 @@ SECTIONS: dict[str, list[tuple[str, str]]] = {
         ("postgres", "ReplicaLag"),
         ("postgres", "OldestReplicationSlotLag"),
         ("cache", "ReplicationLag"),
+        ("cache", "MasterLinkHealthStatus"),
+        ("selfhosted", "replication_lag_bytes"),
     ],
     "Capacity": [
         ("postgres", "FreeStorageSpace"),

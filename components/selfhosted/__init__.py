@@ -3,8 +3,9 @@ the files every node boots from (cloud-init, Patroni, pgBackRest and etcd config
 node credentials agent, and the rotation of the cluster's credentials with its Lambda function.
 
 Owns: `component.py` (`SelfHostedCluster`), `rotation.py` (`SelfHostedCredentialRotation`), the pure renderers
-`cloud_init.py`, `patroni_config.py`, `pgbackrest_config.py`, `nvme_instances.py`, `rotation_policies.py`, and two
-packages shipped as they are: `credentials_agent/` (copied to every node) and `rotation_function/` (the Lambda).
+`cloud_init.py`, `patroni_config.py`, `pgbackrest_config.py`, `nvme_instances.py`, `rotation_policies.py`, and
+packages shipped as they are: `credentials_agent/` and `metrics_agent/` (copied to every node) and
+`rotation_function/` (the Lambda).
 May import: `components.security`, `components.metrics`, `components.postgres` (tuning), `components.backups`
 (the backup writer's policy), `components.rotation`.
 Imported by: `__main__`, `components.monitoring`,

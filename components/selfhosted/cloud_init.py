@@ -35,6 +35,7 @@ import yaml
 
 from components.postgres.roles import ROLE_NAMES, role_script
 from components.selfhosted.credentials_agent import AGENT_FILE, acknowledgement_tags_only
+from components.selfhosted.metrics_agent import AGENT_FILE as METRICS_AGENT_FILE
 from components.selfhosted.nvme_instances import Arch, nvme_instance_type
 from components.selfhosted.patroni_config import (
     DATA_MOUNT,
@@ -80,6 +81,12 @@ ETCDCTL_ENV = f"{CONF_DIR}/etcdctl.env"
 ETCD_CERT_DAYS = 90
 ETCD_CERT_RENEW_DAYS = 30
 """etcd's leaf certificates live 90 days and are re-issued (daily check) when fewer than 30 are left."""
+METRICS_AGENT = "/usr/local/sbin/cryb-pg-metrics"
+METRICS_AGENT_CONFIG = f"{CONF_DIR}/metrics-agent.json"
+METRICS_INTERVAL_SECONDS = 60
+INCR_BACKUP_HOURS = 4
+# 06:00 ... 22:00 UTC: every INCR_BACKUP_HOURS after the 02:00 full (Sunday) or differential (other days).
+INCR_BACKUP_CALENDAR_HOURS = ",".join(f"{h:02d}" for h in range(2 + INCR_BACKUP_HOURS, 24, INCR_BACKUP_HOURS))
 BAKED_MARKER = f"{CONF_DIR}/packages-baked"
 BACKEND_FILE = f"{CONF_DIR}/analytics-backend"
 METRICS_NAMESPACE = "cryb-db/selfhosted"
@@ -127,6 +134,9 @@ class NodeBootInputs:
     package_proxy: str | None = None
     etcd_ca_secret_arn: str = ""
     """The cluster's etcd CA (certificate and key); empty until the first node to boot stores one."""
+    component: str | None = None
+    """The cluster's component name (`cryb-prod-analytics`): the `Cluster` dimension of the metrics agent (default:
+    `cluster`)."""
 
 
 def _arch(instance_type: str) -> str:
@@ -298,7 +308,8 @@ udevadm trigger --sysname-match=watchdog || true
   -c file:/opt/aws/amazon-cloudwatch-agent/etc/cryb-pg.json
 systemctl daemon-reload
 systemctl enable --now cryb-node-address cryb-etcd cryb-patroni cryb-pg-credentials.timer cryb-etcd-certs.timer \
-  cryb-pgbackrest-backup@full.timer cryb-pgbackrest-backup@diff.timer
+  cryb-pgbackrest-backup@full.timer cryb-pgbackrest-backup@diff.timer cryb-pgbackrest-backup@incr.timer \
+  cryb-pg-metrics.timer
 log "node @@NODE@@ is up"
 """
 
@@ -438,6 +449,7 @@ curl -skf -o /dev/null https://@@ADDRESS@@:@@RESTAPI_PORT@@/primary || exit 0
 case $1 in
   full) exec @@FULL@@ ;;
   diff) exec @@DIFF@@ ;;
+  incr) exec @@INCR@@ ;;
   *) echo "unknown backup type $1" >&2; exit 2 ;;
 esac
 """
@@ -538,6 +550,29 @@ AccuracySec=1
 [Install]
 WantedBy=timers.target
 """,
+        # Not root: it only reads the node's REST API and calls CloudWatch with the instance profile.
+        "cryb-pg-metrics.service": f"""[Unit]
+Description=cryb-db: publish the replication lag of {inputs.node_name} (docs/monitoring.md)
+After=cryb-patroni.service
+
+[Service]
+Type=oneshot
+User=postgres
+Group=postgres
+ExecStart={METRICS_AGENT} --config {METRICS_AGENT_CONFIG}
+TimeoutSec=30
+{hardening}""",
+        "cryb-pg-metrics.timer": f"""[Unit]
+Description=cryb-db: publish node metrics every {METRICS_INTERVAL_SECONDS} s
+
+[Timer]
+OnBootSec=30
+OnUnitActiveSec={METRICS_INTERVAL_SECONDS}
+AccuracySec=1
+
+[Install]
+WantedBy=timers.target
+""",
         "cryb-pgbackrest-backup@.service": f"""[Unit]
 Description=cryb-db: pgBackRest %i backup of {inputs.stanza} (leader only)
 
@@ -564,6 +599,19 @@ Description=cryb-db: daily differential backup
 OnCalendar=Mon..Sat *-*-* 02:00:00 UTC
 RandomizedDelaySec=600
 Persistent=true
+
+[Install]
+WantedBy=timers.target
+""",
+        # Between the 02:00 full/diff: a restore replays at most ~4 h of WAL on top of the newest backup, and an
+        # incremental copies only files changed since the previous backup of any type.
+        "cryb-pgbackrest-backup@incr.timer": f"""[Unit]
+Description=cryb-db: incremental backup every {INCR_BACKUP_HOURS} h between the daily backups
+
+[Timer]
+OnCalendar=*-*-* {INCR_BACKUP_CALENDAR_HOURS}:00:00 UTC
+RandomizedDelaySec=300
+Persistent=false
 
 [Install]
 WantedBy=timers.target
@@ -617,6 +665,23 @@ def cloudwatch_agent_config(inputs: NodeBootInputs) -> dict[str, Any]:
 def _agent_source() -> str:
     """The agent file, read once per program run (every node of every cluster ships the same file)."""
     return AGENT_FILE.read_text()
+
+
+@functools.cache
+def _metrics_agent_source() -> str:
+    return METRICS_AGENT_FILE.read_text()
+
+
+def metrics_agent_config(inputs: NodeBootInputs) -> dict[str, Any]:
+    """The metrics agent's configuration on this node (`MetricsConfig` in
+    components/selfhosted/metrics_agent/agent.py)."""
+    return {
+        "region": inputs.region,
+        "namespace": METRICS_NAMESPACE,
+        "cluster": inputs.component or inputs.cluster,
+        "node": inputs.node_name,
+        "restapi_url": f"https://{inputs.node_address}:{inputs.restapi_port}",
+    }
 
 
 def credentials_agent_config(inputs: NodeBootInputs) -> dict[str, Any]:
@@ -780,6 +845,7 @@ def render_user_data(inputs: NodeBootInputs) -> str:
             "RESTAPI_PORT": str(inputs.restapi_port),
             "FULL": backup_command(PROD_PGBACKREST_CONFIG_PATH, inputs.stanza, "full"),
             "DIFF": backup_command(PROD_PGBACKREST_CONFIG_PATH, inputs.stanza, "diff"),
+            "INCR": backup_command(PROD_PGBACKREST_CONFIG_PATH, inputs.stanza, "incr"),
         },
     )
     files: list[dict[str, str]] = [
@@ -811,6 +877,12 @@ def render_user_data(inputs: NodeBootInputs) -> str:
             "path": CREDENTIALS_AGENT_CONFIG,
             "permissions": "0600",
             "content": json.dumps(credentials_agent_config(inputs), indent=1) + "\n",
+        },
+        {"path": METRICS_AGENT, "permissions": "0755", "content": _metrics_agent_source()},
+        {
+            "path": METRICS_AGENT_CONFIG,
+            "permissions": "0644",
+            "content": json.dumps(metrics_agent_config(inputs), indent=1) + "\n",
         },
         {"path": SETUP_SCRIPT, "permissions": "0700", "content": setup},
     ]

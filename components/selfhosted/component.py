@@ -33,6 +33,7 @@ from components.selfhosted.cloud_init import (
     node_role_policy,
     render_user_data,
 )
+from components.selfhosted.metrics_agent import NODE_DIMENSIONS, REPLICATION_LAG_BYTES
 from components.selfhosted.nvme_instances import Arch, validate_node_type
 from components.selfhosted.patroni_config import (
     DATA_MOUNT,
@@ -590,6 +591,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
                 pg_port=node.pg_port,
                 package_proxy=a["package_proxy"],
                 etcd_ca_secret_arn=etcd_ca_secret_arn,
+                component=self._name,
             )
         )
         return encode_user_data(text)
@@ -685,6 +687,19 @@ class SelfHostedCluster(pulumi.ComponentResource):
     def metric_mem_used_percent(self) -> list[Metric]:
         """CloudWatch agent: memory in use (page cache not counted), as {AutoScalingGroupName}."""
         return self._agent_metric("mem_used_percent", "Average")
+
+    def metric_replication_lag_bytes(self) -> list[Metric]:
+        """The node agent (metrics_agent/agent.py): bytes the node's PostgreSQL is behind the leader (0 on the
+        leader), as {Cluster, Node}."""
+        return [
+            Metric(
+                METRICS_NAMESPACE,
+                REPLICATION_LAG_BYTES,
+                dict(zip(NODE_DIMENSIONS, (self.identifier, group.node), strict=True)),
+                "Maximum",
+            )
+            for group in self.node_groups
+        ]
 
     def _healthy_hosts(self, role: str, group: aws.lb.TargetGroup) -> Metric:
         dimensions = {"TargetGroup": group.arn_suffix, "LoadBalancer": self._load_balancers[role].arn_suffix}
@@ -813,7 +828,17 @@ class SelfHostedCluster(pulumi.ComponentResource):
             "timescaledb": a["timescaledb"],
             "synchronousModeStrict": a["synchronous_mode_strict"],
             "backupPrefix": backup_prefix(a["cluster"]),
+            "backup": self.backup_outputs(),
             "nodes": self.nodes,
+        }
+
+    def backup_outputs(self) -> dict[str, Any]:
+        """Where the cluster's pgBackRest repository is (in the stack's backup bucket) and the secret of its cipher
+        passphrase: what `python -m scripts dr-drill` restores from (the passphrase value is never an output)."""
+        return {
+            "stanza": self._args["cluster"],
+            "prefix": backup_prefix(self._args["cluster"]),
+            "passphraseSecretArn": self.secret_arns["pgbackrest"],
         }
 
     def shard_outputs(self, index: int) -> dict[str, Any]:
@@ -834,4 +859,5 @@ class SelfHostedCluster(pulumi.ComponentResource):
             "roleSecretArns": {role: self.secret_arns[role] for role in ROLE_NAMES},
             "iamAuthentication": False,
             "region": a["region"],
+            "backup": self.backup_outputs(),
         }

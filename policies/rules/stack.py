@@ -20,6 +20,10 @@ REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 AUTOSCALING_GROUP = "aws:autoscaling/group:Group"
 # Self-hosted database nodes are auto-scaling groups of one tagged with their cluster (components/selfhosted/component).
 DATABASE_NODE_TAG = "cryb-db-cluster"
+EC2_INSTANCE = "aws:ec2/instance:Instance"
+# Self-hosted cache nodes are instances tagged with their cache component and plan name (components/cache/component);
+# their agent's metrics carry both as {CacheCluster, Node}.
+CACHE_CLUSTER_TAG, CACHE_NODE_TAG = "cryb-db-cache", "cache-node"
 TOPIC = "aws:sns/topic:Topic"
 TOPIC_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 KMS_KEY = "aws:kms/key:Key"
@@ -79,8 +83,9 @@ def _watches(
 
 @RULES.stack(
     name="data-stores-have-alarms",
-    description="Every RDS instance, RDS cluster, cache replication group and self-hosted database node (an "
-    "auto-scaling group tagged cryb-db-cluster) has the recommended alarm set.",
+    description="Every RDS instance, RDS cluster, cache replication group, self-hosted database node (an "
+    "auto-scaling group tagged cryb-db-cluster) and self-hosted cache node (an instance tagged cryb-db-cache) has "
+    "the recommended alarm set.",
     controls=("CRYB.5",),
     severity=Severity.HIGH,
     remediation="Create the monitoring component's alarms for the data store (metrics listed in the message), "
@@ -105,6 +110,16 @@ def _watches(
             "type": "array",
             "items": {"type": "string"},
             "default": ["StatusCheckFailed", "GroupInServiceInstances", "disk_used_percent"],
+        },
+        "cacheNodeMetrics": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [
+                "EngineCPUUtilization",
+                "DatabaseMemoryUsagePercentage",
+                "ClusterStateOk",
+                "ClusterFailedNodes",
+            ],
         },
     },
 )
@@ -131,6 +146,21 @@ def data_stores_have_alarms(stack: Stack, config: Config) -> Iterator[tuple[Reso
                 missing = [m for m in config[config_key] if m not in covered]
                 if missing:
                     yield store, f"no alarm on {missing}: add CloudWatch alarms for these metrics of this data store."
+    for node in stack.of_type(EC2_INSTANCE):
+        tags = node.get("tags", default={})
+        if not isinstance(tags, dict) or CACHE_CLUSTER_TAG not in tags:
+            continue
+        identity = (tags[CACHE_CLUSTER_TAG], tags.get(CACHE_NODE_TAG))
+        covered = {m for _, metrics in alarms for m, d in metrics if (d.get("CacheCluster"), d.get("Node")) == identity}
+        missing = [m for m in config["cacheNodeMetrics"] if m not in covered]
+        if missing:
+            yield (
+                node,
+                (
+                    f"no alarm on {missing} with dimensions CacheCluster={identity[0]}, Node={identity[1]} (the node "
+                    "agent's metrics): add CloudWatch alarms for these metrics of this cache node."
+                ),
+            )
 
 
 @RULES.stack(

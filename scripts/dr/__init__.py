@@ -10,11 +10,17 @@ canary rows, then a stream of "tick" rows around the target time; (3) wait until
 (5) verify over psycopg: the marker and the canary checksum, every tick committed before the target present and
 none started after it; RTO = restore request -> verified; (6) delete the scratch instance (no final snapshot).
 
-Modules: `planning` (shards from the outputs, target, scratch names, settings), `connector` (endpoints and the
-Secrets Manager connector), `verification` (the database side), `rds_restore` (the AWS side), `drill` (one shard,
-then the run), `report` (results, Markdown/JSON/table) and `command` (the Typer app `__main__.py` loads lazily).
+Patroni clusters (`selfhosted.clusters[]`, shards with topology `patroni`) take the same steps and report with
+pgBackRest: RPO from `pg_stat_archiver`, restore into a scratch node on the drill host (`patroni_drill`,
+`scratch_node`).
+
+Modules: `planning` (shards and Patroni targets from the outputs, target, scratch names, settings), `connector`
+(endpoints and the Secrets Manager connector), `verification` (the database side), `rds_restore` (the AWS side),
+`drill` (one shard, then the run), `report` (results, Markdown/JSON/table) and `command` (the Typer app
+`__main__.py` loads lazily).
 
 AWS calls go through an injected boto3 RDS client and database connections through an injected connector, so the
 tests run the same code against moto and local PostgreSQL servers. May import: `scripts` (PROJECT_DIR),
-`scripts.reports`, boto3 and psycopg (lazily, in `command` and `connector`). Imported by: `__main__.py` only.
+`scripts.reports`, `components.selfhosted.pgbackrest_config` (the repository config the nodes render), boto3 and
+psycopg (lazily, in `command` and `connector`). Imported by: `__main__.py` only.
 """

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,7 +18,14 @@ from scripts.cli.exits import ENVIRONMENT, fail
 
 from .connector import secrets_manager_connector
 from .drill import run_drill
-from .planning import DrillSettings, OutputsError, parse_target, shards_from_outputs
+from .planning import (
+    DrillSettings,
+    OutputsError,
+    PatroniTarget,
+    parse_target,
+    patroni_targets_from_outputs,
+    shards_from_outputs,
+)
 
 dr_app = typer.Typer(add_completion=False, help="Disaster-recovery drill of the PostgreSQL shards.")
 
@@ -60,8 +68,19 @@ def dr_drill(
     ] = None,
     poll_seconds: Annotated[float, typer.Option(min=1, help="Seconds between AWS status polls.")] = 20.0,
     timeout_minutes: Annotated[int, typer.Option(min=1, help="Give up waiting for a restore after this.")] = 120,
+    pg_bin: Annotated[
+        Path | None,
+        typer.Option(help="Patroni clusters: PostgreSQL binaries of the scratch node (default: the cluster's major)."),
+    ] = None,
+    scratch_port: Annotated[
+        int, typer.Option(help="Patroni clusters: the scratch server's (socket-only) port.")
+    ] = 55432,
+    work_dir: Annotated[
+        Path | None, typer.Option(help="Patroni clusters: where the scratch data directory goes (default: $TMPDIR).")
+    ] = None,
 ) -> None:
-    """Restore each shard to a point in time into a scratch instance, verify it, record RTO/RPO, clean up.
+    """Restore each shard and Patroni cluster to a point in time into a scratch instance (RDS) or scratch node
+    (pgBackRest on this host), verify it, record RTO/RPO, clean up.
 
     Exit codes: 0 every shard passed, 1 a shard failed (see the report), 2 unusable outputs or --shard/--target,
     64 usage error, 69 environment error (e.g. no AWS credentials).
@@ -70,6 +89,9 @@ def dr_drill(
     try:
         document = json.loads(outputs.read_text())
         shards = shards_from_outputs(document, shard)
+        patroni = patroni_targets_from_outputs(document, shard)
+        if shard is not None and not shards and not patroni:
+            raise OutputsError(f"--shard {shard!r}: no such shard or Patroni cluster")
         settings = DrillSettings(
             target=parse_target(target),
             poll_seconds=poll_seconds,
@@ -93,13 +115,37 @@ def dr_drill(
     signal.signal(signal.SIGTERM, _interrupt)
     report, _, _ = run_drill(
         shards,
-        rds=session.client("rds"),
+        rds=session.client("rds") if shards else None,
         connect=secrets_manager_connector(session, sslrootcert=ca_bundle),
         settings=settings,
         report_dir=report_dir,
         console=Console(),
         region=session.region_name,
         outputs_file=str(outputs),
+        patroni=patroni,
+        scratch=_scratch_factory(session, pg_bin, scratch_port, work_dir),
     )
     if report.summary()["failed"]:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _scratch_factory(
+    session: object, pg_bin: Path | None, port: int, work_dir: Path | None
+) -> Callable[[PatroniTarget], Any]:
+    """Scratch nodes on this host: the repository passphrase from Secrets Manager, S3 with this session's keys."""
+    from .scratch_node import RepoAccess, ScratchNode
+
+    def make(target: PatroniTarget) -> ScratchNode:
+        secrets = session.client("secretsmanager")  # type: ignore[attr-defined]
+        passphrase = json.loads(secrets.get_secret_value(SecretId=target.passphrase_secret_arn)["SecretString"])
+        credentials = session.get_credentials().get_frozen_credentials()  # type: ignore[attr-defined]
+        return ScratchNode(
+            target,
+            passphrase=passphrase["password"],
+            access=RepoAccess(credentials.access_key, credentials.secret_key, credentials.token),
+            pg_bin=pg_bin or Path(f"/usr/lib/postgresql/{target.engine_version}/bin"),
+            port=port,
+            work_root=work_dir,
+        )
+
+    return make

@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from .connector import Connector, Endpoint
-from .planning import DrillSettings, ShardTarget, scratch_identifier
+from .patroni_drill import ScratchFactory, drill_patroni
+from .planning import DrillSettings, PatroniTarget, ShardTarget, scratch_identifier
 from .rds_restore import delete_scratch, describe_instance, latest_restorable_time, poll, restore_done, restore_request
 from .report import DrillReport, ShardResult, iso, print_summary, write_report
 from .verification import verify_restored, write_marker, write_ticks
@@ -40,8 +41,7 @@ def drill_shard(
     try:
         if shard.topology == "patroni":
             raise NotImplementedError(
-                "topology 'patroni': a self-hosted shard restores with pgBackRest, not RDS; its PITR drill is "
-                "`python -m scripts bench pitr` (docs/selfhosted.md)"
+                "topology 'patroni': a self-hosted shard restores with pgBackRest (its `backup` output), not RDS"
             )
         if shard.topology != "instance":
             raise NotImplementedError(
@@ -145,8 +145,11 @@ def run_drill(
     region: str | None = None,
     outputs_file: str | None = None,
     run_id: str | None = None,
+    patroni: Sequence[PatroniTarget] = (),
+    scratch: ScratchFactory | None = None,
 ) -> tuple[DrillReport, Path, Path]:
-    """Drill each shard in turn; the report is written even when the run is interrupted."""
+    """Drill each shard in turn, then each Patroni cluster (pgBackRest into a `scratch` node); the report is written
+    even when the run is interrupted."""
     run_id = run_id or new_run_id()
     report = DrillReport(
         run_id=run_id,
@@ -164,6 +167,15 @@ def run_drill(
                 progress.console.log(f"drilling {shard.id} ({shard.instance_identifier})")
                 report.shards.append(
                     drill_shard(shard, rds=rds, connect=connect, settings=settings, run_id=run_id, progress=progress)
+                )
+            for cluster in patroni:
+                if scratch is None:
+                    raise ValueError("Patroni clusters to drill but no scratch node factory")
+                progress.console.log(f"drilling {cluster.id} ({cluster.name}, pgBackRest stanza {cluster.stanza})")
+                report.shards.append(
+                    drill_patroni(
+                        cluster, connect=connect, scratch=scratch, settings=settings, run_id=run_id, progress=progress
+                    )
                 )
     finally:
         report.finished_at = datetime.now(UTC).isoformat()

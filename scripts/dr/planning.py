@@ -86,6 +86,8 @@ def shards_from_outputs(outputs: Mapping[str, Any], only: str | None = None) -> 
         if not isinstance(entry, Mapping):
             problems.append(f"postgres.shards[{index}] is {type(entry).__name__}, not an object")
             continue
+        if entry.get("topology") == "patroni":
+            continue  # restored with pgBackRest: patroni_targets_from_outputs
         values = {key: _pick(entry, key) for key in _ALIASES}
         for key, fallback in fallbacks.items():
             values[key] = values[key] or fallback
@@ -118,6 +120,8 @@ def shards_from_outputs(outputs: Mapping[str, Any], only: str | None = None) -> 
         raise OutputsError("invalid stack outputs:\n" + "\n".join(f"  - {p}" for p in problems))
     if only is not None:
         chosen = [s for s in shards if only in (s.id, s.instance_identifier)]
+        if not chosen and any(only in _patroni_names(t) for t in patroni_targets_from_outputs(outputs)):
+            return []
         if not chosen:
             raise OutputsError(f"--shard {only!r}: no such shard (shards: {', '.join(s.id for s in shards)})")
         return chosen
@@ -158,3 +162,89 @@ class DrillSettings:
     wait_for_deletion: bool = True
     instance_class: str | None = None
     scratch_prefix: str = "drill"
+
+
+@dataclass(frozen=True)
+class PatroniTarget:
+    """A self-hosted Patroni cluster (the analytics cluster, or a shard with topology `patroni`): where its writer
+    is and where its pgBackRest repository is."""
+
+    id: str
+    name: str
+    """Component name (`cryb-prod-analytics`, `cryb-prod-pg-00`)."""
+    host: str
+    port: int
+    database: str
+    secret_arn: str
+    """The admin role's secret (the marker and ticks are written as it)."""
+    engine_version: str
+    region: str
+    bucket: str
+    kms_key_arn: str
+    stanza: str
+    prefix: str
+    passphrase_secret_arn: str
+
+
+def _section(document: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = document.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _patroni_names(target: PatroniTarget) -> tuple[str, ...]:
+    return (target.id, target.name, target.stanza)
+
+
+def patroni_targets_from_outputs(outputs: Mapping[str, Any], only: str | None = None) -> list[PatroniTarget]:
+    """Every Patroni cluster of the outputs: `selfhosted.clusters[]` and `postgres.shards[]` with topology
+    `patroni`, each with its `backup` (stanza, prefix, passphrase secret) and the stack's `backups.bucketName`."""
+    backups, postgres, selfhosted = (_section(outputs, key) for key in ("backups", "postgres", "selfhosted"))
+    entries: list[tuple[str, Mapping[str, Any], str]] = []
+    for index, shard in enumerate(postgres.get("shards") or []):
+        if isinstance(shard, Mapping) and shard.get("topology") == "patroni":
+            entries.append((f"postgres.shards[{index}]", shard, str(shard.get("id"))))
+    for index, cluster in enumerate(selfhosted.get("clusters") or []):
+        if isinstance(cluster, Mapping):
+            entries.append((f"selfhosted.clusters[{index}]", cluster, str(cluster.get("name"))))
+    targets, problems = [], []
+    for label, entry, ident in entries:
+        backup = _section(entry, "backup")
+        values = {
+            "writerEndpoint": entry.get("writerEndpoint"),
+            "port": entry.get("port"),
+            "databaseName": entry.get("databaseName"),
+            "secretArn": entry.get("secretArn"),
+            "backup.stanza": backup.get("stanza"),
+            "backup.prefix": backup.get("prefix"),
+            "backup.passphraseSecretArn": backup.get("passphraseSecretArn"),
+            "backups.bucketName": backups.get("bucketName"),
+            "backups.bucketKmsKeyArn": backups.get("bucketKmsKeyArn"),
+        }
+        missing = [key for key, value in values.items() if value in (None, "")]
+        if missing:
+            problems.append(f"{label} ({ident}): missing {', '.join(missing)}")
+            continue
+        targets.append(
+            PatroniTarget(
+                id=ident,
+                name=str(entry.get("name") or ident),
+                host=str(values["writerEndpoint"]),
+                port=int(str(values["port"])),
+                database=str(values["databaseName"]),
+                secret_arn=str(values["secretArn"]),
+                engine_version=str(entry.get("engineVersion") or postgres.get("engineVersion") or ""),
+                region=str(entry.get("region") or outputs.get("region") or ""),
+                bucket=str(values["backups.bucketName"]),
+                kms_key_arn=str(values["backups.bucketKmsKeyArn"]),
+                stanza=str(values["backup.stanza"]),
+                prefix=str(values["backup.prefix"]),
+                passphrase_secret_arn=str(values["backup.passphraseSecretArn"]),
+            )
+        )
+    if problems:
+        raise OutputsError(
+            "invalid stack outputs for the Patroni clusters:\n" + "\n".join(f"  - {p}" for p in problems)
+        )
+    if only is not None:
+        return [t for t in targets if only in _patroni_names(t)]
+    return targets

@@ -463,6 +463,10 @@ class Node:
         Auto Scaling group's replacement with the node's stable interface."""
         self.kill()
         shutil.rmtree(self.root)
+        # The image's overlay links are laid out again at install, and the new IMDS stub's log must not already
+        # say "serving" (the boot waits for that line before cloud-init calls IMDS).
+        shutil.rmtree(self.base / "overlay", ignore_errors=True)
+        (self.base / "imds.log").unlink(missing_ok=True)
         self.booted = False
         self.installed = {}
         self.instance_id = "i-" + secrets.token_hex(8) + "0"

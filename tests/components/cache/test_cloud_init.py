@@ -1,5 +1,7 @@
 """cloud-init of a self-hosted cache node: what it writes, what it runs, and that it never carries a secret."""
 
+import base64
+import gzip
 import json
 import subprocess
 from pathlib import Path
@@ -15,9 +17,11 @@ from components.cache.cloud_init import (
     NodeBootInputs,
     ami_ssm_parameter,
     ca_request_token,
+    encode_user_data,
     node_conf_inputs,
     node_role_policy,
     render_bootstrap_script,
+    render_join_script,
     render_user_data,
 )
 from components.cache.cluster_plan import plan_cluster
@@ -32,7 +36,7 @@ ARNS = {
 CONF = render_redis_conf(node_conf_inputs(6379, 16379, "r7g.large", "volatile-lru", 1))
 
 
-def inputs(index: int = 0, bootstrap: str | None = None) -> NodeBootInputs:
+def inputs(index: int = 0, bootstrap: str | None = None, join_script: str | None = None) -> NodeBootInputs:
     return NodeBootInputs(
         cluster_name="cryb-prod-cache",
         node_index=index,
@@ -45,6 +49,7 @@ def inputs(index: int = 0, bootstrap: str | None = None) -> NodeBootInputs:
         engine_log_group="/cryb-db/cryb-prod-cache/engine-log",
         port=6379,
         bootstrap_script=bootstrap,
+        join_script=join_script,
     )
 
 
@@ -111,7 +116,9 @@ def test_bootstrap_follows_the_plan() -> None:
 
 def test_user_data_stays_under_the_ec2_limit_or_says_so() -> None:
     text = render_user_data(inputs(0, render_bootstrap_script(PLAN, ENDPOINTS)))
-    assert len(text.encode()) < USER_DATA_LIMIT_BYTES
+    encoded = encode_user_data(text)  # gzip: cloud-init detects it; the launch template carries these bytes
+    assert len(base64.b64decode(encoded)) < USER_DATA_LIMIT_BYTES
+    assert gzip.decompress(base64.b64decode(encoded)).decode() == text
     big = plan_cluster(90, 5, ("a", "b", "c"))
     endpoints = [(f"10.0.{i // 250}.{i % 250}", 6379, 16379) for i in range(len(big.nodes))]
     with pytest.raises(ValueError, match="EC2 allows 16 KiB"):
@@ -161,11 +168,35 @@ def test_node_role_is_least_privilege() -> None:
             "logs:CreateLogStream",
             "logs:PutLogEvents",
             "logs:DescribeLogStreams",
+            "cloudwatch:PutMetricData",
         ]
     )
+    # The metrics agent: only into the cache namespace (PutMetricData has no resource-level permissions).
+    assert statements["PutNodeMetrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "cryb-db/cache"}}
     assert statements["StoreTheClusterCaOnce"]["Resource"] == ca  # user secrets are read-only
     assert statements["DecryptSecretsThroughSecretsManager"]["Condition"] == {
         "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}
     }
-    assert all("*" not in json.dumps(s["Resource"]) for s in policy["Statement"] if s["Sid"] != "ShipServerLog")
+    assert all(
+        "*" not in json.dumps(s["Resource"])
+        for s in policy["Statement"]
+        if s["Sid"] not in ("ShipServerLog", "PutNodeMetrics")
+    )
     assert statements["ShipServerLog"]["Resource"] == [log_arn, f"{log_arn}:*"]
+
+
+def test_every_node_carries_a_join_script_naming_every_peer(tmp_path: Path) -> None:
+    """The rejoin of a replaced node (run on the booted cluster in tests/real/sandbox/test_cache_nodes.py): valid
+    bash naming every node's address and this node's index, run by the setup script before any bootstrap."""
+    for index in (0, 3):
+        script = render_join_script(PLAN, ENDPOINTS, index)
+        path = tmp_path / f"join-{index}.sh"
+        path.write_text(script)
+        assert subprocess.run(["bash", "-n", str(path)], capture_output=True, timeout=10).returncode == 0
+        assert f"SELF={index}\n" in script and all(host in script for host, _, _ in ENDPOINTS)
+        assert "CLUSTER FORGET" in script and "CLUSTER REPLICATE" in script
+        written = files_of(render_user_data(inputs(index, join_script=script)))
+        setup = written["/usr/local/sbin/cryb-cache-setup"]["content"]
+        assert setup.index("cryb-cache-join") < setup.index("if [ -x /usr/local/sbin/cryb-cache-bootstrap ]")
+    with pytest.raises(ValueError, match="5 endpoints for 6 planned nodes"):
+        render_join_script(PLAN, ENDPOINTS[:5], 0)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from components.cache.cluster_plan import CLUSTER_SLOTS, LayoutError, plan_cluster, slot_ranges
+from components.cache.cluster_plan import CLUSTER_SLOTS, LayoutError, node_address, plan_cluster, slot_ranges
 
 AZS3 = ("us-east-1a", "us-east-1b", "us-east-1c")
 
@@ -78,3 +78,12 @@ def test_az_loss_problems_name_what_breaks() -> None:
     assert problems == ["losing a leaves 1 of 3 masters, not a majority, so no replica can be promoted"]
     # No replicas: losing any AZ loses whole shards.
     assert any("loses every node of shard(s) 0" in p for p in plan_cluster(3, 0, AZS3).az_loss_problems())
+
+
+def test_fixed_node_addresses_come_from_the_top_of_each_subnet() -> None:
+    """A replaced node keeps its address (the peers' user data names it); AWS assigns from the bottom."""
+    assert node_address("10.20.64.0/20", 0) == "10.20.79.254"
+    assert node_address("10.20.64.0/20", 5) == "10.20.79.249"
+    assert len({node_address("10.20.64.0/20", i) for i in range(20)}) == 20
+    with pytest.raises(ValueError, match="too small"):
+        node_address("10.20.64.0/28", 0)

@@ -2,6 +2,7 @@
 rules of issue 4."""
 
 import base64
+import gzip
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -268,7 +269,7 @@ def test_redis_oss_and_data_tiering_are_selectable(
 # -- self-hosted on EC2 ------------------------------------------------------------------------------------------
 def _user_data(evaluation: Evaluation, index: int) -> dict[str, Any]:
     lt = node(evaluation, "aws:ec2/launchTemplate:LaunchTemplate", index)
-    text = base64.b64decode(lt.inputs["userData"]).decode()
+    text = gzip.decompress(base64.b64decode(lt.inputs["userData"])).decode()
     assert text.startswith("#cloud-config\n")
     return yaml.safe_load(text)
 
@@ -438,8 +439,8 @@ def test_the_policy_pack_finds_nothing_mandatory_in_the_cache(each: Evaluation) 
     ours_urns = {r.urn for r in descendants(each)}
     found = [v for v in policy_report(each) if v["resource"] in ours_urns]
     assert [v for v in found if v["level"] == "mandatory"] == []
-    # Advisory only: rotation (needs a rotation Lambda) and alarms (the monitoring issue), see docs/cache.md.
-    assert {v["policy"] for v in found} <= {"secretsmanager-every-secret-rotates", "data-stores-have-alarms"}
+    # Advisory only: rotation of the ec2 engine's secrets (see docs/cache.md). Every node has its alarms.
+    assert {v["policy"] for v in found} <= {"secretsmanager-every-secret-rotates"}
 
 
 def test_node_groups_describe_every_member_for_the_monitoring_component() -> None:
@@ -454,3 +455,33 @@ def test_node_groups_describe_every_member_for_the_monitoring_component() -> Non
     )
     assert [m.statistic for m in groups[2].metric_authentication_failures()] == ["Sum", "Sum"]
     assert len(groups[0].metric_replication_lag()) == 1
+
+
+def test_every_self_hosted_node_has_the_alarm_set_on_the_metrics_its_agent_publishes(prod_ec2: Evaluation) -> None:
+    """prod with `cache.engine: ec2` (3 shards x 1 replica on r7g-class nodes): each node's alarms watch exactly the
+    namespace and {CacheCluster, Node} its rendered metrics-agent config publishes with; critical ones page through
+    a composite per shard."""
+    alarms = prod_ec2.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    checked = 0
+    for instance in prod_ec2.of_type("aws:ec2/instance:Instance"):
+        index = int(instance.name.rsplit("-", 1)[1])
+        files = {f["path"]: f["content"] for f in _user_data(prod_ec2, index)["write_files"]}
+        agent = json.loads(files["/etc/cryb-cache/metrics-agent.json"])
+        assert (agent["cluster"], agent["node"]) == ("cryb-prod-cache", instance.inputs["tags"]["cache-node"])
+        mine = {
+            a.inputs["name"].removeprefix(f"cryb-prod-cache-{agent['node']}-"): a.inputs
+            for a in alarms
+            if a.inputs["tags"].get("monitors") == f"cryb-prod-cache-{agent['node']}"
+        }
+        expected = {"engine-cpu", "memory", "evictions", "connections", "auth-failures", "cluster-state", "node-out",
+                    "replication-link"} | ({"replication-lag"} if "replica" in agent["node"] else set())  # fmt: skip
+        cpu = mine.pop("cpu", None)  # r7g.large has 2 vCPUs: the host CPU alarm, on the instance (AWS/EC2)
+        assert cpu is not None and cpu["namespace"] == "AWS/EC2" and set(cpu["dimensions"]) == {"InstanceId"}
+        assert set(mine) == expected, agent["node"]
+        for alarm in mine.values():
+            assert alarm["namespace"] == agent["namespace"] == "cryb-db/cache"
+            assert alarm["dimensions"] == {"CacheCluster": agent["cluster"], "Node": agent["node"]}
+            checked += 1
+    assert checked > 6 * 8
+    composites = {c.inputs["alarmName"] for c in prod_ec2.of_type("aws:cloudwatch/compositeAlarm:CompositeAlarm")}
+    assert {f"cryb-prod-cache-s{shard}-unhealthy" for shard in range(3)} <= composites

@@ -16,6 +16,7 @@ from components.monitoring.alarm_thresholds import (
     evictions_threshold,
     rds_alarm_specs,
     rotation_alarm_specs,
+    selfhosted_cache_alarm_specs,
     selfhosted_cluster_alarm_specs,
     selfhosted_node_alarm_specs,
     storage_latency_seconds,
@@ -124,7 +125,9 @@ def test_a_drifted_metric_definition_is_refused() -> None:
 def test_selfhosted_node_alarms() -> None:
     """i4i.2xlarge (8 vCPU, 64 GiB, 1875 GB NVMe): what pages is a node that is gone or a full /data."""
     specs = by_key(selfhosted_node_alarm_specs("i4i.2xlarge", DEFAULTS))
-    assert list(specs) == ["status-check", "in-service", "cpu", "data-disk-warning", "data-disk-critical", "memory"]
+    assert list(specs) == [
+        "status-check", "in-service", "cpu", "data-disk-warning", "data-disk-critical", "memory", "replication-lag"
+    ]  # fmt: skip
     assert {k for k, s in specs.items() if s.severity == "critical"} == {
         "status-check",
         "in-service",
@@ -140,6 +143,8 @@ def test_selfhosted_node_alarms() -> None:
         "data-disk-warning": ("disk_used_percent", "Maximum", "GreaterThanThreshold", 80, 5),
         "data-disk-critical": ("disk_used_percent", "Maximum", "GreaterThanThreshold", 90, 5),
         "memory": ("mem_used_percent", "Average", "GreaterThanThreshold", 90, 15),
+        # Patroni's maximum_lag_on_failover: beyond it the node is no failover candidate
+        "replication-lag": ("replication_lag_bytes", "Maximum", "GreaterThanThreshold", 1024 * 1024, 5),
     }
     assert all(s.datapoints_to_alarm == s.evaluation_periods and s.period_seconds == 60 for s in specs.values())
     assert "8 vCPUs of i4i.2xlarge" in specs["cpu"].why and "64 GiB" in specs["memory"].why
@@ -178,6 +183,7 @@ def test_docs_explain_every_alarm() -> None:
     specs += cache_alarm_specs("cache.t4g.small", "volatile-lru", True, DEFAULTS)
     specs += selfhosted_node_alarm_specs("i4i.xlarge", DEFAULTS)
     specs += selfhosted_cluster_alarm_specs()
+    specs += selfhosted_cache_alarm_specs()
     specs += rotation_alarm_specs()
     text = DOCS_PATH.read_text()
     headings = set(re.findall(r"^#### `([a-z-]+)`", text, flags=re.MULTILINE))

@@ -442,5 +442,10 @@ def test_every_selfhosted_node_of_prod_is_alarmed_and_pages_through_its_cluster(
     expected = {"status-check", "in-service", "cpu", "data-disk-warning", "data-disk-critical", "memory"}
     for group in groups:
         alarms = monitored_alarms(prod, "AutoScalingGroupName", group)
+        # The metrics agent's replication lag names the cluster and the Patroni member instead of the group.
+        alarms |= monitored_alarms(prod, "Node", f"analytics-{group[-1]}")
         assert set(alarms) == {f"{group}-{key}" for key in expected}, group
+        lag = alarms[f"{group}-replication-lag"].inputs
+        assert lag["dimensions"] == {"Cluster": "cryb-prod-analytics", "Node": f"analytics-{group[-1]}"}
+        assert (lag["namespace"], lag["metricName"]) == ("cryb-db/selfhosted", "replication_lag_bytes")
     assert "cryb-prod-analytics-unhealthy" in prod.outputs["monitoring"]["compositeAlarmNames"]

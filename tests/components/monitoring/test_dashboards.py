@@ -109,6 +109,7 @@ def test_selfhosted_nodes_are_graphed_in_overview_and_capacity() -> None:
             "Self-hosted node GroupInServiceInstances",
             "Self-hosted node CPUUtilization",
         ],
+        "## Replication": ["Self-hosted node replication_lag_bytes"],
         "## Capacity": ["Self-hosted node disk_used_percent", "Self-hosted node mem_used_percent"],
     }
     graphs = {w["properties"]["title"]: w["properties"] for w in metric_widgets(body)}
@@ -205,6 +206,18 @@ def test_dashboard_plots_only_resources_of_the_graph(each_stack: Evaluation) -> 
     plotted: dict[tuple[str, str], set[str]] = {}
     for namespace, _, dimensions in referenced_metrics(body_of(each_stack)):
         assert dimensions.pop("path", DATA_MOUNT) == DATA_MOUNT  # the agent's disk metric: the NVMe data mount
+        if "Cluster" in dimensions:  # the metrics agent's {Cluster, Node}: a cluster component and one of its nodes
+            cluster = dimensions.pop("Cluster")
+            assert cluster in {r.name for r in each_stack.of_type("cryb:postgres_selfhosted:SelfHostedCluster")}
+            node_tags = {
+                t["value"]
+                for r in each_stack.of_type("aws:autoscaling/group:Group")
+                if r.name.startswith(f"{cluster}-node-")
+                for t in r.inputs["tags"]
+                if t["key"] == "cryb-db-node"
+            }
+            assert dimensions["Node"] in node_tags, (cluster, dimensions)
+            existing.setdefault((namespace, "Node"), set()).add(dimensions["Node"])
         if namespace == "AWS/NetworkELB":
             balancer = dimensions.pop("LoadBalancer")
             group = dimensions["TargetGroup"].split("/")[1]

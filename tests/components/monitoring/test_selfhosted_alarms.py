@@ -16,7 +16,7 @@ import yaml
 
 from components.monitoring.alarm_thresholds import AlarmSettings, selfhosted_node_alarm_specs
 from components.monitoring.dashboards import referenced_metrics
-from components.selfhosted.cloud_init import METRICS_NAMESPACE
+from components.selfhosted.cloud_init import METRICS_AGENT_CONFIG, METRICS_NAMESPACE
 from components.selfhosted.patroni_config import DATA_MOUNT
 from scripts.preview.mock_engine import Evaluation, RecordedResource, evaluate
 from scripts.preview.policy_runner import POLICY_CONFIG_DIR, run_policies
@@ -105,10 +105,10 @@ def published_dimension_sets(agent: dict[str, Any], metric: str) -> list[frozens
     return sets
 
 
-def agent_config(template: RecordedResource) -> dict[str, Any]:
+def agent_config(template: RecordedResource, path: str = AGENT_CONFIG) -> dict[str, Any]:
     text = gzip.decompress(base64.b64decode(template.inputs["userData"])).decode()
     files = {f["path"]: f["content"] for f in yaml.safe_load(text.split("\n", 1)[1])["write_files"]}
-    return json.loads(files[AGENT_CONFIG])
+    return json.loads(files[path])
 
 
 # -- helpers -------------------------------------------------------------------------------------------------------
@@ -140,7 +140,10 @@ def test_each_asg_publishes_its_in_service_count_every_minute(watched: Evaluatio
 
 def test_every_node_has_its_alarm_set_on_its_own_asg(watched: Evaluation) -> None:
     specs = {s.key: s for s in selfhosted_node_alarm_specs(INSTANCE_TYPE, AlarmSettings())}
-    assert set(specs) == {"status-check", "in-service", "cpu", "data-disk-warning", "data-disk-critical", "memory"}
+    assert set(specs) == {
+        "status-check", "in-service", "cpu", "data-disk-warning", "data-disk-critical", "memory", "replication-lag"
+    }  # fmt: skip
+    lag = specs.pop("replication-lag")  # {Cluster, Node}: test_the_metrics_agent_publishes_what_the_lag_alarm_watches
     namespaces = {
         "StatusCheckFailed": "AWS/EC2",
         "CPUUtilization": "AWS/EC2",
@@ -151,7 +154,8 @@ def test_every_node_has_its_alarm_set_on_its_own_asg(watched: Evaluation) -> Non
     assert watched.outputs["nodes"] == sorted(node_groups(watched))
     for node in node_groups(watched):
         alarms = alarms_of(watched, node)
-        assert set(alarms) == set(specs), node
+        assert set(alarms) == {*specs, lag.key}, node
+        alarms.pop(lag.key)
         for key, spec in specs.items():
             alarm = alarms[key]
             assert (alarm["namespace"], alarm["metricName"]) == (namespaces[spec.metric_name], spec.metric_name)
@@ -184,11 +188,26 @@ def test_agent_metric_alarms_watch_a_dimension_set_the_node_publishes(watched: E
         assert agent["metrics"]["append_dimensions"] == {"AutoScalingGroupName": "${aws:AutoScalingGroupName}"}
         assert DATA_MOUNT in agent["metrics"]["metrics_collected"]["disk"]["resources"]
         for alarm in alarms_of(watched, node).values():
-            if alarm["namespace"] != METRICS_NAMESPACE:
-                continue
+            if alarm["namespace"] != METRICS_NAMESPACE or alarm["metricName"] == "replication_lag_bytes":
+                continue  # the metrics agent's, not the CloudWatch agent's (tested below)
             assert frozenset(alarm["dimensions"]) in published_dimension_sets(agent, alarm["metricName"]), alarm
             checked += 1
     assert checked == 3 * 3  # data-disk-warning, data-disk-critical, memory on each node
+
+
+def test_the_metrics_agent_publishes_what_the_lag_alarm_watches(watched: Evaluation) -> None:
+    """The replication-lag alarm of each node watches exactly the namespace, metric and {Cluster, Node} values the
+    node's rendered metrics-agent config publishes with (the agent itself runs in tests/real/sandbox)."""
+    templates = {t.id: t for t in watched.of_type("aws:ec2/launchTemplate:LaunchTemplate")}
+    members = set()
+    for node, group in node_groups(watched).items():
+        config = agent_config(templates[group.inputs["launchTemplate"]["id"]], METRICS_AGENT_CONFIG)
+        alarm = alarms_of(watched, node)["replication-lag"]
+        assert (alarm["namespace"], alarm["metricName"]) == (config["namespace"], "replication_lag_bytes")
+        assert alarm["dimensions"] == {"Cluster": config["cluster"], "Node": config["node"]}
+        assert config["cluster"] == NAME and config["namespace"] == METRICS_NAMESPACE
+        members.add(config["node"])
+    assert members == {"analytics-a", "analytics-b", "analytics-c"}
 
 
 def test_the_cluster_alarms_when_its_endpoints_have_no_healthy_node(watched: Evaluation) -> None:
@@ -243,7 +262,8 @@ def test_dashboard_plots_the_alarmed_node_metrics_once_each(watched: Evaluation)
         for a in watched.of_type(ALARM)
     }
     assert {(n, m, json.dumps(d, sort_keys=True)) for n, m, d in plotted} == alarmed
-    node_metrics = [d for n, _, d in plotted if n != "AWS/NetworkELB"]
+    node_metrics = [d for n, m, d in plotted if n != "AWS/NetworkELB" and m != "replication_lag_bytes"]
+    assert {d["Node"] for n, m, d in plotted if m == "replication_lag_bytes"} == {f"analytics-{x}" for x in "abc"}
     assert {d["AutoScalingGroupName"] for d in node_metrics} == set(node_groups(watched))  # resolved names
     endpoints = sorted(d["TargetGroup"] for n, _, d in plotted if n == "AWS/NetworkELB")
     assert endpoints == [f"targetgroup/{NAME}-{role}-tg/fedcba9876543210" for role in ("reader", "writer")]

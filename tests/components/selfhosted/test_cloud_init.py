@@ -175,7 +175,30 @@ def test_a_replaced_node_rejoins_etcd_instead_of_forming_a_new_cluster() -> None
 def test_backups_run_on_the_leader_only() -> None:
     backup = files(boot())[BACKUP_SCRIPT]
     assert "https://10.20.80.10:8008/primary || exit 0" in backup
-    assert "--type=full backup" in backup and "--type=diff backup" in backup
+    assert "--type=full backup" in backup and "--type=diff backup" in backup and "--type=incr backup" in backup
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_incremental_backups_fall_between_the_daily_backups() -> None:
+    """systemd's own calendar parser on the rendered timers: a Sunday has the full at 02:00, then 5 incrementals."""
+    rendered = files(boot())
+    enabled = rendered[SETUP_SCRIPT]
+    calendars = {}
+    for kind in ("full", "diff", "incr"):
+        unit = rendered[f"/etc/systemd/system/cryb-pgbackrest-backup@{kind}.timer"]
+        calendars[kind] = re.search(r"^OnCalendar=(.+)$", unit, re.M).group(1)  # type: ignore[union-attr]
+        assert f"cryb-pgbackrest-backup@{kind}.timer" in enabled
+    hours = {}
+    for kind, calendar in calendars.items():
+        result = subprocess.run(
+            ["systemd-analyze", "calendar", "--iterations=12", "--base-time=2026-12-06 00:00:00 UTC", calendar],
+            capture_output=True, text=True, timeout=10, env={"TZ": "UTC", "PATH": "/usr/bin:/bin"},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        elapses = re.findall(r"(?:Next elapse|Iter\. #\d+): \w+ (\d{4}-\d\d-\d\d \d\d):", result.stdout)
+        hours[kind] = [e for e in elapses if e.startswith("2026-12-06")]  # a Sunday
+    assert hours["full"] == ["2026-12-06 02"] and hours["diff"] == []
+    assert hours["incr"] == [f"2026-12-06 {h:02d}" for h in (6, 10, 14, 18, 22)]
 
 
 def test_the_package_proxy_is_used_only_when_given() -> None:

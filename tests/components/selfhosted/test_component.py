@@ -277,8 +277,14 @@ def test_node_groups_and_metric_helpers_name_each_nodes_auto_scaling_group(evalu
         "metric_group_in_service_instances",
         "metric_mem_used_percent",
         "metric_reader_healthy_hosts",
+        "metric_replication_lag_bytes",
         "metric_status_check_failed",
         "metric_writer_healthy_hosts",
+    ]
+    # The metrics agent's: the cluster's component name and each node's Patroni member, known when rendering.
+    assert metrics["metric_replication_lag_bytes"] == [
+        ["cryb-db/selfhosted", "replication_lag_bytes", {"Cluster": NAME, "Node": g["node"]}, "Maximum", 60]
+        for g in node_groups
     ]
     # The endpoints: one metric per cluster, on the target group and the load balancer it serves.
     for role in ("writer", "reader"):

@@ -96,6 +96,24 @@ def test_self_hosted_database_nodes_have_alarms_other_groups_need_none() -> None
     assert stack_violations(rule, [pending, *by_dependency]) == []
 
 
+def test_self_hosted_cache_nodes_have_alarms_on_their_agents_metrics() -> None:
+    """A cache node (an instance tagged cryb-db-cache) needs alarms on its own {CacheCluster, Node} metrics; another
+    cluster's node of the same plan name does not count, nor does an untagged instance need any."""
+    rule = RULES["data-stores-have-alarms"]
+    ec2 = "aws:ec2/instance:Instance"
+    tags = {"cryb-db-cache": "cryb-prod-cache", "cache-node": "s0-master"}
+    node = Node(ec2, "cryb-prod-cache-node-0", {"instanceType": "r7g.large", "tags": tags})
+    bastion = Node(ec2, "bastion", {"instanceType": "t4g.nano", "tags": {"Name": "bastion"}})
+    metrics = ["EngineCPUUtilization", "DatabaseMemoryUsagePercentage", "ClusterStateOk", "ClusterFailedNodes"]
+    ours = {"CacheCluster": "cryb-prod-cache", "Node": "s0-master"}
+    alarms = [alarm(m, m, ours) for m in metrics]
+    assert stack_violations(rule, [node, bastion, *alarms]) == []
+    missing = stack_violations(rule, [node, bastion, *alarms[:3]])
+    assert [n for n, _ in missing] == ["cryb-prod-cache-node-0"] and "ClusterFailedNodes" in missing[0][1]
+    others = [alarm(m, m, {**ours, "CacheCluster": "cryb-dev-cache"}) for m in metrics]
+    assert [n for n, _ in stack_violations(rule, [node, *others])] == ["cryb-prod-cache-node-0"]
+
+
 def test_sns_topic_has_subscription() -> None:
     rule = RULES["sns-topic-has-subscription"]
     topic = Node("aws:sns/topic:Topic", "critical", {**TOPIC, "arn": TOPIC_ARN})

@@ -18,7 +18,8 @@ UNIT_DIR = "/etc/systemd/system/"
 
 def used_files(node: Node) -> set[str]:
     used = set()
-    started = set(node.services.running) | set(node.services.timers)
+    # Running now, armed timers, and oneshot units that ran and exited (a metrics agent run, a backup).
+    started = set(node.services.running) | set(node.services.timers) | set(node.services.activated)
     for written in node.config.files:
         if written.path.startswith(UNIT_DIR):
             if os.path.basename(written.path) in started:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -17,8 +19,13 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
+from rich.console import Console
 
 from scripts import PROJECT_DIR
+from scripts.dr.connector import Endpoint
+from scripts.dr.drill import run_drill
+from scripts.dr.planning import DrillSettings, PatroniTarget, patroni_targets_from_outputs
+from scripts.dr.scratch_node import RepoAccess, ScratchNode
 from scripts.local.aws import REGION, endpoint
 from scripts.local.nodes import wait_for
 from scripts.preview.mock_engine import Evaluation
@@ -26,6 +33,7 @@ from scripts.sandbox import Node, Sandbox
 from scripts.sandbox.image import Image
 from scripts.sandbox.node import CommandError
 from scripts.sandbox.units import verify
+from scripts.servers.ports import free_port
 from tests.real.sandbox.rendered import BootedCluster, booted_cluster, purpose_of
 
 pytestmark = pytest.mark.servers
@@ -155,6 +163,40 @@ def test_roles_apply_converges_on_the_roles_the_bootstrap_made(cluster: BootedCl
             assert conn.execute("SELECT current_user").fetchone() == (role,)
 
 
+def test_the_metrics_agent_publishes_each_nodes_replication_lag(cluster: BootedCluster) -> None:
+    """The rendered cryb-pg-metrics unit on every node: Patroni's REST API -> CloudWatch (moto), 0 on the leader."""
+    wait_for("a healthy cluster", lambda: _healthy(cluster), timeout=60)
+    leader = wait_for("a leader", cluster.leader, timeout=30)
+    started = time.time()  # the timer's own first runs (OnBootSec=30) may have seen a replica still catching up
+    for node in cluster.box.nodes:
+        try:
+            node.run(["systemctl", "start", "cryb-pg-metrics.service"], timeout=60)
+        except CommandError:
+            print(node.path("/var/lib/cryb-sandbox/journal/cryb-pg-metrics.service.log").read_text()[-3000:])
+            raise
+    cloudwatch = cluster.moto.boto3_client("cloudwatch")
+
+    def published() -> dict[str, float] | None:
+        found = {}
+        for metric in cloudwatch.list_metrics(Namespace="cryb-db/selfhosted", MetricName="replication_lag_bytes")[
+            "Metrics"
+        ]:
+            dimensions = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+            stats = cloudwatch.get_metric_statistics(
+                Namespace="cryb-db/selfhosted", MetricName="replication_lag_bytes", Dimensions=metric["Dimensions"],
+                StartTime=started - 1, EndTime=time.time() + 60, Period=60, Statistics=["Maximum"],
+            )["Datapoints"]  # fmt: skip
+            if stats:
+                assert dimensions["Cluster"] == COMPONENT, dimensions
+                found[dimensions["Node"]] = max(p["Maximum"] for p in stats)
+        return found if len(found) == len(cluster.box.nodes) else None
+
+    lags = wait_for("every node's replication lag in CloudWatch", published, timeout=30, interval=1)
+    assert lags[cluster.member_of(leader)] == 0.0
+    replicas = {name: lag for name, lag in lags.items() if name != cluster.member_of(leader)}
+    assert len(replicas) == 2 and all(0 <= lag < 1024 * 1024 for lag in replicas.values()), lags
+
+
 def test_rendered_parameters_are_known_to_the_installed_postgresql(cluster: BootedCluster) -> None:
     """The image serves 17's path with 15: a 17-only parameter would show up here, not be hidden."""
     leader = wait_for("a leader", cluster.leader, timeout=30)
@@ -176,7 +218,7 @@ def test_stanza_and_a_wal_segment_in_s3_within_60_s_of_bootstrap(cluster: Booted
     assert "lock-path=/run/pgbackrest" in leader.path("/etc/pgbackrest/pgbackrest.conf").read_text()
 
 
-def test_the_rendered_backup_unit_takes_a_full_backup_on_the_leader_only(cluster: BootedCluster) -> None:
+def test_the_rendered_backup_units_take_a_full_then_an_incremental_on_the_leader_only(cluster: BootedCluster) -> None:
     leader = wait_for("a leader", cluster.leader, timeout=30)
     replica = next(n for n in cluster.box.nodes if n is not leader)
     started = time.monotonic()
@@ -186,6 +228,16 @@ def test_the_rendered_backup_unit_takes_a_full_backup_on_the_leader_only(cluster
     info = cluster.pgbackrest(leader, "info")
     assert info.count("full backup:") == 1, info
     assert "status: ok" in info
+    # The incremental between the fulls, through the same rendered unit (its timer runs it every 4 h).
+    with cluster.connect(leader) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS incr_rows AS SELECT generate_series(1, 1000) AS id")
+    started = time.monotonic()
+    leader.run(["systemctl", "start", "cryb-pgbackrest-backup@incr.service"], timeout=180)
+    MEASURED["incr_backup_s"] = time.monotonic() - started
+    info = cluster.pgbackrest(leader, "info")
+    assert info.count("incr backup:") == 1, info
+    incr = info.split("incr backup:", 1)[1]
+    assert "backup reference list:" in incr, info  # it builds on the full: only changed files were copied
 
 
 def test_units_verify_with_systemd_analyze(cluster: BootedCluster) -> None:
@@ -470,6 +522,76 @@ def test_point_in_time_restore_onto_a_fresh_node_is_exact(cluster: BootedCluster
         MEASURED["pitr_rows"] = float(rows.split("|")[0])
         assert rows == "500|1|500"  # every row committed before the target, none after
         fresh.run([*pg_ctl, "-m", "fast", "stop"], user="postgres")
+
+
+def test_dr_drill_restores_the_cluster_into_a_scratch_node_and_reports_rto_and_rpo(
+    cluster: BootedCluster, prod: Evaluation, tmp_path: Path
+) -> None:
+    """`dr-drill`'s Patroni path on the booted cluster: the target from prod's outputs, the marker and ticks through
+    the admin role, pgBackRest restore from the cluster's S3 repository (moto) into a scratch node on this host,
+    verification, and the same report as RDS. The admin role may not switch WAL; a busy primary would fill segments,
+    here a superuser on the node switches every second so the test does not wait archive_timeout (60 s)."""
+    leader = wait_for("a leader", cluster.leader, timeout=60)
+    if "backup:" not in cluster.pgbackrest(leader, "info"):  # run alone: the backup scenario did not run
+        leader.run(["systemctl", "start", "cryb-pgbackrest-backup@full.service"], timeout=180)
+    (target,) = patroni_targets_from_outputs(prod.outputs, "analytics")
+    assert (target.stanza, target.prefix, target.bucket) == (cluster.scope, cluster.repo_path, cluster.bucket)
+    ca_file = Path(tempfile.mkdtemp(prefix="cryb-dr-ca-")) / "ca.pem"  # readable by the scratch node's postgres
+    shutil.copyfile(cluster.moto.ca_file, ca_file)
+    ca_file.parent.chmod(0o755)
+    ca_file.chmod(0o644)
+    scratch_dirs: list[Path] = []
+
+    def scratch(t: PatroniTarget) -> ScratchNode:
+        node = ScratchNode(
+            t,
+            passphrase=cluster.secrets["pgbackrest"]["password"],
+            access=RepoAccess("testing", "testing", endpoint=f"localhost:{cluster.moto.port}", uri_style="path",
+                              ca_file=str(ca_file)),
+            pg_bin=Path(f"/usr/lib/postgresql/{MAJORS['17']}/bin"),
+            port=free_port(),
+        )  # fmt: skip
+        scratch_dirs.append(node.work)
+        return node
+
+    def connect(endpoint: Endpoint) -> psycopg.Connection:
+        assert endpoint.role == "primary" and endpoint.secret_arn == target.secret_arn
+        current = wait_for("a leader", cluster.leader, timeout=30)
+        conn = cluster.connect(current)
+        conn.autocommit = True
+        return conn
+
+    stop = threading.Event()
+
+    def switch_wal() -> None:
+        while not stop.wait(1.0):
+            node = cluster.leader()
+            if node is not None:
+                node.run(["psql", "-X", "-p", str(cluster.port), "-tAc", "SELECT pg_switch_wal()"], user="postgres",
+                         check=False)  # fmt: skip
+
+    switcher = threading.Thread(target=switch_wal, daemon=True)
+    switcher.start()
+    settings = DrillSettings(settle_seconds=1.0, tick_interval_seconds=0.05, poll_seconds=0.5,
+                             restorable_timeout_seconds=90, available_timeout_seconds=180)  # fmt: skip
+    try:
+        report, markdown, document = run_drill(
+            [], rds=None, connect=connect, settings=settings, report_dir=tmp_path, console=Console(width=200),
+            region=REGION, outputs_file="prod preview", patroni=[target], scratch=scratch,
+        )  # fmt: skip
+    finally:
+        stop.set()
+        switcher.join(timeout=10)
+    (result,) = report.shards
+    assert result.status == "passed", (result.error, result.verification)
+    assert result.verification and result.verification["marker_found"]
+    assert result.verification["ticks_expected_present"] > 0 and result.verification["ticks_expected_absent"] > 0
+    assert result.rto_seconds is not None and result.rpo_seconds is not None and result.cleanup == "deleted"
+    assert scratch_dirs and not scratch_dirs[0].exists()
+    MEASURED["dr_drill_rto_s"], MEASURED["dr_drill_rpo_s"] = result.rto_seconds, result.rpo_seconds
+    summary = json.loads(document.read_text())["summary"]
+    assert summary["passed"] == 1 and summary["max_rto_seconds"] == result.rto_seconds
+    assert "| analytics | passed |" in markdown.read_text()
 
 
 def test_every_rendered_file_is_used_or_skipped(cluster: BootedCluster) -> None:

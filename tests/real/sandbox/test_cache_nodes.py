@@ -15,11 +15,12 @@ from redis.cluster import RedisCluster
 from redis.exceptions import NoPermissionError
 
 from components.cache.cluster_plan import CLUSTER_SLOTS
+from components.cache.metrics_agent import METRICS, NAMESPACE
 from components.cache.redis_conf import FAILOVER_TARGET_SECONDS
 from scripts.local.nodes import wait_for
 from scripts.preview.mock_engine import Evaluation
 from scripts.sandbox.cache import KERNEL_DEFAULT_OVERCOMMIT, OVERCOMMIT, VALKEY_PROGRAMS
-from scripts.sandbox.node import Node
+from scripts.sandbox.node import CommandError, Node
 from tests.real.sandbox.cache_nodes import CacheCluster, booted_cache, cache_ec2_evaluation
 from tests.real.sandbox.coverage import unaccounted_files, used_files
 
@@ -161,6 +162,53 @@ def test_app_user_runs_info_get_and_set_over_tls_with_the_stored_ca(cache: Cache
     reader.close()
 
 
+def published(cache: CacheCluster, node: Node, since: float) -> dict[str, float]:
+    """The latest value of each metric the node's agent put into CloudWatch (moto) since `since`."""
+    cloudwatch = cache.moto.boto3_client("cloudwatch")
+    dimensions = [
+        {"Name": "CacheCluster", "Value": "cryb-prod-cache"},
+        {"Name": "Node", "Value": cache.planned_role(node)},
+    ]
+    found = {}
+    for name in METRICS:
+        points = cloudwatch.get_metric_statistics(
+            Namespace=NAMESPACE, MetricName=name, Dimensions=dimensions, StartTime=since - 1,
+            EndTime=time.time() + 60, Period=60, Statistics=["Maximum"],
+        )["Datapoints"]  # fmt: skip
+        if points:
+            found[name] = max(p["Maximum"] for p in points)
+    return found
+
+
+def run_metrics_agent(node: Node) -> None:
+    try:
+        node.run(["systemctl", "start", "cryb-cache-metrics.service"], timeout=60)
+    except CommandError:
+        print(node.path("/var/lib/cryb-sandbox/journal/cryb-cache-metrics.service.log").read_text()[-3000:])
+        raise
+
+
+def test_the_metrics_agent_publishes_each_nodes_metrics_under_elasticaches_names(cache: CacheCluster) -> None:
+    """The rendered cryb-cache-metrics unit on every node reads the real server (INFO, CLUSTER INFO/NODES over TLS
+    as admin) and puts the alarm set's metrics into CloudWatch (moto) with {CacheCluster, Node}."""
+    with cache.on_sandbox_network():
+        app_client(cache).set("metrics:probe", "x" * 1000)
+    since = time.time()
+    for node in cache.box.nodes:
+        run_metrics_agent(node)
+    for node in cache.box.nodes:
+        values = published(cache, node, since)
+        assert set(values) >= set(METRICS) - {"ReplicationLag"}, (node.name, values)
+        assert values["ClusterStateOk"] == 1.0 and values["ClusterFailedNodes"] == 0.0, (node.name, values)
+        assert values["MasterLinkHealthStatus"] == 1.0 and values["CurrConnections"] >= 1
+        assert 0 < values["DatabaseMemoryUsagePercentage"] < 90 and 0 <= values["EngineCPUUtilization"] <= 100
+        if "replica" in cache.planned_role(node):
+            assert 0 <= values["ReplicationLag"] <= 10, values  # seconds since the master's last I/O
+        else:
+            assert "ReplicationLag" not in values
+    MEASURED["metrics_nodes"] = len(cache.box.nodes)
+
+
 def _serves(cache: CacheCluster, node: Node, key: str, value: str) -> bool:
     try:
         with cache.on_sandbox_network():
@@ -195,6 +243,10 @@ def test_kill_9_of_a_master_fails_over_to_its_replica_within_the_target(cache: C
     wait_for("cluster_state ok", lambda: cluster_info(cache, nodes[0])["cluster_state"] == "ok", 15)
     with cache.on_sandbox_network():
         assert admin(cache, replica).set(key, "during-outage")  # the promoted replica takes writes for the slot
+    # The node out of the cluster, as the survivors' agents publish it (the `node-out` alarm's metric).
+    since = time.time()
+    run_metrics_agent(nodes[0])
+    assert published(cache, nodes[0], since)["ClusterFailedNodes"] == 1.0
 
 
 def _value_on_replica(cache: CacheCluster, node: Node, key: str) -> str | None:
@@ -233,6 +285,57 @@ def test_the_killed_node_rejoins_as_a_replica_when_it_boots_again(cache: CacheCl
     wait_for("the write made during the outage", lambda: _value_on_replica(cache, old, key) == "during-outage", 10)
     assert old.standin(OVERCOMMIT).read_text().strip() == "1"
     assert "overcommit_memory" not in old.path(LOG).read_text()
+
+
+def _owns(client: redis.Redis, key: str) -> bool:
+    try:
+        client.get(key)
+        return True
+    except redis.exceptions.MovedError:
+        return False
+
+
+def replace_instance(node: Node) -> float:
+    """What a replaced instance is: the machine dies (kill -9), a new one with the same address boots from the same
+    launch template with empty disks, and cloud-init runs again."""
+    node.replace()
+    return node.boot()
+
+
+def test_a_replaced_node_with_empty_data_rejoins_as_the_replica_of_the_master_that_lost_it(cache: CacheCluster) -> None:
+    """Node 0 (s0-master, the one that also carries the bootstrap) dies; its replica takes over; a new instance
+    boots the rendered user data with nothing on disk and rejoins by itself as the new master's replica."""
+    nodes = cache.box.nodes
+    planned = {cache.planned_role(n): n for n in nodes}
+    lost, survivor = planned["s0-master"], planned["s0-replica1"]
+    assert lost is nodes[0]
+    lost.kill()
+    wait_for("the replica to take over", lambda: role(cache, survivor) == "master", 30, 0.1)
+    wait_for("cluster_state ok", lambda: cluster_info(cache, nodes[1])["cluster_state"] == "ok", 30)
+    old_id = str(admin(cache, nodes[1]).execute_command("CLUSTER NODES")  # type: ignore[union-attr]
+                 [f"{lost.alias}:{cache.port}"]["node_id"])  # fmt: skip
+    with cache.on_sandbox_network():  # written while the shard has no replica, on a key of its slots
+        client = admin(cache, survivor)
+        key = next(k for k in (f"replaced:{i}" for i in range(10000)) if _owns(client, k))
+        client.set(key, "kept")
+    took = replace_instance(lost)  # its boot ran the rendered join script to its end
+    console = lost.console.read_text()
+    assert "join: rejoined as a replica of" in console and f"join: the peers forgot {old_id}" in console, console[
+        -3000:
+    ]
+    assert "nothing to do" in console  # node 0's bootstrap saw the formed cluster and stood down
+    MEASURED["replaced_node_rejoin_s"] = took
+    replication = admin(cache, lost).info("replication")
+    assert replication["role"] == "slave" and replication["master_link_status"] == "up"
+    assert str(replication["master_host"]) == survivor.alias  # the master that had lost its replica
+    assert replicas_of(cache, nodes[2]).get(survivor.name) == lost.name
+    for node in nodes:
+        info = cluster_info(cache, node)
+        assert info["cluster_state"] == "ok" and info["cluster_known_nodes"] == "6", (node.name, info)  # old id gone
+    wait_for("the write made before it rejoined", lambda: _value_on_replica(cache, lost, key) == "kept", 10)
+    since = time.time()
+    run_metrics_agent(nodes[3])
+    assert published(cache, nodes[3], since)["ClusterFailedNodes"] == 0.0  # no node out of the cluster any more
 
 
 def test_every_file_the_cache_user_data_writes_is_used_or_skipped(cache: CacheCluster) -> None:
