@@ -19,6 +19,7 @@ At first boot a node (Debian 12):
 Only ARNs and rendered configuration are in the user data; no secret value is.
 """
 
+import ast
 import base64
 import functools
 import gzip
@@ -661,15 +662,33 @@ def cloudwatch_agent_config(inputs: NodeBootInputs) -> dict[str, Any]:
     }
 
 
-@functools.cache
-def _agent_source() -> str:
-    """The agent file, read once per program run (every node of every cluster ships the same file)."""
-    return AGENT_FILE.read_text()
+def shipped_python(source: str) -> str:
+    """A Python program as a node receives it: the same code without comments and docstrings (the source keeps them
+    for readers; EC2 user data is limited to 16 KiB gzipped). The shebang stays."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
+    shebang = source.splitlines(keepends=True)[0] if source.startswith("#!") else ""
+    return shebang + ast.unparse(tree) + "\n"
 
 
 @functools.cache
-def _metrics_agent_source() -> str:
-    return METRICS_AGENT_FILE.read_text()
+def shipped_credentials_agent() -> str:
+    """The credentials agent as every node of every cluster ships it (read and reduced once per program run)."""
+    return shipped_python(AGENT_FILE.read_text())
+
+
+@functools.cache
+def shipped_metrics_agent() -> str:
+    return shipped_python(METRICS_AGENT_FILE.read_text())
 
 
 def metrics_agent_config(inputs: NodeBootInputs) -> dict[str, Any]:
@@ -872,13 +891,13 @@ def render_user_data(inputs: NodeBootInputs) -> str:
         {"path": ON_ROLE_CHANGE_SCRIPT, "permissions": "0755", "content": on_role_change},
         {"path": BACKUP_SCRIPT, "permissions": "0755", "content": backup},
         {"path": ETCD_CERTS_SCRIPT, "permissions": "0700", "content": etcd_certs},
-        {"path": CREDENTIALS_AGENT, "permissions": "0700", "content": _agent_source()},
+        {"path": CREDENTIALS_AGENT, "permissions": "0700", "content": shipped_credentials_agent()},
         {
             "path": CREDENTIALS_AGENT_CONFIG,
             "permissions": "0600",
             "content": json.dumps(credentials_agent_config(inputs), indent=1) + "\n",
         },
-        {"path": METRICS_AGENT, "permissions": "0755", "content": _metrics_agent_source()},
+        {"path": METRICS_AGENT, "permissions": "0755", "content": shipped_metrics_agent()},
         {
             "path": METRICS_AGENT_CONFIG,
             "permissions": "0644",

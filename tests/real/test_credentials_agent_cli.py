@@ -3,7 +3,6 @@ lean on `components`), from its JSON configuration, against a moto server standi
 
 import http.server
 import json
-import shutil
 import stat
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from components.selfhosted.credentials_agent import AGENT_FILE
+from components.selfhosted.cloud_init import shipped_credentials_agent
 from components.selfhosted.credentials_agent.agent import KEYS
 from tests.servers.postgres import PostgresFactory
 
@@ -50,7 +49,7 @@ def write_config(tmp_path: Path, moto_server: str, arns: dict[str, str], **overr
 def run_agent(tmp_path: Path, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     shipped = tmp_path / "bin" / "cryb-pg-credentials"
     shipped.parent.mkdir(exist_ok=True)
-    shutil.copy(AGENT_FILE, shipped)
+    shipped.write_text(shipped_credentials_agent())  # what cloud-init writes on the node
     return subprocess.run(
         [sys.executable, "-I", str(shipped), "--config", str(config), *args],
         capture_output=True,

@@ -135,7 +135,7 @@ def test_tuned_parameters_are_the_instance_size_numbers_without_what_only_rds_kn
     values, preload = selfhosted_parameters("i4i.large")
     assert tuning_class_for(NvmeInstanceType("i4i.large", 2, 16, 1, 468, "x86_64")) == "db.r6g.large"
     assert {k: values[k] for k in HAND_TUNED} == HAND_TUNED
-    assert preload == ["pg_stat_statements", "auto_explain"]
+    assert preload == ["pg_stat_statements", "auto_explain", "pgaudit"]  # pgaudit: DDL and role changes audited
     assert not any(name.startswith("rds.") for name in values) and "shared_preload_libraries" not in values
     rendered = render_patroni_config(inputs(instance_type="i4i.large"))["bootstrap"]["dcs"]["postgresql"]  # type: ignore[index]
     assert {k: rendered["parameters"][k] for k in HAND_TUNED} == HAND_TUNED
