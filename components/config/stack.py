@@ -7,6 +7,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from .backups import BackupsConfig
 from .base import Section
 from .cache import CacheConfig, cache_stack_problems
+from .dr import DrConfig, dr_problems
 from .kms import KmsConfig
 from .monitoring import MonitoringConfig
 from .network import NetworkConfig
@@ -71,6 +72,10 @@ class StackConfig(Section):
         default_factory=lambda: SelfHostedConfig(),
         description="Self-hosted PostgreSQL clusters on EC2 NVMe (see `cryb-db:selfhosted.*`).",
     )
+    dr: DrConfig = Field(
+        default_factory=lambda: DrConfig(),
+        description="The warm standby in `backups.drRegion` (see `cryb-db:dr.*`, docs/disaster-recovery.md).",
+    )
 
     @field_validator("target")
     @classmethod
@@ -116,6 +121,15 @@ class StackConfig(Section):
             *selfhosted_problems(self.selfhosted, environment=self.environment, availability_zones=azs),
         ]
         problems += self._ec2_shard_problems()
+        # -- the warm standby in the DR region (components/config/dr.py) --
+        problems += dr_problems(
+            self.dr,
+            environment=self.environment,
+            dr_region=self.backups.dr_region,
+            primary_cidr=self.network.cidr,
+            engine=self.postgres.engine,
+            topology=self.postgres.topology,
+        )
         problems += image_problems(self.selfhosted.image_ssm_parameter, self._node_types())
         if (self.selfhosted.clusters or self.postgres.engine == "ec2") and not self.network.interface_endpoints:
             problems.append(

@@ -155,6 +155,8 @@ class PostgresShard:
     proxy_endpoint: pulumi.Output[str]
     secret_arn: pulumi.Output[str]
     replica_identifiers: list[str] = field(default_factory=list)
+    writer_arn: pulumi.Output[str] | None = None
+    """ARN of the writer DB instance (topology instance): the source of a cross-Region standby (components/dr)."""
 
     def metric(
         self, metric_name: str, statistic: str = "Average", period_seconds: int = 60, member: str | None = None
@@ -197,6 +199,10 @@ class Postgres(pulumi.ComponentResource):
 
     shards: list[PostgresShard]
     parameter_group_name: pulumi.Output[str]
+    parameters: list[Parameter]
+    """The tuned parameters of every member: a standby in another region gets a group with the same ones."""
+    monitoring_role_arn: pulumi.Output[str]
+    """Enhanced Monitoring role (IAM is global: a standby in another region publishes with it too)."""
 
     def __init__(self, name: str, args: PostgresArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cryb:postgres:Postgres", name, None, opts)
@@ -212,8 +218,10 @@ class Postgres(pulumi.ComponentResource):
             maintenance_minutes=args["maintenance_window_minutes"],
         )
         cron = args["database_name"] if "pg_cron" in args["extensions"] else None
-        self._parameter_group(parameters(cls.name, cron_database=cron))
+        self.parameters = list(parameters(cls.name, cron_database=cron))
+        self._parameter_group(self.parameters)
         self._monitoring_role_arn, monitoring_ready = self._monitoring_role()
+        self.monitoring_role_arn = self._monitoring_role_arn
 
         self.shards = []
         for index in range(args["shard_count"]):
@@ -432,6 +440,7 @@ class Postgres(pulumi.ComponentResource):
             proxy_endpoint=proxy.endpoint,
             secret_arn=secret_arn,
             replica_identifiers=[f"{ident}-replica-{n}" for n in range(1, len(replicas) + 1)],
+            writer_arn=primary.arn,
         )
 
     def _cluster_shard(

@@ -99,13 +99,19 @@ def _outputs(resource: RecordedResource, mocks: EchoMocks) -> dict[str, Any]:
     """What the mock engine returned as the resource's state (inputs plus computed ids, names and ARNs)."""
     if not resource.custom:
         return dict(resource.inputs)
-    args = pulumi.runtime.MockResourceArgs(resource.type, resource.name, dict(resource.inputs), custom=True)
+    args = pulumi.runtime.MockResourceArgs(
+        resource.type, resource.name, dict(resource.inputs), provider=resource.provider, custom=True
+    )
     _, state = mocks.new_resource(args)
     return {**state, "id": resource.id} if resource.id else state
 
 
 def _stack_resources(evaluation: Evaluation) -> list[PolicyResource]:
     mocks = EchoMocks(evaluation.config.get("aws:region", "us-east-1"))
+    # Providers first: a resource's ARN names its provider's region, and the record may list a provider after its
+    # first resource.
+    for provider in (r for r in evaluation.resources if r.type.startswith("pulumi:providers:")):
+        _outputs(provider, mocks)
     resources = {
         r.urn: PolicyResource(
             r.type, unknown_checking_proxy(_outputs(r, mocks)), r.urn, r.name, _options(r), None, None, [], {}
