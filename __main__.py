@@ -198,7 +198,7 @@ else:
     standby_region = config.backups.dr_region if config.dr.enabled_for(config.environment) else None
     dr_zones: list[str] = []
     if standby_region is not None:
-        dr_zones = aws.get_availability_zones(state="available", region=standby_region).names
+        dr_zones = list(aws.get_availability_zones(state="available", region=standby_region).names)
         if len(dr_zones) < config.network.az_count:
             problems.append(
                 f"cryb-db:backups.drRegion = {standby_region!r}: has only {len(dr_zones)} AZs, the standby needs "
@@ -452,6 +452,7 @@ else:
 
     monitored_shards: list[PostgresShard] = []
     shard_clusters: list[SelfHostedCluster] = []
+    postgres: Postgres | None = None
     if pg.engine == "rds":
         postgres = Postgres(
             f"cryb-{stack}-pg",
@@ -692,12 +693,12 @@ else:
                 "forwarder_reserved_concurrency": monitoring_config.forwarder_reserved_concurrency,
                 "forwarder_vpc_id": dr_network.vpc_id,
                 "forwarder_subnet_ids": dr_network.app_subnet_ids,
-                "tags": tags,
+                "tags": {**tags, "dr": "standby"},
             },
             opts=dr_provider_opts,
         )
         standby_shards: list[dict[str, Any]] = []
-        if pg.engine == "rds":
+        if postgres is not None:
             standby = RegionStandby(
                 f"cryb-{stack}-pg-dr",
                 {
@@ -723,7 +724,7 @@ else:
                     "alert_topic_arns": dr_alerts.arns,
                     "alarm_settings": monitoring_config.alarm_settings(),
                     "lag_alarm_seconds": config.dr.lag_alarm_seconds,
-                    "tags": tags,
+                    "tags": {**tags, "dr": "standby"},
                 },
                 opts=dr_provider_opts,
             )

@@ -7,7 +7,7 @@ environment) live in `dr_problems`, which the stack's cross-section rules call; 
 
 import ipaddress
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from .base import Section
 from .network import NetworkConfig
@@ -44,7 +44,10 @@ class DrConfig(Section):
     @classmethod
     def _cidr(cls, value: str) -> str:
         # The same rules as the primary VPC's (private, /16-/20), with the same messages.
-        return NetworkConfig.model_validate({"cidr": value}).cidr
+        try:
+            return NetworkConfig.model_validate({"cidr": value}).cidr
+        except ValidationError as exc:
+            raise ValueError(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None
 
     def enabled_for(self, environment: str) -> bool:
         return self.standby if self.standby is not None else environment == "prod"
@@ -65,7 +68,7 @@ def dr_problems(
         problems.append(f"{KEY}.standby = False: must be true (or unset) in prod: a region loss needs a warm standby")
     if not dr.enabled_for(environment):
         return problems
-    if dr_region is None:
+    if dr_region is None and dr.standby is not None:  # prod without it: `backups.drRegion: required in prod`
         problems.append(f"{KEY}.standby = True: needs cryb-db:backups.drRegion (the region of the standby)")
     if ipaddress.IPv4Network(dr.cidr).overlaps(ipaddress.IPv4Network(primary_cidr)):
         problems.append(

@@ -6,10 +6,10 @@
 
 from pulumi_policy import Policy
 
-from . import cloudwatch, docker, ec2, elasticache, kms, lambda_, project, rds, s3, secrets, sns, stack, tagging
+from . import cloudwatch, docker, dr, ec2, elasticache, kms, lambda_, project, rds, s3, secrets, sns, stack, tagging
 from .base import AnyRule
 
-RULE_MODULES = (rds, elasticache, s3, ec2, kms, secrets, sns, cloudwatch, lambda_, tagging, project, stack, docker)
+RULE_MODULES = (rds, elasticache, s3, ec2, kms, secrets, sns, cloudwatch, lambda_, tagging, project, stack, docker, dr)
 
 
 def all_rules() -> list[AnyRule]:

@@ -83,6 +83,7 @@ COMPONENT_TYPE_TOKENS = {
     "SelfHostedCluster": "cryb:postgres_selfhosted:SelfHostedCluster",
     "SelfHostedCredentialRotation": "cryb:selfhosted_rotation:SelfHostedCredentialRotation",
     "Monitoring": "cryb:monitoring:Monitoring",
+    "RegionStandby": "cryb:dr:RegionStandby",
 }
 
 

@@ -58,6 +58,9 @@ def test_every_rule_has_metadata_and_is_exercised_here() -> None:
             "sns-topic-has-subscription",
             "kms-key-in-use",
             "s3-bucket-object-lock",
+            "dr-standby-in-another-region",  # tests/policies/rules/test_dr.py
+            "dr-standby-per-shard",
+            "dr-not-publicly-reachable",
         }
     )
     assert set(RULES) - exercised == set(), "every rule needs a compliant and a violating test input"
