@@ -16,7 +16,7 @@ from rich.console import Console
 from scripts.reports.tables import rich_table
 
 from .planning import OutputsError
-from .promotion import PromotionError, PromotionSettings, promote_region, sql_write_check
+from .promotion import PromotionError, PromotionSettings, promote_region, sql_catch_up, sql_write_check
 from .promotion_plan import Journal, StandbyTarget, promoted_outputs, summary_rows, targets_from_outputs
 
 promote_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Disaster recovery: promote the DR region.")
@@ -44,21 +44,21 @@ def _boto_clients() -> Any:
     return clients
 
 
-def _connector(ca_bundle: Path | None) -> Any:
-    """Credentials from the shard's RDS-managed master secret (in the old region: a promoted replica keeps the
-    source's master password), TLS always; the DR region serves the connection."""
+def _connector(ca_bundle: Path | None, *, to_source: bool, retry_seconds: float) -> Any:
+    """Credentials from the shard's RDS-managed master secret (in the old region; a promoted replica keeps its
+    source's master password), TLS always; `to_source`: the old writer, else the standby in the DR region."""
     import boto3
 
     from .connector import Endpoint, secrets_manager_connector
 
     def connect(target: StandbyTarget) -> Any:
         session = boto3.Session(region_name=target.source_region)
-        opened = secrets_manager_connector(session, sslrootcert=ca_bundle, retry_seconds=120)
+        opened = secrets_manager_connector(session, sslrootcert=ca_bundle, retry_seconds=retry_seconds)
         endpoint = Endpoint(
             role="primary",
             shard=str(target.shard),
-            instance_identifier=target.standby_identifier,
-            host=target.standby_endpoint,
+            instance_identifier=target.source_identifier if to_source else target.standby_identifier,
+            host=target.source_endpoint if to_source else target.standby_endpoint,
             port=target.port,
             database=target.database,
             secret_arn=target.source_secret_arn,
@@ -125,7 +125,12 @@ def promote_region_command(
         done = promote_region(
             targets,
             clients=_boto_clients(),
-            check_writes=sql_write_check(_connector(ca_bundle), journal.run_id),
+            check_writes=sql_write_check(_connector(ca_bundle, to_source=False, retry_seconds=120), journal.run_id),
+            # The old writer gets one short try: in a region loss it does not answer.
+            catch_up=sql_catch_up(
+                _connector(ca_bundle, to_source=True, retry_seconds=0),
+                _connector(ca_bundle, to_source=False, retry_seconds=120),
+            ),
             journal=journal,
             settings=settings,
             log=log,

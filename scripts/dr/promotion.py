@@ -21,6 +21,7 @@ FENCE_PARAMETER = {"ParameterName": "default_transaction_read_only", "ParameterV
 
 Clients = Callable[[str, str], Any]
 WriteCheck = Callable[[StandbyTarget], None]
+CatchUp = Callable[[StandbyTarget], dict[str, Any]]
 Log = Callable[..., None]
 
 
@@ -140,6 +141,7 @@ def promote_region(
     *,
     clients: Clients,
     check_writes: WriteCheck,
+    catch_up: CatchUp | None = None,
     journal: Journal,
     settings: PromotionSettings,
     log: Log,
@@ -164,6 +166,21 @@ def promote_region(
         facts = fence(target, clients, fenced_groups)
         log("fence", shard=target.shard, source=target.source_identifier, **facts)
         journal.record("fence", target.shard, **facts)
+
+    # A fenced writer takes no new writes: let each standby replay what the writer acknowledged before the fence,
+    # so a planned (or partial) failover loses nothing. Where the old writer does not answer, the preflight's lag is
+    # the loss.
+    for target in targets:
+        if catch_up is None or journal.finished("catch-up", target.shard) or journal.finished("promote", target.shard):
+            continue
+        try:
+            facts = catch_up(target)
+        except PromotionError as exc:
+            if not settings.force:
+                raise
+            facts = {"result": f"not caught up, forced: {exc}"}
+        log("catch-up", shard=target.shard, standby=target.standby_identifier, **facts)
+        journal.record("catch-up", target.shard, **facts)
 
     # Promote every standby at once (each takes minutes), then wait for each.
     started: dict[int, float] = {}
@@ -242,3 +259,36 @@ def sql_write_check(connect: Callable[[StandbyTarget], Any], run_id: str) -> Wri
                 raise PromotionError(f"{target.standby_identifier}: the verification row was not read back")
 
     return check
+
+
+def sql_catch_up(
+    connect_source: Callable[[StandbyTarget], Any],
+    connect_standby: Callable[[StandbyTarget], Any],
+    *,
+    timeout_seconds: float = 120.0,
+    poll_seconds: float = 0.2,
+) -> CatchUp:
+    """Wait until the standby has replayed the old writer's last WAL position, and that position no longer moves
+    (a transaction in flight at the fence may still commit). An old writer that does not answer is reported, not
+    waited for."""
+
+    def wait(target: StandbyTarget) -> dict[str, Any]:
+        try:
+            source = connect_source(target)
+        except Exception as exc:  # noqa: BLE001 (whatever stops the connection: the old writer does not answer)
+            return {"result": f"old writer unreachable ({type(exc).__name__}): loss up to the preflight lag"}
+        begin = time.monotonic()
+        with source, connect_standby(target) as standby:
+            while True:
+                lsn = source.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+                while not standby.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,)).fetchone()[0]:
+                    if time.monotonic() - begin > timeout_seconds:
+                        raise PromotionError(
+                            f"{target.standby_identifier}: did not replay {lsn} within {timeout_seconds:.0f} s; "
+                            "rerun to wait again, or rerun with --force to promote without it"
+                        )
+                    time.sleep(poll_seconds)
+                if source.execute("SELECT pg_current_wal_lsn()").fetchone()[0] == lsn:
+                    return {"result": f"replayed {lsn}", "seconds": round(time.monotonic() - begin, 3)}
+
+    return wait

@@ -16,7 +16,7 @@ from typing import Any
 from .planning import OutputsError
 
 # In order; every step is done per shard and journaled, except `outputs`, done once at the end.
-STEPS = ("preflight", "fence", "promote", "multi-az", "verify-writes", "outputs")
+STEPS = ("preflight", "fence", "catch-up", "promote", "multi-az", "verify-writes", "outputs")
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class StandbyTarget:
     source_identifier: str
     source_region: str
     source_secret_arn: str
+    source_endpoint: str
     standby_identifier: str
     standby_region: str
     standby_endpoint: str
@@ -59,6 +60,7 @@ def targets_from_outputs(document: Any) -> list[StandbyTarget]:
                     source_identifier=str(standby["source"]),
                     source_region=str(shard["region"]),
                     source_secret_arn=str(shard["secretArn"]),
+                    source_endpoint=str(shard["writerEndpoint"]),
                     standby_identifier=str(standby["standbyIdentifier"]),
                     standby_region=str(standby["region"]),
                     standby_endpoint=str(standby["standbyEndpoint"]),
@@ -140,6 +142,7 @@ def summary_rows(targets: list[StandbyTarget], journal: Journal) -> list[dict[st
     for target in targets:
         preflight = journal.finished("preflight", target.shard) or {}
         fence = journal.finished("fence", target.shard) or {}
+        catch_up = journal.finished("catch-up", target.shard) or {}
         promote = journal.finished("promote", target.shard) or {}
         verify = journal.finished("verify-writes", target.shard) or {}
         rows.append(
@@ -149,6 +152,7 @@ def summary_rows(targets: list[StandbyTarget], journal: Journal) -> list[dict[st
                 "region": target.standby_region,
                 "lag_s": preflight.get("lag_seconds"),
                 "fence": fence.get("result", "-"),
+                "caught_up": catch_up.get("result", "-"),
                 "promote_s": promote.get("seconds"),
                 "first_write_s": verify.get("seconds_after_promote_start"),
             }
