@@ -648,7 +648,8 @@ else:
             dr_keys = KmsKeys(
                 f"cryb-{stack}-standby-keys",
                 {
-                    "purposes": ["data", "logs", "secrets"],
+                    # `data` encrypts the RDS standbys: none with self-hosted shards (a key nothing uses is refused).
+                    "purposes": ["data", "logs", "secrets"] if postgres is not None else ["logs", "secrets"],
                     "account_id": account_id,
                     "region": standby_region,
                     "deletion_window_days": config.kms.deletion_window_days,

@@ -77,7 +77,8 @@ def dr_problems(
         )
     if engine == "rds" and topology == "cluster":
         problems.append(
-            f"{KEY}.standby = True with cryb-db:postgres.topology = 'cluster': RDS cannot replicate a Multi-AZ DB "
+            f"{KEY}.standby = {'True' if dr.standby else 'unset (on in prod)'} with cryb-db:postgres.topology = "
+            "'cluster': RDS cannot replicate a Multi-AZ DB "
             "cluster to another region (no cross-Region read replica, no cross-Region automated backups); use "
             "topology 'instance', or set dr.standby: false and rely on backups.drRegion"
         )

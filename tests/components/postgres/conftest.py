@@ -1,0 +1,12 @@
+"""The primary region's stacks: these tests are about its components; the warm standby in the DR region is
+tests/components/dr's."""
+
+import pytest
+
+from scripts.preview.mock_engine import Evaluation
+from tests.helpers import without_standby
+
+
+@pytest.fixture(scope="session")
+def prod(prod: Evaluation) -> Evaluation:
+    return without_standby(prod)
