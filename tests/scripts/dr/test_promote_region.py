@@ -62,91 +62,96 @@ def promote_like_rds(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(RDSBackend, "promote_read_replica", promote)
 
 
+def seed_stack() -> dict[str, Any]:
+    """Two shards and their standbys in moto (in-process or a server: whatever boto3 reaches); the outputs document
+    as `pulumi stack output --json` has it."""
+    rds, dr_rds = clients("rds", PRIMARY), clients("rds", DR)
+    rds.create_db_parameter_group(
+        DBParameterGroupName="cryb-test-pg-params", DBParameterGroupFamily="postgres17", Description="tuned"
+    )
+    dr_rds.create_db_parameter_group(
+        DBParameterGroupName="cryb-test-pg-dr-params", DBParameterGroupFamily="postgres17", Description="tuned"
+    )
+    key = clients("kms", DR).create_key(Description="dr data")["KeyMetadata"]["Arn"]
+    cloudwatch = clients("cloudwatch", DR)
+    shards, standbys = [], []
+    for index in range(2):
+        writer = rds.create_db_instance(
+            DBInstanceIdentifier=f"cryb-test-pg-{index:02d}",
+            Engine="postgres",
+            DBInstanceClass="db.r7g.large",
+            AllocatedStorage=100,
+            MasterUsername="cryb_admin",
+            MasterUserPassword="not-a-real-password",
+            DBName="cryb",
+            Port=5433,
+            BackupRetentionPeriod=7,
+            StorageEncrypted=True,
+            DBParameterGroupName="cryb-test-pg-params",
+        )["DBInstance"]
+        standby_id = f"cryb-test-pg-dr-{index:02d}"
+        standby = dr_rds.create_db_instance_read_replica(
+            DBInstanceIdentifier=standby_id,
+            SourceDBInstanceIdentifier=writer["DBInstanceArn"],
+            DBInstanceClass="db.r7g.large",
+            KmsKeyId=key,
+            DBParameterGroupName="cryb-test-pg-dr-params",
+            SourceRegion=PRIMARY,
+        )["DBInstance"]
+        cloudwatch.put_metric_data(
+            Namespace="AWS/RDS",
+            MetricData=[
+                {
+                    "MetricName": "ReplicaLag",
+                    "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": standby_id}],
+                    "Timestamp": datetime.now(UTC),
+                    "Value": 2.0,
+                }
+            ],
+        )
+        shards.append(shard_outputs(index, writer))
+        standbys.append(
+            {
+                "id": index,
+                "source": writer["DBInstanceIdentifier"],
+                "kind": "rds-cross-region-replica",
+                "standbyIdentifier": standby_id,
+                "standbyEndpoint": standby["Endpoint"]["Address"]
+                if "Endpoint" in standby
+                else f"{standby_id}.c.{DR}.rds.amazonaws.com",
+                "standbyArn": standby["DBInstanceArn"],
+                "port": 5433,
+                "region": DR,
+                "lagAlarmName": f"{standby_id}-replica-lag",
+                "unhealthyAlarmName": f"{standby_id}-unhealthy",
+            }
+        )
+    document = {
+        "environment": "dev",
+        "region": PRIMARY,
+        "postgres": {
+            "engine": "rds-postgresql",
+            "engineVersion": "17",
+            "topology": "instance",
+            "shardMap": {
+                "version": "0123456789abcdef",
+                "schemaVersion": 1,
+                "hash": "sha256-first8-be-mod",
+                "bucketCount": 1024,
+                "ranges": [{"shard": 0, "first": 0, "last": 511}, {"shard": 1, "first": 512, "last": 1023}],
+            },
+            "shards": shards,
+        },
+        "dr": {"region": DR, "shards": standbys, "clusters": []},
+    }
+    return document
+
+
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Two shards and their standbys in moto; yields the outputs document as `pulumi stack output --json` has it."""
     promote_like_rds(monkeypatch)
     with mock_aws():
-        rds, dr_rds = clients("rds", PRIMARY), clients("rds", DR)
-        rds.create_db_parameter_group(
-            DBParameterGroupName="cryb-test-pg-params", DBParameterGroupFamily="postgres17", Description="tuned"
-        )
-        dr_rds.create_db_parameter_group(
-            DBParameterGroupName="cryb-test-pg-dr-params", DBParameterGroupFamily="postgres17", Description="tuned"
-        )
-        key = clients("kms", DR).create_key(Description="dr data")["KeyMetadata"]["Arn"]
-        cloudwatch = clients("cloudwatch", DR)
-        shards, standbys = [], []
-        for index in range(2):
-            writer = rds.create_db_instance(
-                DBInstanceIdentifier=f"cryb-test-pg-{index:02d}",
-                Engine="postgres",
-                DBInstanceClass="db.r7g.large",
-                AllocatedStorage=100,
-                MasterUsername="cryb_admin",
-                MasterUserPassword="not-a-real-password",
-                DBName="cryb",
-                Port=5433,
-                BackupRetentionPeriod=7,
-                StorageEncrypted=True,
-                DBParameterGroupName="cryb-test-pg-params",
-            )["DBInstance"]
-            standby_id = f"cryb-test-pg-dr-{index:02d}"
-            standby = dr_rds.create_db_instance_read_replica(
-                DBInstanceIdentifier=standby_id,
-                SourceDBInstanceIdentifier=writer["DBInstanceArn"],
-                DBInstanceClass="db.r7g.large",
-                KmsKeyId=key,
-                DBParameterGroupName="cryb-test-pg-dr-params",
-                SourceRegion=PRIMARY,
-            )["DBInstance"]
-            cloudwatch.put_metric_data(
-                Namespace="AWS/RDS",
-                MetricData=[
-                    {
-                        "MetricName": "ReplicaLag",
-                        "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": standby_id}],
-                        "Timestamp": datetime.now(UTC),
-                        "Value": 2.0,
-                    }
-                ],
-            )
-            shards.append(shard_outputs(index, writer))
-            standbys.append(
-                {
-                    "id": index,
-                    "source": writer["DBInstanceIdentifier"],
-                    "kind": "rds-cross-region-replica",
-                    "standbyIdentifier": standby_id,
-                    "standbyEndpoint": standby["Endpoint"]["Address"]
-                    if "Endpoint" in standby
-                    else f"{standby_id}.c.{DR}.rds.amazonaws.com",
-                    "standbyArn": standby["DBInstanceArn"],
-                    "port": 5433,
-                    "region": DR,
-                    "lagAlarmName": f"{standby_id}-replica-lag",
-                    "unhealthyAlarmName": f"{standby_id}-unhealthy",
-                }
-            )
-        document = {
-            "environment": "dev",
-            "region": PRIMARY,
-            "postgres": {
-                "engine": "rds-postgresql",
-                "engineVersion": "17",
-                "topology": "instance",
-                "shardMap": {
-                    "version": "0123456789abcdef",
-                    "schemaVersion": 1,
-                    "hash": "sha256-first8-be-mod",
-                    "bucketCount": 1024,
-                    "ranges": [{"shard": 0, "first": 0, "last": 511}, {"shard": 1, "first": 512, "last": 1023}],
-                },
-                "shards": shards,
-            },
-            "dr": {"region": DR, "shards": standbys, "clusters": []},
-        }
-        yield document
+        yield seed_stack()
 
 
 def status(identifier: str) -> dict[str, Any]:
