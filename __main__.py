@@ -1,5 +1,6 @@
 """cryb-db: read the typed stack config, wire the components, export the documented outputs (docs/outputs.md)."""
 
+import dataclasses
 from typing import Any
 
 import pulumi
@@ -210,6 +211,21 @@ else:
     zones = zones[: config.network.az_count]
     pg = config.postgres
     backup_region = pg.backup_region(region)
+    windows = config.window_plan()  # every shard's, replica's and the cache's window, none overlapping
+    # The DR standbys' maintenance windows are placed as each shard's last replica window (components/config/stack.py).
+    standby_windows = [w.replica_maintenance[-1] for w in windows.shards] if config.rds_standbys() else []
+    shard_windows = [
+        dataclasses.replace(w, replica_maintenance=w.replica_maintenance[: len(w.replica_maintenance) - 1])
+        if standby_windows
+        else w
+        for w in windows.shards
+    ]
+    if windows.outside_quiet_hours:
+        pulumi.log.warn(
+            f"{len(windows.outside_quiet_hours)} backup/maintenance windows run past cryb-db:windows.quietHours "
+            f"({config.windows.quiet_hours}), e.g. the {windows.outside_quiet_hours[-1]}: widen the quiet hours or "
+            "accept it (docs/postgres.md#backup-and-maintenance-windows)"
+        )
     monitoring_config = config.monitoring
 
     _providers: dict[str, aws.Provider] = {}
@@ -473,10 +489,7 @@ else:
                 "iam_authentication": pg.iam_authentication,
                 "extensions": pg.extensions,
                 "backup_retention_days": pg.backup_retention_days,
-                "backup_window_start": pg.backup_window_start,
-                "backup_window_minutes": pg.backup_window_minutes,
-                "maintenance_window_start": pg.maintenance_window_start,
-                "maintenance_window_minutes": pg.maintenance_window_minutes,
+                "windows": shard_windows,
                 "performance_insights_retention_days": pg.performance_insights_retention_days,
                 "monitoring_interval_seconds": pg.monitoring_interval_seconds,
                 "log_retention_days": pg.log_retention_days,
@@ -563,8 +576,8 @@ else:
             "cluster_port": cache_config.cluster_port,
             "maxmemory_policy": cache_config.maxmemory_policy,
             "snapshot_retention_days": cache_config.snapshot_retention_days,
-            "snapshot_window": cache_config.snapshot_window,
-            "maintenance_window": cache_config.maintenance_window,
+            "snapshot_window": windows.cache_snapshot,
+            "maintenance_window": windows.cache_maintenance,
             "data_tiering": cache_config.data_tiering,
             "log_retention_days": cache_config.log_retention_days,
             "ec2_instance_type": cache_config.ec2_instance_type,
@@ -725,6 +738,7 @@ else:
                     "alert_topic_arns": dr_alerts.arns,
                     "alarm_settings": monitoring_config.alarm_settings(),
                     "lag_alarm_seconds": config.dr.lag_alarm_seconds,
+                    "maintenance_windows": standby_windows,
                     "tags": {**tags, "dr": "standby"},
                 },
                 opts=dr_provider_opts,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up a fresh machine for cryb-db: Debian packages for the real-server tests and the virtualenv.
 # Idempotent: installs only what is missing. Used by `make setup`, and so by the README and CI.
+# Creates two virtualenvs: .venv (program, CLI, tests) and policies/.venv (the policy pack, as the Pulumi CLI runs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,4 +42,20 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing pinned Python packages (about a minute)"
   .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
   echo "$want" > "$stamp"
+fi
+
+# The policy pack's own virtualenv. `pulumi preview --policy-pack policies` runs the pack with the interpreter of
+# policies/.venv (PulumiPolicy.yaml: runtime python, toolchain pip, virtualenv .venv) and installs nothing into a local
+# pack, so it must exist first (docs/policies.md). Isolated from the system site-packages; tests/policies/engine/
+# drives the pack with it.
+if [ ! -x policies/.venv/bin/python ]; then
+  echo "setup: creating policies/.venv (the policy pack's virtualenv) with $($PYTHON --version)"
+  "$PYTHON" -m venv policies/.venv
+fi
+pack_stamp=policies/.venv/.requirements.sha256
+pack_want=$(sha256sum < policies/requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$pack_stamp" 2>/dev/null)" != "$pack_want" ]; then
+  echo "setup: installing the policy pack's pinned packages into policies/.venv (about a minute)"
+  policies/.venv/bin/python -m pip install -q --disable-pip-version-check -r policies/requirements.txt
+  echo "$pack_want" > "$pack_stamp"
 fi

@@ -9,7 +9,7 @@ from components.cache.cluster_plan import LayoutError, plan_cluster
 from components.cache.redis_conf import INSTANCE_MEMORY_MIB, MaxmemoryPolicy
 
 from .base import Section
-from .cache_windows import check_maintenance_window, parse_daily, postgres_clash_problems
+from .cache_windows import check_maintenance_window, parse_daily
 from .network import check_log_retention
 
 if TYPE_CHECKING:
@@ -90,16 +90,17 @@ class CacheConfig(Section):
     snapshot_retention_days: int = Field(
         default=7, ge=1, le=35, description="Days automatic snapshots are kept (1-35; ElastiCache.1 needs >= 1)."
     )
-    snapshot_window: str = Field(
-        default="03:00-04:00",
-        description="Daily snapshot window `hh:mm-hh:mm` UTC, >= 60 min. Must not overlap the maintenance window "
-        "or any PostgreSQL backup/maintenance window (those start at postgres.backupWindowStart and grow later "
-        "with more shards, so the cache snapshots before them).",
+    snapshot_window: str | None = Field(
+        default=None,
+        description="Daily snapshot window `hh:mm-hh:mm` UTC, >= 60 min. Unset (default): placed by the program at "
+        "the start of `cryb-db:windows.quietHours`. Set or placed, it must not overlap the maintenance window or any "
+        "PostgreSQL backup/maintenance window.",
     )
-    maintenance_window: str = Field(
-        default="thu:04:00-thu:05:00",
-        description="Weekly maintenance window `ddd:hh:mm-ddd:hh:mm` UTC, 60 min to 24 h. Must not overlap the "
-        "snapshot window or any PostgreSQL backup/maintenance window.",
+    maintenance_window: str | None = Field(
+        default=None,
+        description="Weekly maintenance window `ddd:hh:mm-ddd:hh:mm` UTC, 60 min to 24 h. Unset (default): placed by "
+        "the program on the day after the last shard's maintenance. Must not overlap the snapshot window or any "
+        "PostgreSQL backup/maintenance window.",
     )
     data_tiering: bool = Field(
         default=False,
@@ -160,14 +161,16 @@ class CacheConfig(Section):
 
     @field_validator("snapshot_window")
     @classmethod
-    def _daily_window(cls, value: str) -> str:
-        parse_daily(value)
+    def _daily_window(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_daily(value)
         return value
 
     @field_validator("maintenance_window")
     @classmethod
-    def _weekly_window(cls, value: str, info: ValidationInfo) -> str:
-        check_maintenance_window(value, info.data.get("snapshot_window"))
+    def _weekly_window(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            check_maintenance_window(value, info.data.get("snapshot_window"))
         return value
 
     @field_validator("data_tiering")
@@ -241,9 +244,10 @@ def production_problems(cache: CacheConfig, availability_zones: int) -> list[str
 def cache_stack_problems(
     cache: CacheConfig, postgres: "PostgresConfig", environment: str, availability_zones: int
 ) -> list[str]:
-    """Rules between the cache section and the rest of the stack, for StackConfig to raise: the cache windows
-    avoid every PostgreSQL window, and (prod) the layout keeps failing over after losing a master or an AZ."""
-    problems = postgres_clash_problems(cache.snapshot_window, cache.maintenance_window, postgres)
+    """Rules between the cache section and the rest of the stack, for StackConfig to raise: (prod) the layout keeps
+    failing over after losing a master or an AZ. (The cache windows are placed and checked against every PostgreSQL
+    window with them: components/config/windows.py.)"""
+    problems: list[str] = []
     if environment == "prod":
         problems += production_problems(cache, availability_zones)
     return problems

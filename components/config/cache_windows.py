@@ -2,18 +2,12 @@
 
 ElastiCache takes a daily snapshot window `hh:mm-hh:mm` and a weekly maintenance window
 `ddd:hh:mm-ddd:hh:mm`, each at least 60 minutes, and rejects the two overlapping. Both must also stay clear
-of every PostgreSQL backup and maintenance window (components/postgres/schedule.py), so the two data tiers
-never snapshot or restart at the same time: a cache failover sends its misses to PostgreSQL, which must not
-be busy with a backup or a patch just then.
+of every PostgreSQL backup and maintenance window, so the two data tiers never snapshot or restart at the same
+time (a cache failover sends its misses to PostgreSQL, which must not be busy with a backup or a patch just
+then): `components/postgres/schedule.place_windows` places them, or checks them when set (config/windows.py).
 """
 
 import re
-from typing import TYPE_CHECKING
-
-from components.postgres.schedule import plan_windows
-
-if TYPE_CHECKING:
-    from .postgres import PostgresConfig
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MINUTES_PER_DAY = 24 * 60
@@ -85,42 +79,3 @@ def check_maintenance_window(maintenance_window: str, snapshot_window: str | Non
         raise ValueError(
             f"must not overlap snapshotWindow {snapshot_window!r} (ElastiCache rejects overlapping windows)"
         )
-
-
-def postgres_windows(postgres: "PostgresConfig") -> list[tuple[str, list[Interval]]]:
-    """Every PostgreSQL backup and maintenance window of the stack, labelled, on the weekly clock."""
-    windows = plan_windows(
-        postgres.shard_count,
-        postgres.read_replicas,
-        backup_start=postgres.backup_window_start,
-        backup_minutes=postgres.backup_window_minutes,
-        maintenance_start=postgres.maintenance_window_start,
-        maintenance_minutes=postgres.maintenance_window_minutes,
-    )
-    labelled: list[tuple[str, list[Interval]]] = []
-    for shard, w in enumerate(windows):
-        labelled.append((f"shard {shard} backup {w.backup}", weekly_intervals_of_daily(parse_daily(w.backup, 1))))
-        maintenance = [("maintenance", w.maintenance)] + [("replica maintenance", r) for r in w.replica_maintenance]
-        for label, text in maintenance:
-            labelled.append((f"shard {shard} {label} {text}", [parse_weekly(text, 1)]))
-    return labelled
-
-
-def postgres_clash_problems(snapshot_window: str, maintenance_window: str, postgres: "PostgresConfig") -> list[str]:
-    """Where a cache window overlaps a PostgreSQL backup or maintenance window (both from the stack config)."""
-    problems = []
-    try:
-        ours = [
-            ("snapshotWindow", snapshot_window, weekly_intervals_of_daily(parse_daily(snapshot_window))),
-            ("maintenanceWindow", maintenance_window, [parse_weekly(maintenance_window)]),
-        ]
-    except ValueError:
-        return []  # malformed windows are reported by window_problems
-    theirs = postgres_windows(postgres)
-    for key, text, intervals in ours:
-        clashes = [label for label, other in theirs if overlaps(intervals, other)]
-        if clashes:
-            problems.append(
-                f"cryb-db:cache.{key} = {text!r}: must not overlap the PostgreSQL windows ({', '.join(clashes)} UTC)"
-            )
-    return problems

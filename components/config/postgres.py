@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from components.postgres.schedule import parse_time, plan_windows
+from components.postgres.schedule import parse_time, parse_weekly
 from components.postgres.tuning import INSTANCE_CLASSES, engine_major
 
 from .base import Section
@@ -193,20 +193,30 @@ class PostgresConfig(Section):
     backup_retention_days: int = Field(
         default=35, ge=1, le=35, description="Automated backup retention in days (1-35; 35 in prod)."
     )
-    backup_window_start: str = Field(
-        default="05:00",
-        description="UTC start (hh:mm) of the first shard's daily backup window; shard i starts i windows later.",
+    backup_window_start: str | None = Field(
+        default=None,
+        description="UTC start (hh:mm) of shard 0's daily backup window; shard i starts i windows later. Unset "
+        "(default): placed by the program from `cryb-db:windows` (docs/postgres.md#backup-and-maintenance-windows).",
     )
-    backup_window_minutes: int = Field(
-        default=60, ge=30, le=180, description="Length of each shard's backup window in minutes (30-180)."
+    backup_window_minutes: int | None = Field(
+        default=None,
+        ge=30,
+        le=180,
+        description="Length of each shard's backup window in minutes (30-180). Unset: 60, or 30 where 60 does not "
+        "fit the quiet hours.",
     )
-    maintenance_window_minutes: int = Field(
-        default=60, ge=30, le=180, description="Length of each maintenance window in minutes (30-180)."
+    maintenance_window_minutes: int | None = Field(
+        default=None,
+        ge=30,
+        le=180,
+        description="Length of each maintenance window in minutes (30-180). Unset: 60, or 30 where 60 does not fit "
+        "the quiet hours.",
     )
-    maintenance_window_start: str = Field(
-        default="sun:10:00",
+    maintenance_window_start: str | None = Field(
+        default=None,
         description="UTC start (ddd:hh:mm) of shard 0's weekly maintenance; shard i patches i days later, its "
-        "replicas right after it. No window may overlap any backup window.",
+        "replicas right after it. Unset (default): placed by the program from `cryb-db:windows`. Set or placed, no "
+        "window may overlap another (backups, maintenance, the cache's).",
     )
     performance_insights_retention_days: int = Field(
         default=7, description="Performance Insights retention: 7 (free), a multiple of 31 up to 713, or 731."
@@ -340,22 +350,18 @@ class PostgresConfig(Section):
             )
         return value
 
-    @field_validator("backup_window_start", "maintenance_window_start")
+    @field_validator("backup_window_start")
     @classmethod
-    def _windows_do_not_overlap(cls, value: str, info: ValidationInfo) -> str:
-        if info.field_name == "backup_window_start":
-            parse_time(value)  # the overlap check runs once the maintenance start is known
-            return value
-        needed = ("shard_count", "read_replicas", "backup_window_start", "backup_window_minutes")
-        if all(key in info.data for key in (*needed, "maintenance_window_minutes")):
-            plan_windows(
-                info.data["shard_count"],
-                info.data["read_replicas"],
-                backup_start=info.data["backup_window_start"],
-                backup_minutes=info.data["backup_window_minutes"],
-                maintenance_start=value,
-                maintenance_minutes=info.data["maintenance_window_minutes"],
-            )
+    def _backup_start_is_a_time(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_time(value)  # overlaps are checked with every other window (components/config/windows.py)
+        return value
+
+    @field_validator("maintenance_window_start")
+    @classmethod
+    def _maintenance_start_is_a_weekly_time(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_weekly(value)
         return value
 
     @field_validator("performance_insights_retention_days")

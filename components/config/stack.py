@@ -4,6 +4,8 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from components.postgres.schedule import WindowPlan
+
 from .backups import BackupsConfig
 from .base import Section
 from .cache import CacheConfig, cache_stack_problems
@@ -13,6 +15,7 @@ from .monitoring import MonitoringConfig
 from .network import NetworkConfig
 from .postgres import PostgresConfig
 from .selfhosted import SelfHostedConfig, image_problems, selfhosted_problems
+from .windows import WindowsConfig, stack_windows, window_problems
 
 REQUIRED_TAG_KEYS = ("environment", "service", "owner", "data-classification")
 
@@ -76,6 +79,10 @@ class StackConfig(Section):
         default_factory=lambda: DrConfig(),
         description="The warm standby in `backups.drRegion` (see `cryb-db:dr.*`, docs/disaster-recovery.md).",
     )
+    windows: WindowsConfig = Field(
+        default_factory=lambda: WindowsConfig(),
+        description="Preferences the backup and maintenance windows are placed from (see `cryb-db:windows.*`).",
+    )
 
     @field_validator("target")
     @classmethod
@@ -111,12 +118,13 @@ class StackConfig(Section):
 
     @model_validator(mode="after")
     def _cross_section_rules(self) -> "StackConfig":
-        """Rules between sections: cache windows avoid PostgreSQL windows, and cache and self-hosted layouts fit the
-        AZs (and, in prod, survive losing one)."""
+        """Rules between sections: every backup and maintenance window has a place clear of every other (shards,
+        replicas, cache), and cache and self-hosted layouts fit the AZs (and, in prod, survive losing one)."""
         if self.target == "docker":
-            return self  # no AWS infrastructure: the AZ, endpoint and image rules do not apply
+            return self  # no AWS infrastructure: the AZ, endpoint, image and window rules do not apply
         azs = self.network.az_count
         problems = [
+            *window_problems(self.windows, self.postgres, self.cache, self.rds_standbys()),
             *cache_stack_problems(self.cache, self.postgres, self.environment, azs),
             *selfhosted_problems(self.selfhosted, environment=self.environment, availability_zones=azs),
         ]
@@ -140,6 +148,22 @@ class StackConfig(Section):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def window_plan(self) -> WindowPlan:
+        """Every backup and maintenance window of the stack (RDS shards, their replicas, the cache), none overlapping;
+        `_cross_section_rules` has already refused a stack whose windows cannot be placed."""
+        return stack_windows(self.windows, self.postgres, self.cache, self.rds_standbys())
+
+    def rds_standbys(self) -> bool:
+        """Each RDS shard has a cross-Region standby (cryb-db:dr): its maintenance window is placed with the others,
+        as the last of the shard's replica windows (`window_plan().shards[i].replica_maintenance[-1]`)."""
+        pg = self.postgres
+        return (
+            self.dr.enabled_for(self.environment)
+            and self.backups.dr_region is not None
+            and pg.engine == "rds"
+            and pg.topology == "instance"
+        )
 
     def _node_types(self) -> dict[str, str]:
         """Config key -> EC2 instance type of every self-hosted PostgreSQL node group."""

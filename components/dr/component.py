@@ -4,7 +4,7 @@ values), its log groups, alarms to the DR region's topics and a composite per st
 
 Declared with the DR-region provider (passed in `opts`; this component creates none)."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -67,6 +67,8 @@ class RegionStandbyArgs(TypedDict):
     """The stack's alarm settings (cryb-db:monitoring)."""
     lag_alarm_seconds: int
     """Lag above which a standby's lag alarm fires (cryb-db:dr.lagAlarmSeconds)."""
+    maintenance_windows: Sequence[str]
+    """Each shard's standby's maintenance window (placed with every other window, none overlapping)."""
     tags: Mapping[str, str]
     """Tags on every taggable resource."""
 
@@ -159,7 +161,7 @@ class RegionStandby(pulumi.ComponentResource):
             monitoring_interval=a["monitoring_interval_seconds"],
             monitoring_role_arn=a["source"].monitoring_role_arn,
             enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
-            maintenance_window=shard.windows.maintenance,
+            maintenance_window=a["maintenance_windows"][shard.index],
             skip_final_snapshot=True,  # the shard keeps the backups until the standby takes over
             tags=self._tag(ident, shard=str(shard.index), role="standby", source=shard.identifier),
             opts=pulumi.ResourceOptions(parent=self, depends_on=logs),

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.metrics.metric import Metric
-from components.postgres.schedule import ShardWindows, plan_windows
+from components.postgres.schedule import ShardWindows
 from components.postgres.tuning import InstanceClass, Parameter, family, instance_class, max_connections, parameters
 from components.security.iam_documents import service_trust
 
@@ -86,14 +86,8 @@ class PostgresArgs(TypedDict):
     """Extensions applications create; pg_cron is preloaded when listed."""
     backup_retention_days: int
     """Automated backup retention in days."""
-    backup_window_start: str
-    """UTC hh:mm of shard 0's backup window."""
-    backup_window_minutes: int
-    """Length of each backup window."""
-    maintenance_window_start: str
-    """UTC ddd:hh:mm of shard 0's maintenance window."""
-    maintenance_window_minutes: int
-    """Length of each maintenance window."""
+    windows: Sequence[ShardWindows]
+    """Each shard's backup and maintenance windows and its replicas' (schedule.place_windows, from the config)."""
     performance_insights_retention_days: int
     """Performance Insights retention (7 or months of 31 days)."""
     monitoring_interval_seconds: int
@@ -209,14 +203,10 @@ class Postgres(pulumi.ComponentResource):
         self._name, self._args = name, args
         self._tags = dict(args["tags"])
         cls = instance_class(args["instance_class"])
-        windows = plan_windows(
-            args["shard_count"],
-            args["read_replicas"] if args["topology"] == "instance" else 0,
-            backup_start=args["backup_window_start"],
-            backup_minutes=args["backup_window_minutes"],
-            maintenance_start=args["maintenance_window_start"],
-            maintenance_minutes=args["maintenance_window_minutes"],
-        )
+        windows = args["windows"]
+        replicas = args["read_replicas"] if args["topology"] == "instance" else 0
+        if len(windows) != args["shard_count"] or any(len(w.replica_maintenance) != replicas for w in windows):
+            raise ValueError(f"windows: one per shard ({args['shard_count']}), each with {replicas} replica windows")
         cron = args["database_name"] if "pg_cron" in args["extensions"] else None
         self.parameters = list(parameters(cls.name, cron_database=cron))
         self._parameter_group(self.parameters)

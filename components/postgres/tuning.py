@@ -117,7 +117,11 @@ def max_connections(cls: InstanceClass) -> int:
 
 def parameters(name: str, *, cron_database: str | None = None) -> tuple[Parameter, ...]:
     """The parameter set for instance class `name`. `cron_database`: preload pg_cron and run its jobs there."""
-    cls = instance_class(name)
+    return parameters_for(instance_class(name), cron_database=cron_database)
+
+
+def parameters_for(cls: InstanceClass, *, cron_database: str | None = None) -> tuple[Parameter, ...]:
+    """The parameter set for any machine's size (`bench slo` tunes a loopback server to the machine it runs on)."""
     mem_kib = cls.memory_kib
     shared_buffers_kib = mem_kib // 4
     connections = max_connections(cls)

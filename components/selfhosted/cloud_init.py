@@ -248,18 +248,29 @@ chown postgres:postgres @@TLS_CERT@@ @@TLS_KEY@@
 umask 022
 
 # 6. etcd: a replacement node re-joins the peers' cluster under its old peer URL instead of forming a new one.
+# On the cluster's first boot the peers may already have formed it with this node listed as `unstarted`: then
+# this node simply starts and joins as listed. Only a member that had started (its node was replaced and its
+# data is gone) is removed and added again.
 if [ ! -d @@ETCD_DATA@@/member ]; then
   export ETCDCTL_API=3
   PEERS=@@PEERS@@
-  # `simple` output prints member IDs in hex; JSON numbers would lose precision in jq (uint64).
+  # `simple` output (ID, status, name, peer URLs, ...) prints IDs in hex; JSON numbers lose precision in jq.
   if MEMBERS=$(etcdctl --endpoints="$PEERS" --dial-timeout=3s --command-timeout=5s member list 2>/dev/null); then
-    OLD=$(echo "$MEMBERS" | awk -F', ' -v url=@@PEER_URL@@ '$4 == url {print $1}')
-    if [ -n "$OLD" ]; then
-      etcdctl --endpoints="$PEERS" member remove "$OLD"
+    LISTED=$(echo "$MEMBERS" | awk -F', ' -v url=@@PEER_URL@@ '$4 == url {print $1 " " $2}')
+    if [ "${LISTED#* }" != "unstarted" ]; then
+      if [ -n "$LISTED" ]; then
+        etcdctl --endpoints="$PEERS" member remove "${LISTED%% *}"
+      fi
+      # After a removal the peers refuse another change until they see each other healthy again (strict
+      # reconfiguration check): retry for a minute.
+      for attempt in $(seq 30); do
+        etcdctl --endpoints="$PEERS" member add @@NODE@@ --peer-urls=@@PEER_URL@@ && break
+        [ "$attempt" -lt 30 ] || { log "could not add @@NODE@@ to the etcd cluster of $PEERS"; exit 1; }
+        sleep 2
+      done
+      sed -i 's/^ETCD_INITIAL_CLUSTER_STATE=.*/ETCD_INITIAL_CLUSTER_STATE="existing"/' @@ETCD_ENV@@
+      log "re-joined the etcd cluster of $PEERS"
     fi
-    etcdctl --endpoints="$PEERS" member add @@NODE@@ --peer-urls=@@PEER_URL@@
-    sed -i 's/^ETCD_INITIAL_CLUSTER_STATE=.*/ETCD_INITIAL_CLUSTER_STATE="existing"/' @@ETCD_ENV@@
-    log "re-joined the etcd cluster of $PEERS"
   fi
 fi
 

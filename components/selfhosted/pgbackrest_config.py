@@ -132,7 +132,10 @@ def render_pgbackrest_conf(inputs: PgBackRestInputs) -> str:
         f"process-max={inputs.process_max}",
         "",
         "[global:archive-get]",
-        f"process-max={inputs.process_max}",
+        # Synchronous: PostgreSQL acts on a promotion only once restore_command returns, and an asynchronous
+        # archive-get can wait archive-timeout (60 s) for its background process (measured: a promotion delayed by
+        # 60 s). Replicas stream; the archive is their fallback and a restore's source, one segment at a time.
+        "archive-async=n",
         "",
         f"[{inputs.stanza}]",
         f"pg1-path={inputs.pg_data_dir}",

@@ -78,15 +78,21 @@ class Stack:
         chosen = deps.values() if keys is None else [deps.get(k, ()) for k in keys]
         return {urn for urns in chosen for urn in urns}
 
-    def references(self, source: Resource, target: Resource, keys: Sequence[str] | None = None) -> bool | None:
+    def references(
+        self, source: Resource, target: Resource, keys: Sequence[str] | None = None, *, unknown_refers: bool = True
+    ) -> bool | None:
         """Whether `source` (in props `keys`, default all but tags) refers to `target`; None: cannot tell yet.
 
         A value still unknown is undecided unless the engine recorded the property's dependencies, which say
-        where it comes from even before it is known."""
+        where it comes from even before it is known. With `unknown_refers=False` an unknown value without recorded
+        dependencies counts as no reference (the engine records a dependency for every value computed from another
+        resource, so such a value is one the provider computes for `source` itself)."""
         if target.urn in self._dependencies(source, keys):
             return True
         if strings(self._values(source, keys)) & self.identifiers(target):
             return True
+        if not unknown_refers:
+            return False
         chosen = [k for k in source.props if k not in NOT_REFERENCES] if keys is None else keys
         undecided = any(
             has_unknown(source.props.get(key)) and not source.property_dependencies.get(key) for key in chosen

@@ -5,6 +5,7 @@ rule work together: resource rules check each configuration resource's content, 
 every bucket has one of each.
 """
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 
 from pulumi_policy import Severity
@@ -293,7 +294,9 @@ def every_bucket_has(
     remediation: str,
     exempt: Exemption | None = None,
 ) -> StackRule:
-    """A stack rule: each bucket is the `bucket` of some resource of `config_types`."""
+    """A stack rule: each bucket is the `bucket` of some resource of `config_types`; `what` reads "Every S3 bucket has
+    <what>" (e.g. "a versioning configuration")."""
+    missing = re.sub(r"^(a|an) ", "", what)
 
     def check(stack: Stack, config: Config) -> Iterator[tuple[Resource | None, str]]:
         for bucket in stack.of_type(*BUCKETS):
@@ -303,7 +306,7 @@ def every_bucket_has(
                 continue
             if stack.maybe_referrers(bucket, config_types, keys=("bucket",)):
                 continue  # some configuration's bucket is still unknown: it may be this one
-            yield bucket, f"no {what} for this bucket: {remediation}"
+            yield bucket, f"this bucket has no {missing}: {remediation}"
 
     rule = StackRule(
         name=name,

@@ -148,16 +148,25 @@ def sns_topic_has_subscription(stack: Stack, config: Config) -> Iterator[tuple[R
             yield topic, "no subscription: messages to this topic reach nobody; add a TopicSubscription."
 
 
+def _may_use_keys(resource: Resource) -> bool:
+    """Only an AWS resource can encrypt with a key. The stack's exports (`kmsKeyArns`) and a component's outputs hand
+    a key's ARN out but encrypt nothing, and the root stack's or a provider's outputs are no use either."""
+    return resource.type.startswith("aws:") and resource.type not in NOT_KEY_USES and resource.type != KMS_KEY
+
+
 @RULES.stack(
     name="kms-key-in-use",
-    description="Every customer-managed key encrypts something (a key nothing uses costs money and hides intent).",
+    description="Every customer-managed key is used by an AWS resource of the stack (a key nothing uses costs "
+    "money and hides intent; exporting its ARN is not a use).",
     controls=("CRYB.7",),
     severity=Severity.LOW,
     remediation="Pass the key's ARN to the resources it is for (kms_key_id), or stop creating the key.",
 )
 def kms_key_in_use(stack: Stack, config: Config) -> Iterator[tuple[Resource | None, str]]:
-    users = [r for r in stack.resources if r.type not in NOT_KEY_USES and r.type != KMS_KEY]
+    users = [r for r in stack.resources if _may_use_keys(r)]
     for key in stack.of_type(KMS_KEY):
-        if any(stack.references(user, key) is not False for user in users):  # used, or maybe (still unknown)
+        # Decidable in a first preview too: a value computed from the key carries its URN as a property dependency,
+        # so an unknown value without one (an id or ARN the provider computes) cannot be this key.
+        if any(stack.references(user, key, unknown_refers=False) for user in users):
             continue
         yield key, "no resource uses this key: pass its ARN as kms_key_id where it belongs, or remove the key."

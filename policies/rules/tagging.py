@@ -15,11 +15,17 @@ from .resource import Resource
 RULES = RuleSet()
 
 
+class ProviderSdkError(RuntimeError):
+    """The pack's environment cannot say which AWS resources take tags: fail the preview, never skip the rule."""
+
+
 @cache
 def is_taggable(type_token: str) -> bool:
     """Whether the pulumi_aws resource class for `type_token` accepts a `tags` input.
 
-    Read from the installed provider SDK (its generated constructor), so new resource types need no list.
+    Read from the installed provider SDK (its generated constructor), so new resource types need no list. An AWS type
+    the installed SDK does not have (pulumi-aws missing from the pack's virtualenv, or older than the program's)
+    raises ProviderSdkError: the rule must not switch itself off.
     """
     package, module_path, class_name = [*type_token.split(":"), "", ""][:3]
     if package != "aws" or not class_name:
@@ -27,13 +33,17 @@ def is_taggable(type_token: str) -> bool:
     module_name = module_path.split("/")[0]
     if keyword.iskeyword(module_name):
         module_name += "_"  # pulumi_aws.lambda_
+    module_path = "pulumi_aws" if module_name == "index" else f"pulumi_aws.{module_name}"
+    fix = "install policies/requirements.txt (pulumi-aws pinned like the program's) into policies/.venv: make setup"
     try:
-        module = importlib.import_module("pulumi_aws" if module_name == "index" else f"pulumi_aws.{module_name}")
-    except ImportError:
-        return False
+        module = importlib.import_module(module_path)
+    except ImportError as exc:
+        raise ProviderSdkError(f"required-tags: cannot import {module_path} for {type_token} ({exc}); {fix}") from exc
     resource_class = getattr(module, class_name, None)
     init = getattr(resource_class, "_internal_init", None)
-    return init is not None and "tags" in inspect.signature(init).parameters
+    if init is None:
+        raise ProviderSdkError(f"required-tags: {module_path} has no resource class {class_name}; {fix}")
+    return "tags" in inspect.signature(init).parameters
 
 
 def tag_map(tags: object) -> dict[str, object]:

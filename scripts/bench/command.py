@@ -12,12 +12,14 @@ def _register_benchmarks() -> None:
     from .patroni_rotation import rotation_bench_app
     from .pitr import pitr_bench_app
     from .preview_wall_time import preview
+    from .slo import slo_bench_app
 
     bench_app.command("preview")(preview)  # bench preview
     bench_app.add_typer(cache_bench_app)  # bench cache-failover
     bench_app.add_typer(failover_bench_app)  # bench patroni-failover
     bench_app.add_typer(pitr_bench_app)  # bench pitr
     bench_app.add_typer(rotation_bench_app)  # bench patroni-rotation
+    bench_app.add_typer(slo_bench_app)  # bench slo
 
 
 _register_benchmarks()

@@ -32,15 +32,6 @@ SHARD_COUNTS = (1, 4, 8, 16)
 READ_REPLICAS = (1, 5)
 TARGET_SECONDS = 3.0
 TARGET_MS_PER_RESOURCE = 3.0
-# Windows that fit 16 shards with 5 replicas each beside the cache's default windows (03:00-04:00 daily snapshot,
-# thu:04:00-05:00 maintenance): 16 daily backups of 30 min from 05:00 (to 13:00), then one maintenance day per
-# shard from mon:13:00, each 6 slots of 30 min. Used only for points the default windows cannot hold.
-FITTED_WINDOWS = {
-    "backupWindowStart": "05:00",
-    "backupWindowMinutes": 30,
-    "maintenanceWindowStart": "mon:13:00",
-    "maintenanceWindowMinutes": 30,
-}
 POSTGRES = "cryb-db:postgres"
 CACHE = "cryb-db:cache"
 
@@ -53,7 +44,6 @@ class SweepPoint:
     replicas: int | None  # None: engine ec2 (no read replicas)
     postgres_engine: str = "rds"
     cache_engine: str = "elasticache"
-    fitted_windows: bool = False
 
     @property
     def label(self) -> str:
@@ -64,8 +54,6 @@ class SweepPoint:
             parts.append(f"postgres {self.postgres_engine}")
         if self.cache_engine != "elasticache":
             parts.append(f"cache {self.cache_engine}")
-        if self.fitted_windows:
-            parts.append("fitted windows")
         return ", ".join(parts)
 
 
@@ -103,8 +91,6 @@ def point_config(base: dict[str, Any], point: SweepPoint) -> dict[str, Any]:
         postgres["engine"] = "ec2"
     else:
         postgres["readReplicas"] = point.replicas
-        if point.fitted_windows:
-            postgres.update(FITTED_WINDOWS)
     config[POSTGRES] = postgres
     if point.cache_engine != "elasticache":
         config[CACHE] = {**(config.get(CACHE) or {}), "engine": point.cache_engine}
@@ -123,9 +109,8 @@ def refusal(path: Path) -> str | None:
 def sweep_points(base: dict[str, Any], workdir: Path) -> list[tuple[SweepPoint, Path, str | None]]:
     """Every point with its config file (written under `workdir`) and the config's refusal, if any.
 
-    RDS shards x read replicas with the default windows; a point those windows cannot hold is reported refused and
-    measured again with FITTED_WINDOWS (if the config accepts that), so the largest allowed stack is measured too.
-    Then the self-hosted engines at prod's shard count."""
+    RDS shards x read replicas (the program places their windows: every allowed shape previews), then the self-hosted
+    engines at prod's shard count. A point the config refuses is reported with its message and not run."""
     prod_shards = int((base.get("config", {}).get(POSTGRES) or {}).get("shardCount", 4))
     candidates: list[SweepPoint] = []
     for shards in SHARD_COUNTS:
@@ -146,8 +131,7 @@ def sweep_points(base: dict[str, Any], workdir: Path) -> list[tuple[SweepPoint, 
         return refused
 
     for point in candidates:
-        if add(point) and point.postgres_engine == "rds":
-            add(SweepPoint(point.shards, point.replicas, point.postgres_engine, point.cache_engine, True))
+        add(point)
     return points
 
 

@@ -29,12 +29,13 @@ def preview(
 ) -> None:
     """Evaluate the Pulumi program offline (mock engine) and report resources, outputs and policy violations.
 
-    Exit codes: 0 clean, 1 program error, 2 invalid config, 3 a mandatory policy violation.
+    Exit codes: 0 clean, 1 program error, 2 invalid config (stack or policy config), 3 a mandatory policy violation.
     """
     from components.config import ConfigError
     from scripts.cost.render import cost_section, render_cost
 
     from .mock_engine import evaluate
+    from .policy_runner import PolicyConfigError
     from .render import policy_report, render_text, write_json
 
     started = time.perf_counter()
@@ -49,7 +50,11 @@ def preview(
     except Exception as exc:  # noqa: BLE001 - report any program failure as one clear line, then exit non-zero
         err.print(f"[red]program error:[/] {type(exc).__name__}: {exc}", highlight=False)
         raise typer.Exit(EXIT_PROGRAM_ERROR) from None
-    violations = policy_report(evaluation)
+    try:
+        violations = policy_report(evaluation)
+    except PolicyConfigError as exc:  # policies/config/<stack>.json: refused as `pulumi preview` refuses it
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(EXIT_CONFIG_ERROR) from None
     estimate, compared = _cost(stack, evaluation, compare)
     if as_json:
         sys.stdout.write(write_json(evaluation, violations, cost=cost_section(estimate, compared)) + "\n")

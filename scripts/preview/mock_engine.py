@@ -16,7 +16,7 @@ from typing import Any
 
 import pulumi
 from google.protobuf import json_format
-from pulumi.runtime import mocks, settings
+from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime import resource as runtime_resource
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.proto import source_pb2
@@ -48,6 +48,11 @@ class RecordedResource:
     custom: bool
     secret_paths: list[str] = field(default_factory=list)
     provider: str | None = None
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    """URNs each input was computed from, as the SDK sends them (the engine hands them to stack policies)."""
+    registered_outputs: dict[str, Any] | None = None
+    """A component's `register_outputs` (its outputs in the engine's state); None for custom resources."""
+    registered_secret_paths: list[str] = field(default_factory=list)
 
     def masked_inputs(self) -> dict[str, Any]:
         """Inputs with every secret value replaced by `[secret]`."""
@@ -61,6 +66,10 @@ class Evaluation:
     outputs: dict[str, Any]
     secret_outputs: set[str]
     config: dict[str, str]
+    root_urn: str = ""
+    """The URN of the stack resource (`pulumi:pulumi:Stack`) that holds the outputs and parents top-level resources."""
+    first_preview: bool = False
+    """Evaluated as a first `pulumi preview` (nothing exists yet): ids and computed outputs are unknown (None)."""
 
     def of_type(self, type_token: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_token]
@@ -203,11 +212,21 @@ def _computed(type_token: str, name: str, region: str) -> dict[str, Any]:
     }.get(type_token, {})
 
 
-class EchoMocks(pulumi.runtime.Mocks):
-    """Echo inputs back as outputs and add the ids, names and ARNs AWS would compute."""
+# Computed outputs that are still known in a first preview: the provider's Check fills in the auto-name.
+_KNOWN_BEFORE_CREATE = frozenset({"name", "bucket"})
 
-    def __init__(self, region: str):
+
+class EchoMocks(pulumi.runtime.Mocks):
+    """Echo inputs back as outputs and add the ids, names and ARNs AWS would compute.
+
+    With `first_preview`, behave as the engine does in the preview of a stack that does not exist yet: a new
+    resource's id and the outputs the provider computes (ARNs, key ids, endpoints) are unknown; its inputs and
+    auto-names are known.
+    """
+
+    def __init__(self, region: str, first_preview: bool = False):
         self.region = region
+        self.first_preview = first_preview
         self.provider_regions: dict[str, str] = {}
         """Explicit providers' regions by logical name: what they declare is in that region (its ARNs say so)."""
 
@@ -232,6 +251,10 @@ class EchoMocks(pulumi.runtime.Mocks):
         )
         computed = _computed(args.typ, state["name"], region)
         state.update({k: v for k, v in computed.items() if k == "arn" or k not in args.inputs})
+        if self.first_preview and args.custom:
+            for key in {"arn", *computed} - set(args.inputs) - _KNOWN_BEFORE_CREATE:
+                state[key] = rpc.UNKNOWN
+            return "", state  # an empty id is an unknown one
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -267,10 +290,19 @@ class RecordingMonitor(mocks.MockMonitor):
     def __init__(self, mock: EchoMocks):
         super().__init__(mock)
         self.recorded: list[RecordedResource] = []
+        self.root_urn = ""
+        self.registered_outputs: dict[str, tuple[dict[str, Any], list[str]]] = {}
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        secrets: list[str] = []
+        raw = json_format.MessageToDict(request.outputs, preserving_proto_field_name=True)
+        self.registered_outputs[request.urn] = (_plain(raw, "", secrets), secrets)
+        return super().RegisterResourceOutputs(request)
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
+            self.root_urn = response.urn
             return response
         secrets: list[str] = []
         raw = json_format.MessageToDict(request.object, preserving_proto_field_name=True)
@@ -289,6 +321,9 @@ class RecordingMonitor(mocks.MockMonitor):
                 custom=bool(request.custom),
                 secret_paths=secrets,
                 provider=request.provider or None,
+                property_dependencies={
+                    key: list(deps.urns) for key, deps in request.propertyDependencies.items() if deps.urns
+                },
             )
         )
         return response
@@ -316,18 +351,22 @@ async def _resolve(value: Any) -> tuple[Any, bool]:
     return await output.future(), bool(await output.is_secret())
 
 
-def evaluate(stack: str, config_file: Path | None = None, program_dir: Path = PROJECT_DIR) -> Evaluation:
+def evaluate(
+    stack: str, config_file: Path | None = None, program_dir: Path = PROJECT_DIR, *, first_preview: bool = False
+) -> Evaluation:
     """Run `program_dir/__main__.py` for `stack` with the config of `config_file` (default Pulumi.<stack>.yaml).
 
-    Exceptions of the program (ConfigError among them) propagate unchanged.
+    `first_preview`: evaluate as the first `pulumi preview` of a new stack (EchoMocks), where every value computed from
+    a new resource's id or computed outputs is unknown (recorded as None). Exceptions of the program (ConfigError among
+    them) propagate unchanged.
     """
     stack_file = read_stack_file(config_file or stack_file_path(stack))
     region = stack_file.config.get("aws:region", "us-east-1")
-    mock = EchoMocks(region)
+    mock = EchoMocks(region, first_preview)
     monitor = RecordingMonitor(mock)
     settings.ROOT.set(None)  # a fresh root stack resource per evaluation
     set_all_config(dict(stack_file.config), list(stack_file.secret_keys))
-    mocks.set_mocks(mock, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    mocks.set_mocks(mock, project=PROJECT, stack=stack, preview=first_preview, monitor=monitor)
     if str(program_dir) not in sys.path:
         sys.path.insert(0, str(program_dir))
 
@@ -344,6 +383,11 @@ def evaluate(stack: str, config_file: Path | None = None, program_dir: Path = PR
         outputs[key] = resolved
         if is_secret:
             secret_outputs.add(key)
+    for resource in monitor.recorded:
+        if not resource.custom and resource.urn in monitor.registered_outputs:
+            resource.registered_outputs, resource.registered_secret_paths = monitor.registered_outputs[resource.urn]
     # Registration order varies between runs (async); URN order keeps previews diffable.
     resources = sorted(monitor.recorded, key=lambda r: r.urn)
-    return Evaluation(stack, resources, outputs, secret_outputs, dict(stack_file.config))
+    return Evaluation(
+        stack, resources, outputs, secret_outputs, dict(stack_file.config), monitor.root_urn, first_preview
+    )

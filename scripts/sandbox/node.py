@@ -458,5 +458,14 @@ class Node:
         self.processes.clear()
         self.holder = self.imds = None
 
+    def replace(self) -> None:
+        """kill -9 and lose every disk: the next boot is a new instance's first boot at the same address, as an
+        Auto Scaling group's replacement with the node's stable interface."""
+        self.kill()
+        shutil.rmtree(self.root)
+        self.booted = False
+        self.installed = {}
+        self.instance_id = "i-" + secrets.token_hex(8) + "0"
+
     def running(self) -> bool:
         return self.holder is not None and self.holder.poll() is None

@@ -1,11 +1,13 @@
 """The credentials agent as the node runs it: the shipped file alone (copied out of the repository, so it cannot
 lean on `components`), from its JSON configuration, against a moto server standing in for Secrets Manager."""
 
+import http.server
 import json
 import shutil
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import pytest
 
 from components.selfhosted.credentials_agent import AGENT_FILE
 from components.selfhosted.credentials_agent.agent import KEYS
+from tests.servers.postgres import PostgresFactory
 
 pytestmark = pytest.mark.servers
 
@@ -115,3 +118,40 @@ def test_secrets_manager_unreachable_is_a_logged_failure(tmp_path: Path, moto_se
     assert result.returncode == 1
     assert "Secrets Manager: Could not connect" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "patroni" / "secrets.yml").exists()
+
+
+class _LeaderOnce(http.server.BaseHTTPRequestHandler):
+    """A Patroni REST API whose node is the leader on the first question and demoted after it (a failover)."""
+
+    asked = 0
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        type(self).asked += 1
+        self.send_response(200 if type(self).asked == 1 else 503)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_leader_demoted_before_its_alter_role_leaves_the_password_to_the_new_leader(
+    tmp_path: Path, moto_server: str, arns: dict, postgres_factory: PostgresFactory
+) -> None:
+    primary = postgres_factory.create(name="agent-primary", hba=["local all postgres peer"])
+    primary.execute("CREATE ROLE a LOGIN PASSWORD 'an-older-password-0000'")
+    standby = postgres_factory.create(name="agent-standby", replica_of=primary)  # read-only, as a demoted node
+    server = http.server.HTTPServer(("127.0.0.1", 0), _LeaderOnce)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = write_config(
+            tmp_path, moto_server, arns,
+            restapi_url=f"http://127.0.0.1:{server.server_address[1]}",
+            host=standby.info.host, port=standby.info.port, socket_dir=str(standby.info.socket_dir),
+        )  # fmt: skip
+        result = run_agent(tmp_path, config)
+    finally:
+        server.shutdown()
+    assert "read-only transaction" in result.stderr  # it did try, on a node that could no longer write
+    assert result.returncode == 0, result.stderr
+    assert "no longer the leader" in result.stderr
+    assert _LeaderOnce.asked == 2

@@ -102,7 +102,19 @@ def test_unsafe_rest_calls_need_the_credentials(cluster: PatroniDrillCluster) ->
 def test_wal_is_archived_through_the_rendered_pgbackrest_command(cluster: PatroniDrillCluster) -> None:
     leader = cluster.leader()
     assert leader is not None
-    cluster.pgbackrest(leader, "stanza-create")
+
+    def stanza_created() -> bool:
+        # An archive-push already under way holds the archive lock stanza-create needs (pgBackRest error 50), as
+        # the rendered leader callback's retry loop knows.
+        try:
+            cluster.pgbackrest(leader, "stanza-create")
+        except RuntimeError as exc:
+            if "unable to acquire lock" not in str(exc):
+                raise
+            return False
+        return True
+
+    wait_until(stanza_created, what="stanza-create", timeout=30)
     with psycopg.connect(cluster.superuser_dsn(leader), autocommit=True) as conn:
         conn.execute("create table if not exists archived (n int)")
         conn.execute("insert into archived values (1)")

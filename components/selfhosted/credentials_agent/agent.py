@@ -357,6 +357,11 @@ class Agent:
                 try:
                     self.set_password(credential)
                 except AgentError as exc:
+                    if not self.is_leader():
+                        # Demoted between the check and the ALTER (a failover): the new leader's agent sets it.
+                        LOG.info("no longer the leader (%s): leaving the passwords to the new leader", exc)
+                        report["leader"] = False
+                        return report
                     LOG.error("%s", exc)
                     report["failed"].append(key)
                     continue

@@ -174,10 +174,11 @@ def test_prod_is_a_six_node_valkey_cluster_with_failover_and_encryption(prod_ec:
     assert rg["atRestEncryptionEnabled"] is True and rg["kmsKeyId"] == key_arn(prod_ec, "data")
     assert rg["transitEncryptionEnabled"] is True and rg["transitEncryptionMode"] == "required"
     assert rg["autoMinorVersionUpgrade"] is True
+    # placed by the program: first in the quiet hours, maintenance the day after the last shard's (Wednesday)
     assert (rg["snapshotRetentionLimit"], rg["snapshotWindow"], rg["maintenanceWindow"]) == (
         7,
         "03:00-04:00",
-        "thu:04:00-thu:05:00",
+        "thu:08:00-thu:09:00",
     )
     assert rg["finalSnapshotIdentifier"] == "cryb-prod-cache-final"
     assert rg["dataTieringEnabled"] is False and rg["port"] == 6379
@@ -379,7 +380,10 @@ def prod_with_cache(cache: dict[str, Any]) -> dict[str, str]:
         ({"engine": "memcached"}, "cryb-db:cache.engine = 'memcached'"),
         ({"dataTiering": True}, "cryb-db:cache.dataTiering = True: needs a cache.r6gd.* nodeType"),
         ({"snapshotRetentionDays": 36}, "cryb-db:cache.snapshotRetentionDays = 36: must be <= 35"),
-        ({"maintenanceWindow": "thu:03:30-thu:04:30"}, "must not overlap snapshotWindow '03:00-04:00'"),
+        (
+            {"snapshotWindow": "03:00-04:00", "maintenanceWindow": "thu:03:30-thu:04:30"},
+            "must not overlap snapshotWindow '03:00-04:00'",
+        ),
         ({"replicasPerShard": 0}, "cryb-db:cache.replicasPerShard = 0: must be >= 1"),
         ({"engine": "ec2", "engineFlavor": "redis", "engineVersion": "7.1"}, "must be valkey with engine ec2"),
     ],
@@ -404,16 +408,20 @@ def test_prod_rejects_one_shard_and_layouts_one_az_outage_breaks() -> None:
 
 
 def test_cache_windows_must_avoid_every_postgres_window() -> None:
+    """Explicit cache windows stay as set; explicit PostgreSQL windows on top of them are refused, naming both keys."""
+    config = prod_with_cache({"snapshotWindow": "06:00-07:00", "maintenanceWindow": "sun:10:30-sun:11:30"})
+    placed = parse_stack_config(config).window_plan()
+    assert (placed.cache_snapshot, placed.cache_maintenance) == ("06:00-07:00", "sun:10:30-sun:11:30")
+    assert all(not s.backup.startswith("06:") for s in placed.shards)  # the shards' backups went around it
+
+    postgres = json.loads(config["cryb-db:postgres"])
+    config["cryb-db:postgres"] = json.dumps({**postgres, "backupWindowStart": "05:00"})
     with pytest.raises(ConfigError) as caught:
-        parse_stack_config(
-            prod_with_cache({"snapshotWindow": "06:00-07:00", "maintenanceWindow": "sun:10:30-sun:11:30"})
-        )
-    problems = caught.value.problems
-    assert any(
-        p.startswith("cryb-db:cache.snapshotWindow = '06:00-07:00'") and "shard 1 backup" in p for p in problems
-    ), problems
-    assert any(p.startswith("cryb-db:cache.maintenanceWindow") and "shard 0 maintenance" in p for p in problems)
-    assert all("; " not in p for p in problems)
+        parse_stack_config(config)
+    assert caught.value.problems == [
+        "cryb-db:postgres.backupWindowStart = '05:00': the backup of shard 1 (06:00-07:00 daily) overlaps the cache "
+        "snapshot (06:00-07:00 daily) set by cryb-db:cache.snapshotWindow"
+    ]
 
 
 def test_the_documented_dev_settings_parse(tmp_path: Path) -> None:

@@ -45,6 +45,9 @@ def test_every_prod_shard_has_a_standby_in_the_dr_region(prod: Evaluation) -> No
         assert inputs["instanceClass"] == "db.r7g.2xlarge" and "engineVersion" not in inputs
         assert inputs["dbSubnetGroupName"] == "cryb-prod-dr-db"
         assert inputs["vpcSecurityGroupIds"] == ["cryb-prod-dr-postgres-sg-id"]
+    # Each standby patches in a window of its own, placed with every other one (none overlapping).
+    windows = [r.inputs["maintenanceWindow"] for r in prod.of_type(INSTANCE)]
+    assert len(set(windows)) == len(windows) == 12
 
 
 def test_the_standbys_parameter_group_has_the_shards_family_and_values(prod: Evaluation) -> None:

@@ -250,10 +250,13 @@ def test_backup_retention_per_stack(prod: Evaluation, dev: Evaluation, cluster: 
 
 
 def _windows(ev: Evaluation) -> list[str]:
+    """Every shard member's windows and the cache's, as the resources carry them."""
     found = []
     for m in members(ev):
         found += [m.inputs[k] for k in ("backupWindow", "preferredBackupWindow") if k in m.inputs]
         found += [m.inputs[k] for k in ("maintenanceWindow", "preferredMaintenanceWindow") if k in m.inputs]
+    for group in ev.of_type("aws:elasticache/replicationGroup:ReplicationGroup"):
+        found += [group.inputs["snapshotWindow"], group.inputs["maintenanceWindow"]]
     return found
 
 
@@ -261,7 +264,8 @@ def test_backup_and_maintenance_windows_are_staggered(prod: Evaluation, cluster:
     from tests.components.postgres.test_schedule import overlapping
 
     backups = sorted(w.inputs["backupWindow"] for w in writers(prod))
-    assert backups == ["05:00-06:00", "06:00-07:00", "07:00-08:00", "08:00-09:00"]
+    # placed from the default quiet hours (03:00-11:00): the cache snapshots at 03:00, the shards back up after it
+    assert backups == ["04:00-05:00", "05:00-06:00", "06:00-07:00", "07:00-08:00"]
     assert all("backupWindow" not in r.inputs for r in replicas(prod))
     maintenance = {m.inputs["maintenanceWindow"] for m in prod.of_type(INSTANCE)}
     assert len(maintenance) == len(prod.of_type(INSTANCE)), "no two members patch in the same window"
@@ -472,9 +476,14 @@ def config_problems(environment: str = "dev", **postgres: Any) -> list[str]:
         ({"logRetentionDays": 100}, "cryb-db:postgres.logRetentionDays = 100: must be one of the CloudWatch Logs"),
         ({"caCertIdentifier": "rds-ca-2019"}, "cryb-db:postgres.caCertIdentifier = 'rds-ca-2019': must be one of"),
         (
-            {"maintenanceWindowStart": "sun:06:30"},
+            {"backupWindowStart": "05:00", "maintenanceWindowStart": "sun:06:30"},
             "cryb-db:postgres.maintenanceWindowStart = 'sun:06:30': the maintenance of shard 0 (sun:06:30-sun:07:30) "
-            "overlaps the backup of shard 1 (sun:06:00-sun:07:00)",
+            "overlaps the backup of shard 1 (06:00-07:00 daily) set by cryb-db:postgres.backupWindowStart",
+        ),
+        ({"backupWindowStart": "5:00"}, "cryb-db:postgres.backupWindowStart = '5:00': '5:00' is not a time hh:mm"),
+        (
+            {"maintenanceWindowStart": "sunday:10:00"},
+            "cryb-db:postgres.maintenanceWindowStart = 'sunday:10:00': 'sunday:10:00' is not a weekly time",
         ),
         (
             {"backupReplicationRegion": "us-west"},

@@ -168,3 +168,13 @@ def test_family_follows_the_engine_version(version: str, expected: str) -> None:
 def test_unsupported_engine_versions_are_rejected(version: str) -> None:
     with pytest.raises(ValueError, match="allowed: a major version"):
         engine_major(version)
+
+
+def test_any_machine_size_is_tuned_by_the_same_rules() -> None:
+    """`bench slo` sizes its loopback shard with parameters_for this machine: the same function as the classes."""
+    from components.postgres.tuning import InstanceClass, instance_class, parameters, parameters_for
+
+    assert parameters_for(instance_class("db.r7g.2xlarge")) == parameters("db.r7g.2xlarge")
+    here = {p.name: p.value for p in parameters_for(InstanceClass("this machine", vcpu=2, memory_gib=24))}
+    assert here["max_connections"] == "200"  # 100 per vCPU
+    assert here["shared_buffers"] == str(24 * 1024 * 1024 // 4 // 8)  # 25 % of RAM in 8 kB pages

@@ -25,6 +25,7 @@ from components.selfhosted.patroni_config import (
     render_patroni_config,
     render_patroni_yml,
     selfhosted_parameters,
+    synchronous_standby_count,
     timing_problems,
     tuning_class_for,
 )
@@ -95,13 +96,19 @@ def test_shared_listeners_and_patroni_owned_parameters_are_refused() -> None:
         render_patroni_yml(owned)
 
 
+@pytest.mark.parametrize(("nodes", "standbys"), [(2, 1), (3, 2), (5, 2), (7, 2)])
+def test_two_standbys_confirm_commits_where_the_cluster_has_them(nodes: int, standbys: int) -> None:
+    # Every failover candidate is then at least as far ahead as the replica that must follow it (no rewind).
+    assert synchronous_standby_count(nodes) == standbys
+
+
 # -- what the rendering carries --------------------------------------------------------------------------------
 def test_prod_rendering_is_synchronous_strict_with_the_configured_timing() -> None:
     config = render_patroni_config(inputs(timing=DcsTiming(30, 10, 10)))
     dcs = config["bootstrap"]["dcs"]  # type: ignore[index]
     assert (dcs["ttl"], dcs["loop_wait"], dcs["retry_timeout"]) == (30, 10, 10)
     assert dcs["synchronous_mode"] is True and dcs["synchronous_mode_strict"] is True
-    assert dcs["synchronous_node_count"] == 1
+    assert dcs["synchronous_node_count"] == 2  # both replicas of three nodes confirm commits
     assert dcs["postgresql"]["parameters"]["synchronous_commit"] == "on"
     assert config["etcd3"] == {"hosts": [f"{h}:2379" for h in HOSTS], "protocol": "http"}
     non_strict = render_patroni_config(inputs(synchronous_mode_strict=False))

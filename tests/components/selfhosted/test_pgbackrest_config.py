@@ -59,13 +59,33 @@ def test_s3_repo_is_the_clusters_prefix_with_the_bucket_key_and_instance_credent
 
 def test_encryption_async_archiving_and_retention(tmp_path: Path) -> None:
     text = render_pgbackrest_conf(s3_inputs(tmp_path))
-    conf = options(text)
+    conf = sections(text)["global"]
     assert conf["repo1-cipher-type"] == "aes-256-cbc"
     assert "cipher-pass" not in text  # the passphrase comes from Secrets Manager into conf.d/
     assert conf["archive-async"] == "y" and conf["spool-path"] == str(tmp_path / "spool")
     assert conf["archive-push-queue-max"] == "64GiB"
     assert (conf["repo1-retention-full-type"], conf["repo1-retention-full"]) == ("time", "35")
-    assert "[analytics]" in text and conf["pg1-path"] == "/data/postgresql/data"
+    assert sections(text)["analytics"]["pg1-path"] == "/data/postgresql/data"
+
+
+def sections(text: str) -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    current = ""
+    for line in text.splitlines():
+        if line.startswith("["):
+            current = line.strip("[]")
+        elif "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            found.setdefault(current, {})[key] = value
+    return found
+
+
+def test_wal_is_pushed_asynchronously_and_fetched_synchronously(tmp_path: Path) -> None:
+    conf = sections(render_pgbackrest_conf(s3_inputs(tmp_path)))
+    assert conf["global"]["archive-async"] == "y"
+    assert "archive-async" not in conf["global:archive-push"]  # the global y: archive_command returns at once
+    # A promotion waits on restore_command; an asynchronous archive-get can wait 60 s for its background process.
+    assert conf["global:archive-get"]["archive-async"] == "n"
 
 
 def test_invalid_names_and_numbers_are_refused(tmp_path: Path) -> None:

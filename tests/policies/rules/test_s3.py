@@ -252,6 +252,17 @@ def test_every_bucket_has_its_configuration(rule_name: str, config_type: str) ->
     assert stack_violations(rule, [bucket, unknown]) == []
 
 
+def test_a_bucket_without_its_configuration_is_told_what_to_add() -> None:
+    bucket = Node(BUCKET, "backups", {"bucket": "cryb-backups", "id": "cryb-backups"})
+    [(_, blocks)] = stack_violations(RULES["s3-every-bucket-blocks-public-access"], [bucket])
+    assert blocks == (
+        "this bucket has no BucketPublicAccessBlock: add aws.s3.BucketPublicAccessBlock(bucket=bucket.id) with all "
+        "four flags True."
+    )
+    [(_, versioned)] = stack_violations(RULES["s3-every-bucket-versioned"], [bucket])
+    assert versioned.startswith("this bucket has no versioning configuration: ")
+
+
 def test_log_and_replica_buckets_are_exempt_from_logging_and_replication() -> None:
     source = Node(BUCKET, "src", {"bucket": "src", "id": "src", "arn": "arn:aws:s3:::src"})
     logs = Node(BUCKET, "logs", {"bucket": "logs", "id": "logs", "arn": "arn:aws:s3:::logs"})

@@ -121,3 +121,30 @@ def test_kms_key_in_use() -> None:
         group.type, "flow", {"name": "/flow", "kmsKeyId": UNKNOWN_STRING_VALUE}, depends={"kmsKeyId": ["logs"]}
     )
     assert stack_violations(rule, [key, alias, by_dependency]) == []
+
+
+def test_kms_key_in_use_counts_only_aws_resources_and_decides_first_previews() -> None:
+    """The engine sends the root stack (exports, some null) and components (registered outputs) too: they hand key
+    ARNs out but encrypt nothing. In a first preview every new resource's id and ARN are unknown; a value computed
+    from the key carries its URN as a dependency, so unknowns without one do not keep the question open."""
+    rule = RULES["kms-key-in-use"]
+    key = Node("aws:kms/key:Key", "logs", {**KEY, "arn": KEY_ARN, "keyId": "k-1", "id": "k-1"})
+    exports = {"kmsKeyArns": {"logs": KEY_ARN}, "cache": {"tlsCaCertSecretArn": None}}
+    stack = Node("pulumi:pulumi:Stack", "cryb-db-prod", exports)
+    component = Node("cryb:kms:KmsKeys", "keys", {"arns": {"logs": KEY_ARN}})
+    assert [n for n, _ in stack_violations(rule, [key, stack, component])] == ["logs"]
+    group = Node("aws:cloudwatch/logGroup:LogGroup", "flow", {"name": "/flow", "kmsKeyId": KEY_ARN})
+    assert stack_violations(rule, [key, stack, component, group]) == []
+
+    pending_key = Node("aws:kms/key:Key", "logs", {**KEY, "arn": UNKNOWN_STRING_VALUE, "id": UNKNOWN_STRING_VALUE})
+    new_group = Node(
+        group.type,
+        "flow",
+        {"name": "/flow", "kmsKeyId": UNKNOWN_STRING_VALUE, "arn": UNKNOWN_STRING_VALUE},
+        depends={"kmsKeyId": ["logs"]},
+    )
+    assert stack_violations(rule, [pending_key, new_group]) == []
+    unrelated = Node(
+        "aws:sns/topic:Topic", "alerts", {"name": "alerts", "arn": UNKNOWN_STRING_VALUE, "id": UNKNOWN_STRING_VALUE}
+    )
+    assert [n for n, _ in stack_violations(rule, [pending_key, unrelated])] == ["logs"]

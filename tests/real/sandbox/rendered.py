@@ -59,6 +59,21 @@ class BootedCluster:
     """Monotonic time the nodes' boots started."""
     boot_seconds: dict[str, float]
 
+    def synchronous_standbys(self) -> int:
+        """synchronous_node_count as rendered into the nodes' patroni.yml (what Patroni runs with)."""
+        rendered = yaml.safe_load(self.box.nodes[0].path("/etc/patroni/cryb/patroni.yml").read_text())
+        return int(rendered["bootstrap"]["dcs"]["synchronous_node_count"])
+
+    def healthy_roles(self) -> list[str]:
+        """The sorted Patroni roles of a healthy cluster: a leader, the synchronous standbys, the other replicas."""
+        sync = self.synchronous_standbys()
+        return sorted(["leader"] + ["sync_standby"] * sync + ["replica"] * (len(self.box.nodes) - 1 - sync))
+
+    def healthy_replication(self) -> list[list[str]]:
+        """pg_stat_replication's sorted (state, sync_state) on the leader of a healthy cluster."""
+        sync = self.synchronous_standbys()
+        return sorted([["streaming", "sync"]] * sync + [["streaming", "async"]] * (len(self.box.nodes) - 1 - sync))
+
     def members(self, via: Node | None = None) -> list[Member]:
         for node in [via] if via else [n for n in self.box.nodes if n.running()]:
             found = patroni_cluster(node)

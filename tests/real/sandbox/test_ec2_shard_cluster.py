@@ -12,6 +12,7 @@ import yaml
 
 from scripts.local.nodes import wait_for
 from scripts.preview.mock_engine import evaluate
+from scripts.sandbox import Node
 from scripts.sandbox.userdata import decode_user_data, parse_cloud_config
 from tests.helpers import write_config
 from tests.real.sandbox.rendered import PG_INSTALLED, BootedCluster, booted_cluster
@@ -36,19 +37,21 @@ def shard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BootedCluster]:
         yield booted
 
 
-def test_the_shard_boots_with_a_leader_a_sync_standby_and_a_replica(shard: BootedCluster) -> None:
+def test_the_shard_boots_with_a_leader_and_two_synchronous_standbys(shard: BootedCluster) -> None:
+    assert shard.synchronous_standbys() == 2  # as rendered: every replica of a three-node shard confirms commits
+
     def healthy() -> bool:
         roles = sorted(m.role for m in shard.members() if m.state == "running")
-        return roles == ["leader", "replica", "sync_standby"]
+        return roles == shard.healthy_roles()
 
-    wait_for("a leader, a synchronous standby and a replica", healthy, timeout=90)
+    wait_for("a leader and two synchronous standbys", healthy, timeout=90)
     leader = shard.leader()
     assert leader is not None
     wait_for(
-        "two streaming replicas, one synchronous",
+        "two streaming replicas, both synchronous",
         lambda: (
             sorted(shard.psql(leader, "SELECT state, sync_state FROM pg_stat_replication"))
-            == [["streaming", "async"], ["streaming", "sync"]]
+            == shard.healthy_replication()
         ),
         timeout=60,
     )
@@ -65,3 +68,35 @@ def test_the_shard_boots_with_a_leader_a_sync_standby_and_a_replica(shard: Boote
 def test_the_shard_archives_wal_to_s3_within_60_s(shard: BootedCluster) -> None:
     wait_for("a WAL segment of the shard in the S3 repository", shard.archived_wal, timeout=60, interval=1)
     assert time.monotonic() - shard.booted_at < 120
+
+
+def _etcd_members(shard: BootedCluster, via: Node) -> dict[str, tuple[str, str]]:
+    """name -> (member id, status) from etcd's own member list, asked on a node."""
+    out = via.run(["env", "ETCDCTL_API=3", "etcdctl", f"--endpoints=http://{via.alias}:2379", "member", "list"]).stdout
+    rows = [line.split(", ") for line in out.splitlines() if line]
+    return {row[2]: (row[0], row[1]) for row in rows}
+
+
+def test_a_replaced_replica_rejoins_etcd_and_patroni_from_its_launch_template(shard: BootedCluster) -> None:
+    wait_for("a healthy shard", lambda: sorted(m.role for m in shard.members() if m.state == "running")
+             == shard.healthy_roles(), timeout=90)  # fmt: skip
+    leader = wait_for("a leader", shard.leader, timeout=30)
+    replaced = next(n for n in shard.box.nodes if n is not leader)
+    name = shard.member_of(replaced)
+    before = _etcd_members(shard, leader)
+    assert {status for _, status in before.values()} == {"started"} and name in before
+    with shard.connect(leader) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS replaced_node (id int PRIMARY KEY)")
+        conn.execute("INSERT INTO replaced_node VALUES (1) ON CONFLICT DO NOTHING")
+    replaced.replace()  # the instance and its NVMe disks are gone; the Auto Scaling group boots a new one
+    replaced.boot()
+    wait_for(
+        "the new instance back in the shard as a synchronous standby",
+        lambda: sorted(m.role for m in shard.members(via=leader) if m.state == "running") == shard.healthy_roles(),
+        timeout=150, interval=1,
+    )  # fmt: skip
+    after = _etcd_members(shard, leader)
+    assert after[name][1] == "started" and after[name][0] != before[name][0]  # removed, then added as a new member
+    assert len(after) == 3
+    with shard.connect(replaced) as conn:
+        assert conn.execute("SELECT id FROM replaced_node").fetchall() == [(1,)]
