@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -158,7 +158,3 @@ def summary_rows(targets: list[StandbyTarget], journal: Journal) -> list[dict[st
             }
         )
     return rows
-
-
-def asdict_target(target: StandbyTarget) -> dict[str, Any]:
-    return asdict(target)
