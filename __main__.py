@@ -1,6 +1,7 @@
 """cryb-db: read the typed stack config, wire the components, export the documented outputs (docs/outputs.md)."""
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -10,14 +11,18 @@ from components.backups import Backups, RestoreTestingSettings, VaultLockSetting
 from components.backups.policies import BACKUP_SELECTION_TAG, BackupRule, LifecycleSettings
 from components.cache import Cache, CacheUserRotation
 from components.config import ConfigError, load_stack_config
+from components.config.kubernetes import pooler_targets
 from components.config.region_checks import region_problems
 from components.config.selfhosted import PatroniNodesConfig
 from components.dr import RegionStandby, StandbyShard
+from components.kubernetes import ApplicationAccess, PgBouncerPoolers, PoolerTargetArgs, SecretsIdentityArgs
+from components.kubernetes.manifests import pooler_endpoint as kubernetes_pooler_endpoint
 from components.local import CacheSpec, Limits, LocalPlatform, PatroniClusterSpec
 from components.monitoring import AlertTopics, Monitoring
 from components.network import Network
 from components.network.plan import plan_subnets
 from components.postgres import PROXY_PORT, BackupReplicationArgs, Postgres, PostgresShard, shard_map
+from components.postgres.shard_ledger import LedgerError, ledger_problems, load_stack_ledger, published_map_shards
 from components.security import KmsKeys
 from components.selfhosted import SelfHostedCluster, SelfHostedClusterArgs, SelfHostedCredentialRotation
 
@@ -44,6 +49,30 @@ def standby_outputs(standby: StandbyShard, region: str, port: int) -> dict[str, 
 
 config = load_stack_config()  # raises ConfigError naming every bad key before any resource is registered
 stack = pulumi.get_stack()
+
+
+def published_shards() -> int:
+    """The shards the published map spans: the last map the finished bucket moves completed (shardmoves/<stack>.json,
+    docs/sharding.md), or every shard when the stack keeps no ledger. New shards stay empty until moves fill them."""
+    ledger_source = f"shardmoves/{stack}.json"
+    try:
+        ledger = load_stack_ledger(Path(__file__).parent, stack)
+    except LedgerError as exc:
+        raise ConfigError([str(exc)]) from None
+    if ledger is not None:
+        problems = ledger_problems(ledger, config.postgres.shard_count, config.postgres.bucket_count, ledger_source)
+        if problems:
+            raise ConfigError(problems)  # before the first resource is registered
+    return published_map_shards(ledger, config.postgres.shard_count)
+
+
+def bucket_range(ranges: dict[int, dict[str, int]], shard_id: int) -> dict[str, int] | None:
+    """A shard's range in the published map; None for a new shard that holds no buckets yet."""
+    found = ranges.get(shard_id)
+    return {"first": found["first"], "last": found["last"]} if found else None
+
+
+map_shards = published_shards()
 
 
 def local_platform() -> None:
@@ -110,7 +139,7 @@ def local_platform() -> None:
             "host_port_base": LOCAL_HOST_PORT_BASE,
         },
     )
-    routing = shard_map.document(pg.bucket_count, pg.shard_count)
+    routing = shard_map.document(pg.bucket_count, map_shards)
     ranges = {r["shard"]: r for r in routing["ranges"]}
 
     def endpoints(cluster: dict[str, Any]) -> dict[str, Any]:
@@ -142,7 +171,7 @@ def local_platform() -> None:
                     "name": shard["name"],
                     "topology": "patroni",
                     **endpoints(shard),
-                    "bucketRange": {"first": ranges[index]["first"], "last": ranges[index]["last"]},
+                    "bucketRange": bucket_range(ranges, index),
                     "shardMapVersion": routing["version"],
                 }
                 for index, shard in enumerate(platform.shard_outputs)
@@ -443,7 +472,8 @@ else:
         )
         for cluster_name, cluster in sh.clusters.items()
     ]
-    pulumi.export("selfhosted", {"clusters": [cluster.cluster_outputs() for cluster in selfhosted_clusters]})
+    selfhosted_outputs = {"clusters": [cluster.cluster_outputs() for cluster in selfhosted_clusters]}
+    pulumi.export("selfhosted", selfhosted_outputs)
 
     # -- PostgreSQL shards (docs/postgres.md): RDS, or self-hosted Patroni clusters with `engine: ec2` --
     backup_replication: BackupReplicationArgs | None = None
@@ -537,27 +567,31 @@ else:
             for index in range(pg.shard_count)
         ]
         shard_entries = [cluster.shard_outputs(index) for index, cluster in enumerate(shard_clusters)]
+        if config.kubernetes.enabled:  # Patroni shards are pooled by their PgBouncer (docs/kubernetes.md)
+            pooler_namespace = config.kubernetes.pooler_namespace
+            shard_entries = [
+                {**entry, **kubernetes_pooler_endpoint(f"shard{entry['id']}", pooler_namespace)}
+                for entry in shard_entries
+            ]
         engine_name, engine_version, topology = "patroni-postgresql", sh.postgres_major, "patroni"
 
-    routing = shard_map.document(pg.bucket_count, pg.shard_count)
+    routing = shard_map.document(pg.bucket_count, map_shards)
     ranges = {r["shard"]: r for r in routing["ranges"]}
-    pulumi.export(
-        "postgres",
-        {
-            "engine": engine_name,
-            "engineVersion": engine_version,
-            "topology": topology,
-            "shardMap": routing,
-            "shards": [
-                {
-                    **entry,
-                    "bucketRange": {"first": ranges[entry["id"]]["first"], "last": ranges[entry["id"]]["last"]},
-                    "shardMapVersion": routing["version"],
-                }
-                for entry in shard_entries
-            ],
-        },
-    )
+    postgres_outputs = {
+        "engine": engine_name,
+        "engineVersion": engine_version,
+        "topology": topology,
+        "shardMap": routing,
+        "shards": [
+            {
+                **entry,
+                "bucketRange": bucket_range(ranges, entry["id"]),
+                "shardMapVersion": routing["version"],
+            }
+            for entry in shard_entries
+        ],
+    }
+    pulumi.export("postgres", postgres_outputs)
     pulumi.export("alertTopicArns", alerts.arns)
 
     # -- cache (docs/cache.md): ElastiCache Valkey/Redis cluster mode, or self-hosted Redis Cluster nodes --
@@ -593,21 +627,19 @@ else:
             "tags": {**tags, "data-classification": config.data_classification},
         },
     )
-    pulumi.export(
-        "cache",
-        {
-            "engine": cache.engine,
-            "engineFlavor": cache_config.engine_flavor,
-            "engineVersion": cache_config.engine_version,
-            "configurationEndpoint": cache.configuration_endpoint,
-            "nodes": cache.nodes,
-            "port": cache.port,
-            "tls": True,
-            "tlsCaCertSecretArn": cache.tls_ca_cert_secret_arn,
-            "userNames": cache.user_names,
-            "secretArns": cache.secret_arns,
-        },
-    )
+    cache_outputs = {
+        "engine": cache.engine,
+        "engineFlavor": cache_config.engine_flavor,
+        "engineVersion": cache_config.engine_version,
+        "configurationEndpoint": cache.configuration_endpoint,
+        "nodes": cache.nodes,
+        "port": cache.port,
+        "tls": True,
+        "tlsCaCertSecretArn": cache.tls_ca_cert_secret_arn,
+        "userNames": cache.user_names,
+        "secretArns": cache.secret_arns,
+    }
+    pulumi.export("cache", cache_outputs)
 
     # -- cache password rotation (docs/cache.md#password-rotation): ElastiCache users; the ec2 engine's secrets are read
     # by the nodes at boot and do not rotate --
@@ -799,3 +831,144 @@ else:
             "forwarderFunctionName": alerts.forwarder_name,
         },
     )
+
+    # -- Kubernetes (docs/kubernetes.md): each consuming application's namespace and the PgBouncers on the EKS
+    # cluster (the cluster is not this project's); one explicit provider, passed to the components --
+    k8s = config.kubernetes
+    if k8s.enabled:
+        import pulumi_kubernetes
+
+        k8s_provider = pulumi_kubernetes.Provider(
+            f"cryb-{stack}-kubernetes",
+            context=k8s.context,
+            kubeconfig=pulumi.Output.secret(k8s.kubeconfig.get_secret_value()) if k8s.kubeconfig else None,
+        )
+        k8s_opts = pulumi.ResourceOptions(providers={"kubernetes": k8s_provider})
+        identity: SecretsIdentityArgs = {
+            "authentication": k8s.authentication,
+            "oidc_provider_arn": k8s.oidc_provider_arn,
+            "controller_role_arn": k8s.controller_role_arn,
+            "secrets_kms_key_arn": keys.arns["secrets"],
+            "region": region,
+        }
+        budgets = {target.name: target for target in pooler_targets(config)}
+
+        def pooler_target(
+            name: str, database: str, writer: Any, readers: Any, port: int, secret: Any
+        ) -> PoolerTargetArgs:
+            return {
+                "name": name,
+                "database": database,
+                "writer_hosts": pulumi.Output.from_input(writer).apply(lambda host: [host]),
+                "reader_hosts": readers,
+                "port": port,
+                "secret_arn": secret,
+                "max_connections": budgets[name].max_connections,
+                "other_poolers": budgets[name].other_poolers,
+                "pools_per_server": budgets[name].pools_per_server(k8s.pgbouncer.max_replicas),
+            }
+
+        if pg.engine == "rds":
+            shard_targets = [
+                pooler_target(
+                    f"shard{shard.index}",
+                    pg.database_name,
+                    shard.writer_endpoint,
+                    shard.reader_endpoints,
+                    pg.port,
+                    shard.secret_arn,
+                )
+                for shard in monitored_shards
+            ]
+        else:
+            shard_targets = [
+                pooler_target(
+                    f"shard{i}",
+                    pg.database_name,
+                    c.writer_endpoint,
+                    [c.reader_endpoint],
+                    pg.port,
+                    c.secret_arns["admin"],
+                )
+                for i, c in enumerate(shard_clusters)
+            ]
+        cluster_targets = [
+            pooler_target(
+                name,
+                sh.clusters[name].database_name,
+                c.writer_endpoint,
+                [c.reader_endpoint],
+                sh.port,
+                c.secret_arns["admin"],
+            )
+            for name, c in zip(sh.clusters, selfhosted_clusters, strict=True)
+        ]
+        p = k8s.pgbouncer
+        poolers = PgBouncerPoolers(
+            f"cryb-{stack}-poolers",
+            {
+                "namespace": k8s.pooler_namespace,
+                "kubernetes_version": k8s.version,
+                "targets": [*shard_targets, *cluster_targets],
+                "pgbouncer": {
+                    "image": p.image,
+                    "min_replicas": p.min_replicas,
+                    "max_replicas": p.max_replicas,
+                    "target_cpu_percent": p.target_cpu_percent,
+                    "reserved_connections": p.reserved_connections,
+                    "max_client_connections": p.max_client_connections,
+                    "max_prepared_statements": p.max_prepared_statements,
+                    "cpu_request": p.cpu_request,
+                    "cpu_limit": p.cpu_limit,
+                    "memory": p.memory,
+                    "server_ca_config_map": k8s.server_ca_config_map,
+                    "issuer_name": k8s.tls_issuer.name,
+                    "issuer_kind": k8s.tls_issuer.kind,
+                    "reloader_image": p.reloader_image,
+                },
+                "identity": identity,
+                "data_subnet_cidrs": data_subnet_cidrs,
+                "tags": tags,
+            },
+            opts=k8s_opts,
+        )
+        contract = pulumi.Output.json_dumps(
+            {
+                "environment": config.environment,
+                "region": region,
+                "postgres": postgres_outputs,
+                "cache": cache_outputs,
+                "selfhosted": selfhosted_outputs,
+            },
+            sort_keys=True,
+        )
+        shard_secrets = {f"postgres-shard{e['id']}": e["secretArn"] for e in shard_entries}
+        for app in k8s.applications:
+            secrets = dict(shard_secrets) if app.postgres else {}
+            by_name = dict(zip(sh.clusters, selfhosted_clusters, strict=True))
+            secrets |= {f"postgres-{name}": by_name[name].secret_arns["admin"] for name in app.selfhosted_clusters}
+            if app.cache_user != "none":
+                secrets[f"cache-{app.cache_user}"] = cache.secret_arns[app.cache_user]
+            ApplicationAccess(
+                f"cryb-{stack}-app-{app.name}",
+                {
+                    "namespace": app.namespace_name,
+                    "kubernetes_version": k8s.version,
+                    "outputs_json": contract,
+                    "secret_arns": secrets,
+                    "identity": identity,
+                    "pooler_namespace": k8s.pooler_namespace,
+                    "data_subnet_cidrs": data_subnet_cidrs,
+                    "cache_port": cache_config.port if app.cache_user != "none" else None,
+                    "tags": tags,
+                },
+                opts=k8s_opts,
+            )
+        pulumi.export(
+            "kubernetes",
+            {
+                "poolerNamespace": k8s.pooler_namespace,
+                "poolers": poolers.endpoints,
+                "applications": [{"name": a.name, "namespace": a.namespace_name} for a in k8s.applications],
+            },
+        )

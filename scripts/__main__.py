@@ -24,6 +24,7 @@ LAZY_COMMANDS = {
     "analytics": ("scripts.analytics.command", "analytics_app"),
     "prices": ("scripts.cost.command", "prices_app"),
     "local": ("scripts.local.command", "local_app"),
+    "shards": ("scripts.shards.command", "shards_app"),
 }
 
 

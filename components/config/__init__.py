@@ -2,10 +2,12 @@
 per section, the rules between sections and the region checks. Every problem is found before any resource exists.
 
 Owns: `stack.py` (`StackConfig`, cross-section rules), `loader.py`, `errors.py` (`ConfigError`), one module per
-section (`network.py`, `postgres.py`, `selfhosted.py`, `cache.py`, `backups.py`, `monitoring.py`, `kms.py`),
-`windows.py` (the window preferences and placing every window of the stack), `cache_windows.py`, `region_checks.py`.
-May import: the pure modules of `components.postgres`, `components.selfhosted`, `components.cache` and
-`components.monitoring` (instance tables, timing rules, windows, thresholds: one definition of each).
+section (`network.py`, `postgres.py`, `selfhosted.py`, `cache.py`, `backups.py`, `monitoring.py`, `kms.py`,
+`kubernetes.py`), `windows.py` (the window preferences and placing every window of the stack), `cache_windows.py`,
+`region_checks.py`.
+May import: the pure modules of `components.postgres`, `components.selfhosted`, `components.cache`,
+`components.monitoring` and `components.kubernetes` (instance tables, timing rules, windows, thresholds, pool
+sizes: one definition of each).
 Imported by: `__main__`, `scripts` (preview, config-docs).
 """
 

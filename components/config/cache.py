@@ -10,6 +10,7 @@ from components.cache.redis_conf import INSTANCE_MEMORY_MIB, MaxmemoryPolicy
 
 from .base import Section
 from .cache_windows import check_maintenance_window, parse_daily
+from .kubernetes import refuse_kubernetes_engine
 from .network import check_log_retention
 
 if TYPE_CHECKING:
@@ -122,6 +123,11 @@ class CacheConfig(Section):
         + ", ".join(INSTANCE_MEMORY_MIB)
         + "; maxmemory is 75 % of its memory.",
     )
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _kubernetes_engine_is_not_built(cls, value: object) -> object:
+        return refuse_kubernetes_engine(value)
 
     @field_validator("engine")
     @classmethod

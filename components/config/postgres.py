@@ -15,6 +15,7 @@ from components.postgres.schedule import parse_time, parse_weekly
 from components.postgres.tuning import INSTANCE_CLASSES, engine_major
 
 from .base import Section
+from .kubernetes import refuse_kubernetes_engine
 from .network import check_log_retention
 from .selfhosted import PatroniNodesConfig
 
@@ -251,6 +252,11 @@ class PostgresConfig(Section):
         description="Extensions applications create (a subset of rds.extensions); pg_cron is preloaded when "
         "listed. TimescaleDB is not available on RDS.",
     )
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _kubernetes_engine_is_not_built(cls, value: object) -> object:
+        return refuse_kubernetes_engine(value)
 
     @field_validator("port")
     @classmethod

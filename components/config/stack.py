@@ -11,6 +11,7 @@ from .base import Section
 from .cache import CacheConfig, cache_stack_problems
 from .dr import DrConfig, dr_problems
 from .kms import KmsConfig
+from .kubernetes import KubernetesConfig, kubernetes_problems
 from .monitoring import MonitoringConfig
 from .network import NetworkConfig
 from .postgres import PostgresConfig
@@ -83,6 +84,11 @@ class StackConfig(Section):
         default_factory=lambda: WindowsConfig(),
         description="Preferences the backup and maintenance windows are placed from (see `cryb-db:windows.*`).",
     )
+    kubernetes: KubernetesConfig = Field(
+        default_factory=lambda: KubernetesConfig(),
+        description="The applications' side on the EKS cluster: namespaces, secrets, PgBouncer (see "
+        "`cryb-db:kubernetes.*`, docs/kubernetes.md).",
+    )
 
     @field_validator("target")
     @classmethod
@@ -138,6 +144,7 @@ class StackConfig(Section):
             engine=self.postgres.engine,
             topology=self.postgres.topology,
         )
+        problems += kubernetes_problems(self)
         problems += image_problems(self.selfhosted.image_ssm_parameter, self._node_types())
         if (self.selfhosted.clusters or self.postgres.engine == "ec2") and not self.network.interface_endpoints:
             problems.append(

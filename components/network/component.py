@@ -243,7 +243,7 @@ class Network(pulumi.ComponentResource):
         purposes = {
             "app": "Application workloads: clients of the poolers, PostgreSQL and the cache",
             "pooler": "Connection poolers (RDS Proxy, PgBouncer): admitted from app, reach PostgreSQL",
-            "postgres": "PostgreSQL: admits its port only from the app and pooler groups",
+            "postgres": "PostgreSQL: admits its port only from the app and pooler groups",  # and itself (moves)
             "cache": "Cache nodes: admit the cache port only from the app group",
             "endpoints": "Interface VPC endpoints: admit HTTPS from inside the VPC",
         }
@@ -286,6 +286,13 @@ class Network(pulumi.ComponentResource):
 
         ingress("postgres-from-app", "postgres", pg, "app", "PostgreSQL from application workloads")
         ingress("postgres-from-pooler", "postgres", pg, "pooler", "PostgreSQL from connection poolers")
+        ingress(
+            "postgres-from-postgres",
+            "postgres",
+            pg,
+            "postgres",
+            "PostgreSQL from other shards: logical replication of bucket moves (docs/sharding.md)",
+        )
         ingress(
             "pooler-from-app", "pooler", args["pooler_port"], "app", "Pooled PostgreSQL connections from applications"
         )

@@ -173,6 +173,13 @@ def parameters_for(cls: InstanceClass, *, cron_database: str | None = None) -> t
             "effective_io_concurrency", "200", "SSD serves many concurrent reads; lets bitmap heap scans prefetch"
         ),
         Parameter("rds.force_ssl", "1", "Reject unencrypted connections (Security Hub RDS.38)"),
+        Parameter(
+            "rds.logical_replication",
+            "1",
+            "wal_level = logical: bucket moves copy rows with row-filtered publications (docs/sharding.md); "
+            "static, applied at the next reboot",
+            reboot,
+        ),
         Parameter("password_encryption", "scram-sha-256", "Store password verifiers as SCRAM, never MD5"),
         Parameter(
             "shared_preload_libraries",

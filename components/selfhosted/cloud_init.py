@@ -327,7 +327,7 @@ set -euo pipefail
 BACKEND=$(cat @@BACKEND@@ 2>/dev/null || echo none)
 psql -d "$1" -v ON_ERROR_STOP=1 <<'SQL'
 \getenv admin_password CRYB_ADMIN_PASSWORD
-CREATE ROLE @@ADMIN@@ LOGIN CREATEROLE PASSWORD :'admin_password';
+CREATE ROLE @@ADMIN@@ LOGIN CREATEROLE REPLICATION PASSWORD :'admin_password';
 CREATE DATABASE @@DATABASE@@ OWNER @@ADMIN@@;
 SQL
 psql -d "$1 dbname=@@DATABASE@@" -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements'

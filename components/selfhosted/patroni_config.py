@@ -209,7 +209,7 @@ def _dcs_parameters(inputs: PatroniInputs) -> dict[str, str]:
     params = dict(inputs.parameters)
     params.update(
         {
-            "wal_level": "replica",
+            "wal_level": "logical",  # bucket moves use row-filtered publications (docs/sharding.md)
             "hot_standby": "on",
             "hot_standby_feedback": "on",
             "max_wal_senders": "10",
@@ -421,7 +421,10 @@ def tuning_class_for(node_type: NvmeInstanceType) -> str:
 
 
 # RDS-only parameters and what replaces them on a self-hosted node.
-_RDS_ONLY = {"rds.force_ssl": "hostssl lines in pg_hba.conf and ssl = on"}
+_RDS_ONLY = {
+    "rds.force_ssl": "hostssl lines in pg_hba.conf and ssl = on",
+    "rds.logical_replication": "wal_level = logical in the DCS parameters",
+}
 
 
 def selfhosted_parameters(instance_type: str, *, cron_database: str | None = None) -> tuple[dict[str, str], list[str]]:

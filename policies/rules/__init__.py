@@ -6,10 +6,42 @@
 
 from pulumi_policy import Policy
 
-from . import cloudwatch, docker, dr, ec2, elasticache, kms, lambda_, project, rds, s3, secrets, sns, stack, tagging
+from . import (
+    cloudwatch,
+    docker,
+    dr,
+    ec2,
+    elasticache,
+    kms,
+    kubernetes,
+    lambda_,
+    project,
+    rds,
+    s3,
+    secrets,
+    sns,
+    stack,
+    tagging,
+)
 from .base import AnyRule
 
-RULE_MODULES = (rds, elasticache, s3, ec2, kms, secrets, sns, cloudwatch, lambda_, tagging, project, stack, docker, dr)
+RULE_MODULES = (
+    rds,
+    elasticache,
+    s3,
+    ec2,
+    kms,
+    secrets,
+    sns,
+    cloudwatch,
+    lambda_,
+    tagging,
+    project,
+    stack,
+    docker,
+    kubernetes,
+    dr,
+)
 
 
 def all_rules() -> list[AnyRule]:

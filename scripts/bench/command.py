@@ -11,7 +11,9 @@ def _register_benchmarks() -> None:
     from .patroni_failover import failover_bench_app
     from .patroni_rotation import rotation_bench_app
     from .pitr import pitr_bench_app
+    from .pooler import pooler_bench_app
     from .preview_wall_time import preview
+    from .shard_move import shard_move_bench_app
     from .slo import slo_bench_app
 
     bench_app.command("preview")(preview)  # bench preview
@@ -19,6 +21,8 @@ def _register_benchmarks() -> None:
     bench_app.add_typer(failover_bench_app)  # bench patroni-failover
     bench_app.add_typer(pitr_bench_app)  # bench pitr
     bench_app.add_typer(rotation_bench_app)  # bench patroni-rotation
+    bench_app.add_typer(pooler_bench_app)  # bench pooler
+    bench_app.add_typer(shard_move_bench_app)  # bench shard-move
     bench_app.add_typer(slo_bench_app)  # bench slo
 
 

@@ -180,6 +180,24 @@ FREE: dict[str, str] = {
             "docker:index/volume:Volume",
         )
     },
+    # Kubernetes objects (components/kubernetes/): they run on the applications' EKS cluster, whose nodes and
+    # control plane are not this stack's (PgBouncer's requests are in docs/kubernetes.md).
+    **{
+        f"kubernetes:{t}": "0: on the applications' EKS cluster (its nodes are not this stack's)"
+        for t in (
+            "core/v1:Namespace",
+            "core/v1:ConfigMap",
+            "core/v1:ServiceAccount",
+            "core/v1:Service",
+            "apps/v1:Deployment",
+            "policy/v1:PodDisruptionBudget",
+            "autoscaling/v2:HorizontalPodAutoscaler",
+            "networking.k8s.io/v1:NetworkPolicy",
+            "external-secrets.io/v1:SecretStore",
+            "external-secrets.io/v1:ExternalSecret",
+            "cert-manager.io/v1:Certificate",
+        )
+    },
     **{
         t: "0: usage within the free tier (assumed)"
         for t in ("aws:sns/topic:Topic", "aws:sqs/queue:Queue", "aws:cloudwatch/eventRule:EventRule")

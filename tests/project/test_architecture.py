@@ -83,6 +83,8 @@ COMPONENT_TYPE_TOKENS = {
     "SelfHostedCluster": "cryb:postgres_selfhosted:SelfHostedCluster",
     "SelfHostedCredentialRotation": "cryb:selfhosted_rotation:SelfHostedCredentialRotation",
     "Monitoring": "cryb:monitoring:Monitoring",
+    "ApplicationAccess": "cryb:kubernetes:ApplicationAccess",
+    "PgBouncerPoolers": "cryb:kubernetes:PgBouncerPoolers",
     "RegionStandby": "cryb:dr:RegionStandby",
 }
 
@@ -90,3 +92,32 @@ COMPONENT_TYPE_TOKENS = {
 def test_component_type_tokens_never_change(prod: Evaluation) -> None:
     declared = {r.type.split(":")[-1]: r.type for r in prod.resources if r.type.startswith("cryb:")}
     assert declared == COMPONENT_TYPE_TOKENS
+
+
+# The application router (cryb_db_client/) is installed by applications without the Pulumi program: it may import
+# the standard library, psycopg, psycopg_pool and (lazily, optional) boto3, and its own modules; nothing else.
+CLIENT_ALLOWED_IMPORTS = {"psycopg", "psycopg_pool", "boto3"}
+
+
+def _top_level_imports(source: str) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level == 0:
+            found.add((node.module or "").split(".")[0])
+        elif isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+    return found
+
+
+def test_the_router_package_imports_neither_the_program_nor_pulumi() -> None:
+    import sys
+
+    client = PROJECT_DIR / "cryb_db_client"
+    used = {str(p.relative_to(PROJECT_DIR)): _top_level_imports(p.read_text()) for p in client.rglob("*.py")}
+    assert used, "cryb_db_client/ holds the router"
+    outside = {
+        module: sorted(names - CLIENT_ALLOWED_IMPORTS - set(sys.stdlib_module_names) - {"__future__"})
+        for module, names in used.items()
+    }
+    assert {module: names for module, names in outside.items() if names} == {}
+    assert _top_level_imports("import pulumi\nfrom components.postgres import shard_map\n") == {"pulumi", "components"}

@@ -13,9 +13,11 @@ from scripts.__main__ import app
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        ([], ["preview", "config-docs", "bench", "health", "dr-drill", "analytics"]),
+        ([], ["preview", "config-docs", "bench", "health", "dr-drill", "analytics", "shards"]),
+        (["shards"], ["plan", "move", "verify", "finish", "status", "split"]),
+        (["shards", "move"], ["--outputs", "--buckets", "--to", "--dry-run", "--until", "--cutover-timeout"]),
         (["analytics"], ["migrate", "status"]),
-        (["bench"], ["preview", "cache-failover", "patroni-failover", "pitr", "patroni-rotation"]),
+        (["bench"], ["preview", "cache-failover", "patroni-failover", "pitr", "patroni-rotation", "shard-move"]),
         (["bench", "patroni-rotation"], ["--rotations", "--agent-interval"]),
         (["health"], ["--outputs", "--dsn", "--thresholds", "--json"]),
         (["dr-drill"], ["--outputs", "--shard", "--target"]),

@@ -357,9 +357,11 @@ class Agent:
                 try:
                     self.set_password(credential)
                 except AgentError as exc:
-                    if not self.is_leader():
-                        # Demoted between the check and the ALTER (a failover): the new leader's agent sets it.
-                        LOG.info("no longer the leader (%s): leaving the passwords to the new leader", exc)
+                    if "read-only transaction" in str(exc) or not self.is_leader():
+                        # A failover under way: Patroni answers /primary as soon as it holds the leader lock, before
+                        # PostgreSQL has left recovery, and a demoted node answered it a moment ago. The leader's
+                        # next run (the timer) sets the password.
+                        LOG.info("not the writable leader right now (%s): the leader's next run sets it", exc)
                         report["leader"] = False
                         return report
                     LOG.error("%s", exc)

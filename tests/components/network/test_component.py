@@ -71,7 +71,7 @@ def test_no_subnet_assigns_public_ips(each_stack: Evaluation) -> None:
         assert subnet.inputs.get("mapPublicIpOnLaunch") is False, subnet.name
 
 
-def test_postgres_admits_its_port_only_from_app_and_pooler(each_stack: Evaluation) -> None:
+def test_postgres_admits_its_port_only_from_app_pooler_and_other_shards(each_stack: Evaluation) -> None:
     port = float(json.loads(each_stack.config.get("cryb-db:postgres", "{}")).get("port", 5433))
     rules = [
         r
@@ -81,6 +81,7 @@ def test_postgres_admits_its_port_only_from_app_and_pooler(each_stack: Evaluatio
     assert {r.inputs["referencedSecurityGroupId"] for r in rules} == {
         sg_id(each_stack, "app"),
         sg_id(each_stack, "pooler"),
+        sg_id(each_stack, "postgres"),  # shard to shard: a bucket move's subscription (docs/sharding.md)
     }
     for rule in rules:
         assert (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs["ipProtocol"]) == (port, port, "tcp")

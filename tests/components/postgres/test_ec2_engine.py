@@ -52,8 +52,10 @@ def test_shards_keep_the_rds_contract(ec2_prod: Evaluation) -> None:
     assert [s["id"] for s in postgres["shards"]] == [0, 1]
     for shard in postgres["shards"]:
         assert set(shard) == RDS_SHARD_FIELDS
-        assert shard["port"] == shard["proxyPort"] == 5433  # the stack's non-default port, as on RDS
-        assert shard["proxyEndpoint"] == shard["writerEndpoint"]  # no RDS Proxy: the writer NLB's name
+        assert shard["port"] == 5433  # the stack's non-default port, as on RDS
+        # no RDS Proxy: with cryb-db:kubernetes on (prod), the shard's PgBouncer writer Service (docs/kubernetes.md)
+        assert shard["proxyEndpoint"] == f"pgbouncer-shard{shard['id']}-rw.cryb-db-pooler.svc.cluster.local"
+        assert shard["proxyPort"] == 5432
         assert shard["iamAuthentication"] is False
         # the admin secret of that very cluster (the mock engine's ARNs end with the resource name)
         secret_name = shard["secretArn"].rsplit("/", 1)[-1]

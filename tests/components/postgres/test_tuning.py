@@ -92,6 +92,8 @@ def test_memory_parameters_follow_the_class(name: str, expected: dict[str, str])
 def test_security_and_observability_parameters_are_fixed() -> None:
     got = values("db.r7g.xlarge")
     assert got["rds.force_ssl"] == "1"
+    logical = next(p for p in parameters("db.r7g.xlarge") if p.name == "rds.logical_replication")
+    assert (logical.value, logical.apply_method) == ("1", "pending-reboot")  # static: takes effect at a reboot
     assert got["password_encryption"] == "scram-sha-256"
     assert got["shared_preload_libraries"].split(",") == ["pg_stat_statements", "auto_explain"]
     assert got["random_page_cost"] == "1.1"
@@ -113,7 +115,7 @@ def test_pg_cron_is_preloaded_only_when_asked() -> None:
 def test_static_parameters_wait_for_a_reboot_and_dynamic_ones_apply_now() -> None:
     methods = {p.name: p.apply_method for p in parameters("db.r7g.xlarge", cron_database="cryb")}
     static = {"shared_buffers", "max_connections", "shared_preload_libraries", "autovacuum_max_workers"}
-    static |= {"cron.database_name"}
+    static |= {"cron.database_name", "rds.logical_replication"}
     assert {name for name, method in methods.items() if method == "pending-reboot"} == static
     assert {method for name, method in methods.items() if name not in static} == {"immediate"}
 

@@ -130,11 +130,13 @@ def test_tuned_parameters_are_the_rds_functions_minus_what_only_rds_knows() -> N
     cls = instance_class(tuning_class_for(NvmeInstanceType("i4i.large", 2, 16, 1, 468, "x86_64")))
     assert (cls.vcpu, cls.memory_gib) == (2, 16)
     rds = {p.name: p.value for p in rds_parameters(cls.name)}
-    assert values == {k: v for k, v in rds.items() if k not in ("rds.force_ssl", "shared_preload_libraries")}
+    rds_only = ("rds.force_ssl", "rds.logical_replication", "shared_preload_libraries")
+    assert values == {k: v for k, v in rds.items() if k not in rds_only}
     assert preload == rds["shared_preload_libraries"].split(",")
     rendered = render_patroni_config(inputs(instance_type="i4i.large"))["bootstrap"]["dcs"]["postgresql"]  # type: ignore[index]
     assert rendered["parameters"]["shared_buffers"] == rds["shared_buffers"]
     assert not any(name.startswith("rds.") for name in rendered["parameters"])
+    assert rendered["parameters"]["wal_level"] == "logical"  # what rds.logical_replication turns on (bucket moves)
 
 
 def test_a_size_without_a_tuning_class_is_an_error() -> None:

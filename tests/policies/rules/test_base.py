@@ -8,6 +8,7 @@ from tests.policies.rules import (
     test_ec2,
     test_elasticache,
     test_kms,
+    test_kubernetes,
     test_lambda_,
     test_project,
     test_rds,
@@ -31,6 +32,7 @@ CASE_MODULES = (
     test_tagging,
     test_project,
     test_docker,
+    test_kubernetes,
 )
 CASES = [case for module in CASE_MODULES for case in module.CASES]
 EVERY_BUCKET_RULES = test_s3.EVERY_BUCKET_RULES
@@ -58,6 +60,8 @@ def test_every_rule_has_metadata_and_is_exercised_here() -> None:
             "sns-topic-has-subscription",
             "kms-key-in-use",
             "s3-bucket-object-lock",
+            "kubernetes-network-policy-per-namespace",  # stack rules: tests/policies/rules/test_kubernetes.py
+            "kubernetes-pdb-for-replicated-workloads",
             "dr-standby-in-another-region",  # tests/policies/rules/test_dr.py
             "dr-standby-per-shard",
             "dr-not-publicly-reachable",

@@ -100,3 +100,20 @@ def test_a_replaced_replica_rejoins_etcd_and_patroni_from_its_launch_template(sh
     assert len(after) == 3
     with shard.connect(replaced) as conn:
         assert conn.execute("SELECT id FROM replaced_node").fetchall() == [(1,)]
+
+
+def test_the_shard_decodes_wal_logically_for_bucket_moves(shard: BootedCluster) -> None:
+    """The rendered `wal_level: logical` is in force and the admin role (the shard's secret, what the move tool and
+    the target's subscription log in as) may decode it: a row-filtered publication and a logical slot, what
+    `python -m scripts shards move` creates on a source shard (docs/sharding.md), work on the leader."""
+    leader = wait_for("a leader", shard.leader, timeout=60)
+    with shard.connect(leader) as conn:
+        conn.autocommit = True
+        assert conn.execute("SHOW wal_level").fetchone() == ("logical",)
+        conn.execute("CREATE TABLE IF NOT EXISTS moving (bucket int, id int, PRIMARY KEY (bucket, id))")
+        conn.execute("CREATE PUBLICATION probe_move FOR TABLE moving WHERE (bucket BETWEEN 0 AND 9)")
+        try:
+            conn.execute("SELECT pg_create_logical_replication_slot('probe_move', 'pgoutput')")
+            conn.execute("SELECT pg_drop_replication_slot('probe_move')")
+        finally:
+            conn.execute("DROP PUBLICATION probe_move")

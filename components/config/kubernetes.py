@@ -1,0 +1,272 @@
+"""`cryb-db:kubernetes.*`: the applications' side on the EKS cluster (docs/kubernetes.md): the provider, the
+consuming applications, and each shard's PgBouncer."""
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from components.kubernetes.pgbouncer_ini import MIN_VERSION
+from components.kubernetes.pool_sizing import PoolBudgetError, pool_sizes
+from components.postgres import tuning
+from components.selfhosted.nvme_instances import nvme_instance_type
+from components.selfhosted.patroni_config import tuning_class_for
+
+from .base import Section
+
+if TYPE_CHECKING:
+    from .stack import StackConfig
+
+# RDS Proxy may hold this share of a shard's max_connections (components/postgres/component.py sets it on the proxy;
+# a program test reads it back from the recorded proxy).
+RDS_PROXY_MAX_CONNECTIONS_PERCENT = 80
+DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
+# An image by exact version tag (optionally also by digest), or by digest alone: never a moving tag.
+IMAGE = re.compile(
+    r"^(?P<repo>[a-z0-9][a-z0-9._/-]*(?::[0-9]+)?/)?[a-z0-9][a-z0-9._/-]*"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@sha256:(?P<digest>[0-9a-f]{64}))?$"
+)
+VERSION_TAG = re.compile(r"^v?(\d+)\.(\d+)(?:\.\d+)?(?:[-_.].*)?$")
+
+
+def image_version(image: str) -> tuple[int, int] | None:
+    """(major, minor) of an image reference's version tag, or None when it has no version tag."""
+    match = IMAGE.match(image)
+    tag = match.group("tag") if match else None
+    version = VERSION_TAG.match(tag) if tag else None
+    return (int(version.group(1)), int(version.group(2))) if version else None
+
+
+class IssuerRef(Section):
+    """The cert-manager issuer of the poolers' client-side TLS certificates (the cluster provides it)."""
+
+    name: str = Field(default="cryb-db", min_length=1, description="Issuer or ClusterIssuer name.")
+    kind: Literal["Issuer", "ClusterIssuer"] = Field(default="ClusterIssuer", description="Issuer or ClusterIssuer.")
+
+
+class PgBouncerConfig(Section):
+    """Each shard's (and self-hosted cluster's) PgBouncer Deployment."""
+
+    image: str = Field(
+        default="ghcr.io/cloudnative-pg/pgbouncer:1.24.1",
+        description="PgBouncer image, pinned by exact version tag and/or digest; PgBouncer >= 1.21 "
+        "(max_prepared_statements).",
+    )
+    reloader_image: str = Field(
+        default="busybox:1.37.0",
+        description="Image of the sidecar that reloads PgBouncer when its secret or certificate changes (POSIX sh, "
+        "sha256sum, pkill), pinned by exact version tag or digest.",
+    )
+    min_replicas: int = Field(default=2, ge=2, le=20, description="Pods at least (HPA minimum); 2+ survive a zone.")
+    max_replicas: int = Field(default=4, ge=2, le=50, description="HPA maximum; the pool sizes are divided by it.")
+    target_cpu_percent: int = Field(default=70, ge=20, le=95, description="HPA target CPU utilization.")
+    reserved_connections: int = Field(
+        default=10,
+        ge=0,
+        description="Server connections kept free of every pooler for operators (migrations, psql, monitoring), "
+        "besides the 3 superuser slots.",
+    )
+    max_client_connections: int = Field(default=5000, ge=100, le=100_000, description="Client connections per pod.")
+    max_prepared_statements: int = Field(
+        default=200, ge=0, le=10_000, description="Prepared statements PgBouncer tracks per server connection."
+    )
+    cpu_request: str = Field(default="250m", description="CPU request per PgBouncer container (two per pod).")
+    cpu_limit: str = Field(default="1", description="CPU limit per container: PgBouncer uses at most one core.")
+    memory: str = Field(default="256Mi", description="Memory request and limit per container.")
+
+    @field_validator("image")
+    @classmethod
+    def _pinned_and_recent(cls, value: str) -> str:
+        match = IMAGE.match(value)
+        if not match or not (match.group("tag") or match.group("digest")):
+            raise ValueError("must name an image by exact version tag (repo:1.24.1) or digest (repo@sha256:...)")
+        if match.group("tag") and not match.group("digest") and image_version(value) is None:
+            raise ValueError(f"tag {match.group('tag')!r} is not an exact version: pin a version tag or a digest")
+        version = image_version(value)
+        needed = MIN_VERSION["max_prepared_statements"]
+        if version is not None and version < needed:
+            raise ValueError(
+                f"PgBouncer {version[0]}.{version[1]}: needs >= {needed[0]}.{needed[1]} "
+                "(max_prepared_statements, for prepared statements in transaction pooling)"
+            )
+        return value
+
+    @field_validator("reloader_image")
+    @classmethod
+    def _reloader_pinned(cls, value: str) -> str:
+        match = IMAGE.match(value)
+        if not match or not (match.group("digest") or image_version(value)):
+            raise ValueError("must name an image by exact version tag (busybox:1.37.0) or digest (repo@sha256:...)")
+        return value
+
+    @model_validator(mode="after")
+    def _replicas_in_order(self) -> "PgBouncerConfig":
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(f"maxReplicas = {self.max_replicas}: must be >= minReplicas ({self.min_replicas})")
+        return self
+
+
+class ApplicationConfig(Section):
+    """One application that consumes the platform from the cluster."""
+
+    name: str = Field(description="Application name (a DNS label); its namespace unless `namespace` is set.")
+    namespace: str | None = Field(default=None, description="Its namespace (default: the name).")
+    postgres: bool = Field(default=True, description="Whether it reads the shards' credentials.")
+    cache_user: Literal["app", "reader", "none"] = Field(
+        default="app", description="Which cache ACL user's secret it reads: app, reader or none."
+    )
+    selfhosted_clusters: list[str] = Field(
+        default_factory=list,
+        description="Self-hosted clusters (cryb-db:selfhosted.clusters) whose credentials it reads.",
+    )
+
+    @field_validator("name", "namespace")
+    @classmethod
+    def _dns_label(cls, value: str | None) -> str | None:
+        if value is not None and not DNS_LABEL.match(value):
+            raise ValueError(f"{value!r}: must be a DNS label: lowercase letters, digits and '-', at most 40")
+        return value
+
+    @property
+    def namespace_name(self) -> str:
+        return self.namespace or self.name
+
+
+class KubernetesConfig(Section):
+    """The applications' side on an existing EKS cluster (not declared by this project)."""
+
+    enabled: bool = Field(default=False, description="Declare the Kubernetes side (needs a cluster to talk to).")
+    version: str = Field(
+        default="1.33",
+        pattern=r"^1\.(29|3[0-7])$",
+        description="Kubernetes minor version of the cluster (1.29-1.37; PgBouncer's reloader is a native sidecar): "
+        "the Pod Security version and the schema "
+        "the objects are validated against.",
+    )
+    context: str | None = Field(default=None, description="kubeconfig context to use (or `kubeconfig`).")
+    kubeconfig: SecretStr | None = Field(
+        default=None,
+        description="A kubeconfig, as a Pulumi secret (`pulumi config set --secret`), instead of a context.",
+    )
+    authentication: Literal["irsa", "pod-identity"] = Field(
+        default="irsa",
+        description="How External Secrets gets AWS credentials: irsa (a role per namespace trusting the cluster's "
+        "OIDC provider) or pod-identity (the controller's EKS Pod Identity role assumes the namespace's role).",
+    )
+    oidc_provider_arn: str | None = Field(default=None, description="The cluster's IAM OIDC provider ARN (irsa).")
+    controller_role_arn: str | None = Field(
+        default=None, description="The External Secrets controller's Pod Identity role ARN (pod-identity)."
+    )
+    pooler_namespace: str = Field(default="cryb-db-pooler", description="Namespace of the PgBouncer Deployments.")
+    server_ca_config_map: str = Field(
+        default="cryb-db-server-ca",
+        description="ConfigMap (key `ca.pem`) with the CA of the servers' certificates (the RDS global bundle), "
+        "distributed by the cluster into the pooler namespace (docs/kubernetes.md).",
+    )
+    tls_issuer: IssuerRef = Field(default_factory=lambda: IssuerRef(), description="cert-manager issuer.")
+    pgbouncer: PgBouncerConfig = Field(default_factory=lambda: PgBouncerConfig(), description="PgBouncer.")
+    applications: list[ApplicationConfig] = Field(default_factory=list, description="Consuming applications.")
+
+    @model_validator(mode="after")
+    def _complete(self) -> "KubernetesConfig":
+        if not self.enabled:
+            return self
+        problems = []
+        if self.context and self.kubeconfig:
+            problems.append("set context or kubeconfig, not both")
+        if not self.context and not self.kubeconfig:
+            problems.append("enabled: needs context or kubeconfig")
+        if self.authentication == "irsa" and not (self.oidc_provider_arn or "").startswith("arn:aws:iam::"):
+            problems.append(
+                f"oidcProviderArn = {self.oidc_provider_arn!r}: irsa needs the cluster's IAM OIDC provider "
+                "ARN (arn:aws:iam::<account>:oidc-provider/<issuer>)"
+            )
+        elif self.authentication == "irsa" and ":oidc-provider/" not in (self.oidc_provider_arn or ""):
+            problems.append(f"oidcProviderArn = {self.oidc_provider_arn!r}: not an OIDC provider ARN")
+        if self.authentication == "pod-identity" and not (self.controller_role_arn or "").startswith("arn:aws:iam::"):
+            problems.append(
+                f"controllerRoleArn = {self.controller_role_arn!r}: pod-identity needs the External "
+                "Secrets controller's role ARN"
+            )
+        namespaces = [app.namespace_name for app in self.applications]
+        clashes = sorted({n for n in namespaces if namespaces.count(n) > 1 or n == self.pooler_namespace})
+        if clashes:
+            problems.append(f"applications: namespaces {clashes} are used twice (or are the pooler namespace)")
+        if not DNS_LABEL.match(self.pooler_namespace):
+            problems.append(f"poolerNamespace = {self.pooler_namespace!r}: must be a DNS label")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+@dataclass(frozen=True)
+class PoolerTarget:
+    """A server PgBouncer pools for: a shard or a self-hosted cluster, with its connection budget."""
+
+    name: str
+    """`shard<N>` or the cluster's name: the Deployment is `pgbouncer-<name>`."""
+    max_connections: int
+    other_poolers: int
+    has_readers: bool
+    """False: the reader pool goes to the writer too, so the writer's budget is shared by both pools of a pod."""
+
+    def pools_per_server(self, max_replicas: int) -> int:
+        """PgBouncer pools that may hold connections to one server with every pod running."""
+        return max_replicas * (1 if self.has_readers else 2)
+
+
+def pooler_targets(config: "StackConfig") -> list[PoolerTarget]:
+    """Every shard (RDS or Patroni) and self-hosted cluster, with what its server allows."""
+    pg, sh = config.postgres, config.selfhosted
+
+    def patroni_max(instance_type: str) -> int:
+        return tuning.max_connections(tuning.instance_class(tuning_class_for(nvme_instance_type(instance_type))))
+
+    if pg.engine == "rds":
+        shard_max = tuning.max_connections(tuning.instance_class(pg.instance_class))
+        proxy = shard_max * RDS_PROXY_MAX_CONNECTIONS_PERCENT // 100
+        readers = pg.topology == "cluster" or pg.read_replicas > 0
+        targets = [PoolerTarget(f"shard{i}", shard_max, proxy, readers) for i in range(pg.shard_count)]
+    else:
+        shard_max, readers = patroni_max(pg.ec2.instance_type), pg.ec2.node_count > 1
+        targets = [PoolerTarget(f"shard{i}", shard_max, 0, readers) for i in range(pg.shard_count)]
+    targets += [
+        PoolerTarget(name, patroni_max(c.instance_type), 0, c.node_count > 1) for name, c in sh.clusters.items()
+    ]
+    return targets
+
+
+def kubernetes_problems(config: "StackConfig") -> list[str]:
+    """Rules with other sections: the clusters applications name exist, and every pooler fits its server."""
+    k = config.kubernetes
+    if not k.enabled:
+        return []
+    problems = [
+        f"cryb-db:kubernetes.applications[{i}].selfhostedClusters: {name!r} is not in cryb-db:selfhosted.clusters "
+        f"({sorted(config.selfhosted.clusters)})"
+        for i, app in enumerate(k.applications)
+        for name in app.selfhosted_clusters
+        if name not in config.selfhosted.clusters
+    ]
+    for target in pooler_targets(config):
+        try:
+            pool_sizes(
+                max_connections=target.max_connections,
+                reserved_connections=k.pgbouncer.reserved_connections,
+                max_replicas=target.pools_per_server(k.pgbouncer.max_replicas),
+                other_poolers=target.other_poolers,
+            )
+        except PoolBudgetError as error:
+            problems.append(f"cryb-db:kubernetes.pgbouncer (pooler of {target.name}): {error}")
+    return problems
+
+
+def refuse_kubernetes_engine(value: object) -> object:
+    """`engine: kubernetes` (CloudNativePG shards, a cache StatefulSet: issue 15 part B) is not built: say so."""
+    if value == "kubernetes":
+        raise ValueError(
+            "'kubernetes' (data stores on the EKS cluster: CloudNativePG, a cache StatefulSet) is not built yet; "
+            "use rds/elasticache or ec2 (docs/kubernetes.md, what is not built)"
+        )
+    return value

@@ -1,0 +1,162 @@
+"""`python -m scripts bench pooler`: pgbench through the shipped pgbouncer.ini (Debian's PgBouncer 1.18, the variant
+without the settings it lacks, pool sizes from `pool_sizes`) against the same PostgreSQL directly, in one run, over
+TLS both ways: select-only (`-S`) and a write mix (`-N`, simple-update), and the ratio bouncer/direct (target >= 0.75
+for -S). Writes reports/bench-pooler.{md,json,png}."""
+
+import json
+import os
+import re
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from psycopg import sql
+from rich.console import Console
+
+from components.kubernetes.pool_sizing import PoolSizes, pool_sizes
+from scripts import PROJECT_DIR
+from scripts.reports.tables import markdown_table, rich_table
+
+REPORTS = PROJECT_DIR / "reports"
+TARGET_SELECT_RATIO = 0.75
+APP_USER, APP_PASSWORD = "bench", "bench-pw-1"
+SERVER_MAX_CONNECTIONS = 120
+pooler_bench_app = typer.Typer(no_args_is_help=True, help="PgBouncer benchmarks (loopback, real servers).")
+
+
+@dataclass(frozen=True)
+class Run:
+    workload: str
+    path: str
+    tps: float
+    latency_ms: float
+
+
+def pgbench(bin_dir: Path, conninfo: dict[str, str], ca: Path, args: list[str]) -> str:
+    """pgbench's output (raises with its error output when it fails)."""
+    env = {
+        **os.environ,
+        "PGPASSWORD": APP_PASSWORD,
+        "PGSSLMODE": "verify-full",
+        "PGSSLROOTCERT": str(ca),
+    }
+    cmd = [str(bin_dir / "pgbench"), "-h", conninfo["host"], "-p", conninfo["port"], "-U", APP_USER, *args, "cryb"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"pgbench failed ({out.returncode}): {out.stderr[-1500:]}")
+    return out.stdout
+
+
+def measure(bin_dir: Path, conninfo: dict[str, str], ca: Path, args: list[str]) -> tuple[float, float]:
+    """(tps, average latency ms) of one pgbench run."""
+    output = pgbench(bin_dir, conninfo, ca, args)
+    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", output)
+    latency = re.search(r"latency average = ([\d.]+) ms", output)
+    if not tps or not latency:
+        raise RuntimeError(f"no tps in pgbench output: {output[-1500:]}")
+    return float(tps.group(1)), float(latency.group(1))
+
+
+def write_chart(runs: list[Run], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    workloads = sorted({r.workload for r in runs})
+    figure, axis = plt.subplots(figsize=(7, 4))
+    width = 0.38
+    for offset, path in ((-width / 2, "direct"), (width / 2, "pgbouncer")):
+        values = [next(r.tps for r in runs if r.workload == w and r.path == path) for w in workloads]
+        axis.bar([i + offset for i in range(len(workloads))], values, width, label=path)
+    axis.set_xticks(range(len(workloads)), workloads)
+    axis.set_ylabel("transactions per second")
+    axis.set_title("pgbench through the shipped pgbouncer.ini vs direct (TLS)")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(out, dpi=110)
+    plt.close(figure)
+
+
+@pooler_bench_app.command("pooler")
+def pooler(
+    clients: Annotated[int, typer.Option(min=1, max=1000, help="pgbench clients (-c).")] = 32,
+    duration: Annotated[int, typer.Option(min=2, max=600, help="Seconds per pgbench run (-T).")] = 10,
+    scale: Annotated[int, typer.Option(min=1, max=100, help="pgbench scale factor.")] = 5,
+    max_replicas: Annotated[
+        int, typer.Option(min=1, max=50, help="HPA maximum the pool is divided by (cryb-db:kubernetes.pgbouncer).")
+    ] = 4,
+    reserved: Annotated[int, typer.Option(min=0, help="reservedConnections.")] = 10,
+) -> None:
+    """pgbench -S and a write mix through PgBouncer and direct, the ratio, and a Markdown+PNG report."""
+    from tests.servers.postgres import PostgresFactory
+    from tests.servers.process import make_workdir, remove_workdir, service_user
+    from tests.servers.rendered_pgbouncer import DEBIAN_PGBOUNCER, rendered_pgbouncer, tls_postgres
+
+    console = Console(stderr=True)
+    pools: PoolSizes = pool_sizes(
+        max_connections=SERVER_MAX_CONNECTIONS, reserved_connections=reserved, max_replicas=max_replicas
+    )
+    workdir = make_workdir("cryb-bench-pooler-", service_user("postgres"))
+    factory = PostgresFactory()
+    runs: list[Run] = []
+    try:
+        server, tls = tls_postgres(factory, workdir, max_connections=SERVER_MAX_CONNECTIONS, shared_buffers="128MB")
+        server.execute(
+            sql.SQL("create role {} login password {}").format(sql.Identifier(APP_USER), sql.Literal(APP_PASSWORD))
+        )
+        server.execute(sql.SQL("create database cryb owner {}").format(sql.Identifier(APP_USER)))
+        direct = {"host": "127.0.0.1", "port": str(server.info.port)}
+        console.print(f"[dim]pgbench -i -s {scale}[/]")
+        pgbench(server.info.bin_dir, direct, tls.ca_file, ["-i", "-q", "-s", str(scale)])
+        with rendered_pgbouncer(
+            server, tls.ca_file, user=APP_USER, password=APP_PASSWORD, dbname="cryb", pools=pools
+        ) as bouncer:
+            through = {"host": "127.0.0.1", "port": str(bouncer.port)}
+            paths = {"direct": (direct, tls.ca_file), "pgbouncer": (through, bouncer.ca_file)}
+            for workload, flag in (("select-only (-S)", "-S"), ("write mix (-N)", "-N")):
+                for path, (target, ca) in paths.items():
+                    args = ["-n", flag, "-M", "extended", "-c", str(clients), "-j", "2", "-T", str(duration)]
+                    tps, latency = measure(server.info.bin_dir, target, ca, args)
+                    runs.append(Run(workload, path, tps, latency))
+                    console.print(f"[dim]{workload} {path}: {tps:.0f} tps[/]")
+    finally:
+        factory.close()
+        remove_workdir(workdir)
+
+    ratios = {
+        w: next(r.tps for r in runs if r.workload == w and r.path == "pgbouncer")
+        / next(r.tps for r in runs if r.workload == w and r.path == "direct")
+        for w in dict.fromkeys(r.workload for r in runs)
+    }
+    headers = ["workload", "direct tps", "pgbouncer tps", "ratio", "direct latency ms", "pgbouncer latency ms"]
+    rows = []
+    for w, ratio in ratios.items():
+        d = next(r for r in runs if r.workload == w and r.path == "direct")
+        b = next(r for r in runs if r.workload == w and r.path == "pgbouncer")
+        rows.append([w, f"{d.tps:.0f}", f"{b.tps:.0f}", f"{ratio:.2f}", f"{d.latency_ms:.2f}", f"{b.latency_ms:.2f}"])
+    select_ratio = ratios["select-only (-S)"]
+    verdict = "met" if select_ratio >= TARGET_SELECT_RATIO else "NOT met"
+    setup = (
+        f"PgBouncer {'.'.join(map(str, DEBIAN_PGBOUNCER))} with the shipped pgbouncer.ini (transaction pooling, TLS "
+        f"both ways, verify-full to the server); pool from pool_sizes(max_connections={SERVER_MAX_CONNECTIONS}, "
+        f"reserved={reserved}, max_replicas={max_replicas}): default_pool_size {pools.default_pool_size} + reserve "
+        f"{pools.reserve_pool_size}; pgbench -c {clients} -j 2 -T {duration} -M extended, scale {scale}; "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"
+    )
+    Console().print(rich_table("pgbench: PgBouncer vs direct", headers, rows))
+    Console().print(f"select-only ratio {select_ratio:.2f} against the {TARGET_SELECT_RATIO} target: {verdict}")
+    Console().print(f"[dim]{setup}[/]")
+    REPORTS.mkdir(exist_ok=True)
+    (REPORTS / "bench-pooler.md").write_text(
+        "# PgBouncer (the shipped pgbouncer.ini) vs direct\n\n"
+        f"{setup}.\n\nselect-only ratio {select_ratio:.2f}, target {TARGET_SELECT_RATIO}: {verdict}.\n\n"
+        + markdown_table(headers, rows)
+        + "\n![pgbench tps](bench-pooler.png)\n"
+    )
+    (REPORTS / "bench-pooler.json").write_text(
+        json.dumps({"setup": setup, "runs": [asdict(r) for r in runs], "ratios": ratios}, indent=2) + "\n"
+    )
+    write_chart(runs, REPORTS / "bench-pooler.png")

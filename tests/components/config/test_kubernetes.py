@@ -1,0 +1,87 @@
+"""`cryb-db:kubernetes`: off by default; when on, every missing or wrong piece is named (provider, identity, image,
+namespaces, the clusters applications name, and a pool budget the servers cannot give)."""
+
+import pytest
+
+from components.config.kubernetes import image_version, pooler_targets
+from tests.components.config.test_stack_config import parse, problems
+
+OIDC = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE"
+ON = {"enabled": True, "context": "cryb-dev", "oidcProviderArn": OIDC, "applications": [{"name": "api"}]}
+
+
+def test_off_by_default_and_valid_when_complete() -> None:
+    assert parse().kubernetes.enabled is False
+    config = parse(kubernetes=ON)
+    assert config.kubernetes.applications[0].namespace_name == "api"
+    assert config.kubernetes.pgbouncer.min_replicas == 2
+
+
+@pytest.mark.parametrize(
+    ("kubernetes", "expected"),
+    [
+        ({**ON, "context": None}, "needs context or kubeconfig"),
+        ({**ON, "kubeconfig": "apiVersion: v1"}, "set context or kubeconfig, not both"),
+        ({**ON, "oidcProviderArn": None}, "oidcProviderArn = None: irsa needs the cluster's IAM OIDC provider ARN"),
+        ({**ON, "oidcProviderArn": "arn:aws:iam::1:role/x"}, "not an OIDC provider ARN"),
+        ({**ON, "authentication": "pod-identity"}, "controllerRoleArn = None: pod-identity needs"),
+        ({**ON, "applications": [{"name": "api"}, {"name": "web", "namespace": "api"}]}, "namespaces ['api']"),
+        ({**ON, "applications": [{"name": "Api_1"}]}, "'Api_1': must be a DNS label"),
+        ({**ON, "pgbouncer": {"image": "ghcr.io/x/pgbouncer:latest"}}, "tag 'latest' is not an exact version"),
+        ({**ON, "pgbouncer": {"image": "ghcr.io/x/pgbouncer"}}, "must name an image by exact version tag"),
+        ({**ON, "pgbouncer": {"image": "ghcr.io/x/pgbouncer:1.18.0"}}, "PgBouncer 1.18: needs >= 1.21"),
+        ({**ON, "pgbouncer": {"minReplicas": 1}}, "minReplicas = 1: must be >= 2"),
+        ({**ON, "pgbouncer": {"minReplicas": 5, "maxReplicas": 3}}, "maxReplicas = 3: must be >= minReplicas (5)"),
+        ({**ON, "version": "1.20"}, "cryb-db:kubernetes.version = '1.20'"),
+        (
+            {**ON, "applications": [{"name": "api", "selfhostedClusters": ["olap"]}]},
+            "cryb-db:kubernetes.applications[0].selfhostedClusters: 'olap' is not in cryb-db:selfhosted.clusters",
+        ),
+    ],
+)
+def test_each_problem_is_named(kubernetes: dict[str, object], expected: str) -> None:
+    found = problems(kubernetes=kubernetes)
+    assert any(expected in p for p in found), found
+
+
+def test_a_pool_budget_the_server_cannot_give_is_refused_before_any_resource() -> None:
+    """db.t4g.medium: 200 connections, RDS Proxy may take 160; 16 PgBouncer pods cannot share the 27 left."""
+    found = problems(
+        postgres={"instanceClass": "db.t4g.medium", "shardCount": 1},
+        kubernetes={**ON, "pgbouncer": {"maxReplicas": 16}},
+    )
+    assert any("cryb-db:kubernetes.pgbouncer (pooler of shard0)" in p and "lower maxReplicas" in p for p in found)
+
+
+def test_targets_cover_every_shard_and_selfhosted_cluster() -> None:
+    config = parse(
+        postgres={"instanceClass": "db.r7g.2xlarge", "shardCount": 2},
+        selfhosted={
+            "packageProxy": "http://p:3142",
+            "clusters": {"analytics": {"instanceType": "i4i.2xlarge", "timescaledb": True}},
+        },
+        network={"interfaceEndpoints": True},
+        kubernetes=ON,
+    )
+    targets = {t.name: (t.max_connections, t.other_poolers) for t in pooler_targets(config)}
+    assert targets == {"shard0": (800, 640), "shard1": (800, 640), "analytics": (800, 0)}
+
+
+@pytest.mark.parametrize(
+    ("image", "version"),
+    [
+        ("ghcr.io/cloudnative-pg/pgbouncer:1.24.1", (1, 24)),
+        ("registry:5000/pgbouncer:v1.21.0-2@sha256:" + "a" * 64, (1, 21)),
+        ("pgbouncer@sha256:" + "b" * 64, None),
+        ("pgbouncer:latest", None),
+    ],
+)
+def test_image_version(image: str, version: tuple[int, int] | None) -> None:
+    assert image_version(image) == version
+
+
+@pytest.mark.parametrize("section", ["postgres", "cache"])
+def test_the_kubernetes_engine_is_refused_with_a_clear_message(section: str) -> None:
+    (problem,) = problems(**{section: {"engine": "kubernetes"}})
+    assert problem.startswith(f"cryb-db:{section}.engine = 'kubernetes': 'kubernetes' (data stores on the EKS cluster")
+    assert "is not built yet" in problem

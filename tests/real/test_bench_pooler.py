@@ -1,0 +1,30 @@
+"""`python -m scripts bench pooler`, short: it runs both paths of both workloads in one run and reports the ratios
+(figures are the benchmark's business; here they only have to be there and be consistent)."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from scripts.bench import pooler
+from scripts.bench.command import bench_app
+
+pytestmark = pytest.mark.servers
+
+
+def test_bench_pooler_reports_both_paths_and_the_ratio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pooler, "REPORTS", tmp_path)
+    result = CliRunner().invoke(
+        bench_app, ["pooler", "--duration", "2", "--clients", "4", "--scale", "1"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    assert "select-only ratio" in result.output
+    report = json.loads((tmp_path / "bench-pooler.json").read_text())
+    runs = {(r["workload"], r["path"]): r["tps"] for r in report["runs"]}
+    assert set(runs) == {(w, p) for w in ("select-only (-S)", "write mix (-N)") for p in ("direct", "pgbouncer")}
+    assert all(tps > 0 for tps in runs.values())
+    for workload, ratio in report["ratios"].items():
+        assert ratio == pytest.approx(runs[(workload, "pgbouncer")] / runs[(workload, "direct")])
+    assert (tmp_path / "bench-pooler.png").stat().st_size > 1000
+    assert "| select-only (-S) |" in (tmp_path / "bench-pooler.md").read_text()
