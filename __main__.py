@@ -1,5 +1,6 @@
 """cryb-db: read the typed stack config, wire the components, export the documented outputs (docs/outputs.md)."""
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from components.config import ConfigError, load_stack_config
 from components.config.kubernetes import pooler_targets
 from components.config.region_checks import region_problems
 from components.config.selfhosted import PatroniNodesConfig
+from components.dr import RegionStandby, StandbyShard
 from components.kubernetes import ApplicationAccess, PgBouncerPoolers, PoolerTargetArgs, SecretsIdentityArgs
 from components.kubernetes.manifests import pooler_endpoint as kubernetes_pooler_endpoint
 from components.local import CacheSpec, Limits, LocalPlatform, PatroniClusterSpec
@@ -27,6 +29,23 @@ from components.selfhosted import SelfHostedCluster, SelfHostedClusterArgs, Self
 # The local stack (cryb-db:target: docker): the bridge network's subnet and the first published port on 127.0.0.1.
 LOCAL_SUBNET = "172.28.0.0/24"
 LOCAL_HOST_PORT_BASE = 15400
+
+
+def standby_outputs(standby: StandbyShard, region: str, port: int) -> dict[str, Any]:
+    """One shard's entry of the `dr` outputs section (docs/outputs.md)."""
+    return {
+        "id": standby.shard,
+        "source": standby.source_identifier,
+        "kind": "rds-cross-region-replica",
+        "standbyIdentifier": standby.identifier,
+        "standbyEndpoint": standby.endpoint,
+        "standbyArn": standby.arn,
+        "port": port,
+        "region": region,
+        "lagAlarmName": standby.lag_alarm_name,
+        "unhealthyAlarmName": standby.unhealthy_alarm_name,
+    }
+
 
 config = load_stack_config()  # raises ConfigError naming every bad key before any resource is registered
 stack = pulumi.get_stack()
@@ -205,12 +224,31 @@ else:
     account_id = aws.get_caller_identity().account_id
     zones = aws.get_availability_zones(state="available").names
     problems = region_problems(config, region, len(zones))
+    # The warm standby's region (docs/disaster-recovery.md#the-warm-standby): the same AZ count as the primary.
+    standby_region = config.backups.dr_region if config.dr.enabled_for(config.environment) else None
+    dr_zones: list[str] = []
+    if standby_region is not None:
+        dr_zones = list(aws.get_availability_zones(state="available", region=standby_region).names)
+        if len(dr_zones) < config.network.az_count:
+            problems.append(
+                f"cryb-db:backups.drRegion = {standby_region!r}: has only {len(dr_zones)} AZs, the standby needs "
+                f"network.azCount ({config.network.az_count})"
+            )
+        dr_zones = dr_zones[: config.network.az_count]
     if problems:
         raise ConfigError(problems)  # before the first resource is registered
     zones = zones[: config.network.az_count]
     pg = config.postgres
     backup_region = pg.backup_region(region)
     windows = config.window_plan()  # every shard's, replica's and the cache's window, none overlapping
+    # The DR standbys' maintenance windows are placed as each shard's last replica window (components/config/stack.py).
+    standby_windows = [w.replica_maintenance[-1] for w in windows.shards] if config.rds_standbys() else []
+    shard_windows = [
+        dataclasses.replace(w, replica_maintenance=w.replica_maintenance[: len(w.replica_maintenance) - 1])
+        if standby_windows
+        else w
+        for w in windows.shards
+    ]
     if windows.outside_quiet_hours:
         pulumi.log.warn(
             f"{len(windows.outside_quiet_hours)} backup/maintenance windows run past cryb-db:windows.quietHours "
@@ -439,13 +477,15 @@ else:
 
     # -- PostgreSQL shards (docs/postgres.md): RDS, or self-hosted Patroni clusters with `engine: ec2` --
     backup_replication: BackupReplicationArgs | None = None
+    dr_keys: KmsKeys | None = None
     if backup_region is not None:
         # Replicated backups are encrypted with a CMK of the destination region; KmsKeys creates it there.
         dr_provider = provider_for(backup_region)
         dr_keys = KmsKeys(
             f"cryb-{stack}-dr-keys",
             {
-                "purposes": ["data"],
+                # The warm standby in the same region also needs its logs and secrets keys (section `dr` below).
+                "purposes": ["data", "logs", "secrets"] if backup_region == standby_region else ["data"],
                 "account_id": account_id,
                 "region": backup_region,
                 "deletion_window_days": config.kms.deletion_window_days,
@@ -458,6 +498,7 @@ else:
 
     monitored_shards: list[PostgresShard] = []
     shard_clusters: list[SelfHostedCluster] = []
+    postgres: Postgres | None = None
     if pg.engine == "rds":
         postgres = Postgres(
             f"cryb-{stack}-pg",
@@ -478,7 +519,7 @@ else:
                 "iam_authentication": pg.iam_authentication,
                 "extensions": pg.extensions,
                 "backup_retention_days": pg.backup_retention_days,
-                "windows": windows.shards,
+                "windows": shard_windows,
                 "performance_insights_retention_days": pg.performance_insights_retention_days,
                 "monitoring_interval_seconds": pg.monitoring_interval_seconds,
                 "log_retention_days": pg.log_retention_days,
@@ -643,6 +684,116 @@ else:
             },
         )
         rotations.append(patroni_rotation)
+
+    # -- the warm standby in the DR region (docs/disaster-recovery.md#the-warm-standby): its network, alert topics,
+    # a cross-Region replica per RDS shard; `python -m scripts dr promote-region` promotes it --
+    dr_outputs: dict[str, Any] | None = None
+    if standby_region is not None:
+        dr_provider_opts = pulumi.ResourceOptions(providers={"aws": provider_for(standby_region)})
+        if dr_keys is None or backup_region != standby_region:
+            dr_keys = KmsKeys(
+                f"cryb-{stack}-standby-keys",
+                {
+                    # `data` encrypts the RDS standbys: none with self-hosted shards (a key nothing uses is refused).
+                    "purposes": ["data", "logs", "secrets"] if postgres is not None else ["logs", "secrets"],
+                    "account_id": account_id,
+                    "region": standby_region,
+                    "deletion_window_days": config.kms.deletion_window_days,
+                    "rotation_period_days": config.kms.rotation_period_days,
+                    "tags": tags,
+                },
+                opts=dr_provider_opts,
+            )
+        dr_network = Network(
+            f"cryb-{stack}-dr",
+            {
+                "cidr": config.dr.cidr,
+                "availability_zones": dr_zones,
+                "nat_gateways": config.network.nat_gateways,
+                "interface_endpoints": config.network.interface_endpoints,
+                "flow_log_retention_days": config.network.flow_log_retention_days,
+                "flow_log_aggregation_seconds": config.network.flow_log_aggregation_seconds,
+                "logs_kms_key_arn": dr_keys.arns["logs"],
+                "postgres_port": config.postgres.port,
+                "pooler_port": PROXY_PORT,
+                "cache_port": config.cache.port,
+                "region": standby_region,
+                "account_id": account_id,
+                "tags": {**tags, "data-classification": "internal", "dr": "standby"},
+            },
+            opts=dr_provider_opts,
+        )
+        dr_alerts = AlertTopics(
+            f"cryb-{stack}-dr-alerts",
+            {
+                "account_id": account_id,
+                "region": standby_region,
+                "deletion_window_days": config.kms.deletion_window_days,
+                "rotation_period_days": config.kms.rotation_period_days,
+                "logs_kms_key_arn": dr_keys.arns["logs"],
+                "secrets_kms_key_arn": dr_keys.arns["secrets"],
+                "log_retention_days": monitoring_config.log_retention_days,
+                "pagerduty_integration_url": pulumi.Output.secret(pagerduty_url.get_secret_value())
+                if pagerduty_url
+                else None,
+                "delivery_success_sample_rate": monitoring_config.delivery_success_sample_rate,
+                "forwarder_reserved_concurrency": monitoring_config.forwarder_reserved_concurrency,
+                "forwarder_vpc_id": dr_network.vpc_id,
+                "forwarder_subnet_ids": dr_network.app_subnet_ids,
+                "tags": {**tags, "dr": "standby"},
+            },
+            opts=dr_provider_opts,
+        )
+        standby_shards: list[dict[str, Any]] = []
+        if postgres is not None:
+            standby = RegionStandby(
+                f"cryb-{stack}-pg-dr",
+                {
+                    "source": postgres,
+                    "instance_class": pg.instance_class,
+                    "engine_version": pg.engine_version,
+                    "storage_type": pg.storage_type,
+                    "iops": pg.iops,
+                    "allocated_storage_gb": pg.allocated_storage_gb,
+                    "max_allocated_storage_gb": pg.max_allocated_storage_gb,
+                    "port": pg.port,
+                    "iam_authentication": pg.iam_authentication,
+                    "performance_insights_retention_days": pg.performance_insights_retention_days,
+                    "monitoring_interval_seconds": pg.monitoring_interval_seconds,
+                    "log_retention_days": pg.log_retention_days,
+                    "deletion_protection": pg.deletion_protection,
+                    "ca_cert_identifier": pg.ca_cert_identifier,
+                    "region": standby_region,
+                    "db_subnet_group_name": dr_network.db_subnet_group_name,
+                    "security_group_id": dr_network.security_groups.postgres.id,
+                    "data_kms_key_arn": dr_keys.arns["data"],
+                    "logs_kms_key_arn": dr_keys.arns["logs"],
+                    "alert_topic_arns": dr_alerts.arns,
+                    "alarm_settings": monitoring_config.alarm_settings(),
+                    "lag_alarm_seconds": config.dr.lag_alarm_seconds,
+                    "maintenance_windows": standby_windows,
+                    "tags": {**tags, "dr": "standby"},
+                },
+                opts=dr_provider_opts,
+            )
+            standby_shards = [standby_outputs(s, standby_region, pg.port) for s in standby.standbys]
+        dr_outputs = {
+            "region": standby_region,
+            "network": {
+                "vpcId": dr_network.vpc_id,
+                "vpcCidr": dr_network.vpc_cidr,
+                "availabilityZones": dr_zones,
+                "appSubnetIds": dr_network.app_subnet_ids,
+                "dataSubnetIds": dr_network.data_subnet_ids,
+                "dbSubnetGroupName": dr_network.db_subnet_group_name,
+                "securityGroupIds": dr_network.security_groups.ids(),
+            },
+            "kmsKeyArns": dr_keys.arns,
+            "alertTopicArns": dr_alerts.arns,
+            "shards": standby_shards,
+            "clusters": [],  # self-hosted clusters: no standby cluster yet (docs/disaster-recovery.md)
+        }
+    pulumi.export("dr", dr_outputs)
 
     # -- monitoring (docs/monitoring.md): alarms per data store member, composite per shard, the stack's dashboard --
     monitoring = Monitoring(

@@ -26,6 +26,7 @@ LAZY_COMMANDS = {
     "bench": ("scripts.bench.command", "bench_app"),
     "health": ("scripts.health.command", "health_app"),
     "dr-drill": ("scripts.dr.command", "dr_app"),
+    "dr": ("scripts.dr.promote_command", "promote_app"),
     "analytics": ("scripts.analytics.command", "analytics_app"),
     "prices": ("scripts.cost.command", "prices_app"),
     "local": ("scripts.local.command", "local_app"),

@@ -1,6 +1,7 @@
 """Helpers shared by the tests: evaluate a stack, or a stack with config overrides, under the mock engine."""
 
 import copy
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +61,27 @@ def evaluate_with_ignore_changes(stack: str, config: Path | None = None) -> tupl
         evaluation = evaluate(stack, config)
     assert OptionsMonitor.last is not None
     return evaluation, OptionsMonitor.last.ignore_changes
+
+
+def without_standby(evaluation: Evaluation) -> Evaluation:
+    """The stack without its warm standby in the DR region (the DR network, its alert topics and the RDS standbys:
+    tests/components/dr covers them), for tests about the primary region's components."""
+    standby = {f"cryb-{evaluation.stack}-{suffix}" for suffix in ("dr", "dr-alerts", "pg-dr", "standby-keys")}
+
+    def of_standby(resource: mock_engine.RecordedResource) -> bool:
+        return resource.name in standby or any(a.name in standby for a in evaluation.ancestors(resource))
+
+    kept = [r for r in evaluation.resources if not of_standby(r)]
+    outputs = {k: v for k, v in evaluation.outputs.items() if k != "dr"}
+    view = dataclasses.replace(evaluation, resources=kept, outputs=outputs)
+    _WHOLE[id(view)] = (view, evaluation)
+    return view
+
+
+_WHOLE: dict[int, tuple[Evaluation, Evaluation]] = {}
+
+
+def whole_stack(evaluation: Evaluation) -> Evaluation:
+    """The whole stack behind a `without_standby` view (the policy pack judges the whole graph)."""
+    view, whole = _WHOLE.get(id(evaluation), (None, evaluation))
+    return whole if view is evaluation else evaluation

@@ -10,6 +10,7 @@ from components.postgres.tuning import INSTANCE_CLASSES
 from .backups import BackupsConfig
 from .base import Section
 from .cache import CacheConfig, cache_stack_problems, is_burstable_cache_node_type, is_burstable_instance_type
+from .dr import DrConfig, dr_problems
 from .kms import KmsConfig
 from .kubernetes import KubernetesConfig, kubernetes_problems
 from .monitoring import MonitoringConfig
@@ -78,6 +79,10 @@ class StackConfig(Section):
         default_factory=lambda: SelfHostedConfig(),
         description="Self-hosted PostgreSQL clusters on EC2 NVMe (see `cryb-db:selfhosted.*`).",
     )
+    dr: DrConfig = Field(
+        default_factory=lambda: DrConfig(),
+        description="The warm standby in `backups.drRegion` (see `cryb-db:dr.*`, docs/disaster-recovery.md).",
+    )
     windows: WindowsConfig = Field(
         default_factory=lambda: WindowsConfig(),
         description="Preferences the backup and maintenance windows are placed from (see `cryb-db:windows.*`).",
@@ -134,11 +139,20 @@ class StackConfig(Section):
             return self  # no AWS infrastructure: the AZ, endpoint, image and window rules do not apply
         azs = self.network.az_count
         problems = [
-            *window_problems(self.windows, self.postgres, self.cache),
+            *window_problems(self.windows, self.postgres, self.cache, self.rds_standbys()),
             *cache_stack_problems(self.cache, self.postgres, self.environment, azs),
             *selfhosted_problems(self.selfhosted, environment=self.environment, availability_zones=azs),
         ]
         problems += self._ec2_shard_problems()
+        # -- the warm standby in the DR region (components/config/dr.py) --
+        problems += dr_problems(
+            self.dr,
+            environment=self.environment,
+            dr_region=self.backups.dr_region,
+            primary_cidr=self.network.cidr,
+            engine=self.postgres.engine,
+            topology=self.postgres.topology,
+        )
         problems += kubernetes_problems(self)
         problems += image_problems(self.selfhosted.image_ssm_parameter, self._node_types())
         if (self.selfhosted.clusters or self.postgres.engine == "ec2") and not self.network.interface_endpoints:
@@ -154,7 +168,18 @@ class StackConfig(Section):
     def window_plan(self) -> WindowPlan:
         """Every backup and maintenance window of the stack (RDS shards, their replicas, the cache), none overlapping;
         `_cross_section_rules` has already refused a stack whose windows cannot be placed."""
-        return stack_windows(self.windows, self.postgres, self.cache)
+        return stack_windows(self.windows, self.postgres, self.cache, self.rds_standbys())
+
+    def rds_standbys(self) -> bool:
+        """Each RDS shard has a cross-Region standby (cryb-db:dr): its maintenance window is placed with the others,
+        as the last of the shard's replica windows (`window_plan().shards[i].replica_maintenance[-1]`)."""
+        pg = self.postgres
+        return (
+            self.dr.enabled_for(self.environment)
+            and self.backups.dr_region is not None
+            and pg.engine == "rds"
+            and pg.topology == "instance"
+        )
 
     def _node_types(self) -> dict[str, str]:
         """Config key -> EC2 instance type of every self-hosted PostgreSQL node group."""

@@ -69,12 +69,16 @@ class WindowsConfig(Section):
         return value
 
 
-def window_request(windows: WindowsConfig, postgres: "PostgresConfig", cache: "CacheConfig") -> WindowRequest:
-    """What the stack asks of the placement: RDS shards (none with engine ec2), their replicas, the explicit windows."""
+def window_request(
+    windows: WindowsConfig, postgres: "PostgresConfig", cache: "CacheConfig", standbys: bool = False
+) -> WindowRequest:
+    """What the stack asks of the placement: RDS shards (none with engine ec2), their replicas, the explicit windows.
+    `standbys`: each shard also has a DR standby (cryb-db:dr), placed as one more replica (the last)."""
     rds = postgres.engine == "rds"
+    instances = rds and postgres.topology == "instance"
     return WindowRequest(
         shard_count=postgres.shard_count if rds else 0,
-        replicas_per_shard=postgres.read_replicas if rds and postgres.topology == "instance" else 0,
+        replicas_per_shard=postgres.read_replicas + (1 if standbys else 0) if instances else 0,
         quiet_hours=windows.quiet_hours,
         maintenance_day=windows.maintenance_day,
         backup_start=postgres.backup_window_start,
@@ -86,14 +90,18 @@ def window_request(windows: WindowsConfig, postgres: "PostgresConfig", cache: "C
     )
 
 
-def stack_windows(windows: WindowsConfig, postgres: "PostgresConfig", cache: "CacheConfig") -> WindowPlan:
+def stack_windows(
+    windows: WindowsConfig, postgres: "PostgresConfig", cache: "CacheConfig", standbys: bool = False
+) -> WindowPlan:
     """Every window of the stack; WindowError if they cannot be placed (window_problems reports it with its key)."""
-    return place_windows(window_request(windows, postgres, cache), KEYS)
+    return place_windows(window_request(windows, postgres, cache, standbys), KEYS)
 
 
-def window_problems(windows: WindowsConfig, postgres: "PostgresConfig", cache: "CacheConfig") -> list[str]:
+def window_problems(
+    windows: WindowsConfig, postgres: "PostgresConfig", cache: "CacheConfig", standbys: bool = False
+) -> list[str]:
     """One line naming the key, its value and the clash, or nothing when every window has its place."""
-    request = window_request(windows, postgres, cache)
+    request = window_request(windows, postgres, cache, standbys)
     try:
         place_windows(request, KEYS)
     except WindowError as exc:

@@ -164,6 +164,8 @@ class PostgresShard:
     """`prx-...`: the proxy's resource id, which `rds-db:connect` policies name (docs/connecting.md)."""
     role_secret_arns: dict[str, pulumi.Output[str]] = field(default_factory=dict)
     """Secret ARN of each least-privilege role (components/postgres/role_secrets.py)."""
+    writer_arn: pulumi.Output[str] | None = None
+    """ARN of the writer DB instance (topology instance): the source of a cross-Region standby (components/dr)."""
 
     def metric(
         self, metric_name: str, statistic: str = "Average", period_seconds: int = 60, member: str | None = None
@@ -206,6 +208,10 @@ class Postgres(pulumi.ComponentResource):
 
     shards: list[PostgresShard]
     parameter_group_name: pulumi.Output[str]
+    parameters: list[Parameter]
+    """The tuned parameters of every member: a standby in another region gets a group with the same ones."""
+    monitoring_role_arn: pulumi.Output[str]
+    """Enhanced Monitoring role (IAM is global: a standby in another region publishes with it too)."""
 
     def __init__(self, name: str, args: PostgresArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cryb:postgres:Postgres", name, None, opts)
@@ -217,8 +223,10 @@ class Postgres(pulumi.ComponentResource):
         if len(windows) != args["shard_count"] or any(len(w.replica_maintenance) != replicas for w in windows):
             raise ValueError(f"windows: one per shard ({args['shard_count']}), each with {replicas} replica windows")
         cron = args["database_name"] if "pg_cron" in args["extensions"] else None
-        self._parameter_group(parameters(cls.name, cron_database=cron))
+        self.parameters = list(parameters(cls.name, cron_database=cron))
+        self._parameter_group(self.parameters)
         self._monitoring_role_arn, monitoring_ready = self._monitoring_role()
+        self.monitoring_role_arn = self._monitoring_role_arn
 
         self.shards = []
         for index in range(args["shard_count"]):
@@ -466,6 +474,7 @@ class Postgres(pulumi.ComponentResource):
             proxy_resource_id=proxy.arn.apply(_proxy_resource_id),
             secret_arn=secret_arn,
             replica_identifiers=[f"{ident}-replica-{n}" for n in range(1, len(replicas) + 1)],
+            writer_arn=primary.arn,
         )
 
     def _cluster_shard(

@@ -9,6 +9,7 @@ from pulumi_policy import Policy
 from . import (
     cloudwatch,
     docker,
+    dr,
     ec2,
     elasticache,
     kms,
@@ -39,6 +40,7 @@ RULE_MODULES = (
     stack,
     docker,
     kubernetes,
+    dr,
 )
 
 

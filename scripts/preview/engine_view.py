@@ -96,7 +96,9 @@ def resource_outputs(resource: RecordedResource, mocks: EchoMocks) -> tuple[dict
         if resource.registered_outputs is not None:
             return dict(resource.registered_outputs), list(resource.registered_secret_paths)
         return dict(resource.inputs), list(resource.secret_paths)
-    args = pulumi.runtime.MockResourceArgs(resource.type, resource.name, dict(resource.inputs), custom=True)
+    args = pulumi.runtime.MockResourceArgs(
+        resource.type, resource.name, dict(resource.inputs), provider=resource.provider, custom=True
+    )
     _, state = mocks.new_resource(args)
     state = {k: (None if v == UNKNOWN else v) for k, v in state.items()}
     state["id"] = resource.id  # None (unknown) in a first preview: nothing is created yet
@@ -106,6 +108,10 @@ def resource_outputs(resource: RecordedResource, mocks: EchoMocks) -> tuple[dict
 def stack_resources(evaluation: Evaluation) -> list[EngineResource]:
     """What `AnalyzeStack` gets: every resource's outputs, the stack resource's being the stack's exports."""
     mocks = EchoMocks(evaluation.config.get("aws:region", "us-east-1"), evaluation.first_preview)
+    # Providers first: a resource's ARN names its provider's region, and the record may list a provider after its
+    # first resource.
+    for provider in (r for r in evaluation.resources if r.type.startswith("pulumi:providers:")):
+        resource_outputs(provider, mocks)
     resources: list[EngineResource] = []
     if evaluation.root_urn:
         exports = {

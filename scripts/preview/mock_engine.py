@@ -231,15 +231,29 @@ class EchoMocks(pulumi.runtime.Mocks):
     def __init__(self, region: str, first_preview: bool = False):
         self.region = region
         self.first_preview = first_preview
+        self.provider_regions: dict[str, str] = {}
+        """Explicit providers' regions by logical name: what they declare is in that region (its ARNs say so)."""
+
+    def region_of(self, provider: str | None, inputs: dict[str, Any]) -> str:
+        """Where a resource lives: its own `region` input (pulumi-aws 7), else its provider's, else the stack's."""
+        own = inputs.get("region")
+        if isinstance(own, str) and own:
+            return own
+        if provider:  # `<provider URN>::<id>`; the URN ends in the provider's logical name
+            return self.provider_regions.get(provider.split("::")[-2], self.region)
+        return self.region
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         service = args.typ.split(":")[1].split("/")[0] if args.typ.startswith("aws:") else "mock"
+        if args.typ == "pulumi:providers:aws" and isinstance(args.inputs.get("region"), str):
+            self.provider_regions[args.name] = args.inputs["region"]
+        region = self.region_of(args.provider, args.inputs)
         state = dict(args.inputs)
         state.setdefault("name", args.name)
         state.setdefault(
-            "arn", f"arn:aws:{service}:{self.region}:{MOCK_ACCOUNT_ID}:{args.typ.split(':')[-1].lower()}/{args.name}"
+            "arn", f"arn:aws:{service}:{region}:{MOCK_ACCOUNT_ID}:{args.typ.split(':')[-1].lower()}/{args.name}"
         )
-        computed = _computed(args.typ, state["name"], self.region)
+        computed = _computed(args.typ, state["name"], region)
         state.update({k: v for k, v in computed.items() if k == "arn" or k not in args.inputs})
         if self.first_preview and args.custom:
             for key in {"arn", *computed} - set(args.inputs) - _KNOWN_BEFORE_CREATE:
@@ -248,6 +262,7 @@ class EchoMocks(pulumi.runtime.Mocks):
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        zones_region = self.region_of(args.provider, dict(args.args))
         answers: dict[str, dict[str, Any]] = {
             "aws:index/getRegion:getRegion": {
                 "region": self.region,
@@ -262,9 +277,9 @@ class EchoMocks(pulumi.runtime.Mocks):
                 "id": MOCK_ACCOUNT_ID,
             },
             "aws:index/getAvailabilityZones:getAvailabilityZones": {
-                "names": [f"{self.region}{s}" for s in "abcd"],
+                "names": [f"{zones_region}{s}" for s in "abcd"],
                 "zoneIds": [f"use1-az{i}" for i in range(1, 5)],
-                "id": self.region,
+                "id": zones_region,
             },
             "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"},
         }

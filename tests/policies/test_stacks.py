@@ -38,6 +38,7 @@ ADVISORY_IN_DEV = ADVISORY_IN_PROD | {
     "elasticache-automatic-failover",
     "ec2-vpc-interface-endpoints",
     "s3-every-bucket-replicated",
+    "dr-standby-per-shard",  # dev has no warm standby (cryb-db:dr.standby off)
 }
 TAGS = {"environment": "prod", "service": "cryb-db", "owner": "platform-team", "data-classification": "confidential"}
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/cryb-prod-keys-data"

@@ -36,7 +36,8 @@ def test_network_outputs_point_at_recorded_resources(each_stack: Evaluation) -> 
     assert [each_stack.by_id(i).inputs["tags"]["tier"] for i in network["dataSubnetIds"]] == ["data"] * len(
         network["dataSubnetIds"]
     )
-    (vpc,) = each_stack.of_type("aws:ec2/vpc:Vpc")
+    # The primary VPC (prod also declares the DR region's, `dr.network`).
+    (vpc,) = [v for v in each_stack.of_type("aws:ec2/vpc:Vpc") if v.name == f"cryb-{each_stack.stack}-vpc"]
     assert network["vpcId"] == vpc.id
 
 
@@ -83,3 +84,15 @@ def test_prod_contract_promises_dr_copies_and_the_analytics_cluster(
     # the same value is fine for dev, which has no DR region and no analytics cluster
     broken["environment"] = "dev"
     jsonschema.Draft202012Validator(SCHEMA).validate(broken)
+
+
+def test_prod_contract_promises_the_warm_standby(prod: Evaluation) -> None:
+    outputs = prod.masked_outputs()
+    assert [s["region"] for s in outputs["dr"]["shards"]] == ["us-west-2"] * len(outputs["postgres"]["shards"])
+    for broken in ({**outputs, "dr": None}, {k: v for k, v in outputs.items() if k != "dr"}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.Draft202012Validator(SCHEMA).validate(broken)
+    missing_alarm = json.loads(json.dumps(outputs))
+    del missing_alarm["dr"]["shards"][0]["lagAlarmName"]
+    with pytest.raises(jsonschema.ValidationError, match="lagAlarmName"):
+        jsonschema.Draft202012Validator(SCHEMA).validate(missing_alarm)

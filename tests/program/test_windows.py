@@ -50,7 +50,9 @@ def test_a_sample_of_shapes_previews_with_the_default_windows(
 ) -> None:
     evaluation = evaluate_with(tmp_path, stack, postgres_section(stack, **changes))
     windows = resource_windows(evaluation)
-    assert len(windows) == shards * (2 + replicas) + 2  # backup + writer + replicas per shard, and the cache's two
+    standbys = shards if stack == "prod" else 0  # prod's DR standby per shard (cryb-db:dr): one more window each
+    # backup + writer + replicas (+ standby) per shard, and the cache's two
+    assert len(windows) == shards * (2 + replicas) + standbys + 2
     assert overlapping(windows) == []
     writers = [m for m in evaluation.of_type(INSTANCE) if "backupWindow" in m.inputs] + evaluation.of_type(CLUSTER)
     assert len(writers) == shards

@@ -114,6 +114,7 @@ COMPONENT_TYPE_TOKENS = {
     "Monitoring": "cryb:monitoring:Monitoring",
     "ApplicationAccess": "cryb:kubernetes:ApplicationAccess",
     "PgBouncerPoolers": "cryb:kubernetes:PgBouncerPoolers",
+    "RegionStandby": "cryb:dr:RegionStandby",
 }
 
 

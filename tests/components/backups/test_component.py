@@ -50,16 +50,17 @@ def by_arn(graph: Evaluation, arn: str) -> RecordedResource:
 
 
 def _mock_arn(resource: RecordedResource) -> str:
-    """The ARN the mock engine gives a resource (scripts/preview/mock_engine.py; every mock ARN uses the stack
-    region)."""
+    """The ARN the mock engine gives a resource (scripts/preview/mock_engine.py: the region of its provider; the only
+    explicit provider here is the DR region's, us-west-2)."""
     name, kind = resource.name, resource.type.split(":")[-1]
+    region = "us-west-2" if resource.provider else "us-east-1"
     special = {
         "aws:s3/bucket:Bucket": f"arn:aws:s3:::{name}",
         "aws:iam/role:Role": f"arn:aws:iam::123456789012:role/{name}",
-        "aws:backup/vault:Vault": f"arn:aws:backup:us-east-1:123456789012:backup-vault:{name}",
+        "aws:backup/vault:Vault": f"arn:aws:backup:{region}:123456789012:backup-vault:{name}",
     }
     service = resource.type.split(":")[1].split("/")[0]
-    return special.get(resource.type, f"arn:aws:{service}:us-east-1:123456789012:{kind.lower()}/{name}")
+    return special.get(resource.type, f"arn:aws:{service}:{region}:123456789012:{kind.lower()}/{name}")
 
 
 def is_backup_bucket(bucket: RecordedResource) -> bool:

@@ -19,7 +19,7 @@ from components.config.cache import cache_stack_problems
 from scripts import PROJECT_DIR
 from scripts.preview.mock_engine import Evaluation, RecordedResource, evaluate
 from scripts.preview.stack_files import read_stack_file, stack_file_path
-from tests.helpers import write_config
+from tests.helpers import without_standby, write_config
 
 # The documented contract of the `cache` output (docs/outputs.schema.json), checked against both engines.
 CACHE_SCHEMA: dict[str, Any] = json.loads((PROJECT_DIR / "docs" / "outputs.schema.json").read_text())["properties"][
@@ -189,7 +189,7 @@ def test_prod_is_a_six_node_valkey_cluster_with_failover_and_encryption(prod_ec:
 
 def test_replication_group_uses_the_networks_subnet_group_and_sg(prod_ec: Evaluation) -> None:
     rg = one(prod_ec, "aws:elasticache/replicationGroup:ReplicationGroup").inputs
-    (subnet_group,) = prod_ec.of_type("aws:elasticache/subnetGroup:SubnetGroup")
+    (subnet_group,) = without_standby(prod_ec).of_type("aws:elasticache/subnetGroup:SubnetGroup")  # not the DR VPC's
     assert subnet_group.parent == prod_ec.named("cryb-prod").urn  # the network's, not one of our own
     assert rg["subnetGroupName"] == subnet_group.name  # mocks echo the (auto-)name as the logical name
     assert rg["securityGroupIds"] == [prod_ec.named("cryb-prod-cache-sg").id]

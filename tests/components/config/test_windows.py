@@ -34,15 +34,19 @@ def test_prod_with_eight_shards_takes_the_default_windows() -> None:
 
 def test_the_largest_prod_stack_takes_the_default_windows() -> None:
     plan = parse_stack_config(prod(postgres={"shardCount": 16, "readReplicas": 5})).window_plan()
-    assert sum(1 + len(s.replica_maintenance) for s in plan.shards) == 96
+    # 16 x (writer + 5 replicas + the DR standby prod has, cryb-db:dr)
+    assert sum(1 + len(s.replica_maintenance) for s in plan.shards) == 112
 
 
 def test_preferences_move_the_windows() -> None:
     plan = parse_stack_config(prod(windows={"quietHours": "20:00-02:00", "maintenanceDay": "tue"})).window_plan()
     assert plan.cache_snapshot == "20:00-21:00"
-    assert [s.backup for s in plan.shards] == ["21:00-22:00", "22:00-23:00", "23:00-00:00", "00:00-01:00"]
-    # shard 0 patches in the quiet hours that begin on Tuesday evening; 30 minutes keeps the pair inside them
-    assert plan.shards[0] == ShardWindows("21:00-22:00", "wed:01:00-wed:01:30", ("wed:01:30-wed:02:00",))
+    # With prod's DR standbys (one more maintenance window per shard) 30-minute backups leave the room.
+    assert [s.backup for s in plan.shards] == ["21:00-21:30", "21:30-22:00", "22:00-22:30", "22:30-23:00"]
+    # shard 0 patches in the quiet hours that begin on Tuesday evening: writer, replica, then its DR standby
+    assert plan.shards[0] == ShardWindows(
+        "21:00-21:30", "tue:23:00-wed:00:00", ("wed:00:00-wed:01:00", "wed:01:00-wed:02:00")
+    )
     assert plan.outside_quiet_hours == ()
 
 

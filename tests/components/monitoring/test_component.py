@@ -12,7 +12,7 @@ from scripts import PROJECT_DIR
 from scripts.preview.mock_engine import MOCK_ACCOUNT_ID, Evaluation, RecordedResource, evaluate
 from scripts.preview.policy_runner import POLICY_CONFIG_DIR, run_policies
 from scripts.preview.render import preview_document
-from tests.helpers import stack_document, write_config
+from tests.helpers import stack_document, whole_stack, write_config
 
 INSTANCE = "aws:rds/instance:Instance"
 CLUSTER = "aws:rds/cluster:Cluster"
@@ -331,7 +331,7 @@ def test_monitoring_rules_now_pass_on_both_stacks(each_stack: Evaluation) -> Non
     config = POLICY_CONFIG_DIR / f"{each_stack.stack}.json"
     levels = json.loads(config.read_text())
     assert [levels.get(rule, "mandatory") for rule in MONITORING_RULES] == ["mandatory"] * 3
-    violations = run_policies(each_stack, config)
+    violations = run_policies(whole_stack(each_stack), config)
     assert [v for v in violations if v["policy"] in MONITORING_RULES] == []
     assert [v for v in violations if v["level"] == "mandatory"] == []
 

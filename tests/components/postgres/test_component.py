@@ -282,7 +282,7 @@ def test_backups_replicate_to_another_region_in_prod(prod: Evaluation, dev: Eval
     assert provider.inputs["region"] == "us-west-2" and (dr_key.provider or "").startswith(provider.urn)
     for copy in copies.values():
         assert copy.inputs["region"] == "us-west-2" and copy.inputs["retentionPeriod"] == 35
-        assert copy.inputs["kmsKeyId"] == f"arn:aws:kms:us-east-1:123456789012:key/{dr_key.name}"
+        assert copy.inputs["kmsKeyId"] == f"arn:aws:kms:us-west-2:123456789012:key/{dr_key.name}"  # its region's
 
 
 def test_a_recent_ca_is_used(each_stack: Evaluation, cluster: Evaluation) -> None:
@@ -521,9 +521,9 @@ def test_prod_rules_for_postgres(postgres: dict[str, Any], expected: str) -> Non
 
 
 def test_auto_backup_region_is_the_pair_for_instances_and_none_for_clusters() -> None:
-    def postgres(**section: Any) -> Any:
+    def postgres(environment: str = "prod", **section: Any) -> Any:
         raw = {
-            "cryb-db:environment": "prod",
+            "cryb-db:environment": environment,
             "cryb-db:postgres": json.dumps(section),
             "cryb-db:selfhosted": PROD_SELFHOSTED,
         }
@@ -532,8 +532,12 @@ def test_auto_backup_region_is_the_pair_for_instances_and_none_for_clusters() ->
     assert postgres().backup_region("us-east-1") == "us-west-2"
     assert postgres().backup_region("us-west-2") == "us-east-1"
     assert postgres(backupReplicationRegion="eu-west-1").backup_region("us-east-1") == "eu-west-1"
-    clustered = postgres(topology="cluster", instanceClass="db.r6gd.xlarge", readReplicas=0)
-    assert clustered.backup_region("us-east-1") is None  # prod accepts it: a cluster cannot replicate backups
+    clustered = postgres("staging", topology="cluster", instanceClass="db.r6gd.xlarge", readReplicas=0)
+    assert clustered.backup_region("us-east-1") is None  # a cluster cannot replicate backups
+    # Nor have the warm standby prod requires (components/config/dr.py): prod refuses the cluster topology.
+    refused = r"cryb-db:dr.standby = unset \(on in prod\) with cryb-db:postgres.topology = 'cluster'"
+    with pytest.raises(ConfigError, match=refused):
+        postgres(topology="cluster", instanceClass="db.r6gd.xlarge", readReplicas=0)
     with pytest.raises(ValueError, match=r"backupReplicationRegion = 'auto': no paired region known for xx-east-9"):
         postgres().backup_region("xx-east-9")
 

@@ -110,7 +110,7 @@ def test_first_previews_see_unknowns_where_the_shipped_preview_sees_values(
 ) -> None:
     """The first-preview graphs are what a first preview sends: values computed from new resources are unknown."""
     shipped, first = graphs["prod"][0], graphs["prod first preview"][0]
-    instance = next(r for r in first.resources if r.type == "aws:rds/instance:Instance")
+    instance = next(r for r in first.resources if r.name == "cryb-prod-pg-00")  # a shard writer (not a DR standby)
     assert instance.inputs["kmsKeyId"] is None  # the data key's ARN, unknown before the key exists
     key = next(r for r in first.resources if r.name == "cryb-prod-keys-data")
     assert key.urn in instance.property_dependencies["kmsKeyId"]

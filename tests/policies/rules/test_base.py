@@ -65,6 +65,9 @@ def test_every_rule_has_metadata_and_is_exercised_here() -> None:
             "s3-bucket-object-lock",
             "kubernetes-network-policy-per-namespace",  # stack rules: tests/policies/rules/test_kubernetes.py
             "kubernetes-pdb-for-replicated-workloads",
+            "dr-standby-in-another-region",  # tests/policies/rules/test_dr.py
+            "dr-standby-per-shard",
+            "dr-not-publicly-reachable",
         }
     )
     assert set(RULES) - exercised == set(), "every rule needs a compliant and a violating test input"

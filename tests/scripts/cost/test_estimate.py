@@ -54,7 +54,8 @@ def test_storage_and_iops_by_the_gb_and_iops_month(prod_cost: Estimate, dev_cost
 def test_one_nat_gateway_and_the_proxy(dev_cost: Estimate, prod_cost: Estimate) -> None:
     assert item(dev_cost, "cryb-dev-nat-a", "NAT gateway") == round(730 * 0.045, 2) == 32.85
     assert item(dev_cost, "cryb-dev-nat-a", "NAT data processed") == round(100 * 0.045, 2)
-    assert len([i for i in prod_cost.items if i.item == "NAT gateway"]) == 3
+    nats = [(i.component, i.region) for i in prod_cost.items if i.item == "NAT gateway"]
+    assert sorted(nats) == [("cryb-prod", "us-east-1")] * 3 + [("cryb-prod-dr", "us-west-2")] * 3  # + the DR VPC's
     # RDS Proxy: the writer's 8 vCPUs at 0.015 per vCPU-hour
     assert item(prod_cost, "cryb-prod-pg-00-proxy", "RDS Proxy") == round(8 * 730 * 0.015, 2)
     assert vcpus("db.r7g.2xlarge") == 8 and vcpus("db.t4g.medium") == 2 and vcpus("db.r6gd.16xlarge") == 64
