@@ -18,7 +18,7 @@ from components.dr import RegionStandby, StandbyShard
 from components.kubernetes import ApplicationAccess, PgBouncerPoolers, PoolerTargetArgs, SecretsIdentityArgs
 from components.kubernetes.manifests import pooler_endpoint as kubernetes_pooler_endpoint
 from components.local import CacheSpec, Limits, LocalPlatform, PatroniClusterSpec
-from components.monitoring import AlertTopics, Monitoring
+from components.monitoring import AlertTopics, AlertTopicsArgs, Monitoring
 from components.network import Network
 from components.network.plan import plan_subnets
 from components.postgres import PROXY_PORT, BackupReplicationArgs, Postgres, PostgresShard, shard_map
@@ -314,15 +314,18 @@ else:
     pulumi.export("kmsKeyArns", keys.arns)
 
     pagerduty_url = monitoring_config.pagerduty_integration_url
-    alerts = AlertTopics(
-        f"cryb-{stack}-alerts",
-        {
+
+    def alert_topics_args(
+        topic_region: str, topic_keys: KmsKeys, topic_network: Network, topic_tags: dict[str, str]
+    ) -> AlertTopicsArgs:
+        """The alert topics of one region (the primary, and the DR region's for the alarms raised there)."""
+        return {
             "account_id": account_id,
-            "region": region,
+            "region": topic_region,
             "deletion_window_days": config.kms.deletion_window_days,
             "rotation_period_days": config.kms.rotation_period_days,
-            "logs_kms_key_arn": keys.arns["logs"],
-            "secrets_kms_key_arn": keys.arns["secrets"],
+            "logs_kms_key_arn": topic_keys.arns["logs"],
+            "secrets_kms_key_arn": topic_keys.arns["secrets"],
             "log_retention_days": monitoring_config.log_retention_days,
             # Decrypted by the engine, kept a Pulumi secret from here on (state, previews, the subscription).
             "pagerduty_integration_url": pulumi.Output.secret(pagerduty_url.get_secret_value())
@@ -331,11 +334,12 @@ else:
             "delivery_success_sample_rate": monitoring_config.delivery_success_sample_rate,
             "forwarder_reserved_concurrency": monitoring_config.forwarder_reserved_concurrency,
             # In the VPC (Lambda.3), in the app tier: its NAT reaches the webhooks, PagerDuty and AWS APIs.
-            "forwarder_vpc_id": network.vpc_id,
-            "forwarder_subnet_ids": network.app_subnet_ids,
-            "tags": tags,
-        },
-    )
+            "forwarder_vpc_id": topic_network.vpc_id,
+            "forwarder_subnet_ids": topic_network.app_subnet_ids,
+            "tags": topic_tags,
+        }
+
+    alerts = AlertTopics(f"cryb-{stack}-alerts", alert_topics_args(region, keys, network, tags))
 
     # -- backups (docs/backups.md): immutable encrypted buckets, AWS Backup for the shards, restore testing --
     bk = config.backups
@@ -725,23 +729,7 @@ else:
         )
         dr_alerts = AlertTopics(
             f"cryb-{stack}-dr-alerts",
-            {
-                "account_id": account_id,
-                "region": standby_region,
-                "deletion_window_days": config.kms.deletion_window_days,
-                "rotation_period_days": config.kms.rotation_period_days,
-                "logs_kms_key_arn": dr_keys.arns["logs"],
-                "secrets_kms_key_arn": dr_keys.arns["secrets"],
-                "log_retention_days": monitoring_config.log_retention_days,
-                "pagerduty_integration_url": pulumi.Output.secret(pagerduty_url.get_secret_value())
-                if pagerduty_url
-                else None,
-                "delivery_success_sample_rate": monitoring_config.delivery_success_sample_rate,
-                "forwarder_reserved_concurrency": monitoring_config.forwarder_reserved_concurrency,
-                "forwarder_vpc_id": dr_network.vpc_id,
-                "forwarder_subnet_ids": dr_network.app_subnet_ids,
-                "tags": {**tags, "dr": "standby"},
-            },
+            alert_topics_args(standby_region, dr_keys, dr_network, {**tags, "dr": "standby"}),
             opts=dr_provider_opts,
         )
         standby_shards: list[dict[str, Any]] = []

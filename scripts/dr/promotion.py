@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .promotion_plan import Journal, StandbyTarget
+from .rds_restore import aws_error_code
+from .rds_restore import describe_instance as _describe
 
 # RDS for PostgreSQL: new transactions are read-only (dynamic, applied without a reboot). Applications that follow the
 # shard-map version re-read the outputs; the parameter stops the ones that do not from writing to the old region.
@@ -41,19 +43,6 @@ class PromotionSettings:
     """Automated backups of each promoted instance (a replica has none)."""
     poll_seconds: float = 15.0
     timeout_seconds: float = 3600.0
-
-
-def _error_code(exc: BaseException) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-
-
-def _describe(rds: Any, identifier: str) -> dict[str, Any] | None:
-    try:
-        return rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
-    except Exception as exc:
-        if _error_code(exc) in ("DBInstanceNotFound", "DBInstanceNotFoundFault"):
-            return None
-        raise
 
 
 def _is_replica(instance: dict[str, Any]) -> bool:
@@ -123,7 +112,7 @@ def fence(target: StandbyTarget, clients: Clients, fenced_groups: set[str]) -> d
                 fenced_groups.add(group)
         return {"result": f"read-only ({', '.join(groups) or 'no parameter group'})"}
     except Exception as exc:  # the region is down: endpoint errors, timeouts, throttling of a failing region
-        if _error_code(exc) in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+        if aws_error_code(exc) in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
             raise
         return {"result": f"unreachable ({type(exc).__name__}); the shard-map version change fences routers"}
 

@@ -27,7 +27,7 @@ TERMINAL_STATUSES = {
 }
 
 
-def _error_code(exc: BaseException) -> str:
+def aws_error_code(exc: BaseException) -> str:
     return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
 
@@ -35,7 +35,7 @@ def describe_instance(rds: Any, identifier: str) -> dict[str, Any] | None:
     try:
         return rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
     except Exception as exc:
-        if _error_code(exc) in ("DBInstanceNotFound", "DBInstanceNotFoundFault"):
+        if aws_error_code(exc) in ("DBInstanceNotFound", "DBInstanceNotFoundFault"):
             return None
         raise
 
@@ -138,7 +138,7 @@ def delete_scratch(rds: Any, scratch: str, run_id: str, settings: DrillSettings,
             rds.delete_db_instance(DBInstanceIdentifier=scratch, SkipFinalSnapshot=True, DeleteAutomatedBackups=True)
             return True
         except Exception as exc:
-            code = _error_code(exc)
+            code = aws_error_code(exc)
             if code in ("DBInstanceNotFound", "DBInstanceNotFoundFault"):
                 return True
             if code in ("InvalidDBInstanceState", "InvalidDBInstanceStateFault"):
