@@ -16,7 +16,10 @@ NETWORK_INTERFACE = "aws:ec2/networkInterface:NetworkInterface"
 
 def computed_state(resource: RecordedResource, region: str) -> dict[str, Any]:
     """The outputs the preview's engine gives the resource (ids, ARNs, addresses), by the engine's own rule."""
-    args = SimpleNamespace(typ=resource.type, name=resource.name, inputs=resource.inputs)
+    args = SimpleNamespace(
+        typ=resource.type, name=resource.name, inputs=resource.inputs, provider=resource.provider,
+        custom=resource.custom,
+    )  # fmt: skip
     _, state = mock_engine.EchoMocks(region).new_resource(cast(Any, args))
     return state
 

@@ -24,6 +24,8 @@ def schema_paths(node: dict[str, Any], path: str = "") -> list[str]:
     for key, child in node.get("properties", {}).items():
         here = f"{path}.{key}" if path else key
         paths += [here, *schema_paths(child, here)]
+    for alternative in [*node.get("oneOf", []), *node.get("anyOf", [])]:  # e.g. `dr`: null or the section
+        paths += [p for p in schema_paths(alternative, path) if p not in paths]
     extra = node.get("additionalProperties")
     if isinstance(extra, dict):
         paths += [f"{path}.{ANY}", *schema_paths(extra, f"{path}.{ANY}")]

@@ -228,7 +228,9 @@ def test_the_production_shape_outputs_owner_role_pg_partman_and_pg_cron(
     the database, pg_partman and pg_cron and grants them to the owner; the operator runs `migrate --outputs` as the
     owner, whose password is in Secrets Manager."""
     server = postgres_factory.create(
-        name="analytics-cron", settings={"shared_preload_libraries": "pg_cron", "cron.database_name": "cryb"}
+        name="analytics-cron",
+        # the rendered cluster preloads pgaudit too: the post-bootstrap script creates its extension
+        settings={"shared_preload_libraries": "pg_cron,pgaudit", "cron.database_name": "cryb"},
     )
     password = "owner-" + server.info.password
     run_post_bootstrap(rendered_post_bootstrap(prod), server, tmp_path, backend="partman", admin_password=password)
@@ -317,7 +319,7 @@ def test_the_database_owner_without_superuser_gets_partman_when_granted_and_nati
     """As on the self-hosted cluster: the rendered bootstrap creates pg_partman as superuser and grants it to the owner
     (database `cryb`, here without pg_cron preloaded); migrations run as the owner. `ungranted` has the extension but
     not the grants, `plain` neither."""
-    server = postgres_factory.create(name="analytics")
+    server = postgres_factory.create(name="analytics", settings={"shared_preload_libraries": "pgaudit"})
     password = "owner-" + server.info.password
     run_post_bootstrap(rendered_post_bootstrap(prod), server, tmp_path, backend="partman", admin_password=password)
     for database in ("ungranted", "plain"):
