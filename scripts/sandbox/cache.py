@@ -17,14 +17,12 @@ Their user data runs as rendered, with this image (Image, scripts/sandbox/image.
 
 from __future__ import annotations
 
-from types import MappingProxyType, SimpleNamespace
-from typing import Any, cast
+from types import MappingProxyType
 
-from scripts.preview import mock_engine
 from scripts.preview.mock_engine import Evaluation, RecordedResource
 from scripts.sandbox.image import Image
 from scripts.sandbox.node import NodeSpec
-from scripts.sandbox.preview import LAUNCH_TEMPLATE, computed_state
+from scripts.sandbox.preview import LAUNCH_TEMPLATE, computed_state, engine_answer
 
 CACHE = "cryb:cache:Cache"
 INSTANCE = "aws:ec2/instance:Instance"
@@ -38,9 +36,7 @@ VALKEY_PROGRAMS = MappingProxyType(
 
 def resource_id(resource: RecordedResource, region: str) -> str:
     """The id the preview's engine gives the resource (what other resources' inputs refer to it by)."""
-    args = SimpleNamespace(typ=resource.type, name=resource.name, inputs=resource.inputs)
-    resource_id, _ = mock_engine.EchoMocks(region).new_resource(cast(Any, args))
-    return str(resource_id)
+    return str(engine_answer(resource, region)[0])
 
 
 def cache_image() -> Image:

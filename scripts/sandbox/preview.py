@@ -14,14 +14,18 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 NETWORK_INTERFACE = "aws:ec2/networkInterface:NetworkInterface"
 
 
-def computed_state(resource: RecordedResource, region: str) -> dict[str, Any]:
-    """The outputs the preview's engine gives the resource (ids, ARNs, addresses), by the engine's own rule."""
+def engine_answer(resource: RecordedResource, region: str) -> tuple[str | None, dict[str, Any]]:
+    """The id and outputs the preview's engine gives the resource (ids, ARNs, addresses), by the engine's own rule."""
     args = SimpleNamespace(
         typ=resource.type, name=resource.name, inputs=resource.inputs, provider=resource.provider,
         custom=resource.custom,
     )  # fmt: skip
-    _, state = mock_engine.EchoMocks(region).new_resource(cast(Any, args))
-    return state
+    return mock_engine.EchoMocks(region).new_resource(cast(Any, args))
+
+
+def computed_state(resource: RecordedResource, region: str) -> dict[str, Any]:
+    """The outputs the preview's engine gives the resource."""
+    return engine_answer(resource, region)[1]
 
 
 def vpc_address(interface: RecordedResource, region: str) -> str:
