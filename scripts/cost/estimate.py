@@ -103,6 +103,8 @@ class Estimate:
 
 # Types that cost nothing themselves (configuration, attachments, identities) or whose usage stays in free tiers.
 FREE: dict[str, str] = {
+    # AWS's single-user rotation application: the CloudFormation stack is free, its Lambda runs a few times a month.
+    "aws:serverlessrepository/cloudFormationStack:CloudFormationStack": "free: rotation Lambda, a few runs a month",
     **{
         t: "free: network configuration"
         for t in (

@@ -192,7 +192,7 @@ OUTPUT_DEVIATIONS = {
     (
         "selfhosted/clusters/0",
         "required",
-        ("backupPrefix", "nodes", "secretArn", "synchronousModeStrict", "timescaledb"),
+        ("backup", "backupPrefix", "nodes", "secretArn", "synchronousModeStrict", "timescaledb"),
     ),
     ("selfhosted/clusters/0", "additionalProperties", ("adminUser", "nodePorts")),
 }

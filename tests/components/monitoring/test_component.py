@@ -439,7 +439,15 @@ def test_every_selfhosted_node_of_prod_is_alarmed_and_pages_through_its_cluster(
         if any(a.type == "cryb:postgres_selfhosted:SelfHostedCluster" for a in prod.ancestors(g))
     ]
     assert sorted(groups) == [f"cryb-prod-analytics-node-{letter}" for letter in "abc"]
-    expected = {"status-check", "in-service", "cpu", "data-disk-warning", "data-disk-critical", "memory"}
+    expected = {
+        "status-check",
+        "in-service",
+        "cpu",
+        "data-disk-warning",
+        "data-disk-critical",
+        "memory",
+        "replication-lag",
+    }
     for group in groups:
         alarms = monitored_alarms(prod, "AutoScalingGroupName", group)
         # The metrics agent's replication lag names the cluster and the Patroni member instead of the group.

@@ -415,4 +415,12 @@ EXPECTED: dict[str, list[str]] = {
     "kubernetes-no-plaintext-secret@Secret#0": [
         "Secret declared with stringData: its values land in the Pulumi state; use an ExternalSecret"
     ],
+    "rds-postgres-audit-logging@ParameterGroup#0": [
+        "shared_preload_libraries does not load pgaudit: add it (a reboot applies it)."
+    ],
+    "rds-postgres-audit-logging@ParameterGroup#1": ["pgaudit.log does not log ['role']: set it to include ddl, role."],
+    "rds-postgres-audit-logging@ParameterGroup#2": [
+        "log_disconnections is not 1: set it so every session is on record."
+    ],
+    "rds-postgres-audit-logging@ParameterGroup#3": ["log_connections is not 1: set it so every session is on record."],
 }

@@ -590,7 +590,7 @@ def test_dr_drill_restores_the_cluster_into_a_scratch_node_and_reports_rto_and_r
     assert scratch_dirs and not scratch_dirs[0].exists()
     MEASURED["dr_drill_rto_s"], MEASURED["dr_drill_rpo_s"] = result.rto_seconds, result.rpo_seconds
     summary = json.loads(document.read_text())["summary"]
-    assert summary["passed"] == 1 and summary["max_rto_seconds"] == result.rto_seconds
+    assert summary["passed"] == 1 and summary["maxRtoSeconds"] == result.rto_seconds
     assert "| analytics | passed |" in markdown.read_text()
 
 
