@@ -3,7 +3,7 @@
 
 Owns: `component.py` (the `Postgres` component and `PostgresShard`), `tuning.py` (instance classes and
 parameters, pure), `schedule.py` (windows, pure), `shard_map.py` (bucket -> shard, pure).
-May import: `components.security`, `components.metrics`.
+May import: `components.security`, `components.metrics`, `cryb_db_client` (the key -> bucket rule).
 Imported by: `__main__`, `components.monitoring`,
 `components.selfhosted` (tuning), `components.config` (pure modules).
 """

@@ -15,22 +15,11 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from cryb_db_client import hashing
+
 HASH_ALGORITHM = "sha256-first8-be-mod"
 DEFAULT_BUCKET_COUNT = 1024
 SCHEMA_VERSION = 1
-
-
-def key_bytes(key: int | str | bytes) -> bytes:
-    """The canonical bytes of a key (see the module docstring)."""
-    if isinstance(key, bool):  # bool is an int; True/False are not ids
-        raise TypeError("a shard key is an int, str or bytes, not a bool")
-    if isinstance(key, int):
-        return str(key).encode("ascii")
-    if isinstance(key, str):
-        return key.encode("utf-8")
-    if isinstance(key, bytes):
-        return key
-    raise TypeError(f"a shard key is an int, str or bytes, not {type(key).__name__}")
 
 
 def _check_bucket_count(bucket_count: int) -> None:
@@ -39,10 +28,9 @@ def _check_bucket_count(bucket_count: int) -> None:
 
 
 def bucket_of(key: int | str | bytes, bucket_count: int = DEFAULT_BUCKET_COUNT) -> int:
-    """The logical bucket of `key`."""
-    _check_bucket_count(bucket_count)
-    digest = hashlib.sha256(key_bytes(key)).digest()
-    return int.from_bytes(digest[:8], "big") % bucket_count
+    """The logical bucket of `key`: the router's rule (cryb_db_client.hashing), so the program and the
+    applications cannot disagree."""
+    return hashing.bucket_of(key, bucket_count)
 
 
 @dataclass(frozen=True)
