@@ -4,11 +4,10 @@ every shard, whose report is written even when it is interrupted."""
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from .patroni_drill import ScratchFactory, drill_patroni
 from .planning import DrillSettings, PatroniTarget, ShardTarget, scratch_identifier
 from .rds_restore import delete_scratch, describe_instance, latest_restorable_time, poll, restore_done, restore_request
 from .report import DrillReport, ShardResult, iso, print_summary, write_report
-from .verification import verify_restored, write_marker, write_ticks
+from .verification import verify_restored, write_restore_point
 
 
 def drill_shard(
@@ -55,18 +54,7 @@ def drill_shard(
         source = (shard.id, shard.instance_identifier, shard.host, shard.port, shard.database, shard.secret_arn)
         primary = connect(Endpoint("primary", *source))
         with primary:
-            marker = write_marker(primary, run_id, shard.id)
-            default = marker.acked_at + timedelta(seconds=settings.settle_seconds)
-            # Whole seconds: the RDS API may not keep sub-second restore times.
-            target = settings.target or datetime.fromtimestamp(math.ceil(default.timestamp()), UTC)
-            ticks = write_ticks(
-                primary,
-                run_id,
-                shard.id,
-                until=target + timedelta(seconds=settings.settle_seconds),
-                interval_seconds=settings.tick_interval_seconds,
-                max_seconds=settings.max_tick_seconds,
-            )
+            marker, target, ticks = write_restore_point(primary, run_id, shard.id, settings)
         result.target_time = iso(target)
         result.marker_started_at, result.marker_acked_at = iso(marker.started_at), iso(marker.acked_at)
 

@@ -9,12 +9,11 @@ RTO = restore started -> promoted and verified.
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.progress import Progress
@@ -24,7 +23,7 @@ from .planning import DrillSettings, PatroniTarget
 from .rds_restore import poll
 from .report import ShardResult, iso
 from .scratch_node import ScratchNode
-from .verification import verify_restored, write_marker, write_ticks
+from .verification import verify_restored, write_restore_point
 
 ScratchFactory = Callable[[PatroniTarget], ScratchNode]
 _SEGMENT = re.compile(r"^[0-9A-F]{24}$")
@@ -76,17 +75,7 @@ def drill_patroni(
                 raise RuntimeError(f"{target.name}: the primary has archived no WAL yet: nothing to restore from")
             result.latest_restorable_time_at_start = iso(last_time)
             result.rpo_seconds = round(max(0.0, (now() - last_time).total_seconds()), 3)
-            marker = write_marker(primary, run_id, target.id)
-            default = marker.acked_at + timedelta(seconds=settings.settle_seconds)
-            target_time = settings.target or datetime.fromtimestamp(math.ceil(default.timestamp()), UTC)
-            ticks = write_ticks(
-                primary,
-                run_id,
-                target.id,
-                until=target_time + timedelta(seconds=settings.settle_seconds),
-                interval_seconds=settings.tick_interval_seconds,
-                max_seconds=settings.max_tick_seconds,
-            )
+            marker, target_time, ticks = write_restore_point(primary, run_id, target.id, settings)
             result.target_time = iso(target_time)
             result.marker_started_at, result.marker_acked_at = iso(marker.started_at), iso(marker.acked_at)
             row = primary.execute("select pg_walfile_name(pg_current_wal_lsn())").fetchone()

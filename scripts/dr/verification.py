@@ -3,15 +3,18 @@ primary, then check the restored copy has every row committed before the target 
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import psycopg
+
+    from .planning import DrillSettings
 
 
 SCHEMA = "dr_drill"
@@ -126,6 +129,25 @@ class Verification:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+def write_restore_point(
+    conn: psycopg.Connection[Any], run_id: str, shard: str, settings: DrillSettings
+) -> tuple[Marker, datetime, list[Tick]]:
+    """The marker, the restore target (the settings' or whole seconds after the marker: the RDS API may not keep
+    sub-second restore times) and the ticks committed around it; what every drill restores to and verifies."""
+    marker = write_marker(conn, run_id, shard)
+    default = marker.acked_at + timedelta(seconds=settings.settle_seconds)
+    target = settings.target or datetime.fromtimestamp(math.ceil(default.timestamp()), UTC)
+    ticks = write_ticks(
+        conn,
+        run_id,
+        shard,
+        until=target + timedelta(seconds=settings.settle_seconds),
+        interval_seconds=settings.tick_interval_seconds,
+        max_seconds=settings.max_tick_seconds,
+    )
+    return marker, target, ticks
 
 
 def verify_restored(
