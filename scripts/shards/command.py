@@ -51,6 +51,9 @@ SubSsl = Annotated[
 SubRootCert = Annotated[
     Path | None, typer.Option("--subscription-sslrootcert", help="CA file path on the target server.")
 ]
+MinFreeGb = Annotated[float, typer.Option(help="Free storage each shard keeps beyond the move.")]
+MaxLagSeconds = Annotated[float, typer.Option(help="Largest replica lag allowed on either shard.")]
+AssumeFreeGb = Annotated[float | None, typer.Option(help="Free storage where it cannot be measured.")]
 
 
 def _say(message: str) -> None:
@@ -116,9 +119,9 @@ def plan_command(
     credentials: Creds = CredentialSource.secret,
     sslmode: Ssl = SslMode.verify_full,
     sslrootcert: RootCert = None,
-    min_free_gb: Annotated[float, typer.Option(help="Free storage each shard keeps beyond the move.")] = 1.0,
-    max_lag_seconds: Annotated[float, typer.Option(help="Largest replica lag allowed on either shard.")] = 30.0,
-    assume_free_gb: Annotated[float | None, typer.Option(help="Free storage where it cannot be measured.")] = None,
+    min_free_gb: MinFreeGb = 1.0,
+    max_lag_seconds: MaxLagSeconds = 30.0,
+    assume_free_gb: AssumeFreeGb = None,
 ) -> None:
     """What a move would do and whether it may start (reads only)."""
     shards = _shards(outputs, credentials, sslmode, sslrootcert)
@@ -154,9 +157,9 @@ def move_command(
     subscription_sslrootcert: SubRootCert = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only plan and check (same as `shards plan`).")] = False,
     until: Annotated[str | None, typer.Option(help=f"Stop after this step ({', '.join(STEPS[:4])}).")] = None,
-    min_free_gb: Annotated[float, typer.Option(help="Free storage each shard keeps beyond the move.")] = 1.0,
-    max_lag_seconds: Annotated[float, typer.Option(help="Largest replica lag allowed on either shard.")] = 30.0,
-    assume_free_gb: Annotated[float | None, typer.Option(help="Free storage where it cannot be measured.")] = None,
+    min_free_gb: MinFreeGb = 1.0,
+    max_lag_seconds: MaxLagSeconds = 30.0,
+    assume_free_gb: AssumeFreeGb = None,
     cutover_timeout: Annotated[float, typer.Option(help="Longest fence before the cut-over is abandoned.")] = 10.0,
 ) -> None:
     """Copy the buckets to the target, fence, verify and switch the map (resumes a stopped move)."""
