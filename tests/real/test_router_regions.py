@@ -11,14 +11,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 
 from components.postgres import shard_map
-from cryb_db_client import FanOutTimeoutError, Router, SecretsManager, Transaction, bucket_of, parse
+from cryb_db_client import FanOutTimeoutError, Router, Transaction, bucket_of, parse
 from cryb_db_client.hashing import BUCKET_FUNCTION_SQL, bucket_sql
 from scripts import PROJECT_DIR
-from scripts.servers.moto import DUMMY_AWS_ENV, MotoServer
+from scripts.servers.moto import MotoServer
 from tests.servers.shards import SCHEMA, ShardRig, shard_rig, stack_outputs
 
 pytestmark = pytest.mark.servers
@@ -48,19 +47,10 @@ def _router(rig: ShardRig, eu: dict, tmp_path: Path) -> Router:
     eu_path = tmp_path / "outputs-eu.json"
     eu_path.write_text(json.dumps(eu))
 
-    def client(region: str) -> object:
-        return boto3.client(
-            "secretsmanager",
-            region_name=region,
-            endpoint_url=rig.aws_env["AWS_ENDPOINT_URL"],
-            aws_access_key_id=DUMMY_AWS_ENV["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=DUMMY_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-        )
-
     return Router.from_files(
         rig.outputs_path,
         eu_path,
-        credentials=SecretsManager(client_factory=client),
+        credentials=rig.secrets_manager(),
         sslrootcert=rig.tls.ca_file,
         home_region="us-east-1",
         refresh_seconds=0,

@@ -12,13 +12,12 @@ import sys
 import time
 from collections.abc import Iterator
 
-import boto3
 import psycopg
 import pytest
 
-from cryb_db_client import SQLSTATE_NOT_HERE, Router, SecretsManager, bucket_of
+from cryb_db_client import SQLSTATE_NOT_HERE, Router, bucket_of
 from scripts import PROJECT_DIR
-from scripts.servers.moto import DUMMY_AWS_ENV, MotoServer
+from scripts.servers.moto import MotoServer
 from tests.servers.shard_workload import Reader, Writer
 from tests.servers.shards import ShardRig, shard_rig
 
@@ -35,18 +34,9 @@ def rig(moto_instance: MotoServer) -> Iterator[ShardRig]:
 
 
 def _router(rig: ShardRig) -> Router:
-    def client(region: str) -> object:
-        return boto3.client(
-            "secretsmanager",
-            region_name=region,
-            endpoint_url=rig.aws_env["AWS_ENDPOINT_URL"],
-            aws_access_key_id=DUMMY_AWS_ENV["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=DUMMY_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-        )
-
     return Router.from_files(
         rig.outputs_path,
-        credentials=SecretsManager(client_factory=client),
+        credentials=rig.secrets_manager(),
         sslmode="verify-full",
         sslrootcert=rig.tls.ca_file,
         refresh_seconds=0.2,

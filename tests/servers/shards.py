@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from components.postgres import shard_map
+from cryb_db_client.credentials import SecretsManager
 from scripts.servers.moto import DUMMY_AWS_ENV, MotoServer
 from scripts.servers.moto_tls import TlsFiles, write_certificates
 from scripts.servers.process import chown_tree, make_workdir, remove_workdir, service_user
@@ -106,6 +109,20 @@ class ShardRig:
 
     def connect(self, index: int) -> Any:
         return self.servers[index].connect(dbname=DATABASE, autocommit=True)
+
+    def secrets_manager(self) -> SecretsManager:
+        """The router's Secrets Manager credentials, reading this rig's moto in any region."""
+
+        def client(region: str) -> object:
+            return boto3.client(
+                "secretsmanager",
+                region_name=region,
+                endpoint_url=self.aws_env["AWS_ENDPOINT_URL"],
+                aws_access_key_id=DUMMY_AWS_ENV["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=DUMMY_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+            )
+
+        return SecretsManager(client_factory=client)
 
     def cli_env(self) -> dict[str, str]:
         """Environment for `python -m scripts shards ...` subprocesses: moto as AWS, nothing of the caller's PG*."""
