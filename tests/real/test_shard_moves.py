@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -135,6 +136,18 @@ def _run_workload(rig: ShardRig) -> tuple[Router, Writer, Reader]:
     return router, writer, reader
 
 
+@contextmanager
+def _workload(rig: ShardRig) -> Iterator[tuple[Router, Writer, Reader]]:
+    """A writer and a reader through the router while the test moves buckets; stopped and closed however it ends."""
+    router, writer, reader = _run_workload(rig)
+    try:
+        yield router, writer, reader
+    finally:
+        writer.stop()
+        reader.stop()
+        router.close()
+
+
 def _stop(writer: Writer, reader: Reader) -> None:
     time.sleep(0.5)
     writer.stop()
@@ -147,8 +160,7 @@ def _stop(writer: Writer, reader: Reader) -> None:
 
 
 def test_moving_a_quarter_of_the_buckets_loses_nothing_and_pauses_writes_briefly(rig: ShardRig) -> None:
-    router, writer, reader = _run_workload(rig)
-    try:
+    with _workload(rig) as (router, writer, reader):
         moved = _cli(rig, "move", "--buckets", "0-255", "--to", "2")
         assert moved.returncode == 0, moved.stderr
         assert "switched" in moved.stdout
@@ -157,12 +169,6 @@ def test_moving_a_quarter_of_the_buckets_loses_nothing_and_pauses_writes_briefly
         finished = _cli(rig, "finish", "--buckets", "0-255", "--to", "2", "--grace-seconds", "1")
         assert finished.returncode == 0, finished.stderr
         _stop(writer, reader)
-    except BaseException:
-        writer.stop()
-        reader.stop()
-        router.close()
-        raise
-    try:
         _assert_exactly_once(rig, router, writer)
         assert all(router.live_map().owner(b) == 2 for b in range(256))
         pauses = writer.pauses(range(256))
@@ -178,14 +184,11 @@ def test_moving_a_quarter_of_the_buckets_loses_nothing_and_pauses_writes_briefly
         move = journal["b0000_0255_s0_t2"]
         assert move["step"] == "finished" and 0 < move["pause_seconds"] <= PAUSE_LIMIT_SECONDS
         assert move["rows_copied"] > 0 and move["rows_deleted"] >= move["rows_copied"]
-    finally:
-        router.close()
 
 
 def test_a_mover_killed_mid_copy_and_mid_cut_over_resumes_to_the_same_result(rig: ShardRig) -> None:
     move = ("--buckets", "512-767", "--to", "2")
-    router, writer, reader = _run_workload(rig)
-    try:
+    with _workload(rig) as (router, writer, reader):
         _hang_and_kill(rig, "copying", *move)
         assert _journal_step(rig, 2, 512, 767) == "copying"
         _hang_and_kill(rig, "fenced", *move)
@@ -200,16 +203,8 @@ def test_a_mover_killed_mid_copy_and_mid_cut_over_resumes_to_the_same_result(rig
         finished = _cli(rig, "finish", *move, "--grace-seconds", "1")
         assert finished.returncode == 0, finished.stderr
         _stop(writer, reader)
-    except BaseException:
-        writer.stop()
-        reader.stop()
-        router.close()
-        raise
-    try:
         _assert_exactly_once(rig, router, writer)
         assert all(router.live_map().owner(b) == 2 for b in range(512, 768))
-    finally:
-        router.close()
 
 
 def test_a_move_that_cannot_start_is_refused_before_anything_changes(rig: ShardRig) -> None:
