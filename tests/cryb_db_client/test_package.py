@@ -53,3 +53,16 @@ def test_the_router_has_its_own_distribution() -> None:
     names = sorted(d.split(">")[0].split("=")[0] for d in project["dependencies"])
     assert names == ["psycopg", "psycopg-pool"]  # no pulumi: applications install only this
     assert project["optional-dependencies"]["aws"][0].startswith("boto3")
+
+
+def test_every_exported_name_resolves_and_hashing_alone_loads_no_driver() -> None:
+    probe = (
+        "import sys, cryb_db_client.hashing as h;"
+        "assert 'psycopg' not in sys.modules, 'hashing pulled in psycopg';"
+        "import cryb_db_client as c;"
+        "missing = [n for n in c.__all__ if getattr(c, n, None) is None];"
+        "print(sorted(c._MODULE_OF) == sorted(c.__all__), missing)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "[]"]
