@@ -24,7 +24,14 @@ from components.network.plan import plan_subnets
 from components.postgres import PROXY_PORT, BackupReplicationArgs, Postgres, PostgresShard, shard_map
 from components.postgres.shard_ledger import LedgerError, ledger_problems, load_stack_ledger, published_map_shards
 from components.security import KmsKeys
-from components.selfhosted import SelfHostedCluster, SelfHostedClusterArgs, SelfHostedCredentialRotation
+from components.selfhosted import (
+    SecretReplica,
+    SelfHostedCluster,
+    SelfHostedClusterArgs,
+    SelfHostedCredentialRotation,
+    StandbyOf,
+)
+from components.selfhosted.pgbackrest_node import backup_prefix
 
 # The local stack (cryb-db:target: docker): the bridge network's subnet and the first published port on 127.0.0.1.
 LOCAL_SUBNET = "172.28.0.0/24"
@@ -44,6 +51,29 @@ def standby_outputs(standby: StandbyShard, region: str, port: int) -> dict[str, 
         "region": region,
         "lagAlarmName": standby.lag_alarm_name,
         "unhealthyAlarmName": standby.unhealthy_alarm_name,
+    }
+
+
+def standby_cluster_outputs(standby: SelfHostedCluster, primary: SelfHostedCluster, region: str) -> dict[str, Any]:
+    """One self-hosted cluster's entry of the `dr` outputs section (docs/outputs.md)."""
+    entry = standby.cluster_outputs()
+    return {
+        "name": entry["name"],
+        "source": primary.identifier,
+        "kind": "patroni-standby-cluster",
+        "standbyIdentifier": standby.identifier,
+        "writerEndpoint": entry["writerEndpoint"],
+        "readerEndpoints": entry["readerEndpoints"],
+        "port": entry["port"],
+        "databaseName": entry["databaseName"],
+        "region": region,
+        "nodes": entry["nodes"],
+        "secretArn": entry["secretArn"],
+        "restApiSecretArn": standby.secret_arns["restapi"],
+        "sourceBackupPrefix": backup_prefix(entry["name"]),
+        "backup": entry["backup"],
+        "unhealthyAlarmName": f"{standby.identifier}-unhealthy",
+        "alarmPrefix": standby.identifier,
     }
 
 
@@ -409,6 +439,51 @@ else:
         },
     )
 
+    backup_replication: BackupReplicationArgs | None = None
+    dr_keys: KmsKeys | None = None
+    if backup_region is not None:
+        # Replicated backups are encrypted with a CMK of the destination region; KmsKeys creates it there.
+        dr_provider = provider_for(backup_region)
+        dr_keys = KmsKeys(
+            f"cryb-{stack}-dr-keys",
+            {
+                # The warm standby in the same region also needs its logs and secrets keys (section `dr` below).
+                "purposes": ["data", "logs", "secrets"] if backup_region == standby_region else ["data"],
+                "account_id": account_id,
+                "region": backup_region,
+                "deletion_window_days": config.kms.deletion_window_days,
+                "rotation_period_days": config.kms.rotation_period_days,
+                "tags": tags,
+            },
+            opts=pulumi.ResourceOptions(providers={"aws": dr_provider}),
+        )
+        backup_replication = {"region": backup_region, "kms_key_arn": dr_keys.arns["data"]}
+
+    # The warm standby's keys (docs/disaster-recovery.md#the-warm-standby): the replicated backups' key set when both
+    # regions are the same; declared before the self-hosted clusters, whose secrets are replicated with its key.
+    standby_keys: KmsKeys | None = None
+    dr_provider_opts: pulumi.ResourceOptions | None = None
+    if standby_region is not None:
+        dr_provider_opts = pulumi.ResourceOptions(providers={"aws": provider_for(standby_region)})
+        standby_keys = dr_keys
+        if dr_keys is None or backup_region != standby_region:
+            standby_keys = KmsKeys(
+                f"cryb-{stack}-standby-keys",
+                {
+                    # `data` encrypts the RDS standbys and the standby clusters' volumes (a key nothing uses is
+                    # refused): none with self-hosted shards and no self-hosted cluster.
+                    "purposes": ["data", "logs", "secrets"]
+                    if pg.engine == "rds" or config.selfhosted.clusters
+                    else ["logs", "secrets"],
+                    "account_id": account_id,
+                    "region": standby_region,
+                    "deletion_window_days": config.kms.deletion_window_days,
+                    "rotation_period_days": config.kms.rotation_period_days,
+                    "tags": tags,
+                },
+                opts=dr_provider_opts,
+            )
+
     # -- self-hosted PostgreSQL (docs/selfhosted.md): Patroni on EC2 NVMe, for analytics clusters and `engine: ec2` --
     sh = config.selfhosted
     data_subnet_cidrs = [
@@ -460,46 +535,30 @@ else:
             "tags": tags,
         }
 
-    selfhosted_clusters = [
-        SelfHostedCluster(
-            f"cryb-{stack}-{cluster_name}",
-            selfhosted_args(
-                cluster_name,
-                cluster,
-                timescaledb=cluster.timescaledb,
-                port=sh.port,
-                database_name=cluster.database_name,
-                admin_user=cluster.admin_user,
-                backup_retention_days=cluster.backup_retention_days,
-                log_retention_days=sh.log_retention_days,
-            ),
+    def analytics_args(cluster_name: str, cluster: Any) -> SelfHostedClusterArgs:
+        """A `selfhosted.clusters` entry's args (the primary's, and its DR standby cluster's before its changes)."""
+        return selfhosted_args(
+            cluster_name,
+            cluster,
+            timescaledb=cluster.timescaledb,
+            port=sh.port,
+            database_name=cluster.database_name,
+            admin_user=cluster.admin_user,
+            backup_retention_days=cluster.backup_retention_days,
+            log_retention_days=sh.log_retention_days,
         )
-        for cluster_name, cluster in sh.clusters.items()
-    ]
+
+    selfhosted_clusters = []
+    for cluster_name, cluster in sh.clusters.items():
+        primary_args = analytics_args(cluster_name, cluster)
+        if standby_region is not None and standby_keys is not None:
+            # Each cluster has a standby cluster in the DR region, which needs the same credentials there.
+            primary_args["secret_replica"] = SecretReplica(standby_region, standby_keys.arns["secrets"])
+        selfhosted_clusters.append(SelfHostedCluster(f"cryb-{stack}-{cluster_name}", primary_args))
     selfhosted_outputs = {"clusters": [cluster.cluster_outputs() for cluster in selfhosted_clusters]}
     pulumi.export("selfhosted", selfhosted_outputs)
 
     # -- PostgreSQL shards (docs/postgres.md): RDS, or self-hosted Patroni clusters with `engine: ec2` --
-    backup_replication: BackupReplicationArgs | None = None
-    dr_keys: KmsKeys | None = None
-    if backup_region is not None:
-        # Replicated backups are encrypted with a CMK of the destination region; KmsKeys creates it there.
-        dr_provider = provider_for(backup_region)
-        dr_keys = KmsKeys(
-            f"cryb-{stack}-dr-keys",
-            {
-                # The warm standby in the same region also needs its logs and secrets keys (section `dr` below).
-                "purposes": ["data", "logs", "secrets"] if backup_region == standby_region else ["data"],
-                "account_id": account_id,
-                "region": backup_region,
-                "deletion_window_days": config.kms.deletion_window_days,
-                "rotation_period_days": config.kms.rotation_period_days,
-                "tags": tags,
-            },
-            opts=pulumi.ResourceOptions(providers={"aws": dr_provider}),
-        )
-        backup_replication = {"region": backup_region, "kms_key_arn": dr_keys.arns["data"]}
-
     monitored_shards: list[PostgresShard] = []
     shard_clusters: list[SelfHostedCluster] = []
     postgres: Postgres | None = None
@@ -693,21 +752,8 @@ else:
     # a cross-Region replica per RDS shard; `python -m scripts dr promote-region` promotes it --
     dr_outputs: dict[str, Any] | None = None
     if standby_region is not None:
-        dr_provider_opts = pulumi.ResourceOptions(providers={"aws": provider_for(standby_region)})
-        if dr_keys is None or backup_region != standby_region:
-            dr_keys = KmsKeys(
-                f"cryb-{stack}-standby-keys",
-                {
-                    # `data` encrypts the RDS standbys: none with self-hosted shards (a key nothing uses is refused).
-                    "purposes": ["data", "logs", "secrets"] if postgres is not None else ["logs", "secrets"],
-                    "account_id": account_id,
-                    "region": standby_region,
-                    "deletion_window_days": config.kms.deletion_window_days,
-                    "rotation_period_days": config.kms.rotation_period_days,
-                    "tags": tags,
-                },
-                opts=dr_provider_opts,
-            )
+        assert standby_keys is not None and dr_provider_opts is not None
+        dr_keys = standby_keys
         dr_network = Network(
             f"cryb-{stack}-dr",
             {
@@ -765,6 +811,60 @@ else:
                 opts=dr_provider_opts,
             )
             standby_shards = [standby_outputs(s, standby_region, pg.port) for s in standby.standbys]
+        # Per self-hosted cluster a Patroni standby cluster (docs/disaster-recovery.md#the-patroni-standby-cluster):
+        # the same component through the DR provider, in the DR VPC, replaying the replicated repository.
+        dr_data_cidrs = [s.cidr for s in plan_subnets(config.dr.cidr, len(dr_zones)) if s.tier == "data"]
+        standby_clusters: list[dict[str, Any]] = []
+        dr_patroni_clusters: list[SelfHostedCluster] = []
+        for (cluster_name, cluster), primary in zip(sh.clusters.items(), selfhosted_clusters, strict=True):
+            count = cluster.node_count
+            assert backups.replica_bucket_arn is not None and backups.replica_kms_key_arn is not None
+            standby_args = analytics_args(cluster_name, cluster)
+            standby_args.update(
+                vpc_id=dr_network.vpc_id,
+                vpc_cidr=config.dr.cidr,
+                availability_zones=dr_zones[:count],
+                subnet_ids=dr_network.data_subnet_ids[:count],
+                subnet_cidrs=dr_data_cidrs[:count],
+                client_security_group_ids=[dr_network.security_groups.app.id, dr_network.security_groups.pooler.id],
+                backup_bucket_arn=backups.replica_bucket_arn,
+                backup_kms_key_arn=backups.replica_kms_key_arn,
+                data_kms_key_arn=dr_keys.arns["data"],
+                secrets_kms_key_arn=dr_keys.arns["secrets"],
+                logs_kms_key_arn=dr_keys.arns["logs"],
+                dns_zone_name=f"{cluster_name}.{stack}-dr.cryb-db.internal",
+                region=standby_region,
+                tags={**tags, "dr": "standby"},
+                standby_of=StandbyOf(
+                    source=primary.identifier,
+                    repository_prefix=backup_prefix(cluster_name),
+                    secret_arns=primary.replica_secret_arns(standby_region),
+                ),
+            )
+            standby_cluster = SelfHostedCluster(f"cryb-{stack}-dr-{cluster_name}", standby_args, opts=dr_provider_opts)
+            standby_clusters.append(standby_cluster_outputs(standby_cluster, primary, standby_region))
+            dr_patroni_clusters.append(standby_cluster)
+        if dr_patroni_clusters:
+            # Their alarms, to the DR topics, with actions off until promotion: a standby cluster has no writer
+            # (its NLB's /primary check fails by design) and archives nothing; `dr promote-region` enables them.
+            Monitoring(
+                f"cryb-{stack}-dr-monitoring",
+                {
+                    "postgres_shards": [],
+                    "postgres_allocated_storage_gb": pg.allocated_storage_gb,
+                    "postgres_storage_type": pg.storage_type,
+                    "selfhosted_clusters": dr_patroni_clusters,
+                    "notify_topic_arn": dr_alerts.arns["warning"],
+                    "page_topic_arn": dr_alerts.arns["critical"],
+                    "settings": monitoring_config.alarm_settings(),
+                    "dashboard_name": f"cryb-db-{stack}-dr",
+                    "region": standby_region,
+                    "account_id": account_id,
+                    "tags": {**tags, "dr": "standby"},
+                    "actions_enabled": False,
+                },
+                opts=dr_provider_opts,
+            )
         dr_outputs = {
             "region": standby_region,
             "network": {
@@ -779,7 +879,7 @@ else:
             "kmsKeyArns": dr_keys.arns,
             "alertTopicArns": dr_alerts.arns,
             "shards": standby_shards,
-            "clusters": [],  # self-hosted clusters: no standby cluster yet (docs/disaster-recovery.md)
+            "clusters": standby_clusters,
         }
     pulumi.export("dr", dr_outputs)
 

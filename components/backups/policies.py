@@ -321,6 +321,40 @@ def writer_role_policy(*, bucket_arn: str, prefix: str, kms_key_arn: str, region
     )
 
 
+def reader_role_policy(*, bucket_arn: str, prefix: str, kms_key_arn: str, region: str) -> dict[str, Any]:
+    """Read-only access to another writer's prefix (a DR standby cluster replaying the primary's replicated
+    pgBackRest repository): list and get under `<prefix>/`, decrypt through S3; no write of any kind."""
+    if not prefix or "/" in prefix or "*" in prefix:
+        raise ValueError(f"prefix={prefix!r}: must be a non-empty name without '/' or '*'")
+    objects = f"{bucket_arn}/{prefix}/*"
+    return _doc(
+        {
+            "Sid": "ListSourcePrefix",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": bucket_arn,
+            "Condition": {"StringLike": {"s3:prefix": [f"{prefix}/", f"{prefix}/*"]}},
+        },
+        {"Sid": "ReadSourcePrefix", "Effect": "Allow", "Action": "s3:GetObject", "Resource": objects},
+        {
+            "Sid": "DecryptSourceThroughS3",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": kms_key_arn,
+            "Condition": {
+                "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"},
+                "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket_arn, objects]},
+            },
+        },
+        {
+            "Sid": "DenyWritesToSourcePrefix",
+            "Effect": "Deny",
+            "Action": ["s3:PutObject", "s3:DeleteObject"],
+            "Resource": objects,
+        },
+    )
+
+
 @dataclass(frozen=True)
 class LifecycleSettings:
     """Numbers of the backup buckets' lifecycle (from `cryb-db:backups`)."""

@@ -226,6 +226,9 @@ class MonitoringArgs(TypedDict):
     """Account of the alarms (alarm ARNs on the dashboard)."""
     tags: Mapping[str, str]
     """Tags on every taggable resource."""
+    actions_enabled: NotRequired[bool]
+    """False: the alarms evaluate but notify nobody until their actions are enabled (a DR standby cluster's, which
+    would report a missing writer while it only replays; `dr promote-region` enables them). Default True."""
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -252,6 +255,9 @@ class Monitoring(pulumi.ComponentResource):
         self.planned += rotation_alarm_plan(args.get("rotations", []))
 
         notify, page = args["notify_topic_arn"], args["page_topic_arn"]
+        actions_enabled = args.get("actions_enabled", True)
+        if not actions_enabled:  # the policy pack accepts disabled actions only with these tags
+            tags = {**tags, "dr": "standby", "actions-enabled-by": "dr-promote-region"}
         alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
         for planned in self.planned:
             spec, metric = planned.spec, planned.metric
@@ -270,7 +276,7 @@ class Monitoring(pulumi.ComponentResource):
                 comparison_operator=spec.comparison,
                 threshold=spec.threshold,
                 treat_missing_data=spec.treat_missing_data,
-                actions_enabled=True,
+                actions_enabled=actions_enabled,
                 alarm_actions=[notify],
                 ok_actions=[notify],
                 tags={
@@ -295,7 +301,7 @@ class Monitoring(pulumi.ComponentResource):
                     alarm_description=f"{group} is unhealthy: one of its critical alarms is in ALARM (the state reason "
                     f"names which). This is the alarm that pages. Runbook: {RUNBOOK}#shard-unhealthy",
                     alarm_rule=rule,
-                    actions_enabled=True,
+                    actions_enabled=actions_enabled,
                     alarm_actions=[page],
                     ok_actions=[page],
                     tags={**tags, "Name": composite, "severity": "critical", "group": group},

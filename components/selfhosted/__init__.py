@@ -7,17 +7,19 @@ Owns: `component.py` (`SelfHostedCluster`), `rotation.py` (`SelfHostedCredential
 packages shipped as they are: `credentials_agent/` and `metrics_agent/` (copied to every node) and
 `rotation_function/` (the Lambda).
 May import: `components.security`, `components.metrics`, `components.postgres` (tuning), `components.backups`
-(the backup writer's policy), `components.rotation`.
+(the backup writer's and a standby's reader policies), `components.rotation`.
 Imported by: `__main__`, `components.monitoring`,
 `components.config` (pure modules).
 """
 
-from components.selfhosted.component import SelfHostedCluster, SelfHostedClusterArgs
+from components.selfhosted.component import SecretReplica, SelfHostedCluster, SelfHostedClusterArgs, StandbyOf
 from components.selfhosted.rotation import SelfHostedCredentialRotation, SelfHostedCredentialRotationArgs
 
 __all__ = [
+    "SecretReplica",
     "SelfHostedCluster",
     "SelfHostedClusterArgs",
     "SelfHostedCredentialRotation",
     "SelfHostedCredentialRotationArgs",
+    "StandbyOf",
 ]

@@ -17,7 +17,13 @@ import yaml
 
 from components.postgres import tuning as postgres_tuning
 from components.selfhosted.nvme_instances import NvmeInstanceType, nvme_instance_type
-from components.selfhosted.pgbackrest_config import archive_command, replica_restore_command, restore_command
+from components.selfhosted.pgbackrest_config import (
+    archive_command,
+    replica_restore_command,
+    restore_command,
+    standby_restore_command,
+    standby_seed_command,
+)
 
 POSTGRES_PORT = 5432
 RESTAPI_PORT = 8008
@@ -130,6 +136,20 @@ class EtcdTls:
 
 
 @dataclass(frozen=True)
+class StandbySource:
+    """A standby cluster's feed (docs/disaster-recovery.md#the-patroni-standby-cluster): the primary cluster's
+    pgBackRest repository, replicated into this region's backup bucket under `repository_prefix`. The standby
+    leader is seeded from its newest backup and replays its archived WAL; nothing connects to the primary region."""
+
+    repository_prefix: str
+    """The primary's prefix (`pgbackrest-analytics`) in the bucket this cluster's pgbackrest.conf names."""
+
+
+STANDBY_SEED_METHOD = "pgbackrest_standby"
+"""The replica-creation method (a `postgresql.<method>` block) that seeds a standby leader from the primary's repo."""
+
+
+@dataclass(frozen=True)
 class PatroniInputs:
     """Everything patroni.yml of one node is rendered from. No secret values."""
 
@@ -162,6 +182,8 @@ class PatroniInputs:
     extra_local_parameters: Mapping[str, str] = field(default_factory=dict)
     etcd_tls: EtcdTls | None = None
     """None: plain HTTP to etcd (loopback drills only; the component always renders TLS)."""
+    standby: StandbySource | None = None
+    """A standby cluster of another cluster (`bootstrap.dcs.standby_cluster`); None: a primary cluster."""
 
     @property
     def node(self) -> NodeEndpoint:
@@ -205,6 +227,8 @@ def validate(inputs: PatroniInputs) -> list[str]:
         )
     if inputs.synchronous_mode and not 1 <= inputs.synchronous_node_count <= count - 1:
         problems.append(f"synchronous_node_count = {inputs.synchronous_node_count}: must be 1..{count - 1}")
+    if inputs.standby is not None and inputs.pgbackrest_config_path is None:
+        problems.append("standby: a standby cluster replays the primary's repository and needs pgbackrest_config_path")
     owned = sorted(PATRONI_OWNED_PARAMETERS & set(inputs.parameters))
     if owned:
         problems.append(f"parameters {', '.join(owned)}: set by Patroni or this renderer, not by the tuning")
@@ -335,6 +359,20 @@ def render_patroni_config(inputs: PatroniInputs) -> dict[str, object]:
             "no_params": True,
         }
         postgresql["recovery_conf"] = {"restore_command": restore_command(inputs.pgbackrest_config_path, inputs.stanza)}
+    if inputs.standby is not None and inputs.pgbackrest_config_path is not None:
+        # The standby leader is seeded from the primary's newest backup and replays its archive; its replicas stream
+        # from it as in any cluster. Promotion (`dr promote-region`) removes `standby_cluster` from the DCS.
+        config_path, source = inputs.pgbackrest_config_path, inputs.standby.repository_prefix
+        postgresql[STANDBY_SEED_METHOD] = {
+            "command": standby_seed_command(config_path, inputs.stanza, source),
+            "keep_data": True,
+            "no_params": True,
+            "no_leader": True,  # it needs no replication connection: Patroni may run it with no member to clone
+        }
+        dcs["standby_cluster"] = {
+            "create_replica_methods": [STANDBY_SEED_METHOD],
+            "restore_command": standby_restore_command(config_path, inputs.stanza, source),
+        }
     if inputs.on_role_change:
         # on_start too: the node that bootstraps a new cluster gets on_start only, never on_role_change (Patroni
         # 3.0.2), and a leader's callback must run on it as well (the stanza: issue 13, defect 2).
@@ -524,6 +562,7 @@ def node_inputs(
     client_cidrs: Sequence[str],
     cron_database: str | None = None,
     port: int = POSTGRES_PORT,
+    standby: StandbySource | None = None,
 ) -> PatroniInputs:
     """The inputs of a production node: what the component renders, and what the drill substitutes from."""
     parameters, preload = selfhosted_parameters(instance_type, cron_database=cron_database)
@@ -555,4 +594,5 @@ def node_inputs(
         post_bootstrap=POST_BOOTSTRAP_SCRIPT,
         on_role_change=ON_ROLE_CHANGE_SCRIPT,
         patroni_log_dir=PROD_PATRONI_LOG_DIR,
+        standby=standby,
     )

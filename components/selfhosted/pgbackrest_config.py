@@ -170,5 +170,24 @@ def replica_restore_command(config_path: str, stanza: str) -> str:
     return f"{_pgbackrest(config_path, stanza)} --delta restore"
 
 
+def source_repository(config_path: str, stanza: str, source_prefix: str) -> str:
+    """pgBackRest on another cluster's repository in the same bucket: the node's own configuration (bucket, key,
+    cipher passphrase) with only the repository path replaced on the command line, so nothing is ever written there
+    by this file's archive-push or backups (they name no path and use the cluster's own prefix)."""
+    if not _PREFIX.match(source_prefix):
+        raise ValueError(f"source_prefix = {source_prefix!r}: must be 1-63 lowercase letters, digits or '-' (no '/')")
+    return f"{_pgbackrest(config_path, stanza)} --repo1-path=/{source_prefix}"
+
+
+def standby_restore_command(config_path: str, stanza: str, source_prefix: str) -> str:
+    """A standby cluster's restore_command: WAL from the primary's (replicated) repository."""
+    return f'{source_repository(config_path, stanza, source_prefix)} archive-get %f "%p"'
+
+
+def standby_seed_command(config_path: str, stanza: str, source_prefix: str) -> str:
+    """How a standby cluster's leader is first created: the primary's newest backup from its repository."""
+    return f"{source_repository(config_path, stanza, source_prefix)} --delta restore"
+
+
 def backup_command(config_path: str, stanza: str, kind: Literal["full", "diff", "incr"]) -> str:
     return f"{_pgbackrest(config_path, stanza)} --type={kind} backup"

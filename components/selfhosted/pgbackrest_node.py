@@ -14,13 +14,28 @@ def backup_prefix(cluster: str) -> str:
     return f"pgbackrest-{cluster}"
 
 
+def standby_backup_prefix(cluster: str) -> str:
+    """A DR standby cluster's own prefix in the DR region's bucket, beside the primary's replicated one (which has
+    the primary's name): it writes there only after its promotion (docs/disaster-recovery.md)."""
+    return f"pgbackrest-{cluster}-dr"
+
+
 def node_pgbackrest_inputs(
-    *, cluster: str, stanza: str, bucket: str, region: str, kms_key_arn: str, pg_port: int, retention_full_days: int
+    *,
+    cluster: str,
+    stanza: str,
+    bucket: str,
+    region: str,
+    kms_key_arn: str,
+    pg_port: int,
+    retention_full_days: int,
+    prefix: str | None = None,
 ) -> PgBackRestInputs:
-    """What `render_pgbackrest_conf` renders for every node of `cluster` (all nodes of a cluster share one file)."""
+    """What `render_pgbackrest_conf` renders for every node of `cluster` (all nodes of a cluster share one file);
+    `prefix`: another prefix than the cluster's own (a standby cluster's, `standby_backup_prefix`)."""
     return PgBackRestInputs(
         stanza=stanza,
-        repo=S3Repo(bucket=bucket, region=region, kms_key_arn=kms_key_arn, prefix=backup_prefix(cluster)),
+        repo=S3Repo(bucket=bucket, region=region, kms_key_arn=kms_key_arn, prefix=prefix or backup_prefix(cluster)),
         pg_data_dir=PROD_DATA_DIR,
         pg_port=pg_port,
         pg_socket_dir=PROD_SOCKET_DIR,

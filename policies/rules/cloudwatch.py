@@ -10,6 +10,10 @@ from .resource import Resource
 
 RULES = RuleSet()
 
+# A DR standby's alarms wait with their actions off until `dr promote-region` enables them: a standby cluster has no
+# writer by design (docs/disaster-recovery.md#the-patroni-standby-cluster). Both tags, and their actions set.
+ENABLED_AT_PROMOTION = {"dr": "standby", "actions-enabled-by": "dr-promote-region"}
+
 METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 COMPOSITE_ALARM = "aws:cloudwatch/compositeAlarm:CompositeAlarm"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
@@ -27,7 +31,9 @@ def cloudwatch_alarm_has_actions(resource: Resource, config: Config) -> Iterator
     actions = as_list(resource.get("alarmActions"))
     if actions is not UNKNOWN and not actions:
         yield "alarmActions is empty: set alarm_actions to the alerting SNS topic ARN."
-    if as_bool(resource.get("actionsEnabled", default=True)) is False:
+    tags = resource.get("tags", default={})
+    waits_for_promotion = isinstance(tags, dict) and all(tags.get(k) == v for k, v in ENABLED_AT_PROMOTION.items())
+    if as_bool(resource.get("actionsEnabled", default=True)) is False and not waits_for_promotion:
         yield "actionsEnabled is false: set actions_enabled=True so the alarm notifies."
 
 

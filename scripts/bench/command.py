@@ -13,6 +13,7 @@ def _register_benchmarks() -> None:
     from .pitr import pitr_bench_app
     from .pooler import pooler_bench_app
     from .preview_wall_time import preview
+    from .region_failover import region_bench_app
     from .shard_move import shard_move_bench_app
     from .slo import slo_bench_app
 
@@ -24,6 +25,7 @@ def _register_benchmarks() -> None:
     bench_app.add_typer(pooler_bench_app)  # bench pooler
     bench_app.add_typer(shard_move_bench_app)  # bench shard-move
     bench_app.add_typer(slo_bench_app)  # bench slo
+    bench_app.add_typer(region_bench_app)  # bench region-failover
 
 
 _register_benchmarks()

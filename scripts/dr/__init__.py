@@ -17,7 +17,8 @@ pgBackRest: RPO from `pg_stat_archiver`, restore into a scratch node on the dril
 Modules: `planning` (shards and Patroni targets from the outputs, target, scratch names, settings), `connector`
 (endpoints and the Secrets Manager connector), `verification` (the database side), `rds_restore` (the AWS side),
 `drill` (one shard, then the run), `report` (results, Markdown/JSON/table) and `command` (the Typer app
-`__main__.py` loads lazily).
+`__main__.py` loads lazily); `dr promote-region`: `promotion_plan`, `promotion` (RDS), `cluster_promotion` (the
+Patroni standby clusters, over Patroni's REST API: `PATCH /config` removes `standby_cluster`), `promote_command`.
 
 AWS calls go through an injected boto3 RDS client and database connections through an injected connector, so the
 tests run the same code against moto and local PostgreSQL servers. May import: `scripts` (PROJECT_DIR),

@@ -15,6 +15,14 @@ from rich.console import Console
 
 from scripts.reports.tables import rich_table
 
+from .cluster_promotion import (
+    StandbyClusterTarget,
+    cluster_targets_from_outputs,
+    promote_clusters,
+    promoted_cluster_entries,
+    sql_cluster_write_check,
+    urllib_rest,
+)
 from .planning import OutputsError
 from .promotion import PromotionError, PromotionSettings, promote_region, sql_catch_up, sql_write_check
 from .promotion_plan import Journal, StandbyTarget, promoted_outputs, summary_rows, targets_from_outputs
@@ -68,6 +76,33 @@ def _connector(ca_bundle: Path | None, *, to_source: bool, retry_seconds: float)
     return connect
 
 
+def _cluster_clients(targets: list[StandbyClusterTarget], patroni_ca: Path | None) -> tuple[Any, Any]:
+    """(the REST API caller, the write check's connector) of the standby clusters: credentials from their
+    replicated secrets in the DR region."""
+    import boto3
+
+    def secret(region: str, arn: str) -> dict[str, str]:
+        return json.loads(
+            boto3.client("secretsmanager", region_name=region).get_secret_value(SecretId=arn)["SecretString"]
+        )
+
+    rest = None
+    if targets:
+        credentials = secret(targets[0].region, targets[0].rest_api_secret_arn)
+        rest = urllib_rest(credentials["username"], credentials["password"], str(patroni_ca) if patroni_ca else None)
+
+    def connect(target: StandbyClusterTarget) -> Any:
+        import psycopg
+
+        admin = secret(target.region, target.secret_arn)
+        return psycopg.connect(
+            host=target.writer_endpoint, port=target.port, dbname=target.database, user=admin["username"],
+            password=admin["password"], sslmode="require", connect_timeout=10, autocommit=True,
+        )  # fmt: skip
+
+    return rest, connect
+
+
 @promote_app.command("promote-region")
 def promote_region_command(
     outputs: Annotated[
@@ -94,6 +129,10 @@ def promote_region_command(
     ] = None,
     poll_seconds: Annotated[float, typer.Option(min=0.1, help="Seconds between AWS status polls.")] = 15.0,
     timeout_minutes: Annotated[int, typer.Option(min=1, help="Give up waiting for a promotion after this.")] = 60,
+    patroni_ca: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="CA of the standby clusters' REST API certificates (verify)."),
+    ] = None,
 ) -> None:
     """Promote every shard's standby in the DR region: preflight, fence the old writers, promote, Multi-AZ, verify a
     write, write the new outputs. Every step is logged and journaled; rerun the same command to resume."""
@@ -101,6 +140,7 @@ def promote_region_command(
     try:
         document = json.loads(outputs.read_text())
         targets = targets_from_outputs(document)
+        cluster_targets = cluster_targets_from_outputs(document)
     except (OutputsError, json.JSONDecodeError) as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(EXIT_USAGE) from None
@@ -135,6 +175,17 @@ def promote_region_command(
             settings=settings,
             log=log,
         )
+        if cluster_targets and (done or dry_run):
+            rest, connect = _cluster_clients(cluster_targets, patroni_ca)
+            done = promote_clusters(
+                cluster_targets,
+                rest=rest,
+                clients=_boto_clients(),
+                check_writes=sql_cluster_write_check(connect, journal.run_id),
+                journal=journal,
+                settings=settings,
+                log=log,
+            )
     except PromotionError as exc:
         err.print(f"[red]refused:[/] {exc}", highlight=False)
         raise typer.Exit(EXIT_FAILED) from None
@@ -143,7 +194,8 @@ def promote_region_command(
     destination = new_outputs or outputs.with_suffix(".promoted.json")
     if not journal.finished("outputs", "all"):
         promoted_at = datetime.now(UTC).isoformat()
-        destination.write_text(json.dumps(promoted_outputs(document, targets, promoted_at), indent=2) + "\n")
+        promoted = promoted_cluster_entries(promoted_outputs(document, targets, promoted_at), cluster_targets)
+        destination.write_text(json.dumps(promoted, indent=2) + "\n")
         journal.record("outputs", "all", file=str(destination))
     log("outputs", file=str(destination))
     rows = summary_rows(targets, journal)

@@ -146,7 +146,12 @@ def test_every_alarm_notifies_on_alarm_and_ok(each_stack: Evaluation) -> None:
     for alarm in alarms:
         actions = (alarm.inputs.get("alarmActions"), alarm.inputs.get("okActions"))
         assert actions[0] and actions[0] == actions[1], alarm.name
-        assert alarm.inputs.get("actionsEnabled", True) is True
+        # A DR standby cluster's alarms wait for `dr promote-region` (docs/disaster-recovery.md), tagged so.
+        waits = alarm.inputs["tags"].get("actions-enabled-by") == "dr-promote-region"
+        assert alarm.inputs.get("actionsEnabled", True) is not waits, alarm.name
+        if waits:
+            assert all(":sns:us-west-2:" in arn for arn in actions[0]), alarm.name
+            continue
         # Member alarms notify chat; what pages is the composite (and the forwarder's dead letters).
         pages = alarm.type == COMPOSITE or alarm.name.endswith("forwarder-dead-letters")
         assert actions[0] == [critical if pages else warning], alarm.name
@@ -163,9 +168,17 @@ def cache_groups(ev: Evaluation) -> list[str]:
 
 def test_one_composite_per_shard_built_from_its_critical_alarms(each_stack: Evaluation) -> None:
     names = {a.inputs["name"]: a for a in each_stack.of_type(ALARM)}
-    composites = {c.inputs["alarmName"]: c for c in each_stack.of_type(COMPOSITE)}
+    # The primary region's composites (a DR standby's are in the DR region, tests/components/dr/).
+    composites = {
+        c.inputs["alarmName"]: c for c in each_stack.of_type(COMPOSITE) if c.inputs["tags"].get("dr") != "standby"
+    }
     shards = [s["name"] for s in each_stack.outputs["postgres"]["shards"]]
-    clusters = [c.name for c in each_stack.resources if c.type == "cryb:postgres_selfhosted:SelfHostedCluster"]
+    clusters = [
+        c.name
+        for c in each_stack.resources
+        if c.type == "cryb:postgres_selfhosted:SelfHostedCluster"
+        and not c.name.startswith(f"cryb-{each_stack.stack}-dr-")
+    ]
     assert set(composites) == {f"{group}-unhealthy" for group in {*shards, *cache_groups(each_stack), *clusters}}
     for shard in shards:
         rule = composites[f"{shard}-unhealthy"].inputs["alarmRule"]
@@ -338,7 +351,11 @@ def test_monitoring_rules_now_pass_on_both_stacks(each_stack: Evaluation) -> Non
 
 def test_monitoring_output_points_at_recorded_resources(each_stack: Evaluation) -> None:
     output = each_stack.outputs["monitoring"]
-    (dashboard,) = each_stack.of_type("aws:cloudwatch/dashboard:Dashboard")
+    (dashboard,) = [
+        d
+        for d in each_stack.of_type("aws:cloudwatch/dashboard:Dashboard")
+        if not d.name.endswith("-dr-monitoring-dashboard")
+    ]
     assert output["dashboardName"] == dashboard.inputs["dashboardName"] == f"cryb-db-{each_stack.stack}"
     assert output["dashboardUrl"].endswith(f"#dashboards/dashboard/cryb-db-{each_stack.stack}")
     assert output["topicArns"] == each_stack.outputs["alertTopicArns"]
@@ -437,6 +454,7 @@ def test_every_selfhosted_node_of_prod_is_alarmed_and_pages_through_its_cluster(
         g.name
         for g in prod.of_type("aws:autoscaling/group:Group")
         if any(a.type == "cryb:postgres_selfhosted:SelfHostedCluster" for a in prod.ancestors(g))
+        and not g.name.startswith("cryb-prod-dr-")  # the standby cluster's: tests/components/dr/
     ]
     assert sorted(groups) == [f"cryb-prod-analytics-node-{letter}" for letter in "abc"]
     expected = {
@@ -451,7 +469,11 @@ def test_every_selfhosted_node_of_prod_is_alarmed_and_pages_through_its_cluster(
     for group in groups:
         alarms = monitored_alarms(prod, "AutoScalingGroupName", group)
         # The metrics agent's replication lag names the cluster and the Patroni member instead of the group.
-        alarms |= monitored_alarms(prod, "Node", f"analytics-{group[-1]}")
+        alarms |= {
+            name: alarm
+            for name, alarm in monitored_alarms(prod, "Node", f"analytics-{group[-1]}").items()
+            if alarm.inputs["dimensions"]["Cluster"] == "cryb-prod-analytics"  # not its DR standby cluster's node
+        }
         assert set(alarms) == {f"{group}-{key}" for key in expected}, group
         lag = alarms[f"{group}-replication-lag"].inputs
         assert lag["dimensions"] == {"Cluster": "cryb-prod-analytics", "Node": f"analytics-{group[-1]}"}

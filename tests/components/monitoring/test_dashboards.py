@@ -52,7 +52,8 @@ def planned_cache(member: str) -> list[PlannedAlarm]:
 
 
 def body_of(ev: Evaluation) -> dict[str, Any]:
-    (dashboard,) = ev.of_type(DASHBOARD)
+    """The stack's dashboard (the DR standby cluster's, in the DR region, is not this one)."""
+    (dashboard,) = [d for d in ev.of_type(DASHBOARD) if not d.inputs["dashboardName"].endswith("-dr")]
     return json.loads(dashboard.inputs["dashboardBody"])
 
 
@@ -178,6 +179,7 @@ def selfhosted_node_groups(ev: Evaluation) -> set[str]:
         g.name
         for g in ev.of_type("aws:autoscaling/group:Group")
         if any(a.type == "cryb:postgres_selfhosted:SelfHostedCluster" for a in ev.ancestors(g))
+        and not g.name.startswith(f"cryb-{ev.stack}-dr-")
     }
 
 
@@ -201,7 +203,9 @@ def test_dashboard_plots_only_resources_of_the_graph(each_stack: Evaluation) -> 
     # Self-hosted clusters' writer and reader endpoints: each target group with the load balancer it serves.
     balancers = {lb.name: lb for lb in each_stack.of_type("aws:lb/loadBalancer:LoadBalancer")}
     existing[("AWS/NetworkELB", "TargetGroup")] = {
-        f"targetgroup/{tg.name}/fedcba9876543210" for tg in each_stack.of_type("aws:lb/targetGroup:TargetGroup")
+        f"targetgroup/{tg.name}/fedcba9876543210"
+        for tg in each_stack.of_type("aws:lb/targetGroup:TargetGroup")
+        if not tg.name.startswith(f"cryb-{each_stack.stack}-dr-")
     }
     plotted: dict[tuple[str, str], set[str]] = {}
     for namespace, _, dimensions in referenced_metrics(body_of(each_stack)):
@@ -236,14 +240,18 @@ def test_dashboard_metrics_are_the_alarm_metrics(each_stack: Evaluation) -> None
     alarmed = {
         (a.inputs["namespace"], a.inputs["metricName"], json.dumps(a.inputs["dimensions"], sort_keys=True))
         for a in each_stack.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
-        if a.inputs["namespace"] != "AWS/SQS"
+        if a.inputs["namespace"] != "AWS/SQS" and a.inputs["tags"].get("actions-enabled-by") != "dr-promote-region"
     }
     plotted = {(n, m, json.dumps(d, sort_keys=True)) for n, m, d in referenced_metrics(body_of(each_stack))}
     assert plotted == alarmed
 
 
 def test_alarm_widget_shows_the_recorded_composites(each_stack: Evaluation) -> None:
-    composites = {c.inputs["alarmName"] for c in each_stack.of_type("aws:cloudwatch/compositeAlarm:CompositeAlarm")}
+    composites = {
+        c.inputs["alarmName"]
+        for c in each_stack.of_type("aws:cloudwatch/compositeAlarm:CompositeAlarm")
+        if c.inputs["tags"].get("actions-enabled-by") != "dr-promote-region"
+    }
     (widget,) = [w for w in body_of(each_stack)["widgets"] if w["type"] == "alarm"]
     prefix = f"arn:aws:cloudwatch:us-east-1:{MOCK_ACCOUNT_ID}:alarm:"
     assert {arn.removeprefix(prefix) for arn in widget["properties"]["alarms"]} == composites

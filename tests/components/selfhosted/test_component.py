@@ -314,7 +314,9 @@ def test_the_drills_pgbackrest_inputs_render_what_the_prod_nodes_boot_with(prod:
     from components.selfhosted.pgbackrest_config import render_pgbackrest_conf
     from tests.servers.pgbackrest import production_inputs
 
-    templates = [t for t in prod.of_type("aws:ec2/launchTemplate:LaunchTemplate") if "analytics" in t.name]
+    templates = [
+        t for t in prod.of_type("aws:ec2/launchTemplate:LaunchTemplate") if t.name.startswith("cryb-prod-analytics-")
+    ]
     assert len(templates) == 3
     for template in templates:
         written = {f["path"]: f["content"] for f in user_data(template)["write_files"]}

@@ -62,7 +62,7 @@ def _launch_template_images(tmp_path: Path, images: object) -> dict[str, str]:
 
 def test_the_program_gives_each_launch_template_its_architectures_image(tmp_path: Path) -> None:
     images = _launch_template_images(tmp_path, {"x86_64": "/cryb-db/images/pg-x86", "arm64": "/cryb-db/images/pg-arm"})
-    analytics = {name: image for name, image in images.items() if "-analytics-" in name}
+    analytics = {name: image for name, image in images.items() if name.startswith("cryb-prod-analytics-")}
     shards = {name: image for name, image in images.items() if "-pg-" in name}
     assert len(analytics) == 3 and len(shards) == 3
     assert set(analytics.values()) == {"resolve:ssm:/cryb-db/images/pg-x86"}  # i4i (default analytics type)

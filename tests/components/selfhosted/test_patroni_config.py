@@ -18,6 +18,7 @@ from components.selfhosted.patroni_config import (
     DcsTiming,
     PatroniConfigError,
     PatroniInputs,
+    StandbySource,
     etcd_environment,
     node_inputs,
     render_etcd_env_file,
@@ -258,3 +259,45 @@ def test_prod_needs_analytics_strict_mode_enough_azs_and_a_package_source() -> N
         "set packageProxy or imageSsmParameter" in p
         for p in selfhosted_problems(no_source, environment="dev", availability_zones=3)
     )
+
+
+# -- a DR standby cluster ------------------------------------------------------------------------------------------
+def test_a_standby_cluster_is_seeded_from_and_replays_the_primarys_repository_only() -> None:
+    """`standby_cluster` in the DCS: the leader restores the primary's newest backup and replays its archive from
+    the primary's prefix (named on the command line: the node's own prefix stays its own); no host to stream from."""
+    config = render_patroni_config(inputs(standby=StandbySource("pgbackrest-analytics")))
+    standby = config["bootstrap"]["dcs"]["standby_cluster"]  # type: ignore[index]
+    assert standby == {
+        "create_replica_methods": ["pgbackrest_standby"],
+        "restore_command": "pgbackrest --config-path=/etc/pgbackrest --stanza=analytics "
+        '--repo1-path=/pgbackrest-analytics archive-get %f "%p"',
+    }
+    seed = config["postgresql"]["pgbackrest_standby"]  # type: ignore[index]
+    assert seed == {
+        "command": "pgbackrest --config-path=/etc/pgbackrest --stanza=analytics --repo1-path=/pgbackrest-analytics "
+        "--delta restore",
+        "keep_data": True,
+        "no_params": True,
+        "no_leader": True,
+    }
+    # Its own archiving is rendered as any cluster's: PostgreSQL archives only once promoted (archive_mode on).
+    params = config["bootstrap"]["dcs"]["postgresql"]["parameters"]  # type: ignore[index]
+    assert params["archive_mode"] == "on"
+    assert "--repo1-path" not in params["archive_command"]
+    assert "standby_cluster" not in render_patroni_config(inputs())["bootstrap"]["dcs"]  # type: ignore[operator]
+
+
+def test_a_standby_without_a_repository_or_with_a_bad_prefix_is_refused() -> None:
+    no_repo = dataclasses.replace(inputs(standby=StandbySource("pgbackrest-analytics")), pgbackrest_config_path=None)
+    with pytest.raises(PatroniConfigError, match="standby: a standby cluster replays the primary's repository"):
+        render_patroni_config(no_repo)
+    with pytest.raises(ValueError, match="source_prefix = 'pgbackrest/analytics'"):
+        render_patroni_config(inputs(standby=StandbySource("pgbackrest/analytics")))
+
+
+def test_patroni_3_validator_accepts_the_standby_rendering(tmp_path: Path) -> None:
+    path = tmp_path / "patroni.yml"
+    path.write_text(render_patroni_yml(inputs(standby=StandbySource("pgbackrest-analytics"))))
+    result = subprocess.run(["patroni", "--validate-config", str(path)], capture_output=True, text=True, timeout=60)
+    complaints = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert [line for line in complaints if "is already in use" not in line] == []

@@ -315,6 +315,12 @@ EXPECTED: dict[str, list[str]] = {
     "cloudwatch-alarm-has-actions@MetricAlarm#2": [
         "actionsEnabled is false: set actions_enabled=True so the alarm notifies."
     ],
+    "cloudwatch-alarm-has-actions@MetricAlarm#3": [
+        "actionsEnabled is false: set actions_enabled=True so the alarm notifies."
+    ],
+    "cloudwatch-alarm-has-actions@MetricAlarm#4": [
+        "alarmActions is empty: set alarm_actions to the alerting SNS topic ARN."
+    ],
     "cloudwatch-alarm-has-actions@CompositeAlarm#0": [
         "alarmActions is empty: set alarm_actions to the alerting SNS topic ARN."
     ],

@@ -17,6 +17,16 @@ CASES = [
         ],
     ),
     Case(
+        # A DR standby's alarm waits for `dr promote-region` to enable its actions; the standby tag alone is not enough.
+        "cloudwatch-alarm-has-actions",
+        "aws:cloudwatch/metricAlarm:MetricAlarm",
+        changed(ALARM, actionsEnabled=False, tags={"dr": "standby", "actions-enabled-by": "dr-promote-region"}),
+        [
+            changed(ALARM, actionsEnabled=False, tags={"dr": "standby"}),
+            changed(ALARM, alarmActions=[], tags={"dr": "standby", "actions-enabled-by": "dr-promote-region"}),
+        ],
+    ),
+    Case(
         "cloudwatch-alarm-has-actions",
         "aws:cloudwatch/compositeAlarm:CompositeAlarm",
         {"alarmName": "db-down", "alarmRule": "ALARM(a)", "alarmActions": [TOPIC_ARN]},
