@@ -1,5 +1,6 @@
 """Disaster recovery: the warm standby in the DR region (docs/disaster-recovery.md#the-warm-standby). Every RDS shard
-has an encrypted cross-Region standby with a lag alarm, the standby is in another region than its shard, and nothing
+has an encrypted cross-Region standby with a lag alarm, every self-hosted cluster a standby cluster, the standby is in
+another region than its shard, and nothing
 declared for the DR region (tagged `dr: standby`) is reachable from the internet."""
 
 import re
@@ -105,6 +106,45 @@ def dr_standby_per_shard(stack: Stack, config: Config) -> Iterator[tuple[Resourc
                 yield standby, "the standby is not encrypted with a key of its region (kms_key_id)."
             if standby.get("identifier") not in lag_alarms:
                 yield standby, "no ReplicaLag alarm with alarm actions on this standby: nobody learns the RPO grows."
+
+
+ASG = "aws:autoscaling/group:Group"
+CLUSTER_TAG = "cryb-db-cluster"
+_SHARD_CLUSTER = re.compile(r"^shard\d+$")  # `postgres.engine: ec2` shards: no standby cluster declared for them
+
+
+@RULES.stack(
+    name="dr-standby-cluster-per-selfhosted-cluster",
+    description="Where the stack has a DR standby, every self-hosted (Patroni) cluster has a standby cluster in the DR "
+    "region: nodes tagged with its cluster name and dr=standby. Shards with engine ec2 are not covered.",
+    controls=("CRYB.20",),
+    severity=Severity.HIGH,
+    remediation="Declare the cluster's standby cluster (SelfHostedCluster with standby_of, through the DR-region "
+    "provider; __main__.py does so for selfhosted.clusters when cryb-db:dr is on).",
+)
+def dr_standby_cluster_per_selfhosted_cluster(stack: Stack, config: Config) -> Iterator[tuple[Resource | None, str]]:
+    if not any(is_dr_resource(r) for r in stack.resources):
+        return  # no warm standby in this stack (dev): dr-standby-per-shard says whether there must be one
+    primaries: dict[str, Resource] = {}
+    standbys: set[str] = set()
+    for group in stack.of_type(ASG):
+        tags = group.get("tags", default=[])
+        name = tag_map(tags).get(CLUSTER_TAG) if tags is not UNKNOWN else None
+        if not isinstance(name, str):
+            continue
+        if is_dr_resource(group):
+            standbys.add(name)
+        elif not _SHARD_CLUSTER.match(name):
+            primaries.setdefault(name, group)
+    for name, group in sorted(primaries.items()):
+        if name not in standbys:
+            yield (
+                group,
+                (
+                    f"self-hosted cluster {name!r} has no standby cluster in the DR region: a region loss means "
+                    "restoring it from the replicated repository (hours)."
+                ),
+            )
 
 
 @RULES.resource(

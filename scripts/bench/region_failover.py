@@ -90,8 +90,13 @@ def write_chart(results: list[RegionFailoverResult], out: Path) -> None:
 def region_failover(
     runs: Annotated[int, typer.Option(min=1, max=5, help="Fresh pairs of clusters to lose a region with.")] = 1,
     write_seconds: Annotated[
-        float, typer.Option(min=2, max=300, help="Seconds the writer commits before the region is lost.")
-    ] = 20.0,
+        float,
+        typer.Option(
+            min=2,
+            max=600,
+            help="Seconds the writer commits before the region is lost (more than archive_timeout, 60 s).",
+        ),
+    ] = 75.0,
 ) -> None:
     """Lose the primary region under a writer and promote the Patroni standby cluster; print RPO and RTO."""
     from scripts.preview.mock_engine import evaluate

@@ -174,6 +174,13 @@ def cluster_preflight(target: StandbyClusterTarget, rest: PatroniRest, settings:
     return {"already_promoted": False, "standby_leader": leader.get("name"), "lag_seconds": lag, "accepted": problems}
 
 
+def _is_primary(rest: PatroniRest, address: str) -> bool:
+    status, body = rest("GET", address, "/patroni")
+    if status != 200 or not isinstance(body, dict):
+        return False
+    return body.get("role") in ("master", "primary") and "location" in (body.get("xlog") or {})
+
+
 def cluster_promote(target: StandbyClusterTarget, rest: PatroniRest, settings: PromotionSettings) -> dict[str, Any]:
     """`standby_cluster: null` in the DCS: the standby leader promotes itself at its next loop and its replicas
     follow it; done when a leader answers `/primary`."""
@@ -187,15 +194,16 @@ def cluster_promote(target: StandbyClusterTarget, rest: PatroniRest, settings: P
     deadline = began + settings.timeout_seconds
     while True:
         _, members = _members(target, rest)
+        # `GET /cluster` names the member `leader` as soon as the DCS has no `standby_cluster`, before its
+        # PostgreSQL has left recovery: done only when its own `GET /patroni` reports a primary (a WAL write
+        # position instead of a replay position).
         leader = _role(members, "leader") or _role(members, "master")
-        if leader is not None:
-            status, _ = rest("GET", str(leader.get("host")), "/primary")
-            if status == 200:
-                return {
-                    "leader": leader.get("name"),
-                    "seconds": round(time.monotonic() - began, 3),
-                    "requested_epoch": requested,
-                }
+        if leader is not None and _is_primary(rest, str(leader.get("host"))):
+            return {
+                "leader": leader.get("name"),
+                "seconds": round(time.monotonic() - began, 3),
+                "requested_epoch": requested,
+            }
         if time.monotonic() > deadline:
             raise PromotionError(
                 f"{target.standby_identifier}: no primary {settings.timeout_seconds:.0f} s after promotion"

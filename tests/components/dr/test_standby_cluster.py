@@ -119,7 +119,7 @@ def test_its_alarms_go_to_the_dr_topics_with_actions_off_until_promotion(prod: E
         assert alarm.inputs["actionsEnabled"] is False
         assert all(f":sns:{DR_REGION}:" in arn for arn in alarm.inputs["alarmActions"])
         assert region_of(prod, alarm) == DR_REGION
-        assert alarm.inputs.get("name", alarm.inputs.get("alarmName")).startswith(STANDBY)
+        assert str(alarm.inputs.get("name") or alarm.inputs.get("alarmName")).startswith(STANDBY)
     primary = [
         a for a in prod.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") if a.name.startswith("cryb-prod-monitoring-")
     ]

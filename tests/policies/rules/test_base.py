@@ -67,6 +67,7 @@ def test_every_rule_has_metadata_and_is_exercised_here() -> None:
             "kubernetes-pdb-for-replicated-workloads",
             "dr-standby-in-another-region",  # tests/policies/rules/test_dr.py
             "dr-standby-per-shard",
+            "dr-standby-cluster-per-selfhosted-cluster",
             "dr-not-publicly-reachable",
         }
     )

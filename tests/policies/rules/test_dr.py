@@ -109,3 +109,27 @@ def test_nothing_in_the_dr_region_is_publicly_reachable() -> None:
     assert resource_violations(rule, group, {"ingress": [{"cidrBlocks": ["0.0.0.0/0"]}], "tags": DR_TAGS}) != []
     # The primary region's resources are the other rules' business (rds-not-publicly-accessible, ...).
     assert resource_violations(rule, RDS_INSTANCE, changed(STANDBY, publiclyAccessible=True, tags=TAGS)) == []
+
+
+def node_group(name: str, cluster: str, *, dr: bool) -> Node:
+    tags = [{"key": "cryb-db-cluster", "value": cluster, "propagateAtLaunch": True}]
+    tags += [{"key": "dr", "value": "standby", "propagateAtLaunch": True}] if dr else []
+    return Node("aws:autoscaling/group:Group", name, {"maxSize": 1, "tags": tags})
+
+
+def test_every_selfhosted_cluster_has_a_standby_cluster_where_the_stack_has_a_standby() -> None:
+    rule = RULES["dr-standby-cluster-per-selfhosted-cluster"]
+    primary = node_group("cryb-prod-analytics-node-a", "analytics", dr=False)
+    standby_node = node_group("cryb-prod-dr-analytics-node-a", "analytics", dr=True)
+    assert stack_violations(rule, [primary, standby_node]) == []
+    dr_network = Node("aws:ec2/vpc:Vpc", "cryb-prod-dr-vpc", {"cidrBlock": "10.21.0.0/16", "tags": DR_TAGS})
+    assert stack_violations(rule, [primary, dr_network]) == [
+        (
+            "cryb-prod-analytics-node-a",
+            "self-hosted cluster 'analytics' has no standby cluster in the DR region: a region loss means restoring "
+            "it from the replicated repository (hours).",
+        )
+    ]
+    # A stack without any DR standby (dev) and the engine-ec2 shards' clusters are not this rule's business.
+    assert stack_violations(rule, [primary]) == []
+    assert stack_violations(rule, [node_group("cryb-dev-pg-00-node-a", "shard0", dr=False), dr_network]) == []
