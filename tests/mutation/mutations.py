@@ -22,6 +22,21 @@ MONITORING_TESTS = ("tests/components/monitoring",)
 
 MUTATIONS = (
     Mutation(
+        # The sandbox drill found it (Patroni skips a method that needs a leader when a standby leader bootstraps).
+        "a standby cluster's seed method needs a replication connection",
+        "components/selfhosted/patroni_config.py",
+        '"no_leader": True,  # it needs no replication connection',
+        '"no_leader": False,  # it needs no replication connection',
+        ("tests/components/selfhosted/test_patroni_config.py",),
+    ),
+    Mutation(
+        "disabled alarm actions accepted with the standby tag alone",
+        "policies/rules/cloudwatch.py",
+        "all(tags.get(k) == v for k, v in ENABLED_AT_PROMOTION.items())",
+        "any(tags.get(k) == v for k, v in ENABLED_AT_PROMOTION.items())",
+        ("tests/policies/rules/test_cloudwatch.py",),
+    ),
+    Mutation(
         "cache replication-lag alarm reads the PostgreSQL setting",
         "components/monitoring/alarm_thresholds.py",
         "float(settings.cache_replication_lag_seconds)",
