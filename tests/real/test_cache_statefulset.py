@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -197,7 +198,7 @@ def rig() -> Iterator[Rig]:
 def test_the_job_forms_the_planned_cluster(rig: Rig) -> None:
     for node in rig.nodes:
         with rig.client(node.index) as client:
-            info = client.cluster("info")
+            info: Any = client.cluster("info")
         assert info["cluster_state"] == "ok"
         assert int(info["cluster_slots_assigned"]) == CLUSTER_SLOTS
         assert int(info["cluster_known_nodes"]) == 6
@@ -222,7 +223,7 @@ def test_forming_again_changes_nothing(rig: Rig) -> None:
 
 def test_nodes_announce_their_name_so_clients_verify_tls_against_it(rig: Rig) -> None:
     with rig.client(0) as client:
-        slots = client.execute_command("CLUSTER SLOTS")
+        slots: Any = client.execute_command("CLUSTER SLOTS")
     hosts = {row[2][0] for row in slots}
     assert hosts == {"localhost"}  # the pod's DNS name (POD_HOST), not its address
     cluster = redis.RedisCluster(
@@ -272,7 +273,8 @@ def test_rendered_settings_are_live(rig: Rig) -> None:
 def test_a_password_that_cannot_be_hashed_safely_stops_the_pod(rig: Rig, tmp_path: Path) -> None:
     user = service_user("redis")
     root = make_workdir("cryb-k8s-cache-bad-", user)
-    node = Node(9, *free_ports(2), root)
+    port, bus = free_ports(2)
+    node = Node(9, port, bus, root)
     try:
         process = _start(rig, node, user, passwords={**rig.passwords, "app": "bad password'"})
         _wait(lambda: not process.running(), "start.sh to exit", 10)

@@ -92,7 +92,9 @@ def test_the_kubernetes_engine_needs_the_cluster(section: str) -> None:
 def test_the_kubernetes_engine_needs_irsa() -> None:
     pod_identity = {**ON, "authentication": "pod-identity", "controllerRoleArn": "arn:aws:iam::1:role/eso"}
     (problem,) = problems(postgres={"engine": "kubernetes"}, kubernetes=pod_identity)
-    assert problem.startswith("cryb-db:postgres.engine = 'kubernetes': needs cryb-db:kubernetes.authentication = 'irsa'")
+    assert problem.startswith(
+        "cryb-db:postgres.engine = 'kubernetes': needs cryb-db:kubernetes.authentication = 'irsa'"
+    )
 
 
 def test_the_kubernetes_engine_refuses_rds_keys_and_redis() -> None:
