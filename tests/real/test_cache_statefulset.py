@@ -205,7 +205,8 @@ def test_the_job_forms_the_planned_cluster(rig: Rig) -> None:
     roles = []
     for node in rig.nodes:
         with rig.client(node.index) as client:
-            roles.append(client.execute_command("ROLE")[0])
+            role: Any = client.execute_command("ROLE")
+            roles.append(role[0])
     assert roles == ["master" if n.role == "master" else "slave" for n in rig.plan.nodes]
     assert roles.count("master") == 3 and roles.count("slave") == 3
 
