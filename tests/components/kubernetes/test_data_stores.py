@@ -214,3 +214,16 @@ def test_the_example_stack_previews_without_mandatory_violations(stack: Evaluati
     assert [v for v in violations if v["level"] == "mandatory"] == []
     advisory = {v["policy"] for v in violations}
     assert advisory <= {"secretsmanager-every-secret-rotates"}  # no rotation for these credentials yet
+
+
+def test_an_application_reads_the_clusters_owner_secret(stack: Evaluation) -> None:
+    """`applications[].selfhostedClusters: [analytics]` with selfhosted.engine kubernetes: the CloudNativePG owner's
+    secret, and the shards' owners' (postgres: true)."""
+    external = {
+        r.inputs["metadata"]["name"]: r.inputs["spec"]["dataFrom"][0]["extract"]["key"]
+        for r in stack.resources
+        if r.inputs.get("kind") == "ExternalSecret" and r.inputs["metadata"]["namespace"] == "api"
+    }
+    assert external["postgres-analytics"].endswith("cryb-prod-data-analytics-owner")
+    assert external["postgres-shard3"].endswith("cryb-prod-data-shard3-owner")
+    assert external["cache-app"].endswith("cryb-prod-cache-app")
