@@ -228,7 +228,7 @@ def selfhosted_problems(selfhosted: SelfHostedConfig, *, environment: str, avail
     key = f"{NAMESPACE}:selfhosted"
     problems = []
     for name, cluster in selfhosted.clusters.items():
-        if cluster.node_count > availability_zones:
+        if selfhosted.engine == "ec2" and cluster.node_count > availability_zones:
             problems.append(
                 f"{key}.clusters.{name}.nodeCount = {cluster.node_count}: needs as many AZs (network.azCount is "
                 f"{availability_zones}), and two nodes in one AZ would fail together"

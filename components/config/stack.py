@@ -198,7 +198,8 @@ class StackConfig(Section):
         if pg.engine not in ("ec2", "kubernetes"):
             return []
         problems = []
-        if pg.ec2.node_count > self.network.az_count:
+        # CloudNativePG instances spread over the EKS cluster's zones (its admin provides 3: docs/kubernetes.md).
+        if pg.engine == "ec2" and pg.ec2.node_count > self.network.az_count:
             problems.append(
                 f"{key}.nodeCount = {pg.ec2.node_count}: needs as many AZs (network.azCount is "
                 f"{self.network.az_count}), and two nodes in one AZ would fail together"
