@@ -127,3 +127,13 @@ def test_kubernetes_shards_and_clusters_get_no_pgbouncer_deployment() -> None:
 def test_data_store_settings_are_checked(data_stores: dict[str, object], expected: str) -> None:
     found = problems(kubernetes={**ON, "dataStores": data_stores})
     assert any(expected in p for p in found), found
+
+
+def test_cloudnativepg_instances_need_the_eks_clusters_zones_not_the_vpcs() -> None:
+    """Three instances on a two-AZ VPC: the EKS cluster's zones decide (its admin provides 3); Patroni nodes live
+    in the VPC's subnets, so engine ec2 is still refused."""
+    network = {"azCount": 2, "natGateways": "single", "interfaceEndpoints": True}
+    config = parse(network=network, postgres={"engine": "kubernetes"}, kubernetes=ON)
+    assert (config.network.az_count, config.postgres.ec2.node_count) == (2, 3)
+    ec2 = problems(network=network, postgres={"engine": "ec2"}, selfhosted={"packageProxy": "http://p:3142"})
+    assert any("cryb-db:postgres.ec2.nodeCount = 3: needs as many AZs" in p for p in ec2), ec2
