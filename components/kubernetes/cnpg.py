@@ -81,6 +81,9 @@ class ClusterSpec:
 def postgres_parameters(spec: ClusterSpec) -> tuple[dict[str, str], list[str]]:
     """(parameters, shared_preload_libraries): the same tuning function as RDS and Patroni, for the pod's size."""
     values = {p.name: p.value for p in tuning.parameters_for(spec.machine) if p.name not in RDS_ONLY}
+    # The tuning gives 8 kB pages; the operator's webhook reads a bare shared_buffers as MB and refuses a Cluster whose
+    # memory request is below it (internal/webhook/v1/cluster_webhook.go, parsePostgresQuantityValue): say kB.
+    values["shared_buffers"] = f"{int(values['shared_buffers']) * tuning.PAGE_KIB}kB"
     preload = [lib for lib in values.pop("shared_preload_libraries", "").split(",") if lib]
     if spec.timescaledb:
         preload = ["timescaledb", *preload]

@@ -39,9 +39,10 @@ def spec(**changes: object) -> cnpg.ClusterSpec:
 
 
 def test_parameters_follow_the_pods_size() -> None:
-    """2 vCPU and 8 GiB: shared_buffers 2 GiB (262144 pages of 8 kB), 200 connections, effective_cache_size 6 GiB."""
+    """2 vCPU and 8 GiB: shared_buffers 2 GiB (in kB: the operator reads a bare number as MB), 200 connections,
+    effective_cache_size 6 GiB (786432 pages of 8 kB)."""
     params, preload = cnpg.postgres_parameters(spec(cpu=2, memory_mib=8192))
-    assert params["shared_buffers"] == "262144"
+    assert params["shared_buffers"] == "2097152kB"
     assert params["max_connections"] == "200"
     assert params["effective_cache_size"] == "786432"
     assert params["autovacuum_max_workers"] == "3"
@@ -99,3 +100,22 @@ def test_the_job_script_names_every_pod_and_meets_by_address() -> None:
     files = cache_cluster.config_files(plan, "data", 6380, 16380, 2048, "allkeys-lru")
     assert files["form-cluster.sh"] == script
     assert "maxmemory 1536mb" in files["node.conf"] and "maxmemory-policy allkeys-lru" in files["node.conf"]
+
+
+def _operator_quantity_kib(value: str) -> float:
+    """shared_buffers as CloudNativePG 1.30's webhook reads it (parsePostgresQuantityValue): a bare number is MB,
+    else the unit (kB, MB, GB, TB) in powers of 1024."""
+    if value.isdigit():
+        return int(value) * 1024
+    units = {"kB": 1, "MB": 1024, "GB": 1024**2, "TB": 1024**3}
+    number, unit = value[:-2], value[-2:]
+    return int(number) * units[unit]
+
+
+@pytest.mark.parametrize(("cpu", "memory_mib"), [(1, 2048), (4, 32768), (16, 131072)])
+def test_the_operator_accepts_shared_buffers_under_the_memory_request(cpu: int, memory_mib: int) -> None:
+    """The webhook refuses a Cluster whose memory request is below shared_buffers: 25 % of it, read as it reads it."""
+    s = spec(cpu=cpu, memory_mib=memory_mib)
+    shared = _operator_quantity_kib(cnpg.postgres_parameters(s)[0]["shared_buffers"])
+    assert shared == memory_mib * 1024 // 4
+    assert cnpg.cluster(s)["spec"]["resources"]["requests"]["memory"] == f"{memory_mib}Mi"

@@ -86,7 +86,7 @@ def test_parameters_are_the_tuning_of_the_pods_size(stack: Evaluation) -> None:
     """4 vCPU and 32 GiB (the dataStores defaults): 25 % shared buffers in 8 kB pages, 100 connections per vCPU."""
     spec = objects(stack, "Cluster")["shard0"]["spec"]
     params = spec["postgresql"]["parameters"]
-    assert params["shared_buffers"] == str(8 * 1024 * 1024 // 8)
+    assert params["shared_buffers"] == f"{8 * 1024 * 1024}kB"  # with its unit: the operator reads a bare number as MB
     assert params["effective_cache_size"] == str(24 * 1024 * 1024 // 8)
     assert params["max_connections"] == "400"
     assert params["password_encryption"] == "scram-sha-256"
