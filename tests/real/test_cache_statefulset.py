@@ -283,3 +283,31 @@ def test_a_password_that_cannot_be_hashed_safely_stops_the_pod(rig: Rig, tmp_pat
         assert "the password of app must be letters and digits" in process.log_tail()
     finally:
         remove_workdir(root)
+
+
+def test_a_killed_master_pod_comes_back_as_a_replica_from_its_volume(rig: Rig) -> None:
+    """kill -9 of a master, as a node failure: its replica takes over; the pod restarted by its entry point from the
+    same volume (nodes.conf, AOF) rejoins the cluster as a replica, with no Job run."""
+    user = service_user("redis")
+    master = rig.nodes[0]
+    assert master.process is not None
+    master.process.popen.kill()
+    master.process.popen.wait(10)
+    replica = next(n for n in rig.plan.nodes if n.master == 0).index
+
+    def promoted() -> bool:
+        with rig.client(replica) as client:
+            role: Any = client.execute_command("ROLE")
+            return role[0] == "master"
+
+    _wait(promoted, f"node {replica} to take over", 30)
+    master.process = _start(rig, master, user)
+    _wait(lambda: _answers(rig, 0), "the restarted pod to answer")
+
+    def rejoined() -> bool:
+        with rig.client(0) as client:
+            role: Any = client.execute_command("ROLE")
+            info: Any = client.cluster("info")
+            return role[0] == "slave" and info["cluster_state"] == "ok" and int(info["cluster_known_nodes"]) == 6
+
+    _wait(rejoined, "the old master to rejoin as a replica", 30)
