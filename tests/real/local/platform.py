@@ -96,7 +96,7 @@ def running_platform(directory: Path, *up_args: str) -> Iterator[Platform]:
     env = local_env(directory)
     started = time.monotonic()
     try:
-        up = cli(env, "local", "up", *up_args)
+        up = cli(env, "local", "up", *up_args, timeout=540)  # up gives up at 480 s (scripts/local/command.py)
         took = time.monotonic() - started
         load = os.getloadavg()
         print(f"local up {' '.join(up_args)}: {took:.1f} s (load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f})")
