@@ -159,10 +159,23 @@ def kill_leader_under_a_writer(platform: Platform, entry: Mapping[str, Any], clu
     stop.set()
     writer.join(timeout=10)
     print(f"local failover: writes resumed {resumed:.1f} s after kill -9 of {leader.name}")
-    assert len(acknowledged) > before + 10, f"no writes within {resumed:.1f} s of the kill"
+    assert len(acknowledged) > before + 10, f"no writes within {resumed:.1f} s of the kill\n" + _journals(
+        platform.current_state(), cluster
+    )
     with psycopg.connect(**conninfo) as conn:
         present = {row[0] for row in conn.execute(sql.SQL("SELECT id FROM {}").format(sql.Identifier(table)))}
     return Failover(leader, resumed, acknowledged, present)
+
+
+def _journals(state: State, cluster: str, lines: int = 15) -> str:
+    """The last lines of each unit journal of the cluster's nodes (what a failed failover is diagnosed from)."""
+    found = [f"roles: {[(n.name, n.role, n.healthy) for n in state.nodes if n.cluster == cluster]}"]
+    for node in (n for n in state.nodes if n.cluster == cluster and len(n.logs) > 1):
+        for journal in sorted(Path(node.logs[1]).glob("*.log")):
+            if "patroni" in journal.name or "etcd" in journal.name:
+                tail = journal.read_text(errors="replace").splitlines()[-lines:]
+                found.append(f"--- {node.name} {journal.name}\n" + "\n".join(tail))
+    return "\n".join(found)
 
 
 def assert_down_leaves_nothing(platform: Platform) -> None:
