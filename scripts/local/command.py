@@ -92,6 +92,8 @@ def up(
     if wrong_stack is not None:
         raise _fail(wrong_stack)
     running = _running_state()
+    if running is not None and running.stack != stack:
+        raise _fail(f"already up with stack {running.stack}, not {stack}: `local down` first")
     if running is not None:
         out.print(f"already up (stack {running.stack}, supervisor pid {running.pid}): `local status` shows it")
         return

@@ -160,3 +160,21 @@ def test_up_refuses_a_stack_it_cannot_boot_in_one_line(tmp_path: Path) -> None:
     broken = tmp_path / "Pulumi.dev.yaml"
     broken.write_text("config: [unclosed")
     assert (stack_problem("dev", broken) or "").startswith("Pulumi.dev.yaml: not YAML")
+
+
+def test_up_with_another_stack_while_one_is_up_is_one_line_and_starts_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from scripts.local import command
+
+    state_file = tmp_path / "state.json"
+    write_state(State(pid=os.getpid(), stack="dev", phase="up"), state_file)  # a live supervisor: this process
+    monkeypatch.setattr(command, "STATE_FILE", state_file)
+    other = CliRunner().invoke(command.local_app, ["up", "--stack", "prod"])
+    assert other.exit_code == 2
+    assert other.output.strip() == "error: already up with stack dev, not prod: `local down` first"
+    same = CliRunner().invoke(command.local_app, ["up", "--stack", "dev"])
+    assert same.exit_code == 0 and "already up (stack dev" in same.output
+    assert read_state(state_file) == State(pid=os.getpid(), stack="dev", phase="up")  # nothing started or changed
