@@ -25,6 +25,7 @@ from components.postgres import PROXY_PORT, BackupReplicationArgs, Postgres, Pos
 from components.postgres.shard_ledger import LedgerError, ledger_problems, load_stack_ledger, published_map_shards
 from components.security import KmsKeys
 from components.selfhosted import SelfHostedCluster, SelfHostedClusterArgs, SelfHostedCredentialRotation
+from components.signing import CodeSigning
 
 # The local stack (cryb-db:target: docker): the bridge network's subnet and the first published port on 127.0.0.1.
 LOCAL_SUBNET = "172.28.0.0/24"
@@ -268,7 +269,7 @@ else:
     keys = KmsKeys(
         f"cryb-{stack}-keys",
         {
-            "purposes": ["logs", "data", "secrets"],
+            "purposes": ["logs", "data", "secrets", "artifacts"],
             "account_id": account_id,
             "region": region,
             "deletion_window_days": config.kms.deletion_window_days,
@@ -315,8 +316,29 @@ else:
 
     pagerduty_url = monitoring_config.pagerduty_integration_url
 
+    def code_signing_for(name: str, signing_region: str, signing_keys: KmsKeys, **opts: Any) -> CodeSigning:
+        """A region's artifacts bucket, Signer profile and code signing configuration: every Lambda function of the
+        region is deployed from a package it signed (docs/code-signing.md)."""
+        return CodeSigning(
+            name,
+            {
+                "account_id": account_id,
+                "region": signing_region,
+                "kms_key_arn": signing_keys.arns["artifacts"],
+                "access_log_retention_days": config.backups.access_log_retention_days,
+                "tags": {**tags, "data-classification": "internal"},
+            },
+            opts=pulumi.ResourceOptions(**opts),
+        )
+
+    code_signing = code_signing_for(f"cryb-{stack}-signing", region, keys)
+
     def alert_topics_args(
-        topic_region: str, topic_keys: KmsKeys, topic_network: Network, topic_tags: dict[str, str]
+        topic_region: str,
+        topic_keys: KmsKeys,
+        topic_network: Network,
+        topic_tags: dict[str, str],
+        topic_signing: CodeSigning,
     ) -> AlertTopicsArgs:
         """The alert topics of one region (the primary, and the DR region's for the alarms raised there)."""
         return {
@@ -336,10 +358,11 @@ else:
             # In the VPC (Lambda.3), in the app tier: its NAT reaches the webhooks, PagerDuty and AWS APIs.
             "forwarder_vpc_id": topic_network.vpc_id,
             "forwarder_subnet_ids": topic_network.app_subnet_ids,
+            "code_signing": topic_signing,
             "tags": topic_tags,
         }
 
-    alerts = AlertTopics(f"cryb-{stack}-alerts", alert_topics_args(region, keys, network, tags))
+    alerts = AlertTopics(f"cryb-{stack}-alerts", alert_topics_args(region, keys, network, tags, code_signing))
 
     # -- backups (docs/backups.md): immutable encrypted buckets, AWS Backup for the shards, restore testing --
     bk = config.backups
@@ -489,7 +512,7 @@ else:
             f"cryb-{stack}-dr-keys",
             {
                 # The warm standby in the same region also needs its logs and secrets keys (section `dr` below).
-                "purposes": ["data", "logs", "secrets"] if backup_region == standby_region else ["data"],
+                "purposes": ["data", "logs", "secrets", "artifacts"] if backup_region == standby_region else ["data"],
                 "account_id": account_id,
                 "region": backup_region,
                 "deletion_window_days": config.kms.deletion_window_days,
@@ -662,6 +685,7 @@ else:
                 "subnet_ids": network.app_subnet_ids,
                 "rotate_after": [cache],  # the users and the secrets' first versions exist before the first rotation
                 "region": region,
+                "code_signing": code_signing,
                 "account_id": account_id,
                 "tags": {**tags, "data-classification": config.data_classification},
             },
@@ -683,6 +707,7 @@ else:
                 "subnet_ids": network.app_subnet_ids,
                 "rotate_after": [patroni_cluster],
                 "region": region,
+                "code_signing": code_signing,
                 "account_id": account_id,
                 "tags": tags,
             },
@@ -699,7 +724,9 @@ else:
                 f"cryb-{stack}-standby-keys",
                 {
                     # `data` encrypts the RDS standbys: none with self-hosted shards (a key nothing uses is refused).
-                    "purposes": ["data", "logs", "secrets"] if postgres is not None else ["logs", "secrets"],
+                    "purposes": ["data", "logs", "secrets", "artifacts"]
+                    if postgres is not None
+                    else ["logs", "secrets", "artifacts"],
                     "account_id": account_id,
                     "region": standby_region,
                     "deletion_window_days": config.kms.deletion_window_days,
@@ -727,9 +754,15 @@ else:
             },
             opts=dr_provider_opts,
         )
+        # The DR region's forwarder needs its own: Signer signs only within a region, Lambda takes code only from
+        # its own region. The primary's artifacts are replicated there (S3.7).
+        dr_code_signing = code_signing_for(
+            f"cryb-{stack}-dr-signing", standby_region, dr_keys, providers={"aws": provider_for(standby_region)}
+        )
+        code_signing.replicate_to(dr_code_signing)
         dr_alerts = AlertTopics(
             f"cryb-{stack}-dr-alerts",
-            alert_topics_args(standby_region, dr_keys, dr_network, {**tags, "dr": "standby"}),
+            alert_topics_args(standby_region, dr_keys, dr_network, {**tags, "dr": "standby"}, dr_code_signing),
             opts=dr_provider_opts,
         )
         standby_shards: list[dict[str, Any]] = []

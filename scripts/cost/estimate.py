@@ -206,6 +206,17 @@ FREE: dict[str, str] = {
             "cert-manager.io/v1:Certificate",
         )
     },
+    # Lambda code signing (components/signing): Signer charges nothing for the Lambda platform; the packages are a
+    # few kilobytes each.
+    **{
+        t: "free: Lambda code signing"
+        for t in (
+            "aws:signer/signingProfile:SigningProfile",
+            "aws:signer/signingJob:SigningJob",
+            "aws:lambda/codeSigningConfig:CodeSigningConfig",
+            "aws:s3/bucketObjectv2:BucketObjectv2",
+        )
+    },
     **{
         t: "0: usage within the free tier (assumed)"
         for t in ("aws:sns/topic:Topic", "aws:sqs/queue:Queue", "aws:cloudwatch/eventRule:EventRule")
