@@ -14,7 +14,7 @@ from components.config import ConfigError, load_stack_config
 from components.config.kubernetes import pooler_targets
 from components.config.region_checks import region_problems
 from components.config.selfhosted import PatroniNodesConfig
-from components.dr import RegionStandby, StandbyShard
+from components.dr import CacheStandby, RegionStandby, StandbyShard
 from components.kubernetes import ApplicationAccess, PgBouncerPoolers, PoolerTargetArgs, SecretsIdentityArgs
 from components.kubernetes.manifests import pooler_endpoint as kubernetes_pooler_endpoint
 from components.local import CacheSpec, Limits, LocalPlatform, PatroniClusterSpec
@@ -724,8 +724,9 @@ else:
                 f"cryb-{stack}-standby-keys",
                 {
                     # `data` encrypts the RDS standbys: none with self-hosted shards (a key nothing uses is refused).
+                    # (and the cache's Global Datastore secondary, with dr.cacheGlobalDatastore).
                     "purposes": ["data", "logs", "secrets", "artifacts"]
-                    if postgres is not None
+                    if postgres is not None or config.dr.cache_global_datastore
                     else ["logs", "secrets", "artifacts"],
                     "account_id": account_id,
                     "region": standby_region,
@@ -798,6 +799,38 @@ else:
                 opts=dr_provider_opts,
             )
             standby_shards = [standby_outputs(s, standby_region, pg.port) for s in standby.standbys]
+        # The cache's standby (dr.cacheGlobalDatastore; docs/disaster-recovery.md#the-cache). Without it the DR
+        # region starts with an empty cache.
+        cache_standby_outputs: dict[str, Any] | None = None
+        if config.dr.cache_global_datastore and cache.replication_group_id is not None:
+            cache_standby = CacheStandby(
+                f"cryb-{stack}-cache-dr",
+                {
+                    "primary_replication_group_id": cache.replication_group_id,
+                    "engine_flavor": cache_config.engine_flavor,
+                    "node_type": cache_config.node_type,
+                    "maxmemory_policy": cache_config.maxmemory_policy,
+                    "shards": cache_config.shards,
+                    "replicas_per_shard": cache_config.replicas_per_shard,
+                    "initial_passwords": cache.initial_passwords,
+                    "subnet_group_name": dr_network.cache_subnet_group_name,
+                    "security_group_id": dr_network.security_groups.cache.id,
+                    "data_kms_key_arn": dr_keys.arns["data"],
+                    "snapshot_retention_days": cache_config.snapshot_retention_days,
+                    "alert_topic_arns": dr_alerts.arns,
+                    "alarm_settings": monitoring_config.alarm_settings(),
+                    "dr_provider": provider_for(standby_region),
+                    "tags": {**tags, "data-classification": config.data_classification, "dr": "standby"},
+                },
+            )
+            cache_standby_outputs = {
+                "kind": "elasticache-global-datastore",
+                "globalReplicationGroupId": cache_standby.outputs.global_replication_group_id,
+                "replicationGroupId": cache_standby.outputs.replication_group_id,
+                "configurationEndpoint": cache_standby.outputs.configuration_endpoint,
+                "port": cache_config.port,
+                "region": standby_region,
+            }
         dr_outputs = {
             "region": standby_region,
             "network": {
@@ -813,6 +846,7 @@ else:
             "alertTopicArns": dr_alerts.arns,
             "shards": standby_shards,
             "clusters": [],  # self-hosted clusters: no standby cluster yet (docs/disaster-recovery.md)
+            "cache": cache_standby_outputs,
         }
     pulumi.export("dr", dr_outputs)
 

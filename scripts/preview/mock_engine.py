@@ -198,6 +198,8 @@ def _computed(type_token: str, name: str, region: str) -> dict[str, Any]:
             "arn": f"arn:aws:elasticache:{region}:{MOCK_ACCOUNT_ID}:replicationgroup:{name}",
         },
         "aws:ec2/launchTemplate:LaunchTemplate": {"latestVersion": 1},
+        # A Global Datastore's id: AWS prefixes the suffix with a region code (components/dr/cache_standby.py).
+        "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup": {"globalReplicationGroupId": f"ldgnf-{name}"},
         # The single-user rotation function of the RDS shards' role secrets (components/postgres/role_secrets.py).
         "aws:serverlessrepository/cloudFormationStack:CloudFormationStack": {
             "outputs": {"RotationLambdaARN": f"arn:aws:lambda:{region}:{MOCK_ACCOUNT_ID}:function:{name}"}
