@@ -204,9 +204,16 @@ def sns_topic_has_subscription(stack: Stack, config: Config) -> Iterator[tuple[R
             yield topic, "no subscription: messages to this topic reach nobody; add a TopicSubscription."
 
 
+# A Kubernetes StorageClass of the EBS CSI driver encrypts every volume it provisions with `parameters.kmsKeyId`.
+STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
+
+
 def _may_use_keys(resource: Resource) -> bool:
-    """Only an AWS resource can encrypt with a key. The stack's exports (`kmsKeyArns`) and a component's outputs hand
-    a key's ARN out but encrypt nothing, and the root stack's or a provider's outputs are no use either."""
+    """Only an AWS resource (or an EBS StorageClass) can encrypt with a key. The stack's exports (`kmsKeyArns`) and a
+    component's outputs hand a key's ARN out but encrypt nothing, and the root stack's or a provider's outputs are no
+    use either."""
+    if resource.type == STORAGE_CLASS:
+        return True
     return resource.type.startswith("aws:") and resource.type not in NOT_KEY_USES and resource.type != KMS_KEY
 
 

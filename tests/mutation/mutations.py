@@ -170,6 +170,27 @@ MUTATIONS = (
         ("tests/components/postgres", "tests/policies/test_stacks.py"),
     ),
     Mutation(
+        "CloudNativePG clusters commit without a synchronous standby",
+        "components/kubernetes/cnpg.py",
+        '"synchronous": {"method": "any", "number": 1, "dataDurability": "required"}',
+        '"synchronous": {"method": "any", "number": 0, "dataDurability": "required"}',
+        ("tests/components/kubernetes/test_data_stores.py",),
+    ),
+    Mutation(
+        "a Pooler sized as if it ran one pod",
+        "components/kubernetes/cnpg.py",
+        "max_replicas=spec.pooler_instances,",
+        "max_replicas=1,",
+        ("tests/components/kubernetes/test_cnpg.py", "tests/components/kubernetes/test_data_stores.py"),
+    ),
+    Mutation(
+        "a cluster's backup role trusts the operator's service account",
+        "components/kubernetes/data_stores.py",
+        'iam_documents.irsa_trust(oidc, a["namespace"], c["name"])',
+        'iam_documents.irsa_trust(oidc, a["namespace"], "cnpg-manager")',
+        ("tests/components/kubernetes/test_data_stores.py",),
+    ),
+    Mutation(
         "Lambda code signing only warns",
         "components/signing/component.py",
         'policies={"untrusted_artifact_on_deployment": "Enforce"},',
