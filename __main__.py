@@ -14,7 +14,7 @@ from components.config import ConfigError, load_stack_config
 from components.config.kubernetes import CNPG_CHART_VERSION, pooler_targets
 from components.config.region_checks import region_problems
 from components.config.selfhosted import PatroniNodesConfig
-from components.dr import RegionStandby, StandbyShard
+from components.dr import CacheStandby, RegionStandby, StandbyShard
 from components.kubernetes import (
     ApplicationAccess,
     DataStores,
@@ -39,6 +39,7 @@ from components.selfhosted import (
     StandbyOf,
 )
 from components.selfhosted.pgbackrest_node import backup_prefix
+from components.signing import CodeSigning
 
 # The local stack (cryb-db:target: docker): the bridge network's subnet and the first published port on 127.0.0.1.
 LOCAL_SUBNET = "172.28.0.0/24"
@@ -305,7 +306,7 @@ else:
     keys = KmsKeys(
         f"cryb-{stack}-keys",
         {
-            "purposes": ["logs", "data", "secrets"],
+            "purposes": ["logs", "data", "secrets", "artifacts"],
             "account_id": account_id,
             "region": region,
             "deletion_window_days": config.kms.deletion_window_days,
@@ -352,8 +353,29 @@ else:
 
     pagerduty_url = monitoring_config.pagerduty_integration_url
 
+    def code_signing_for(name: str, signing_region: str, signing_keys: KmsKeys, **opts: Any) -> CodeSigning:
+        """A region's artifacts bucket, Signer profile and code signing configuration: every Lambda function of the
+        region is deployed from a package it signed (docs/code-signing.md)."""
+        return CodeSigning(
+            name,
+            {
+                "account_id": account_id,
+                "region": signing_region,
+                "kms_key_arn": signing_keys.arns["artifacts"],
+                "access_log_retention_days": config.backups.access_log_retention_days,
+                "tags": {**tags, "data-classification": "internal"},
+            },
+            opts=pulumi.ResourceOptions(**opts),
+        )
+
+    code_signing = code_signing_for(f"cryb-{stack}-signing", region, keys)
+
     def alert_topics_args(
-        topic_region: str, topic_keys: KmsKeys, topic_network: Network, topic_tags: dict[str, str]
+        topic_region: str,
+        topic_keys: KmsKeys,
+        topic_network: Network,
+        topic_tags: dict[str, str],
+        topic_signing: CodeSigning,
     ) -> AlertTopicsArgs:
         """The alert topics of one region (the primary, and the DR region's for the alarms raised there)."""
         return {
@@ -373,10 +395,11 @@ else:
             # In the VPC (Lambda.3), in the app tier: its NAT reaches the webhooks, PagerDuty and AWS APIs.
             "forwarder_vpc_id": topic_network.vpc_id,
             "forwarder_subnet_ids": topic_network.app_subnet_ids,
+            "code_signing": topic_signing,
             "tags": topic_tags,
         }
 
-    alerts = AlertTopics(f"cryb-{stack}-alerts", alert_topics_args(region, keys, network, tags))
+    alerts = AlertTopics(f"cryb-{stack}-alerts", alert_topics_args(region, keys, network, tags, code_signing))
 
     # -- backups (docs/backups.md): immutable encrypted buckets, AWS Backup for the shards, restore testing --
     bk = config.backups
@@ -455,7 +478,7 @@ else:
             f"cryb-{stack}-dr-keys",
             {
                 # The warm standby in the same region also needs its logs and secrets keys (section `dr` below).
-                "purposes": ["data", "logs", "secrets"] if backup_region == standby_region else ["data"],
+                "purposes": ["data", "logs", "secrets", "artifacts"] if backup_region == standby_region else ["data"],
                 "account_id": account_id,
                 "region": backup_region,
                 "deletion_window_days": config.kms.deletion_window_days,
@@ -479,9 +502,12 @@ else:
                 {
                     # `data` encrypts the RDS standbys and the standby clusters' volumes (a key nothing uses is
                     # refused): none with self-hosted shards and no self-hosted cluster.
-                    "purposes": ["data", "logs", "secrets"]
-                    if pg.engine == "rds" or (config.selfhosted.engine == "ec2" and config.selfhosted.clusters)
-                    else ["logs", "secrets"],
+                    # (and the cache's Global Datastore secondary, with dr.cacheGlobalDatastore).
+                    "purposes": ["data", "logs", "secrets", "artifacts"]
+                    if pg.engine == "rds"
+                    or config.dr.cache_global_datastore
+                    or (config.selfhosted.engine == "ec2" and config.selfhosted.clusters)
+                    else ["logs", "secrets", "artifacts"],
                     "account_id": account_id,
                     "region": standby_region,
                     "deletion_window_days": config.kms.deletion_window_days,
@@ -853,6 +879,7 @@ else:
                 "subnet_ids": network.app_subnet_ids,
                 "rotate_after": [cache],  # the users and the secrets' first versions exist before the first rotation
                 "region": region,
+                "code_signing": code_signing,
                 "account_id": account_id,
                 "tags": {**tags, "data-classification": config.data_classification},
             },
@@ -874,6 +901,7 @@ else:
                 "subnet_ids": network.app_subnet_ids,
                 "rotate_after": [patroni_cluster],
                 "region": region,
+                "code_signing": code_signing,
                 "account_id": account_id,
                 "tags": tags,
             },
@@ -905,9 +933,15 @@ else:
             },
             opts=dr_provider_opts,
         )
+        # The DR region's forwarder needs its own: Signer signs only within a region, Lambda takes code only from
+        # its own region. The primary's artifacts are replicated there (S3.7).
+        dr_code_signing = code_signing_for(
+            f"cryb-{stack}-dr-signing", standby_region, dr_keys, providers={"aws": provider_for(standby_region)}
+        )
+        code_signing.replicate_to(dr_code_signing)
         dr_alerts = AlertTopics(
             f"cryb-{stack}-dr-alerts",
-            alert_topics_args(standby_region, dr_keys, dr_network, {**tags, "dr": "standby"}),
+            alert_topics_args(standby_region, dr_keys, dr_network, {**tags, "dr": "standby"}, dr_code_signing),
             opts=dr_provider_opts,
         )
         standby_shards: list[dict[str, Any]] = []
@@ -999,6 +1033,38 @@ else:
                 },
                 opts=dr_provider_opts,
             )
+        # The cache's standby (dr.cacheGlobalDatastore; docs/disaster-recovery.md#the-cache). Without it the DR
+        # region starts with an empty cache.
+        cache_standby_outputs: dict[str, Any] | None = None
+        if config.dr.cache_global_datastore and cache.replication_group_id is not None:
+            cache_standby = CacheStandby(
+                f"cryb-{stack}-cache-dr",
+                {
+                    "primary_replication_group_id": cache.replication_group_id,
+                    "engine_flavor": cache_config.engine_flavor,
+                    "node_type": cache_config.node_type,
+                    "maxmemory_policy": cache_config.maxmemory_policy,
+                    "shards": cache_config.shards,
+                    "replicas_per_shard": cache_config.replicas_per_shard,
+                    "initial_passwords": cache.initial_passwords,
+                    "subnet_group_name": dr_network.cache_subnet_group_name,
+                    "security_group_id": dr_network.security_groups.cache.id,
+                    "data_kms_key_arn": dr_keys.arns["data"],
+                    "snapshot_retention_days": cache_config.snapshot_retention_days,
+                    "alert_topic_arns": dr_alerts.arns,
+                    "alarm_settings": monitoring_config.alarm_settings(),
+                    "dr_provider": provider_for(standby_region),
+                    "tags": {**tags, "data-classification": config.data_classification, "dr": "standby"},
+                },
+            )
+            cache_standby_outputs = {
+                "kind": "elasticache-global-datastore",
+                "globalReplicationGroupId": cache_standby.outputs.global_replication_group_id,
+                "replicationGroupId": cache_standby.outputs.replication_group_id,
+                "configurationEndpoint": cache_standby.outputs.configuration_endpoint,
+                "port": cache_config.port,
+                "region": standby_region,
+            }
         dr_outputs = {
             "region": standby_region,
             "network": {
@@ -1014,6 +1080,7 @@ else:
             "alertTopicArns": dr_alerts.arns,
             "shards": standby_shards,
             "clusters": standby_clusters,
+            "cache": cache_standby_outputs,
         }
     pulumi.export("dr", dr_outputs)
 

@@ -5,8 +5,9 @@ users' passwords with its Lambda function.
 Owns: `component.py` (`Cache`, `CacheNodeGroup`), `rotation.py` (`CacheUserRotation`), the pure renderers
 `redis_conf.py`, `cluster_plan.py`, `cloud_init.py`, `rotation_policies.py`, and `rotation_function/` (the Lambda,
 shipped as it is).
-May import: `components.security`, `components.metrics`, `components.rotation`.
-Imported by: `__main__`, `components.monitoring`, `components.config` (pure modules).
+May import: `components.security`, `components.metrics`, `components.rotation`, `components.signing`.
+Imported by: `__main__`, `components.monitoring`, `components.dr` (the cache standby), `components.config` (pure
+modules).
 """
 
 from components.cache.component import Cache, CacheArgs, CacheNodeGroup

@@ -216,6 +216,9 @@ class Cache(pulumi.ComponentResource):
         self.plan = plan_cluster(args["shards"], args["replicas_per_shard"], args["availability_zones"])
 
         passwords = {user: self._password(user) for user in CLIENT_USERS}
+        # The client users' first passwords (secret): the DR region's users of a Global Datastore start with them.
+        self.initial_passwords = {user: pulumi.Output.secret(passwords[user].result) for user in CLIENT_USERS}
+        self.replication_group_id: pulumi.Output[str] | None = None  # elasticache: the replication group's id
         if self.engine != "elasticache":
             passwords.update({user: self._password(user) for user in INTERNAL_USERS})
         self._secrets = {user: self._user_secret(user, pw) for user, pw in passwords.items()}
@@ -370,6 +373,7 @@ class Cache(pulumi.ComponentResource):
             opts=self._child(),
         )
         self.configuration_endpoint = rg.configuration_endpoint_address
+        self.replication_group_id = rg.id
         self.node_groups = elasticache_node_groups(group_id, a["shards"], a["replicas_per_shard"])
         self._route_events()
 

@@ -152,6 +152,8 @@ class StackConfig(Section):
             primary_cidr=self.network.cidr,
             engine=self.postgres.engine,
             topology=self.postgres.topology,
+            cache_engine=self.cache.engine,
+            cache_node_type=self.cache.node_type,
         )
         problems += kubernetes_problems(self)
         problems += image_problems(self.selfhosted.image_ssm_parameter, self._node_types())

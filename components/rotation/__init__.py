@@ -5,6 +5,6 @@ IAM policy) and `steps.py` (the four-step rotation contract, standard library an
 each function's archive).
 
 This `__init__` imports nothing, so a function archive can hold the package with an empty one.
-May import: `components.security`, `components.network`, `components.metrics`.
+May import: `components.security`, `components.network`, `components.metrics`, `components.signing`.
 Imported by: `components.cache`, `components.selfhosted`.
 """

@@ -205,4 +205,27 @@ MUTATIONS = (
         'iam_documents.irsa_trust(oidc, a["namespace"], "cnpg-manager")',
         ("tests/components/kubernetes/test_data_stores.py",),
     ),
+    Mutation(
+        "Lambda code signing only warns",
+        "components/signing/component.py",
+        'policies={"untrusted_artifact_on_deployment": "Enforce"},',
+        'policies={"untrusted_artifact_on_deployment": "Warn"},',
+        ("tests/components/signing/test_component.py", "tests/policies/rules/test_lambda_.py"),
+    ),
+    Mutation(
+        "Global Datastore node check: or for and",
+        "components/cache/global_datastore.py",
+        "if family in SUPPORTED_FAMILIES and size not in TOO_SMALL_SIZES:",
+        "if family in SUPPORTED_FAMILIES or size not in TOO_SMALL_SIZES:",
+        ("tests/components/cache/test_global_datastore.py", "tests/components/config/test_dr.py"),
+    ),
+    Mutation(
+        "single-user rotation application unpinned",
+        "components/postgres/role_secrets.py",
+        "        semantic_version=SINGLE_USER_ROTATION_VERSION,\n",
+        "",
+        (
+            "tests/components/postgres/test_component.py::test_every_shard_has_a_rotated_secret_per_least_privilege_role",
+        ),
+    ),
 )

@@ -69,6 +69,7 @@ def test_every_rule_has_metadata_and_is_exercised_here() -> None:
             "dr-standby-per-shard",
             "dr-standby-cluster-per-selfhosted-cluster",
             "dr-not-publicly-reachable",
+            "lambda-code-signing-enforced",  # stack rule: tests/policies/rules/test_lambda_.py
         }
     )
     assert set(RULES) - exercised == set(), "every rule needs a compliant and a violating test input"
