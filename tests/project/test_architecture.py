@@ -109,7 +109,6 @@ COMPONENT_TYPE_TOKENS = {
     "Backups": "cryb:backups:Backups",
     "Cache": "cryb:cache:Cache",
     "CacheUserRotation": "cryb:cache_rotation:CacheUserRotation",
-    "SelfHostedCacheUserRotation": "cryb:cache_rotation:SelfHostedCacheUserRotation",
     "SelfHostedCluster": "cryb:postgres_selfhosted:SelfHostedCluster",
     "SelfHostedCredentialRotation": "cryb:selfhosted_rotation:SelfHostedCredentialRotation",
     "Monitoring": "cryb:monitoring:Monitoring",

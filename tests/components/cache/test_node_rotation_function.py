@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pulumi
 import pytest
 from moto import mock_aws
 
@@ -120,9 +121,11 @@ def test_the_archive_alone_imports_the_handler(tmp_path: Path) -> None:
     for name, asset in archive.assets.items():
         target = tmp_path / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(
-            asset.text if hasattr(asset, "text") and asset.text is not None else Path(asset.path).read_text()
-        )
+        if isinstance(asset, pulumi.StringAsset):
+            target.write_text(asset.text)
+        else:
+            assert isinstance(asset, pulumi.FileAsset)
+            target.write_text(Path(asset.path).read_text())
     probe = (
         f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import importlib; "
         "m = importlib.import_module('components.cache.node_rotation_function.handler'); "
