@@ -216,6 +216,7 @@ wait_for() {{
 }}
 pong() {{ [ "$(cli "$1" PING 2>/dev/null)" = PONG ]; }}
 knows_all() {{ [ "$(field "$SELF" cluster_known_nodes)" = {n} ]; }}
+all_slots() {{ [ "$(field "$SELF" cluster_slots_assigned)" = 16384 ]; }}
 linked() {{ cli "$SELF" INFO replication | tr -d '\\r' | grep -q '^master_link_status:up'; }}
 wait_for "this node to answer" pong "$SELF"
 if [ "$(field "$SELF" cluster_known_nodes)" != 1 ]; then echo "join: this node is in a cluster"; exit 0; fi
@@ -236,6 +237,8 @@ for old in $OLD; do
 done
 cli "$SELF" CLUSTER MEET "${{HOSTS[$PEER]}}" "${{PORTS[$PEER]}}" "${{BUSES[$PEER]}}" >/dev/null
 wait_for "this node to know all {n} nodes" knows_all
+# Each master's slots reach this node in that master's own first messages: choose only once all have arrived.
+wait_for "this node to learn every master's slots" all_slots
 # The serving master with the fewest replicas: the one whose replica this node replaces.
 MASTER=$(cli "$SELF" CLUSTER NODES | tr -d '\\r' | awk '
   $3 ~ /master/ && $3 !~ /fail/ && NF >= 9 {{ order[++n] = $1 }}
