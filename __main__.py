@@ -11,11 +11,18 @@ from components.backups import Backups, RestoreTestingSettings, VaultLockSetting
 from components.backups.policies import BACKUP_SELECTION_TAG, BackupRule, LifecycleSettings
 from components.cache import Cache, CacheUserRotation, SelfHostedCacheUserRotation
 from components.config import ConfigError, load_stack_config
-from components.config.kubernetes import pooler_targets
+from components.config.kubernetes import CNPG_CHART_VERSION, pooler_targets
 from components.config.region_checks import region_problems
 from components.config.selfhosted import PatroniNodesConfig
-from components.dr import RegionStandby, StandbyShard
-from components.kubernetes import ApplicationAccess, PgBouncerPoolers, PoolerTargetArgs, SecretsIdentityArgs
+from components.dr import CacheStandby, RegionStandby, StandbyShard
+from components.kubernetes import (
+    ApplicationAccess,
+    DataStores,
+    PgBouncerPoolers,
+    PoolerTargetArgs,
+    PostgresClusterArgs,
+    SecretsIdentityArgs,
+)
 from components.kubernetes.manifests import pooler_endpoint as kubernetes_pooler_endpoint
 from components.local import CacheSpec, Limits, LocalPlatform, PatroniClusterSpec
 from components.monitoring import AlertTopics, AlertTopicsArgs, Monitoring
@@ -25,6 +32,7 @@ from components.postgres import PROXY_PORT, BackupReplicationArgs, Postgres, Pos
 from components.postgres.shard_ledger import LedgerError, ledger_problems, load_stack_ledger, published_map_shards
 from components.security import KmsKeys
 from components.selfhosted import SelfHostedCluster, SelfHostedClusterArgs, SelfHostedCredentialRotation
+from components.signing import CodeSigning
 
 # The local stack (cryb-db:target: docker): the bridge network's subnet and the first published port on 127.0.0.1.
 LOCAL_SUBNET = "172.28.0.0/24"
@@ -268,7 +276,7 @@ else:
     keys = KmsKeys(
         f"cryb-{stack}-keys",
         {
-            "purposes": ["logs", "data", "secrets"],
+            "purposes": ["logs", "data", "secrets", "artifacts"],
             "account_id": account_id,
             "region": region,
             "deletion_window_days": config.kms.deletion_window_days,
@@ -315,8 +323,29 @@ else:
 
     pagerduty_url = monitoring_config.pagerduty_integration_url
 
+    def code_signing_for(name: str, signing_region: str, signing_keys: KmsKeys, **opts: Any) -> CodeSigning:
+        """A region's artifacts bucket, Signer profile and code signing configuration: every Lambda function of the
+        region is deployed from a package it signed (docs/code-signing.md)."""
+        return CodeSigning(
+            name,
+            {
+                "account_id": account_id,
+                "region": signing_region,
+                "kms_key_arn": signing_keys.arns["artifacts"],
+                "access_log_retention_days": config.backups.access_log_retention_days,
+                "tags": {**tags, "data-classification": "internal"},
+            },
+            opts=pulumi.ResourceOptions(**opts),
+        )
+
+    code_signing = code_signing_for(f"cryb-{stack}-signing", region, keys)
+
     def alert_topics_args(
-        topic_region: str, topic_keys: KmsKeys, topic_network: Network, topic_tags: dict[str, str]
+        topic_region: str,
+        topic_keys: KmsKeys,
+        topic_network: Network,
+        topic_tags: dict[str, str],
+        topic_signing: CodeSigning,
     ) -> AlertTopicsArgs:
         """The alert topics of one region (the primary, and the DR region's for the alarms raised there)."""
         return {
@@ -336,10 +365,11 @@ else:
             # In the VPC (Lambda.3), in the app tier: its NAT reaches the webhooks, PagerDuty and AWS APIs.
             "forwarder_vpc_id": topic_network.vpc_id,
             "forwarder_subnet_ids": topic_network.app_subnet_ids,
+            "code_signing": topic_signing,
             "tags": topic_tags,
         }
 
-    alerts = AlertTopics(f"cryb-{stack}-alerts", alert_topics_args(region, keys, network, tags))
+    alerts = AlertTopics(f"cryb-{stack}-alerts", alert_topics_args(region, keys, network, tags, code_signing))
 
     # -- backups (docs/backups.md): immutable encrypted buckets, AWS Backup for the shards, restore testing --
     bk = config.backups
@@ -475,9 +505,9 @@ else:
             ),
         )
         for cluster_name, cluster in sh.clusters.items()
+        if sh.engine == "ec2"
     ]
-    selfhosted_outputs = {"clusters": [cluster.cluster_outputs() for cluster in selfhosted_clusters]}
-    pulumi.export("selfhosted", selfhosted_outputs)
+    selfhosted_outputs: dict[str, Any] = {"clusters": [cluster.cluster_outputs() for cluster in selfhosted_clusters]}
 
     # -- PostgreSQL shards (docs/postgres.md): RDS, or self-hosted Patroni clusters with `engine: ec2` --
     backup_replication: BackupReplicationArgs | None = None
@@ -489,7 +519,7 @@ else:
             f"cryb-{stack}-dr-keys",
             {
                 # The warm standby in the same region also needs its logs and secrets keys (section `dr` below).
-                "purposes": ["data", "logs", "secrets"] if backup_region == standby_region else ["data"],
+                "purposes": ["data", "logs", "secrets", "artifacts"] if backup_region == standby_region else ["data"],
                 "account_id": account_id,
                 "region": backup_region,
                 "deletion_window_days": config.kms.deletion_window_days,
@@ -553,6 +583,9 @@ else:
         monitored_shards = postgres.shards
         shard_entries = [postgres.shard_outputs(shard) for shard in postgres.shards]
         engine_name, engine_version, topology = "rds-postgresql", pg.engine_version, pg.topology
+    elif pg.engine == "kubernetes":
+        shard_entries = []  # the CloudNativePG clusters' entries come with them (DataStores, after the cache)
+        engine_name, engine_version, topology = "cloudnativepg-postgresql", sh.postgres_major, "cloudnativepg"
     else:
         shard_clusters = [
             SelfHostedCluster(
@@ -581,21 +614,23 @@ else:
 
     routing = shard_map.document(pg.bucket_count, map_shards)
     ranges = {r["shard"]: r for r in routing["ranges"]}
-    postgres_outputs = {
-        "engine": engine_name,
-        "engineVersion": engine_version,
-        "topology": topology,
-        "shardMap": routing,
-        "shards": [
-            {
-                **entry,
-                "bucketRange": bucket_range(ranges, entry["id"]),
-                "shardMapVersion": routing["version"],
-            }
-            for entry in shard_entries
-        ],
-    }
-    pulumi.export("postgres", postgres_outputs)
+
+    def postgres_contract(entries: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "engine": engine_name,
+            "engineVersion": engine_version,
+            "topology": topology,
+            "shardMap": routing,
+            "shards": [
+                {
+                    **entry,
+                    "bucketRange": bucket_range(ranges, entry["id"]),
+                    "shardMapVersion": routing["version"],
+                }
+                for entry in entries
+            ],
+        }
+
     pulumi.export("alertTopicArns", alerts.arns)
 
     # -- cache (docs/cache.md): ElastiCache Valkey/Redis cluster mode, or self-hosted Redis Cluster nodes --
@@ -644,10 +679,131 @@ else:
         "userNames": cache.user_names,
         "secretArns": cache.secret_arns,
     }
+
+    # -- the data stores on the EKS cluster (docs/kubernetes.md#part-b-the-data-stores-on-the-cluster): CloudNativePG
+    # shards and clusters, the cache StatefulSet (engine kubernetes); one explicit Kubernetes provider --
+    k8s = config.kubernetes
+    k8s_opts: pulumi.ResourceOptions | None = None
+    identity: SecretsIdentityArgs | None = None
+    if k8s.enabled:
+        import pulumi_kubernetes
+
+        k8s_provider = pulumi_kubernetes.Provider(
+            f"cryb-{stack}-kubernetes",
+            context=k8s.context,
+            kubeconfig=pulumi.Output.secret(k8s.kubeconfig.get_secret_value()) if k8s.kubeconfig else None,
+        )
+        k8s_opts = pulumi.ResourceOptions(providers={"kubernetes": k8s_provider})
+        identity = {
+            "authentication": k8s.authentication,
+            "oidc_provider_arn": k8s.oidc_provider_arn,
+            "controller_role_arn": k8s.controller_role_arn,
+            "secrets_kms_key_arn": keys.arns["secrets"],
+            "region": region,
+        }
+    ds = k8s.data_stores
+    cnpg_shards: list[PostgresClusterArgs] = [
+        {
+            "name": f"shard{index}",
+            "instances": pg.ec2.node_count,
+            "image": ds.postgres_image,
+            "timescaledb": False,
+            "database": pg.database_name,
+            "owner": pg.admin_user,
+            "backup_retention_days": pg.backup_retention_days,
+        }
+        for index in range(pg.shard_count)
+        if pg.engine == "kubernetes"
+    ]
+    cnpg_clusters: list[PostgresClusterArgs] = [
+        {
+            "name": name,
+            "instances": cluster.node_count,
+            "image": ds.timescaledb_image if cluster.timescaledb else ds.postgres_image,
+            "timescaledb": cluster.timescaledb,
+            "database": cluster.database_name,
+            "owner": cluster.admin_user,
+            "backup_retention_days": cluster.backup_retention_days,
+        }
+        for name, cluster in sh.clusters.items()
+        if sh.engine == "kubernetes"
+    ]
+    data_stores: DataStores | None = None
+    if k8s_opts is not None and identity is not None and (cnpg_shards or cnpg_clusters or cache.engine == "kubernetes"):
+        p = k8s.pgbouncer
+        data_stores = DataStores(
+            f"cryb-{stack}-data",
+            {
+                "namespace": ds.namespace,
+                "kubernetes_version": k8s.version,
+                "install_operator": ds.install_operator,
+                "operator_namespace": ds.operator_namespace,
+                "operator_chart_version": CNPG_CHART_VERSION,
+                "clusters": [*cnpg_shards, *cnpg_clusters],
+                "postgres": {
+                    "cpu": ds.postgres_cpu,
+                    "memory_mib": ds.postgres_memory_mib,
+                    "storage_gib": ds.postgres_storage_gib,
+                    "wal_storage_gib": ds.wal_storage_gib,
+                    "backup_schedule": ds.backup_schedule,
+                    "pooler_instances": ds.pooler_instances,
+                    "reserved_connections": p.reserved_connections,
+                    "max_client_connections": p.max_client_connections,
+                    "max_prepared_statements": p.max_prepared_statements,
+                },
+                "cache": {
+                    "plan": cache.plan,
+                    "image": ds.cache_image,
+                    "cli_image": ds.cache_cli_image or ds.cache_image,
+                    "port": cache_config.port,
+                    "cluster_port": cache_config.cluster_port,
+                    "cpu": ds.cache_cpu,
+                    "memory_mib": ds.cache_memory_mib,
+                    "storage_gib": ds.cache_storage_gib,
+                    "maxmemory_policy": cache_config.maxmemory_policy,
+                    "secret_arns": cache.secret_arns,
+                }
+                if cache.engine == "kubernetes"
+                else None,
+                "identity": identity,
+                "issuer_name": k8s.tls_issuer.name,
+                "issuer_kind": k8s.tls_issuer.kind,
+                "data_kms_key_arn": keys.arns["data"],
+                "backup_bucket_name": backups.bucket_name,
+                "backup_bucket_arn": backups.bucket_arn,
+                "backup_kms_key_arn": backups.bucket_kms_key_arn,
+                "secrets_kms_key_arn": keys.arns["secrets"],
+                "region": region,
+                "tags": {**tags, "data-classification": config.data_classification},
+            },
+            opts=k8s_opts,
+        )
+        entries = data_stores.shard_entries
+        shard_entries += [{**entry, "id": index} for index, entry in enumerate(entries[: len(cnpg_shards)])]
+        selfhosted_outputs["clusters"] += [
+            {
+                "name": c["name"],
+                "engine": "cloudnativepg-postgresql",
+                "engineVersion": sh.postgres_major,
+                **{k: entry[k] for k in ("writerEndpoint", "readerEndpoints", "port", "databaseName", "secretArn")},
+                "proxyEndpoint": entry["proxyEndpoint"],
+                "iamAuthentication": False,
+                "region": region,
+                "timescaledb": c["timescaledb"],
+                "backupPrefix": entry["backupPrefix"],
+            }
+            for c, entry in zip(cnpg_clusters, entries[len(cnpg_shards) :], strict=True)
+        ]
+        if cache.engine == "kubernetes":
+            cache_outputs["nodes"] = data_stores.cache_nodes
+            cache_outputs["configurationEndpoint"] = data_stores.cache_endpoint
+    postgres_outputs = postgres_contract(shard_entries)
+    pulumi.export("postgres", postgres_outputs)
+    pulumi.export("selfhosted", selfhosted_outputs)
     pulumi.export("cache", cache_outputs)
 
     # -- cache password rotation (docs/cache.md#password-rotation): ElastiCache users, or the ec2 engine's ACL users
-    # (applied by the nodes' credentials agent) --
+    # (applied by the nodes' credentials agent); the kubernetes engine's are the data stores' (docs/kubernetes.md) --
     rotations: list[CacheUserRotation | SelfHostedCacheUserRotation | SelfHostedCredentialRotation] = []
     if cache_config.engine == "elasticache":
         cache_rotation = CacheUserRotation(
@@ -662,12 +818,13 @@ else:
                 "subnet_ids": network.app_subnet_ids,
                 "rotate_after": [cache],  # the users and the secrets' first versions exist before the first rotation
                 "region": region,
+                "code_signing": code_signing,
                 "account_id": account_id,
                 "tags": {**tags, "data-classification": config.data_classification},
             },
         )
         rotations.append(cache_rotation)
-    else:
+    elif cache_config.engine == "ec2":
         node_rotation = SelfHostedCacheUserRotation(
             f"cryb-{stack}-cache-rotation",
             {
@@ -680,6 +837,7 @@ else:
                 "subnet_ids": network.app_subnet_ids,
                 "rotate_after": [cache],
                 "region": region,
+                "code_signing": code_signing,
                 "account_id": account_id,
                 "tags": {**tags, "data-classification": config.data_classification},
             },
@@ -701,6 +859,7 @@ else:
                 "subnet_ids": network.app_subnet_ids,
                 "rotate_after": [patroni_cluster],
                 "region": region,
+                "code_signing": code_signing,
                 "account_id": account_id,
                 "tags": tags,
             },
@@ -717,7 +876,10 @@ else:
                 f"cryb-{stack}-standby-keys",
                 {
                     # `data` encrypts the RDS standbys: none with self-hosted shards (a key nothing uses is refused).
-                    "purposes": ["data", "logs", "secrets"] if postgres is not None else ["logs", "secrets"],
+                    # (and the cache's Global Datastore secondary, with dr.cacheGlobalDatastore).
+                    "purposes": ["data", "logs", "secrets", "artifacts"]
+                    if postgres is not None or config.dr.cache_global_datastore
+                    else ["logs", "secrets", "artifacts"],
                     "account_id": account_id,
                     "region": standby_region,
                     "deletion_window_days": config.kms.deletion_window_days,
@@ -745,9 +907,15 @@ else:
             },
             opts=dr_provider_opts,
         )
+        # The DR region's forwarder needs its own: Signer signs only within a region, Lambda takes code only from
+        # its own region. The primary's artifacts are replicated there (S3.7).
+        dr_code_signing = code_signing_for(
+            f"cryb-{stack}-dr-signing", standby_region, dr_keys, providers={"aws": provider_for(standby_region)}
+        )
+        code_signing.replicate_to(dr_code_signing)
         dr_alerts = AlertTopics(
             f"cryb-{stack}-dr-alerts",
-            alert_topics_args(standby_region, dr_keys, dr_network, {**tags, "dr": "standby"}),
+            alert_topics_args(standby_region, dr_keys, dr_network, {**tags, "dr": "standby"}, dr_code_signing),
             opts=dr_provider_opts,
         )
         standby_shards: list[dict[str, Any]] = []
@@ -783,6 +951,38 @@ else:
                 opts=dr_provider_opts,
             )
             standby_shards = [standby_outputs(s, standby_region, pg.port) for s in standby.standbys]
+        # The cache's standby (dr.cacheGlobalDatastore; docs/disaster-recovery.md#the-cache). Without it the DR
+        # region starts with an empty cache.
+        cache_standby_outputs: dict[str, Any] | None = None
+        if config.dr.cache_global_datastore and cache.replication_group_id is not None:
+            cache_standby = CacheStandby(
+                f"cryb-{stack}-cache-dr",
+                {
+                    "primary_replication_group_id": cache.replication_group_id,
+                    "engine_flavor": cache_config.engine_flavor,
+                    "node_type": cache_config.node_type,
+                    "maxmemory_policy": cache_config.maxmemory_policy,
+                    "shards": cache_config.shards,
+                    "replicas_per_shard": cache_config.replicas_per_shard,
+                    "initial_passwords": cache.initial_passwords,
+                    "subnet_group_name": dr_network.cache_subnet_group_name,
+                    "security_group_id": dr_network.security_groups.cache.id,
+                    "data_kms_key_arn": dr_keys.arns["data"],
+                    "snapshot_retention_days": cache_config.snapshot_retention_days,
+                    "alert_topic_arns": dr_alerts.arns,
+                    "alarm_settings": monitoring_config.alarm_settings(),
+                    "dr_provider": provider_for(standby_region),
+                    "tags": {**tags, "data-classification": config.data_classification, "dr": "standby"},
+                },
+            )
+            cache_standby_outputs = {
+                "kind": "elasticache-global-datastore",
+                "globalReplicationGroupId": cache_standby.outputs.global_replication_group_id,
+                "replicationGroupId": cache_standby.outputs.replication_group_id,
+                "configurationEndpoint": cache_standby.outputs.configuration_endpoint,
+                "port": cache_config.port,
+                "region": standby_region,
+            }
         dr_outputs = {
             "region": standby_region,
             "network": {
@@ -798,6 +998,7 @@ else:
             "alertTopicArns": dr_alerts.arns,
             "shards": standby_shards,
             "clusters": [],  # self-hosted clusters: no standby cluster yet (docs/disaster-recovery.md)
+            "cache": cache_standby_outputs,
         }
     pulumi.export("dr", dr_outputs)
 
@@ -838,23 +1039,7 @@ else:
 
     # -- Kubernetes (docs/kubernetes.md): each consuming application's namespace and the PgBouncers on the EKS
     # cluster (the cluster is not this project's); one explicit provider, passed to the components --
-    k8s = config.kubernetes
-    if k8s.enabled:
-        import pulumi_kubernetes
-
-        k8s_provider = pulumi_kubernetes.Provider(
-            f"cryb-{stack}-kubernetes",
-            context=k8s.context,
-            kubeconfig=pulumi.Output.secret(k8s.kubeconfig.get_secret_value()) if k8s.kubeconfig else None,
-        )
-        k8s_opts = pulumi.ResourceOptions(providers={"kubernetes": k8s_provider})
-        identity: SecretsIdentityArgs = {
-            "authentication": k8s.authentication,
-            "oidc_provider_arn": k8s.oidc_provider_arn,
-            "controller_role_arn": k8s.controller_role_arn,
-            "secrets_kms_key_arn": keys.arns["secrets"],
-            "region": region,
-        }
+    if k8s_opts is not None and identity is not None:
         budgets = {target.name: target for target in pooler_targets(config)}
 
         def pooler_target(
@@ -884,7 +1069,7 @@ else:
                 )
                 for shard in monitored_shards
             ]
-        else:
+        elif pg.engine == "ec2":
             shard_targets = [
                 pooler_target(
                     f"shard{i}",
@@ -896,6 +1081,8 @@ else:
                 )
                 for i, c in enumerate(shard_clusters)
             ]
+        else:
+            shard_targets = []  # CloudNativePG shards have their own Pooler
         cluster_targets = [
             pooler_target(
                 name,
@@ -905,37 +1092,42 @@ else:
                 sh.port,
                 c.secret_arns["admin"],
             )
-            for name, c in zip(sh.clusters, selfhosted_clusters, strict=True)
+            for name, c in zip(sh.clusters if sh.engine == "ec2" else [], selfhosted_clusters, strict=True)
         ]
         p = k8s.pgbouncer
-        poolers = PgBouncerPoolers(
-            f"cryb-{stack}-poolers",
-            {
-                "namespace": k8s.pooler_namespace,
-                "kubernetes_version": k8s.version,
-                "targets": [*shard_targets, *cluster_targets],
-                "pgbouncer": {
-                    "image": p.image,
-                    "min_replicas": p.min_replicas,
-                    "max_replicas": p.max_replicas,
-                    "target_cpu_percent": p.target_cpu_percent,
-                    "reserved_connections": p.reserved_connections,
-                    "max_client_connections": p.max_client_connections,
-                    "max_prepared_statements": p.max_prepared_statements,
-                    "cpu_request": p.cpu_request,
-                    "cpu_limit": p.cpu_limit,
-                    "memory": p.memory,
-                    "server_ca_config_map": k8s.server_ca_config_map,
-                    "issuer_name": k8s.tls_issuer.name,
-                    "issuer_kind": k8s.tls_issuer.kind,
-                    "reloader_image": p.reloader_image,
+        pooler_endpoints: dict[str, Any] = {}
+        targets = [*shard_targets, *cluster_targets]
+        if targets:  # none when every cluster is a CloudNativePG one (each brings its Pooler)
+            poolers = PgBouncerPoolers(
+                f"cryb-{stack}-poolers",
+                {
+                    "namespace": k8s.pooler_namespace,
+                    "kubernetes_version": k8s.version,
+                    "targets": targets,
+                    "pgbouncer": {
+                        "image": p.image,
+                        "min_replicas": p.min_replicas,
+                        "max_replicas": p.max_replicas,
+                        "target_cpu_percent": p.target_cpu_percent,
+                        "reserved_connections": p.reserved_connections,
+                        "max_client_connections": p.max_client_connections,
+                        "max_prepared_statements": p.max_prepared_statements,
+                        "cpu_request": p.cpu_request,
+                        "cpu_limit": p.cpu_limit,
+                        "memory": p.memory,
+                        "server_ca_config_map": k8s.server_ca_config_map,
+                        "issuer_name": k8s.tls_issuer.name,
+                        "issuer_kind": k8s.tls_issuer.kind,
+                        "reloader_image": p.reloader_image,
+                    },
+                    "identity": identity,
+                    "data_subnet_cidrs": data_subnet_cidrs,
+                    "tags": tags,
                 },
-                "identity": identity,
-                "data_subnet_cidrs": data_subnet_cidrs,
-                "tags": tags,
-            },
-            opts=k8s_opts,
-        )
+                opts=k8s_opts,
+            )
+            pooler_endpoints = poolers.endpoints
+
         contract = pulumi.Output.json_dumps(
             {
                 "environment": config.environment,
@@ -947,10 +1139,14 @@ else:
             sort_keys=True,
         )
         shard_secrets = {f"postgres-shard{e['id']}": e["secretArn"] for e in shard_entries}
+        cluster_secrets: dict[str, Any] = (
+            {name: c.secret_arns["admin"] for name, c in zip(sh.clusters, selfhosted_clusters, strict=True)}
+            if sh.engine == "ec2"
+            else dict(data_stores.secret_arns if data_stores else {})
+        )
         for app in k8s.applications:
             secrets = dict(shard_secrets) if app.postgres else {}
-            by_name = dict(zip(sh.clusters, selfhosted_clusters, strict=True))
-            secrets |= {f"postgres-{name}": by_name[name].secret_arns["admin"] for name in app.selfhosted_clusters}
+            secrets |= {f"postgres-{name}": cluster_secrets[name] for name in app.selfhosted_clusters}
             if app.cache_user != "none":
                 secrets[f"cache-{app.cache_user}"] = cache.secret_arns[app.cache_user]
             ApplicationAccess(
@@ -964,6 +1160,7 @@ else:
                     "pooler_namespace": k8s.pooler_namespace,
                     "data_subnet_cidrs": data_subnet_cidrs,
                     "cache_port": cache_config.port if app.cache_user != "none" else None,
+                    "data_namespace": ds.namespace if data_stores else None,
                     "tags": tags,
                 },
                 opts=k8s_opts,
@@ -972,7 +1169,7 @@ else:
             "kubernetes",
             {
                 "poolerNamespace": k8s.pooler_namespace,
-                "poolers": poolers.endpoints,
+                "poolers": pooler_endpoints,
                 "applications": [{"name": a.name, "namespace": a.namespace_name} for a in k8s.applications],
             },
         )

@@ -12,6 +12,7 @@ APT_PACKAGES=(
   awscli python3-boto3 python3-yaml etcd-client  # the rendered node scripts (tests/real/sandbox)
   systemd iproute2 procps util-linux openssl curl jq  # the node sandbox (namespaces, units, tmpfiles, sysctl)
   nodejs make
+  libpq-dev gcc python3-dev  # psycopg2, which barman (barman-cloud, tests/real/test_barman_cloud_archive.py) needs, builds from source
 )
 
 missing=()

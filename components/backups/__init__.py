@@ -3,7 +3,8 @@ selections and restore testing, and the pure documents behind them (key and buck
 
 Owns: `component.py` (`Backups`), `policies.py` (pure).
 May import: `components.security`.
-Imported by: `__main__`, `components.selfhosted` (the backup writer's role policy).
+Imported by: `__main__`, `components.selfhosted` (the backup writer's role policy), `components.signing` (the bucket
+policy, access-log and replication documents it shares).
 """
 
 from components.backups.component import Backups, BackupsArgs, DrArgs, RestoreTestingSettings, VaultLockSettings

@@ -105,7 +105,7 @@ def vault_key_policy(account_id: str, region: str) -> dict[str, Any]:
     )
 
 
-def _deny_insecure_transport(bucket_arn: str) -> list[dict[str, Any]]:
+def deny_insecure_transport(bucket_arn: str) -> list[dict[str, Any]]:
     resources = [bucket_arn, f"{bucket_arn}/*"]
     return [
         {
@@ -136,7 +136,7 @@ def backup_bucket_policy(bucket_arn: str, kms_key_arn: str) -> dict[str, Any]:
     """
     objects = f"{bucket_arn}/*"
     return _doc(
-        *_deny_insecure_transport(bucket_arn),
+        *deny_insecure_transport(bucket_arn),
         {
             "Sid": "DenyUploadsWithoutSseKms",
             "Effect": "Deny",
@@ -162,7 +162,7 @@ def access_log_bucket_policy(log_bucket_arn: str, source_bucket_arns: Sequence[s
     With BucketOwnerEnforced ACLs are off, so this statement (not the log-delivery ACL) is what grants delivery.
     """
     return _doc(
-        *_deny_insecure_transport(log_bucket_arn),
+        *deny_insecure_transport(log_bucket_arn),
         {
             "Sid": "S3ServerAccessLogDelivery",
             "Effect": "Allow",

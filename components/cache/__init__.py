@@ -6,8 +6,9 @@ Owns: `component.py` (`Cache`, `CacheNodeGroup`), `rotation.py` (`CacheUserRotat
 `node_rotation.py` (`SelfHostedCacheUserRotation`, the `ec2` engine's ACL users), the pure renderers `redis_conf.py`,
 `cluster_plan.py`, `cloud_init.py`, `rotation_policies.py`, and the code shipped as it is: `rotation_function/` and
 `node_rotation_function/` (the Lambdas), `metrics_agent/` and `credentials_agent/` (node agents).
-May import: `components.security`, `components.metrics`, `components.rotation`.
-Imported by: `__main__`, `components.monitoring`, `components.config` (pure modules).
+May import: `components.security`, `components.metrics`, `components.rotation`, `components.signing`.
+Imported by: `__main__`, `components.monitoring`, `components.dr` (the cache standby), `components.config` (pure
+modules).
 """
 
 from components.cache.component import Cache, CacheArgs, CacheNodeGroup

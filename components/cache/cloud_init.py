@@ -111,11 +111,15 @@ def ca_request_token(cluster_name: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"cryb-db/{cluster_name}/cache-tls-ca/v1"))
 
 
-def render_bootstrap_script(plan: ClusterPlan, endpoints: Sequence[tuple[str, int, int]]) -> str:
+def render_bootstrap_script(
+    plan: ClusterPlan, endpoints: Sequence[tuple[str, int, int]], *, resolve_names: bool = False
+) -> str:
     """Bash that runs the plan's bootstrap steps against `endpoints[i] = (ip, port, bus_port)` of node i.
 
     Environment: REDISCLI_AUTH (admin password), CACHE_CLI (valkey-cli or redis-cli), CACHE_TLS_ARGS
     (e.g. `--tls --cacert ca.crt`). It exits 0 without changes if node 0 already has slots assigned.
+    `resolve_names`: the endpoints are DNS names (a StatefulSet's pods): the CLI connects by name (TLS verifies it),
+    CLUSTER MEET gets each name's IPv4 address (getent), as MEET takes only addresses.
     """
     if len(endpoints) != len(plan.nodes):
         raise ValueError(f"{len(endpoints)} endpoints for {len(plan.nodes)} planned nodes")
@@ -157,10 +161,20 @@ def render_bootstrap_script(plan: ClusterPlan, endpoints: Sequence[tuple[str, in
         "  exit 0",
         "fi",
     ]
+    meet = "HOSTS"
+    if resolve_names:
+        meet = "ADDRS"
+        lines += [
+            "ADDRS=()",
+            'for i in "${!HOSTS[@]}"; do',
+            "  ADDRS[$i]=$(getent ahostsv4 \"${HOSTS[$i]}\" | awk '{print $1; exit}')",
+            '  [ -n "${ADDRS[$i]}" ] || { echo "bootstrap: cannot resolve ${HOSTS[$i]}" >&2; exit 1; }',
+            "done",
+        ]
     for step in plan.bootstrap_steps():
         if step.kind == "meet":
             t = step.target
-            lines.append(f'cli {step.node} CLUSTER MEET "${{HOSTS[{t}]}}" "${{PORTS[{t}]}}" "${{BUSES[{t}]}}"')
+            lines.append(f'cli {step.node} CLUSTER MEET "${{{meet}[{t}]}}" "${{PORTS[{t}]}}" "${{BUSES[{t}]}}"')
         elif step.kind == "addslots" and step.slots is not None:
             lines.append(f"cli {step.node} CLUSTER ADDSLOTSRANGE {step.slots[0]} {step.slots[1]} >/dev/null")
         elif step.kind == "wait-known":

@@ -48,8 +48,9 @@ SECRET_RECOVERY_DAYS = 30
 class CacheArgs(TypedDict):
     """Inputs of Cache."""
 
-    engine: Literal["elasticache", "ec2"]
-    """`elasticache`: managed replication group in cluster mode; `ec2`: self-hosted cluster nodes."""
+    engine: Literal["elasticache", "ec2", "kubernetes"]
+    """`elasticache`: managed replication group in cluster mode; `ec2`: self-hosted cluster nodes; `kubernetes`: only
+    the users' secrets here, the StatefulSet is components/kubernetes' `DataStores`."""
     engine_flavor: Literal["valkey", "redis"]
     """Valkey or Redis OSS (the ec2 engine installs Valkey)."""
     engine_version: str
@@ -215,14 +216,17 @@ class Cache(pulumi.ComponentResource):
         self.plan = plan_cluster(args["shards"], args["replicas_per_shard"], args["availability_zones"])
 
         passwords = {user: self._password(user) for user in CLIENT_USERS}
-        if self.engine == "ec2":
+        # The client users' first passwords (secret): the DR region's users of a Global Datastore start with them.
+        self.initial_passwords = {user: pulumi.Output.secret(passwords[user].result) for user in CLIENT_USERS}
+        self.replication_group_id: pulumi.Output[str] | None = None  # elasticache: the replication group's id
+        if self.engine != "elasticache":
             passwords.update({user: self._password(user) for user in INTERNAL_USERS})
         self._secrets = {user: self._user_secret(user, pw) for user, pw in passwords.items()}
         self.secret_arns = {user: s.arn for user, s in self._secrets.items()}
 
         if self.engine == "elasticache":
             self._elasticache(passwords)
-        else:
+        elif self.engine == "ec2":
             self._ec2()
 
         self.register_outputs(
@@ -271,10 +275,12 @@ class Cache(pulumi.ComponentResource):
             f"{n}-{user}-value",
             secret_id=secret.id,
             secret_string=pulumi.Output.secret(pulumi.Output.json_dumps(value)),
-            # Secrets Manager rotation owns the value after the first rotation (both engines: CacheUserRotation,
+            # elasticache, ec2: Secrets Manager rotation owns the value after the first rotation (CacheUserRotation,
             # SelfHostedCacheUserRotation); Pulumi's stale RandomPassword must never be written back, nor AWSCURRENT
             # moved back to this version.
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["secretString", "versionStages"]),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["secretString", "versionStages"])
+            if self.engine in ("elasticache", "ec2")
+            else self._child(),
         )
         return secret
 
@@ -367,6 +373,7 @@ class Cache(pulumi.ComponentResource):
             opts=self._child(),
         )
         self.configuration_endpoint = rg.configuration_endpoint_address
+        self.replication_group_id = rg.id
         self.node_groups = elasticache_node_groups(group_id, a["shards"], a["replicas_per_shard"])
         self._route_events()
 

@@ -12,6 +12,7 @@ from components.cache.node_rotation_function import HANDLER, NODES_VARIABLE, PAC
 from components.metrics.metric import Metric
 from components.rotation.function import FunctionSpec, declare_rotation_function, declare_rotations
 from components.rotation.policies import acknowledged_rotation_policy
+from components.signing import CodeSigning
 
 TIMEOUT_SECONDS = 900  # setSecret waits up to 13 minutes for every node's 30-second agent to acknowledge
 DEFAULT_ROTATION_DAYS = 30
@@ -41,6 +42,8 @@ class SelfHostedCacheUserRotationArgs(TypedDict):
     """Resources the rotations must wait for (pass the cache: its secrets' first versions)."""
     region: str
     """Region of the stack (KMS ViaService and VPC conditions)."""
+    code_signing: CodeSigning
+    """The stack region's code signing (components/signing): the function runs only its signed package."""
     account_id: str
     """Account whose Secrets Manager may invoke the function."""
     tags: Mapping[str, str]
@@ -89,6 +92,7 @@ class SelfHostedCacheUserRotation(pulumi.ComponentResource):
             # One per secret: all of them fall due together, and a throttled step fails its rotation.
             reserved_concurrency=len(rotated),
             account_id=a["account_id"],
+            code_signing=a["code_signing"],
             tags=dict(a["tags"]),
         )
         self.function_name, self.function_arn = declared.function.name, declared.function.arn

@@ -106,7 +106,12 @@ def maxmemory_mb(instance_type: str) -> int:
     """maxmemory for an instance type: its memory less the reserved share."""
     if instance_type not in INSTANCE_MEMORY_MIB:
         raise ValueError(f"instance type {instance_type!r}: must be one of {', '.join(INSTANCE_MEMORY_MIB)}")
-    return math.floor(INSTANCE_MEMORY_MIB[instance_type] * (1 - RESERVED_MEMORY_FRACTION))
+    return maxmemory_mb_of(INSTANCE_MEMORY_MIB[instance_type])
+
+
+def maxmemory_mb_of(memory_mib: int) -> int:
+    """maxmemory for a node with `memory_mib` (a container's memory limit): its memory less the reserved share."""
+    return math.floor(memory_mib * (1 - RESERVED_MEMORY_FRACTION))
 
 
 def data_volume_gib(instance_type: str) -> int:

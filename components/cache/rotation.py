@@ -11,6 +11,7 @@ from components.cache.rotation_function import HANDLER, PACKAGE_FILES
 from components.cache.rotation_policies import rotation_policy
 from components.metrics.metric import Metric
 from components.rotation.function import FunctionSpec, declare_rotation_function, declare_rotations
+from components.signing import CodeSigning
 
 TIMEOUT_SECONDS = 300  # setSecret waits up to 4 minutes for ElastiCache to apply ModifyUser
 DEFAULT_ROTATION_DAYS = 30
@@ -43,6 +44,8 @@ class CacheUserRotationArgs(TypedDict):
     the secrets' first versions and the ElastiCache users must exist (pass the Cache component)."""
     region: str
     """Region of the stack (KMS ViaService and VPC conditions)."""
+    code_signing: CodeSigning
+    """The stack region's code signing (components/signing): the function runs only its signed package."""
     account_id: str
     """Account whose Secrets Manager may invoke the function."""
     tags: Mapping[str, str]
@@ -95,6 +98,7 @@ class CacheUserRotation(pulumi.ComponentResource):
             log_retention_days=a["log_retention_days"],
             reserved_concurrency=a.get("reserved_concurrency", len(users)),
             account_id=a["account_id"],
+            code_signing=a["code_signing"],
             tags=self._tags,
         )
         self.function_name, self.function_arn = declared.function.name, declared.function.arn

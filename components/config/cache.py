@@ -11,13 +11,12 @@ from components.monitoring.alarm_thresholds import CACHE_NODE_SIZES, cache_node_
 
 from .base import Section
 from .cache_windows import check_maintenance_window, parse_daily
-from .kubernetes import refuse_kubernetes_engine
 from .network import check_log_retention
 
 if TYPE_CHECKING:
     from .postgres import PostgresConfig
 
-Engine = Literal["elasticache", "ec2"]
+Engine = Literal["elasticache", "ec2", "kubernetes"]
 Flavor = Literal["valkey", "redis"]
 
 # Engine versions ElastiCache offers and the parameter-group family each belongs to (ElastiCache
@@ -63,7 +62,8 @@ class CacheConfig(Section):
     engine: Engine = Field(
         default="elasticache",
         description="`elasticache`: a managed replication group in cluster mode; `ec2`: self-hosted cluster nodes "
-        "(one launch template and instance per node) that install the server with cloud-init.",
+        "(one launch template and instance per node) that install the server with cloud-init; `kubernetes`: a Valkey "
+        "cluster StatefulSet on the EKS cluster (`cryb-db:kubernetes.dataStores`, docs/kubernetes.md).",
     )
     engine_flavor: Flavor = Field(
         default="valkey",
@@ -135,16 +135,11 @@ class CacheConfig(Section):
         + "; maxmemory is 75 % of its memory.",
     )
 
-    @field_validator("engine", mode="before")
-    @classmethod
-    def _kubernetes_engine_is_not_built(cls, value: object) -> object:
-        return refuse_kubernetes_engine(value)
-
     @field_validator("engine")
     @classmethod
     def _bus_port_fits(cls, value: str, info: ValidationInfo) -> str:
         port = info.data.get("port")
-        if value == "ec2" and port is not None and port + CLUSTER_BUS_OFFSET > MAX_CLUSTER_PORT:
+        if value != "elasticache" and port is not None and port + CLUSTER_BUS_OFFSET > MAX_CLUSTER_PORT:
             raise ValueError(
                 f"needs cryb-db:cache.port <= {MAX_CLUSTER_PORT - CLUSTER_BUS_OFFSET} (port is {port}): the cluster "
                 f"bus of self-hosted nodes listens on port + {CLUSTER_BUS_OFFSET}"
@@ -200,8 +195,8 @@ class CacheConfig(Section):
     @classmethod
     def _tiering_needs_r6gd(cls, value: bool, info: ValidationInfo) -> bool:
         node_type, engine = info.data.get("node_type"), info.data.get("engine")
-        if value and engine == "ec2":
-            raise ValueError("must be false with engine ec2: only ElastiCache tiers data to SSD")
+        if value and engine in ("ec2", "kubernetes"):
+            raise ValueError(f"must be false with engine {engine}: only ElastiCache tiers data to SSD")
         if node_type is None or engine != "elasticache":
             return value
         if value and not is_data_tiering_node_type(node_type):

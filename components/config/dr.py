@@ -1,5 +1,6 @@
 """`cryb-db:dr`: the warm standby in the DR region (`cryb-db:backups.drRegion`): its network, one cross-Region
-read replica per RDS shard and the replica-lag alarms (docs/disaster-recovery.md#the-warm-standby).
+read replica per RDS shard and the replica-lag alarms, and optionally the cache's ElastiCache Global Datastore
+secondary (docs/disaster-recovery.md#the-warm-standby).
 
 The rules that need other sections (the primary CIDR, the DR region, the shard topology and engine, the
 environment) live in `dr_problems`, which the stack's cross-section rules call; all run before any resource.
@@ -8,6 +9,8 @@ environment) live in `dr_problems`, which the stack's cross-section rules call; 
 import ipaddress
 
 from pydantic import Field, ValidationError, field_validator
+
+from components.cache.global_datastore import node_type_problem, region_problem
 
 from .base import Section
 from .network import NetworkConfig
@@ -40,6 +43,14 @@ class DrConfig(Section):
         "would cost right now.",
     )
 
+    cache_global_datastore: bool = Field(
+        default=False,
+        description="Replicate the ElastiCache cache to the DR region with a Global Datastore (a secondary "
+        "replication group there, promoted by `dr promote-region`'s runbook). Needs the standby, `cache.engine: "
+        "elasticache` and a node type Global Datastore supports (families m5, m6g, m7g, r5, r6g, r6gd, r7g, c7gn, "
+        "size large and above) in a region that offers it. Off: the DR region starts with an empty cache.",
+    )
+
     @field_validator("cidr")
     @classmethod
     def _cidr(cls, value: str) -> str:
@@ -61,11 +72,15 @@ def dr_problems(
     primary_cidr: str,
     engine: str,
     topology: str,
+    cache_engine: str = "elasticache",
+    cache_node_type: str = "cache.r7g.large",
 ) -> list[str]:
     """One line per broken rule, each naming its key (empty: the standby can be declared as configured)."""
     problems: list[str] = []
     if environment == "prod" and dr.standby is False:
         problems.append(f"{KEY}.standby = False: must be true (or unset) in prod: a region loss needs a warm standby")
+    if dr.cache_global_datastore:
+        problems += _global_datastore_problems(dr, environment, dr_region, cache_engine, cache_node_type)
     if not dr.enabled_for(environment):
         return problems
     if dr_region is None and dr.standby is not None:  # prod without it: `backups.drRegion: required in prod`
@@ -82,4 +97,26 @@ def dr_problems(
             "cluster to another region (no cross-Region read replica, no cross-Region automated backups); use "
             "topology 'instance', or set dr.standby: false and rely on backups.drRegion"
         )
+    return problems
+
+
+def _global_datastore_problems(
+    dr: DrConfig, environment: str, dr_region: str | None, cache_engine: str, cache_node_type: str
+) -> list[str]:
+    key = f"{KEY}.cacheGlobalDatastore = True"
+    if not dr.enabled_for(environment) or dr_region is None:
+        return [
+            f"{key}: needs the warm standby ({KEY}.standby with cryb-db:backups.drRegion): its secondary lives there"
+        ]
+    if cache_engine != "elasticache":
+        return [
+            f"{key} with cryb-db:cache.engine = {cache_engine!r}: Global Datastore is an ElastiCache feature; the "
+            "self-hosted cache is rebuilt empty in the DR region (docs/disaster-recovery.md): use cache.engine "
+            "elasticache or set dr.cacheGlobalDatastore: false"
+        ]
+    problems = []
+    if (why := node_type_problem(cache_node_type)) is not None:
+        problems.append(f"{key} with cryb-db:cache.nodeType = {cache_node_type!r}: {why}")
+    if (why := region_problem(dr_region)) is not None:
+        problems.append(f"{key} with cryb-db:backups.drRegion = {dr_region!r}: {why}")
     return problems

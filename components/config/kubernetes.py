@@ -107,6 +107,74 @@ class PgBouncerConfig(Section):
         return self
 
 
+CNPG_VERSION = "1.30.0"
+"""The CloudNativePG release the vendored CRDs (components/kubernetes/crds/) come from."""
+CNPG_CHART_VERSION = "0.29.0"
+"""The `cloudnative-pg` Helm chart of that release (its appVersion is CNPG_VERSION)."""
+
+
+def _pinned(value: str, example: str) -> str:
+    match = IMAGE.match(value)
+    if not match or not (match.group("digest") or image_version(value)):
+        raise ValueError(f"must name an image by exact version tag ({example}) or digest (repo@sha256:...)")
+    return value
+
+
+class DataStoresConfig(Section):
+    """The data stores themselves on the cluster (`postgres.engine`, `selfhosted.engine` or `cache.engine`
+    `kubernetes`): CloudNativePG clusters and a Valkey cluster StatefulSet (docs/kubernetes.md#part-b)."""
+
+    namespace: str = Field(default="cryb-db-data", description="Namespace of the data stores (PSS restricted).")
+    install_operator: bool = Field(
+        default=False,
+        description="true: the program installs the CloudNativePG operator (a Helm release of the `cloudnative-pg` "
+        f"chart {CNPG_CHART_VERSION}, operator {CNPG_VERSION}); false: the cluster admin provides it.",
+    )
+    operator_namespace: str = Field(default="cnpg-system", description="Namespace of the operator's Helm release.")
+    postgres_image: str = Field(
+        default="ghcr.io/cloudnative-pg/postgresql:17.6-standard-bookworm",
+        description="PostgreSQL operand image of the shards, pinned (a CloudNativePG `standard` image: pgaudit).",
+    )
+    timescaledb_image: str = Field(
+        default="ghcr.io/clevyr/cloudnativepg-timescale:17.6-ts2.22.0",
+        description="Operand image of the TimescaleDB clusters (`selfhosted.clusters` with engine kubernetes), "
+        "pinned: a CloudNativePG-compatible image with the timescaledb extension.",
+    )
+    postgres_cpu: int = Field(default=4, ge=1, le=64, description="vCPUs per PostgreSQL instance (request = limit).")
+    postgres_memory_mib: int = Field(
+        default=32768, ge=1024, le=524288, description="Memory per PostgreSQL instance in MiB (request = limit)."
+    )
+    postgres_storage_gib: int = Field(default=100, ge=10, le=16384, description="Data volume per instance (GiB).")
+    wal_storage_gib: int = Field(default=20, ge=5, le=4096, description="WAL volume per instance (GiB).")
+    backup_schedule: str = Field(
+        default="0 0 3 * * *",
+        pattern=r"^(\S+\s+){5}\S+$",
+        description="ScheduledBackup cron (six fields, seconds first, UTC): the daily base backup.",
+    )
+    pooler_instances: int = Field(default=2, ge=2, le=20, description="PgBouncer pods of each shard's Pooler.")
+    cache_image: str = Field(default="valkey/valkey:8.1.4", description="Valkey image of the cache nodes, pinned.")
+    cache_cpu: str = Field(default="1", description="CPU request and limit per cache node.")
+    cache_memory_mib: int = Field(
+        default=8192, ge=512, le=262144, description="Memory per cache node in MiB; maxmemory is 75 % of it."
+    )
+    cache_storage_gib: int = Field(default=50, ge=5, le=16384, description="AOF volume per cache node (GiB).")
+    cache_cli_image: str | None = Field(
+        default=None, description="Image of the cluster-forming Job (bash, valkey-cli); default: `cacheImage`."
+    )
+
+    @field_validator("postgres_image", "timescaledb_image", "cache_image", "cache_cli_image")
+    @classmethod
+    def _images_pinned(cls, value: str | None) -> str | None:
+        return None if value is None else _pinned(value, "repo:1.2.3")
+
+    @field_validator("namespace", "operator_namespace")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if not DNS_LABEL.match(value):
+            raise ValueError(f"{value!r}: must be a DNS label: lowercase letters, digits and '-', at most 40")
+        return value
+
+
 class ApplicationConfig(Section):
     """One application that consumes the platform from the cluster."""
 
@@ -167,6 +235,10 @@ class KubernetesConfig(Section):
     tls_issuer: IssuerRef = Field(default_factory=lambda: IssuerRef(), description="cert-manager issuer.")
     pgbouncer: PgBouncerConfig = Field(default_factory=lambda: PgBouncerConfig(), description="PgBouncer.")
     applications: list[ApplicationConfig] = Field(default_factory=list, description="Consuming applications.")
+    data_stores: DataStoresConfig = Field(
+        default_factory=lambda: DataStoresConfig(),
+        description="The data stores on the cluster with engine `kubernetes` (CloudNativePG, the cache StatefulSet).",
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> "KubernetesConfig":
@@ -190,9 +262,10 @@ class KubernetesConfig(Section):
                 "Secrets controller's role ARN"
             )
         namespaces = [app.namespace_name for app in self.applications]
-        clashes = sorted({n for n in namespaces if namespaces.count(n) > 1 or n == self.pooler_namespace})
+        reserved = (self.pooler_namespace, self.data_stores.namespace)
+        clashes = sorted({n for n in namespaces if namespaces.count(n) > 1 or n in reserved})
         if clashes:
-            problems.append(f"applications: namespaces {clashes} are used twice (or are the pooler namespace)")
+            problems.append(f"applications: namespaces {clashes} are used twice (or are the pooler or data namespace)")
         if not DNS_LABEL.match(self.pooler_namespace):
             problems.append(f"poolerNamespace = {self.pooler_namespace!r}: must be a DNS label")
         if problems:
@@ -223,32 +296,54 @@ def pooler_targets(config: "StackConfig") -> list[PoolerTarget]:
     def patroni_max(instance_type: str) -> int:
         return tuning.max_connections(tuning.instance_class(tuning_class_for(nvme_instance_type(instance_type))))
 
+    targets: list[PoolerTarget] = []
     if pg.engine == "rds":
         shard_max = tuning.max_connections(tuning.instance_class(pg.instance_class))
         proxy = shard_max * RDS_PROXY_MAX_CONNECTIONS_PERCENT // 100
         readers = pg.topology == "cluster" or pg.read_replicas > 0
         targets = [PoolerTarget(f"shard{i}", shard_max, proxy, readers) for i in range(pg.shard_count)]
-    else:
+    elif pg.engine == "ec2":
         shard_max, readers = patroni_max(pg.ec2.instance_type), pg.ec2.node_count > 1
         targets = [PoolerTarget(f"shard{i}", shard_max, 0, readers) for i in range(pg.shard_count)]
-    targets += [
-        PoolerTarget(name, patroni_max(c.instance_type), 0, c.node_count > 1) for name, c in sh.clusters.items()
-    ]
+    if sh.engine == "ec2":  # CloudNativePG clusters (engine kubernetes) bring their own Pooler
+        targets += [
+            PoolerTarget(name, patroni_max(c.instance_type), 0, c.node_count > 1) for name, c in sh.clusters.items()
+        ]
     return targets
 
 
 def kubernetes_problems(config: "StackConfig") -> list[str]:
     """Rules with other sections: the clusters applications name exist, and every pooler fits its server."""
     k = config.kubernetes
+    on_kubernetes = [
+        f"cryb-db:{key}.engine"
+        for key, engine in (
+            ("postgres", config.postgres.engine),
+            ("cache", config.cache.engine),
+            ("selfhosted", config.selfhosted.engine if config.selfhosted.clusters else "ec2"),
+        )
+        if engine == "kubernetes"
+    ]
     if not k.enabled:
-        return []
+        return [
+            f"{key} = 'kubernetes': needs cryb-db:kubernetes.enabled = true (the cluster the data stores run on)"
+            for key in on_kubernetes
+        ]
     problems = [
+        f"{key} = 'kubernetes': needs cryb-db:kubernetes.authentication = 'irsa', not {k.authentication!r} "
+        "(barman-cloud reaches S3 as each cluster's service account through IRSA)"
+        for key in on_kubernetes[:1]
+        if k.authentication != "irsa"
+    ]
+    problems += [
         f"cryb-db:kubernetes.applications[{i}].selfhostedClusters: {name!r} is not in cryb-db:selfhosted.clusters "
         f"({sorted(config.selfhosted.clusters)})"
         for i, app in enumerate(k.applications)
         for name in app.selfhosted_clusters
         if name not in config.selfhosted.clusters
     ]
+    if config.cache.engine == "kubernetes" and config.cache.engine_flavor != "valkey":
+        problems.append("cryb-db:cache.engineFlavor = 'redis': the kubernetes engine runs Valkey (cacheImage)")
     for target in pooler_targets(config):
         try:
             pool_sizes(
@@ -260,13 +355,3 @@ def kubernetes_problems(config: "StackConfig") -> list[str]:
         except PoolBudgetError as error:
             problems.append(f"cryb-db:kubernetes.pgbouncer (pooler of {target.name}): {error}")
     return problems
-
-
-def refuse_kubernetes_engine(value: object) -> object:
-    """`engine: kubernetes` (CloudNativePG shards, a cache StatefulSet: issue 15 part B) is not built: say so."""
-    if value == "kubernetes":
-        raise ValueError(
-            "'kubernetes' (data stores on the EKS cluster: CloudNativePG, a cache StatefulSet) is not built yet; "
-            "use rds/elasticache or ec2 (docs/kubernetes.md, what is not built)"
-        )
-    return value

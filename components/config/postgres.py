@@ -15,7 +15,6 @@ from components.postgres.schedule import parse_time, parse_weekly
 from components.postgres.tuning import INSTANCE_CLASSES, engine_major
 
 from .base import Section
-from .kubernetes import refuse_kubernetes_engine
 from .network import check_log_retention
 from .selfhosted import PatroniNodesConfig
 
@@ -101,12 +100,15 @@ class PostgresConfig(Section):
     """The PostgreSQL shards: N shards, each a Multi-AZ DB instance with read replicas or a Multi-AZ DB cluster
     (engine `rds`), or a self-hosted Patroni cluster on EC2 NVMe (engine `ec2`)."""
 
-    engine: Literal["rds", "ec2"] = Field(
+    engine: Literal["rds", "ec2", "kubernetes"] = Field(
         default="rds",
         description="`rds`: Amazon RDS shards. `ec2`: each shard is a self-hosted Patroni cluster on EC2 NVMe "
         "(`ec2.*`, docs/selfhosted.md) in the same outputs contract; it uses `port`, `shardCount`, `bucketCount`, "
         "`databaseName`, `adminUser`, `backupRetentionDays`, `logRetentionDays` and `extensions` of this section, "
-        "the image and PostgreSQL major of `cryb-db:selfhosted`, and refuses the RDS-only keys.",
+        "the image and PostgreSQL major of `cryb-db:selfhosted`, and refuses the RDS-only keys. "
+        "`kubernetes`: each shard is a CloudNativePG cluster on the EKS cluster (`cryb-db:kubernetes.dataStores`, "
+        "docs/kubernetes.md); it uses "
+        "the same keys as `ec2` (but serves on 5432 inside the cluster) and `ec2.nodeCount` as its instance count.",
     )
     ec2: PatroniNodesConfig = Field(
         default_factory=lambda: PatroniNodesConfig(),
@@ -252,11 +254,6 @@ class PostgresConfig(Section):
         description="Extensions applications create (a subset of rds.extensions); pg_cron is preloaded when "
         "listed. TimescaleDB is not available on RDS.",
     )
-
-    @field_validator("engine", mode="before")
-    @classmethod
-    def _kubernetes_engine_is_not_built(cls, value: object) -> object:
-        return refuse_kubernetes_engine(value)
 
     @field_validator("port")
     @classmethod
@@ -412,13 +409,13 @@ class PostgresConfig(Section):
 
     @model_validator(mode="after")
     def _keys_fit_the_engine(self) -> "PostgresConfig":
-        if self.engine == "ec2":
+        if self.engine != "rds":
             wrong = [name for name in RDS_ONLY_FIELDS if name in self.model_fields_set]
             if wrong:
                 keys = ", ".join(to_camel(name) for name in wrong)
                 raise ValueError(
-                    f"engine = 'ec2': {keys} apply to RDS shards only; remove them (self-hosted nodes are set "
-                    "under `ec2`)"
+                    f"engine = {self.engine!r}: {keys} apply to RDS shards only; remove them (self-hosted nodes "
+                    "are set under `ec2`)"
                 )
         elif "ec2" in self.model_fields_set:
             raise ValueError("engine = 'rds': `ec2` describes self-hosted shards; set engine: ec2 or remove it")
@@ -427,8 +424,8 @@ class PostgresConfig(Section):
     def backup_region(self, stack_region: str) -> str | None:
         """The region backups are replicated to for a stack in `stack_region`, or None; ValueError if impossible."""
         key, value = "cryb-db:postgres.backupReplicationRegion", self.backup_replication_region
-        if self.engine == "ec2":
-            return None  # self-hosted shards back up with pgBackRest into the replicated backup bucket
+        if self.engine != "rds":
+            return None  # self-hosted shards back up (pgBackRest, barman-cloud) into the replicated backup bucket
         if value is None or (value == AUTO and self.topology == "cluster"):
             return None
         if value == AUTO:

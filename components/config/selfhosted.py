@@ -151,6 +151,12 @@ class SelfHostedConfig(Section):
     """Self-hosted PostgreSQL clusters on EC2 NVMe. The `analytics` cluster is always self-hosted with TimescaleDB;
     prod declares it, dev may leave `clusters` empty."""
 
+    engine: Literal["ec2", "kubernetes"] = Field(
+        default="ec2",
+        description="`ec2`: Patroni on EC2 NVMe; `kubernetes`: each cluster is a CloudNativePG cluster on the EKS "
+        "cluster (TimescaleDB image for `timescaledb` clusters; `cryb-db:kubernetes.dataStores`, docs/kubernetes.md), "
+        "with `nodeCount` instances; it ignores `instanceType`, the image and the package proxy.",
+    )
     clusters: dict[str, SelfHostedClusterConfig] = Field(
         default_factory=dict,
         description="Clusters by name (1-12 lowercase letters or digits, starting with a letter), e.g. `analytics`.",
@@ -222,7 +228,7 @@ def selfhosted_problems(selfhosted: SelfHostedConfig, *, environment: str, avail
     key = f"{NAMESPACE}:selfhosted"
     problems = []
     for name, cluster in selfhosted.clusters.items():
-        if cluster.node_count > availability_zones:
+        if selfhosted.engine == "ec2" and cluster.node_count > availability_zones:
             problems.append(
                 f"{key}.clusters.{name}.nodeCount = {cluster.node_count}: needs as many AZs (network.azCount is "
                 f"{availability_zones}), and two nodes in one AZ would fail together"
@@ -232,7 +238,12 @@ def selfhosted_problems(selfhosted: SelfHostedConfig, *, environment: str, avail
                 problems.append(f"{key}.clusters.{name}.synchronousMode = False: must be true in prod (RPO 0)")
             if cluster.synchronous_mode_strict is False:
                 problems.append(f"{key}.clusters.{name}.synchronousModeStrict = False: must be true (or unset) in prod")
-    if selfhosted.clusters and selfhosted.image_ssm_parameter is None and selfhosted.package_proxy is None:
+    if (
+        selfhosted.clusters
+        and selfhosted.engine == "ec2"
+        and selfhosted.image_ssm_parameter is None
+        and selfhosted.package_proxy is None
+    ):
         problems.append(
             f"{key}: set packageProxy or imageSsmParameter: nodes live in the data subnets, which have no internet "
             "route, so a stock image cannot install PostgreSQL, Patroni, etcd and pgBackRest at boot"

@@ -152,10 +152,13 @@ class StackConfig(Section):
             primary_cidr=self.network.cidr,
             engine=self.postgres.engine,
             topology=self.postgres.topology,
+            cache_engine=self.cache.engine,
+            cache_node_type=self.cache.node_type,
         )
         problems += kubernetes_problems(self)
         problems += image_problems(self.selfhosted.image_ssm_parameter, self._node_types())
-        if (self.selfhosted.clusters or self.postgres.engine == "ec2") and not self.network.interface_endpoints:
+        ec2_clusters = self.selfhosted.clusters and self.selfhosted.engine == "ec2"
+        if (ec2_clusters or self.postgres.engine == "ec2") and not self.network.interface_endpoints:
             problems.append(
                 "cryb-db:network.interfaceEndpoints = False: must be true with self-hosted nodes "
                 "(cryb-db:selfhosted.clusters or cryb-db:postgres.engine: ec2): nodes in the data subnets attach "
@@ -194,15 +197,16 @@ class StackConfig(Section):
     def _ec2_shard_problems(self) -> list[str]:
         """Self-hosted shards: one node per AZ, an image that needs no internet, RPO 0 in prod."""
         pg, key = self.postgres, "cryb-db:postgres.ec2"
-        if pg.engine != "ec2":
+        if pg.engine not in ("ec2", "kubernetes"):
             return []
         problems = []
-        if pg.ec2.node_count > self.network.az_count:
+        # CloudNativePG instances spread over the EKS cluster's zones (its admin provides 3: docs/kubernetes.md).
+        if pg.engine == "ec2" and pg.ec2.node_count > self.network.az_count:
             problems.append(
                 f"{key}.nodeCount = {pg.ec2.node_count}: needs as many AZs (network.azCount is "
                 f"{self.network.az_count}), and two nodes in one AZ would fail together"
             )
-        if self.selfhosted.image_ssm_parameter is None and self.selfhosted.package_proxy is None:
+        if pg.engine == "ec2" and self.selfhosted.image_ssm_parameter is None and self.selfhosted.package_proxy is None:
             problems.append(
                 "cryb-db:selfhosted: set packageProxy or imageSsmParameter for engine ec2 shards: nodes live in the "
                 "data subnets, which have no internet route"
@@ -244,7 +248,7 @@ class StackConfig(Section):
             "a non-burstable class in prod (CPU credits run out under steady load), or set "
             "cryb-db:acknowledgeBurstableInProd: true"
         )
-        rds_burstable = pg.engine != "ec2" and INSTANCE_CLASSES[pg.instance_class].burstable
+        rds_burstable = pg.engine == "rds" and INSTANCE_CLASSES[pg.instance_class].burstable
         node_burstable = cache.engine == "elasticache" and is_burstable_cache_node_type(cache.node_type)
         ec2_burstable = cache.engine == "ec2" and is_burstable_instance_type(cache.ec2_instance_type)
         return [
@@ -257,7 +261,7 @@ class StackConfig(Section):
         """prod shards survive an AZ loss, cannot be deleted by accident, keep 35 days of backups and, where RDS
         allows it (topology `instance`), a copy of them in another region."""
         pg = self.postgres
-        if pg.engine == "ec2":  # RDS-only keys; self-hosted shards are checked by _ec2_shard_problems
+        if pg.engine != "rds":  # RDS-only keys; self-hosted shards are checked by _ec2_shard_problems
             log_days, backup_days = pg.log_retention_days, pg.backup_retention_days
             return [
                 ("postgres.logRetentionDays", log_days, log_days >= 365, "at least 365 in prod"),

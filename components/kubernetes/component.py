@@ -5,7 +5,7 @@ comes from `__main__.py` (components create none)."""
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -50,6 +50,8 @@ class ApplicationAccessArgs(TypedDict):
     """The data subnets (its pods may reach the cache port there)."""
     cache_port: int | None
     """The cache port, or None when it uses no cache."""
+    data_namespace: NotRequired[str | None]
+    """The data namespace (engine kubernetes): its pods may reach its Poolers, and the cache pods on `cache_port`."""
     tags: Mapping[str, str]
     """Tags of the AWS resources (the IAM role)."""
 
@@ -205,6 +207,9 @@ class ApplicationAccess(pulumi.ComponentResource):
         egress = [manifests.to_poolers(args["pooler_namespace"])]
         if args["cache_port"] is not None:
             egress.append(manifests.to_cidrs(args["data_subnet_cidrs"], [args["cache_port"]]))
+        data_namespace = args.get("data_namespace")
+        if data_namespace:
+            egress += manifests.to_data_stores(data_namespace, args["cache_port"])
         for policy in manifests.network_policies(ns, egress=egress):
             KubernetesObject(f"{name}-{policy['metadata']['name']}", policy, inside)
         stores = _declare_identity(

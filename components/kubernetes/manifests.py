@@ -170,6 +170,35 @@ def to_poolers(pooler_namespace: str) -> dict[str, Any]:
     }
 
 
+def to_data_stores(data_namespace: str, cache_port: int | None) -> list[dict[str, Any]]:
+    """The data namespace's CloudNativePG Poolers (5432) and, with a cache port, its Valkey pods."""
+    namespace = {"matchLabels": {"kubernetes.io/metadata.name": data_namespace}}
+    rules: list[dict[str, Any]] = [
+        {
+            "to": [
+                {
+                    "namespaceSelector": namespace,
+                    "podSelector": {"matchExpressions": [{"key": "cnpg.io/poolerName", "operator": "Exists"}]},
+                }
+            ],
+            "ports": [{"protocol": "TCP", "port": 5432}],
+        }
+    ]
+    if cache_port is not None:
+        rules.append(
+            {
+                "to": [
+                    {
+                        "namespaceSelector": namespace,
+                        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "valkey"}},
+                    }
+                ],
+                "ports": [{"protocol": "TCP", "port": cache_port}],
+            }
+        )
+    return rules
+
+
 def from_clients() -> dict[str, Any]:
     return {
         "from": [{"namespaceSelector": {"matchLabels": {CLIENT_LABEL: "true"}}}],

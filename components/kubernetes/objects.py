@@ -29,3 +29,14 @@ class KubernetesObject(pulumi.CustomResource):
             props,
             pulumi.ResourceOptions.merge(defaults, opts),
         )
+
+
+class HelmRelease(pulumi.CustomResource):
+    """A Helm release (`kubernetes:helm.sh/v3:Release`), declared from its properties as pulumi-kubernetes' typed
+    class sends them (`chart`, `version`, `repositoryOpts`, `namespace`, `values`, ...)."""
+
+    def __init__(self, name: str, props: Mapping[str, Any], opts: pulumi.ResourceOptions | None = None):
+        defaults = pulumi.ResourceOptions(version=kubernetes_sdk.get_version())
+        super().__init__(
+            "kubernetes:helm.sh/v3:Release", name, dict(props), pulumi.ResourceOptions.merge(defaults, opts)
+        )

@@ -4,7 +4,7 @@ cluster and rotation function, their thresholds, composite paging rules and the 
 Owns: `component.py` (`Monitoring`), `alerts.py` (`AlertTopics`), the pure `alarm_thresholds.py` and
 `dashboards.py`, and `alert_forwarder/` (the Lambda, shipped as it is).
 May import: `components.security`, `components.network`, `components.metrics`, `components.postgres`,
-`components.cache`, `components.selfhosted`.
+`components.cache`, `components.selfhosted`, `components.signing`.
 Imported by: `__main__`, `components.config` (thresholds).
 """
 

@@ -14,6 +14,7 @@ from components.monitoring.alert_forwarder import HANDLER, HANDLER_FILE
 from components.network.https_egress import https_only_security_group
 from components.security.iam_documents import service_trust
 from components.security.lambda_policies import vpc_access_statement
+from components.signing import CodeSigning
 
 SEVERITIES = ("critical", "warning")
 # Services that publish alerts: CloudWatch alarms, RDS event subscriptions, ElastiCache and AWS Backup
@@ -216,6 +217,8 @@ class AlertTopicsArgs(TypedDict):
     forwarder_reserved_concurrency: NotRequired[int | None]
     """Concurrent forwarder executions reserved (and capped): bursts queue instead of flooding the webhooks.
     None: unreserved (accounts whose concurrency quota cannot spare any). Default 2."""
+    code_signing: CodeSigning
+    """Code signing of the topics' region (components/signing): the forwarder runs only its signed package."""
     tags: Mapping[str, str]
     """Tags on every taggable resource."""
 
@@ -394,14 +397,18 @@ class AlertTopics(pulumi.ComponentResource):
         severity_by_topic = pulumi.Output.all(*[topics[s].arn for s in SEVERITIES]).apply(
             lambda arns: json.dumps(dict(zip(arns, SEVERITIES, strict=True)))
         )
+        package = pulumi.AssetArchive({HANDLER_FILE.name: pulumi.FileAsset(os.path.relpath(HANDLER_FILE))})
+        signed = a["code_signing"].sign(f"{n}-forwarder", package, parent=self)
         function = aws.lambda_.Function(
             f"{n}-forwarder",
             description=f"cryb-db {n}: alarms and RDS/ElastiCache events to Slack and Discord",
             runtime=FORWARDER_RUNTIME,
             architectures=["arm64"],
             handler=HANDLER,
-            # Relative to the program directory, so the asset path in the state is the same on every machine.
-            code=pulumi.AssetArchive({HANDLER_FILE.name: pulumi.FileAsset(os.path.relpath(HANDLER_FILE))}),
+            # The signed copy of the package; the code signing configuration refuses any other (docs/code-signing.md).
+            s3_bucket=signed.s3_bucket,
+            s3_key=signed.s3_key,
+            code_signing_config_arn=signed.code_signing_config_arn,
             role=role.arn,
             memory_size=128,
             timeout=FORWARDER_TIMEOUT_SECONDS,

@@ -19,6 +19,11 @@ from components.postgres.roles import ROLES
 SINGLE_USER_ROTATION_APP = (
     "arn:aws:serverlessrepo:us-east-1:297356227824:applications/SecretsManagerRDSPostgreSQLRotationSingleUser"
 )
+# Pinned, so a `pulumi up` never deploys a rotation function nobody reviewed (unset, the Serverless Application
+# Repository deploys whatever is latest when the stack is created). 1.1.671 is the `aws`-partition version AWS CDK
+# pins for POSTGRES_ROTATION_SINGLE_USER (aws/aws-cdk, packages/aws-cdk-lib/aws-secretsmanager/lib/secret-rotation.ts
+# at 0b89b3c3); raise it deliberately, after reading the template's release notes (docs/postgres.md#roles).
+SINGLE_USER_ROTATION_VERSION = "1.1.671"
 ROTATION_DAYS = 30
 RECOVERY_DAYS = 30
 PASSWORD_LENGTH = 40
@@ -39,6 +44,7 @@ def rotation_function(
         f"{name}-role-rotation",
         name=f"{name}-role-rotation",
         application_id=SINGLE_USER_ROTATION_APP,
+        semantic_version=SINGLE_USER_ROTATION_VERSION,
         capabilities=["CAPABILITY_IAM", "CAPABILITY_RESOURCE_POLICY"],
         parameters={
             "functionName": f"{name}-role-rotation",

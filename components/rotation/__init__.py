@@ -6,6 +6,6 @@ IAM policy, and the acknowledgement-tag condition), `steps.py` (the four-step ro
 self-hosted cache). The last two are standard library only and packaged into each function's archive.
 
 This `__init__` imports nothing, so a function archive can hold the package with an empty one.
-May import: `components.security`, `components.network`, `components.metrics`.
+May import: `components.security`, `components.network`, `components.metrics`, `components.signing`.
 Imported by: `components.cache`, `components.selfhosted`.
 """

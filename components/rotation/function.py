@@ -16,6 +16,7 @@ import pulumi_aws as aws
 from components.metrics.metric import Metric
 from components.network.https_egress import https_only_security_group
 from components.rotation.policies import lambda_trust
+from components.signing import CodeSigning
 
 RUNTIME = "python3.12"
 REPO_DIR = Path(__file__).resolve().parents[2]
@@ -89,9 +90,11 @@ def declare_rotation_function(
     log_retention_days: int,
     reserved_concurrency: int | None,
     account_id: str,
+    code_signing: CodeSigning,
     tags: Mapping[str, str],
 ) -> DeclaredFunction:
-    """Children of `parent`, named `{name}-...`."""
+    """Children of `parent`, named `{name}-...`. The archive is uploaded and signed by `code_signing` (its
+    `{name}-function-package` and `{name}-function-signing`), and the function runs only that signed copy."""
 
     def child(*depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on))
@@ -126,14 +129,17 @@ def declare_rotation_function(
         tags=dict(tags),
         opts=child(),
     )
+    signed = code_signing.sign(f"{name}-function", function_archive(spec.package_files), parent=parent)
     function = aws.lambda_.Function(
         f"{name}-function",
         description=f"cryb-db {name}: {spec.purpose}",
         runtime=RUNTIME,
         architectures=["arm64"],
         handler=spec.handler,
-        # Relative to the program directory, so the asset path in the state is the same on every machine.
-        code=function_archive(spec.package_files),
+        # The signed copy of the archive; the code signing configuration refuses any other (docs/code-signing.md).
+        s3_bucket=signed.s3_bucket,
+        s3_key=signed.s3_key,
+        code_signing_config_arn=signed.code_signing_config_arn,
         role=role.arn,
         memory_size=128,
         timeout=spec.timeout_seconds,

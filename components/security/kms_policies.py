@@ -7,6 +7,7 @@ KEY_PURPOSES: dict[str, str] = {
     "logs": "CloudWatch Logs log groups (VPC flow logs, database and cache logs)",
     "data": "Data at rest: RDS storage, Performance Insights, ElastiCache, EBS volumes",
     "secrets": "Secrets Manager secrets (database and cache credentials)",
+    "artifacts": "Lambda code artifacts in S3: deployment packages, their signed copies and the bucket's access logs",
 }
 
 
@@ -44,6 +45,8 @@ def key_policy(purpose: str, account_id: str, region: str) -> dict[str, Any]:
                 f"ec2.{region}.amazonaws.com",
             ],
             "secrets": [f"secretsmanager.{region}.amazonaws.com"],
+            # Uploads, AWS Signer and Lambda read and write the artifacts through S3 with the caller's credentials.
+            "artifacts": [f"s3.{region}.amazonaws.com"],
         }[purpose]
         statements.append(
             {
@@ -62,6 +65,18 @@ def key_policy(purpose: str, account_id: str, region: str) -> dict[str, Any]:
                 "Condition": {
                     "StringEquals": {"kms:CallerAccount": account_id, "kms:ViaService": via},
                 },
+            }
+        )
+    if purpose == "artifacts":
+        # The artifacts bucket's access logs are written, encrypted with this key, by the S3 logging service itself.
+        statements.append(
+            {
+                "Sid": "S3ServerAccessLogDeliveryEncrypts",
+                "Effect": "Allow",
+                "Principal": {"Service": "logging.s3.amazonaws.com"},
+                "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
             }
         )
     return {"Version": "2012-10-17", "Statement": statements}

@@ -7,7 +7,7 @@ Owns: `component.py` (`SelfHostedCluster`), `rotation.py` (`SelfHostedCredential
 packages shipped as they are: `credentials_agent/` and `metrics_agent/` (copied to every node) and
 `rotation_function/` (the Lambda).
 May import: `components.security`, `components.metrics`, `components.postgres` (tuning), `components.backups`
-(the backup writer's policy), `components.rotation`.
+(the backup writer's policy), `components.rotation`, `components.signing`.
 Imported by: `__main__`, `components.monitoring`,
 `components.config` (pure modules).
 """

@@ -14,6 +14,7 @@ from components.rotation.function import FunctionSpec, declare_rotation_function
 from components.selfhosted.cloud_init import ROTATED_SECRET_KEYS
 from components.selfhosted.rotation_function import HANDLER, NODES_VARIABLE, PACKAGE_FILES
 from components.selfhosted.rotation_policies import rotation_policy
+from components.signing import CodeSigning
 
 TIMEOUT_SECONDS = 900  # setSecret waits up to 13 minutes for every node's 30-second agent to acknowledge
 DEFAULT_ROTATION_DAYS = 30
@@ -43,6 +44,8 @@ class SelfHostedCredentialRotationArgs(TypedDict):
     """Resources the rotations must wait for (pass the cluster: its secrets' first versions)."""
     region: str
     """Region of the stack (KMS ViaService and VPC conditions)."""
+    code_signing: CodeSigning
+    """The stack region's code signing (components/signing): the function runs only its signed package."""
     account_id: str
     """Account whose Secrets Manager may invoke the function."""
     tags: Mapping[str, str]
@@ -91,6 +94,7 @@ class SelfHostedCredentialRotation(pulumi.ComponentResource):
             # One per secret: all of a cluster's secrets fall due together, and a throttled step fails its rotation.
             reserved_concurrency=len(rotated),
             account_id=a["account_id"],
+            code_signing=a["code_signing"],
             tags=dict(a["tags"]),
         )
         self.function_name, self.function_arn = declared.function.name, declared.function.arn

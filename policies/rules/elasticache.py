@@ -24,6 +24,13 @@ def is_key_value_store(resource: Resource) -> bool:
     return value is UNKNOWN or value in KEY_VALUE_ENGINES
 
 
+def is_global_secondary(resource: Resource) -> bool:
+    """A replication group joining a Global Datastore as its secondary inherits engine, node type and in-transit
+    and at-rest encryption from the datastore (the provider refuses them on it); its primary, which these rules
+    check like any group, decides them."""
+    return resource.type == REPLICATION_GROUP and "globalReplicationGroupId" in resource.props
+
+
 def is_group_member(resource: Resource) -> bool:
     """A cache cluster created inside a replication group takes its settings from the group."""
     return resource.type == CLUSTER and "replicationGroupId" in resource.props
@@ -89,7 +96,12 @@ def elasticache_automatic_failover(resource: Resource, config: Config) -> Iterat
     remediation="Set at_rest_encryption_enabled=True and kms_key_id to the stack's `data` key ARN.",
 )
 def elasticache_encrypted_at_rest(resource: Resource, config: Config) -> Iterator[str]:
-    if resource.type == REPLICATION_GROUP and as_bool(resource.get("atRestEncryptionEnabled", default=False)) is False:
+    inherited = is_global_secondary(resource)
+    if (
+        resource.type == REPLICATION_GROUP
+        and not inherited
+        and as_bool(resource.get("atRestEncryptionEnabled", default=False)) is False
+    ):
         yield "atRestEncryptionEnabled is not true: set at_rest_encryption_enabled=True."
     if "kmsKeyId" not in resource.props:
         yield "kmsKeyId is not set, so the AWS-managed key is used: set kms_key_id to the `data` key ARN."
@@ -104,7 +116,7 @@ def elasticache_encrypted_at_rest(resource: Resource, config: Config) -> Iterato
     remediation="Set transit_encryption_enabled=True and leave transit_encryption_mode unset or 'required'.",
 )
 def elasticache_encrypted_in_transit(resource: Resource, config: Config) -> Iterator[str]:
-    if is_group_member(resource) or not is_key_value_store(resource):
+    if is_group_member(resource) or is_global_secondary(resource) or not is_key_value_store(resource):
         return
     if as_bool(resource.get("transitEncryptionEnabled", default=False)) is False:
         yield "transitEncryptionEnabled is not true: set transit_encryption_enabled=True."

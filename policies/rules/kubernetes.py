@@ -1,6 +1,7 @@
 """Kubernetes objects (components/kubernetes/, docs/kubernetes.md): restricted pod security, requests and limits,
 probes, images pinned, no credential in plain objects, and per namespace a default-deny NetworkPolicy and per
-replicated workload a PodDisruptionBudget.
+replicated workload (Deployment, StatefulSet, CloudNativePG Pooler) a PodDisruptionBudget; CloudNativePG clusters
+that survive a zone and lose no commit.
 
 The rules read the objects as the provider receives them (`apiVersion`, `kind`, `metadata`, `spec`, camelCase).
 An unknown value is never a violation: the rule says nothing until the engine knows it.
@@ -33,6 +34,10 @@ CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+CNPG_CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
+CNPG_POOLER = "kubernetes:postgresql.cnpg.io/v1:Pooler"
+POOLER_LABEL = "cnpg.io/poolerName"  # the operator labels a Pooler's pods with it
+ZONE = "topology.kubernetes.io/zone"
 ALLOWED_CAPABILITIES = {"NET_BIND_SERVICE"}  # the only one the restricted profile lets a container add
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PASSPHRASE|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.I)
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
@@ -132,25 +137,36 @@ def namespace_restricted(resource: Resource, config: Config) -> Iterator[str]:
         yield f"pod-security.kubernetes.io/enforce is {enforce!r}: label the namespace with 'restricted'"
 
 
+def _missing_resources(resources: Any) -> list[str]:
+    return [
+        f"{kind}.{what}"
+        for kind in ("requests", "limits")
+        for what in ("cpu", "memory")
+        if lookup(resources, kind, what) in (None, "")
+    ]
+
+
 @RULES.resource(
-    types=list(WORKLOADS),
+    types=[*WORKLOADS, CNPG_CLUSTER, CNPG_POOLER],
     name="kubernetes-requests-and-limits",
-    description="Every container requests CPU and memory and has CPU and memory limits.",
+    description="Every container (and every CloudNativePG instance) requests CPU and memory and has CPU and memory "
+    "limits.",
     controls=("CRYB.K8S.2",),
     severity=Severity.MEDIUM,
     remediation="Set resources.requests.cpu/memory and resources.limits.cpu/memory on every container.",
 )
 def requests_and_limits(resource: Resource, config: Config) -> Iterator[str]:
+    if resource.type == CNPG_CLUSTER:
+        resources = resource.get("spec", "resources")
+        missing = [] if resources is UNKNOWN else _missing_resources(resources)
+        if missing:
+            yield f"instances: no {', '.join(missing)} in spec.resources; set them (requests = limits)"
+        return
     for container in containers(pod_spec(resource)):
         resources = container.get("resources")
         if resources is UNKNOWN:
             continue
-        missing = [
-            f"{kind}.{what}"
-            for kind in ("requests", "limits")
-            for what in ("cpu", "memory")
-            if lookup(resources, kind, what) in (None, "")
-        ]
+        missing = _missing_resources(resources)
         if missing:
             yield f"container {container.get('name')!r}: no {', '.join(missing)}; set them"
 
@@ -174,8 +190,12 @@ def probes(resource: Resource, config: Config) -> Iterator[str]:
             yield f"container {container.get('name')!r}: no {' or '.join(missing)}; add them"
 
 
+def _pinned(image: str) -> bool:
+    return bool(DIGEST.search(image) or VERSION_TAG.search(image.split("@")[0]))
+
+
 @RULES.resource(
-    types=list(WORKLOADS),
+    types=[*WORKLOADS, CNPG_CLUSTER],
     name="kubernetes-image-pinned",
     description="Every image is pinned by digest or by an exact version tag (never latest or no tag).",
     controls=("CRYB.K8S.3",),
@@ -183,11 +203,16 @@ def probes(resource: Resource, config: Config) -> Iterator[str]:
     remediation="Use repo@sha256:<digest> or repo:<exact version>, e.g. ghcr.io/cloudnative-pg/pgbouncer:1.24.1.",
 )
 def image_pinned(resource: Resource, config: Config) -> Iterator[str]:
+    if resource.type == CNPG_CLUSTER:
+        image = resource.get("spec", "imageName")
+        if isinstance(image, str) and not _pinned(image):
+            yield f"imageName {image!r} is not pinned; pin a digest or exact version (or leave it to the operator)"
+        return
     for container in containers(pod_spec(resource)):
         image = container.get("image")
         if image is UNKNOWN or not isinstance(image, str):
             continue
-        if not (DIGEST.search(image) or VERSION_TAG.search(image.split("@")[0])):
+        if not _pinned(image):
             yield f"container {container.get('name')!r}: image {image!r} is not pinned; pin a digest or exact version"
 
 
@@ -278,19 +303,27 @@ def _replicas(workload: Resource, stack: Stack) -> Any:
 
 @RULES.stack(
     name="kubernetes-pdb-for-replicated-workloads",
-    description="Every Deployment or StatefulSet with two or more replicas has a PodDisruptionBudget selecting its "
-    "pods, so node drains keep it serving.",
+    description="Every Deployment, StatefulSet or CloudNativePG Pooler with two or more replicas has a "
+    "PodDisruptionBudget selecting its pods, so node drains keep it serving (the operator makes a Cluster's own).",
     controls=("CRYB.K8S.6",),
     severity=Severity.HIGH,
     remediation="Add a PodDisruptionBudget (maxUnavailable 1) in the same namespace whose selector matches the pods.",
 )
 def pdb_for_replicated(stack: Stack, config: Config) -> Iterator[tuple[Resource | None, str]]:
     budgets = stack.of_type(PDB)
-    for workload in stack.of_type(DEPLOYMENT, STATEFUL_SET):
-        replicas = _replicas(workload, stack)
-        if replicas is UNKNOWN or replicas < 2:
+    for workload in stack.of_type(DEPLOYMENT, STATEFUL_SET, CNPG_POOLER):
+        if workload.type == CNPG_POOLER:
+            replicas = workload.get("spec", "instances", default=1)
+            template = workload.get("spec", "template", "metadata", "labels", default={})
+            name = workload.get("metadata", "name")
+            if template is UNKNOWN or name is UNKNOWN:
+                continue
+            labels: Any = {**(template if isinstance(template, dict) else {}), POOLER_LABEL: name}
+        else:
+            replicas = _replicas(workload, stack)
+            labels = workload.get("spec", "template", "metadata", "labels")
+        if replicas is UNKNOWN or not isinstance(replicas, int | float) or replicas < 2:
             continue
-        labels = workload.get("spec", "template", "metadata", "labels")
         if not isinstance(labels, dict):
             continue
         covered = False
@@ -315,3 +348,42 @@ def pdb_for_replicated(stack: Stack, config: Config) -> Iterator[tuple[Resource 
                     "without a PodDisruptionBudget: add one selecting its pods"
                 ),
             )
+
+
+@RULES.resource(
+    types=[CNPG_CLUSTER],
+    name="kubernetes-cnpg-cluster-resilient",
+    description="A CloudNativePG cluster runs at least 3 instances in different zones, commits on a synchronous "
+    "standby, keeps the operator's PodDisruptionBudgets, backs up, and gives no superuser a password.",
+    controls=("CRYB.K8S.7",),
+    severity=Severity.HIGH,
+    remediation="instances >= 3; postgresql.synchronous {method: any, number: 1}; affinity {enablePodAntiAffinity: "
+    "true, topologyKey: topology.kubernetes.io/zone, podAntiAffinityType: required}; enablePDB not false; "
+    "backup.barmanObjectStore (or the Barman Cloud plugin); enableSuperuserAccess false.",
+)
+def cnpg_cluster_resilient(resource: Resource, config: Config) -> Iterator[str]:
+    spec = resource.get("spec")
+    if not isinstance(spec, dict):
+        return
+    instances = spec.get("instances")
+    if isinstance(instances, int | float) and instances < 3:
+        yield f"instances = {int(instances)}: run at least 3 (a primary and a standby in each other zone)"
+    number, minimum = lookup(spec, "postgresql", "synchronous", "number"), spec.get("minSyncReplicas")
+    if UNKNOWN not in (number, minimum) and not any(isinstance(v, int | float) and v >= 1 for v in (number, minimum)):
+        yield "no synchronous standby: set postgresql.synchronous {method: any, number: 1} (RPO 0)"
+    if spec.get("enablePDB") is False:
+        yield "enablePDB is false: keep the operator's PodDisruptionBudgets so drains never take the primary's quorum"
+    affinity = spec.get("affinity")
+    if affinity is not UNKNOWN:
+        a = _mapping(affinity)
+        spread = (a.get("enablePodAntiAffinity"), a.get("topologyKey"), a.get("podAntiAffinityType"))
+        if UNKNOWN not in spread and spread != (True, ZONE, "required"):
+            yield (
+                "instances may share a zone: set affinity enablePodAntiAffinity true, topologyKey "
+                f"{ZONE}, podAntiAffinityType required"
+            )
+    store, plugins = lookup(spec, "backup", "barmanObjectStore"), spec.get("plugins")
+    if UNKNOWN not in (store, plugins) and not store and not plugins:
+        yield "no backups: set backup.barmanObjectStore (WAL archive and base backups) or the Barman Cloud plugin"
+    if spec.get("enableSuperuserAccess") is True:
+        yield "enableSuperuserAccess is true: the postgres superuser gets a password Secret; leave it false"

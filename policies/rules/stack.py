@@ -60,25 +60,45 @@ def _metrics(alarm: Resource) -> list[tuple[Any, dict[str, Any]]]:
     return found
 
 
-def _watches(
-    alarm: tuple[set[str], list[tuple[Any, dict[str, Any]]]],
-    store: Resource,
-    names: set[str],
-    dimension_names: tuple[str, ...],
-) -> bool | None:
-    """Whether `alarm` (its dependency URNs and `_metrics`) watches `store`, known by `names`; None: cannot tell."""
-    dependencies, metrics = alarm
-    if store.urn in dependencies:
-        return True
-    unknown = False
-    for _, dimensions in metrics:
+class _AlarmIndex:
+    """Which alarms watch a data store, answered from indexes built once: checking every store against every alarm
+    took ~0.3 s at the largest allowed stack (110 stores x 1,026 alarms; docs/benchmarks.md#offline-preview-at-scale).
+
+    An alarm watches a store when it was computed from the store (a property dependency on its URN) or when one of
+    its metrics' dimensions (`dimension_names`) is one of the store's names or starts with `<name>-`. An alarm whose
+    dimension is still unknown and that does not watch the store by either means leaves the answer unknown."""
+
+    def __init__(self, alarms: list[Resource]) -> None:
+        self.metrics = [_metrics(alarm) for alarm in alarms]
+        self.by_dependency: dict[str, set[int]] = {}
+        self.by_name: dict[str, dict[str, set[int]]] = {}
+        """dimension key -> a name the dimension's value matches (itself, or each prefix before a `-`) -> alarms."""
+        self.unknown: dict[str, set[int]] = {}
+        for index, alarm in enumerate(alarms):
+            for urns in alarm.property_dependencies.values():
+                for urn in urns:
+                    self.by_dependency.setdefault(urn, set()).add(index)
+            for _, dimensions in self.metrics[index]:
+                for key, value in dimensions.items():
+                    if value is UNKNOWN:
+                        self.unknown.setdefault(key, set()).add(index)
+                    elif isinstance(value, str):
+                        names = self.by_name.setdefault(key, {})
+                        # `value.startswith(f"{n}-")` holds exactly for the prefixes ending before a `-`.
+                        for name in {value, *(value[:i] for i, c in enumerate(value) if c == "-")}:
+                            names.setdefault(name, set()).add(index)
+
+    def watching(self, store: Resource, names: set[str], dimension_names: tuple[str, ...]) -> set[int] | None:
+        """The indexes of the alarms that watch `store`; None when an alarm's target is unknown (cannot tell yet)."""
+        found = set(self.by_dependency.get(store.urn, ()))
         for key in dimension_names:
-            value = dimensions.get(key)
-            if value is UNKNOWN:
-                unknown = True
-            elif isinstance(value, str) and any(value == n or value.startswith(f"{n}-") for n in names):
-                return True
-    return None if unknown else False
+            by_name = self.by_name.get(key, {})
+            for name in names:
+                found |= by_name.get(name, set())
+        for key in dimension_names:
+            if self.unknown.get(key, set()) - found:
+                return None
+        return found
 
 
 @RULES.stack(
@@ -124,34 +144,40 @@ def _watches(
     },
 )
 def data_stores_have_alarms(stack: Stack, config: Config) -> Iterator[tuple[Resource | None, str]]:
-    # Each alarm's dependencies and metrics, read once: every store is checked against every alarm.
-    alarms = [
-        ({u for urns in alarm.property_dependencies.values() for u in urns}, _metrics(alarm))
-        for alarm in stack.of_type(METRIC_ALARM)
-    ]
+    alarms = _AlarmIndex(stack.of_type(METRIC_ALARM))
     for type_token, (config_key, name_keys, dimension_names) in WATCHED.items():
         for store in stack.of_type(type_token):
             if type_token == AUTOSCALING_GROUP and not _is_database_node(store):
                 continue
             names = {v for k in name_keys if isinstance(v := store.get(k), str)}
             names |= {v for v in (store.get("id"),) if isinstance(v, str)}
-            covered: set[str] = set()
-            for alarm in alarms:
-                watches = _watches(alarm, store, names, dimension_names)
-                if watches is None:
-                    break  # an alarm's target is still unknown: cannot tell yet
-                if watches:
-                    covered |= {m for m, _ in alarm[1] if isinstance(m, str)}
-            else:
-                missing = [m for m in config[config_key] if m not in covered]
-                if missing:
-                    yield store, f"no alarm on {missing}: add CloudWatch alarms for these metrics of this data store."
+            watching = alarms.watching(store, names, dimension_names)
+            if watching is None:
+                continue  # an alarm's target is still unknown: cannot tell yet
+            covered = {m for index in watching for m, _ in alarms.metrics[index] if isinstance(m, str)}
+            missing = [m for m in config[config_key] if m not in covered]
+            if missing:
+                yield store, f"no alarm on {missing}: add CloudWatch alarms for these metrics of this data store."
+    # The metrics of the self-hosted cache nodes' agents, by the {CacheCluster, Node} they carry.
+    node_metrics: dict[tuple[Any, Any], set[Any]] = {}
+    unhashable: list[tuple[tuple[Any, Any], Any]] = []  # a dimension value that is not a string (compared by ==)
+    for metrics in alarms.metrics:
+        for metric, dimensions in metrics:
+            key = (dimensions.get("CacheCluster"), dimensions.get("Node"))
+            try:
+                node_metrics.setdefault(key, set()).add(metric)
+            except TypeError:
+                unhashable.append((key, metric))
     for node in stack.of_type(EC2_INSTANCE):
         tags = node.get("tags", default={})
         if not isinstance(tags, dict) or CACHE_CLUSTER_TAG not in tags:
             continue
         identity = (tags[CACHE_CLUSTER_TAG], tags.get(CACHE_NODE_TAG))
-        covered = {m for _, metrics in alarms for m, d in metrics if (d.get("CacheCluster"), d.get("Node")) == identity}
+        try:
+            covered = set(node_metrics.get(identity, ()))
+        except TypeError:
+            covered = set()
+        covered |= {metric for key, metric in unhashable if key == identity}
         missing = [m for m in config["cacheNodeMetrics"] if m not in covered]
         if missing:
             yield (
@@ -178,9 +204,16 @@ def sns_topic_has_subscription(stack: Stack, config: Config) -> Iterator[tuple[R
             yield topic, "no subscription: messages to this topic reach nobody; add a TopicSubscription."
 
 
+# A Kubernetes StorageClass of the EBS CSI driver encrypts every volume it provisions with `parameters.kmsKeyId`.
+STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
+
+
 def _may_use_keys(resource: Resource) -> bool:
-    """Only an AWS resource can encrypt with a key. The stack's exports (`kmsKeyArns`) and a component's outputs hand
-    a key's ARN out but encrypt nothing, and the root stack's or a provider's outputs are no use either."""
+    """Only an AWS resource (or an EBS StorageClass) can encrypt with a key. The stack's exports (`kmsKeyArns`) and a
+    component's outputs hand a key's ARN out but encrypt nothing, and the root stack's or a provider's outputs are no
+    use either."""
+    if resource.type == STORAGE_CLASS:
+        return True
     return resource.type.startswith("aws:") and resource.type not in NOT_KEY_USES and resource.type != KMS_KEY
 
 

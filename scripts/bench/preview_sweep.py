@@ -4,6 +4,9 @@ Each point is the prod stack file with a few keys changed (shards, read replicas
 file and previewed in a fresh process (`python -m scripts preview --stack prod --config FILE --json`, as users run
 it, imports included). A config the model refuses is reported with its message, not run. Targets: the largest
 point previews in <= 3 s, and each extra resource costs < 3 ms (the least-squares slope over the points).
+
+Each run also records the child's CPU time (user + system, from `os.wait4`) and the 1-minute load average when it
+started: on a machine shared with other work, wall time measures the neighbours too, CPU time much less so.
 """
 
 import copy
@@ -65,6 +68,10 @@ class PointResult:
     resources: int | None = None
     seconds: list[float] = field(default_factory=list)
     peak_rss_mib: list[float] = field(default_factory=list)
+    cpu_seconds: list[float] = field(default_factory=list)
+    """The child's user + system CPU time per run."""
+    load_averages: list[float] = field(default_factory=list)
+    """The 1-minute load average when each run started."""
 
     @property
     def min_s(self) -> float:
@@ -77,6 +84,15 @@ class PointResult:
     @property
     def peak_mib(self) -> float:
         return max(self.peak_rss_mib)
+
+    @property
+    def median_cpu_s(self) -> float:
+        return statistics.median(self.cpu_seconds)
+
+    @property
+    def load_range(self) -> str:
+        low, high = min(self.load_averages), max(self.load_averages)
+        return f"{low:.1f}" if round(low, 1) == round(high, 1) else f"{low:.1f}-{high:.1f}"
 
 
 def point_config(base: dict[str, Any], point: SweepPoint) -> dict[str, Any]:
@@ -135,10 +151,29 @@ def sweep_points(base: dict[str, Any], workdir: Path) -> list[tuple[SweepPoint, 
     return points
 
 
-def run_preview(config_file: Path, stack: str = "prod") -> tuple[float, float, int | None, int, str]:
-    """One cold `preview --json` of `config_file`: (wall s, peak RSS MiB, resources or None, exit code, stderr)."""
+@dataclass(frozen=True)
+class PreviewRun:
+    """One cold `preview --json` process."""
+
+    seconds: float
+    """Wall time."""
+    cpu_seconds: float
+    """The child's user + system CPU time."""
+    peak_mib: float
+    """The child's peak RSS."""
+    resources: int | None
+    """Resources in its document; None when it failed."""
+    code: int
+    stderr: str
+    load_average: float
+    """The 1-minute load average when it started."""
+
+
+def run_preview(config_file: Path, stack: str = "prod") -> PreviewRun:
+    """One cold `python -m scripts preview --json` of `config_file`, measured."""
     command = [sys.executable, "-m", "scripts", "preview", "--stack", stack, "--config", str(config_file), "--json"]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        load_average = os.getloadavg()[0]
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=PROJECT_DIR, stdout=out, stderr=err)
         _, status, usage = os.wait4(process.pid, 0)  # this child's own rusage (ru_maxrss in KiB on Linux)
@@ -148,7 +183,8 @@ def run_preview(config_file: Path, stack: str = "prod") -> tuple[float, float, i
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode()
     resources = len(json.loads(stdout)["resources"]) if code in (0, 3) else None
-    return elapsed, usage.ru_maxrss / 1024, resources, code, stderr
+    cpu = usage.ru_utime + usage.ru_stime
+    return PreviewRun(elapsed, cpu, usage.ru_maxrss / 1024, resources, code, stderr, load_average)
 
 
 def slope(xs: list[float], ys: list[float]) -> float:
@@ -169,6 +205,7 @@ def summary(results: list[PointResult]) -> dict[str, Any]:
     xs = [float(r.resources or 0) for r in measured]
     largest = measured[-1] if measured else None
     ms_per_resource = slope(xs, [r.median_s * 1000 for r in measured])
+    cpu_ms_per_resource = slope(xs, [r.median_cpu_s * 1000 for r in measured if r.cpu_seconds])
     return {
         "ms_per_resource": round(ms_per_resource, 3),
         "ms_per_resource_of_minimums": round(slope(xs, [r.min_s * 1000 for r in measured]), 3),
@@ -176,6 +213,8 @@ def summary(results: list[PointResult]) -> dict[str, Any]:
         "largest": largest.label if largest else None,
         "largest_resources": largest.resources if largest else None,
         "largest_median_s": round(largest.median_s, 3) if largest else None,
+        "cpu_ms_per_resource": round(cpu_ms_per_resource, 3),
+        "largest_median_cpu_s": round(largest.median_cpu_s, 3) if largest and largest.cpu_seconds else None,
         "target_s": TARGET_SECONDS,
         "target_ms_per_resource": TARGET_MS_PER_RESOURCE,
         "largest_meets_target": bool(largest and largest.median_s <= TARGET_SECONDS),
@@ -189,18 +228,30 @@ def table_rows(results: list[PointResult], full_messages: bool = True) -> list[l
     rows = []
     for r in results:
         if r.refused:
-            rows.append(
-                [r.label, "-", "-", "-", "-", f"config refuses: {r.refused}" if full_messages else "config refuses"]
-            )
+            refused = f"config refuses: {r.refused}" if full_messages else "config refuses"
+            rows.append([r.label, "-", "-", "-", "-", "-", "-", refused])
         elif r.resources is None:
-            rows.append([r.label, "-", "-", "-", "-", "preview failed"])
+            rows.append([r.label, "-", "-", "-", "-", "-", "-", "preview failed"])
         else:
             met = "yes" if r.median_s <= TARGET_SECONDS else "NO"
-            rows.append([r.label, str(r.resources), f"{r.min_s:.2f}", f"{r.median_s:.2f}", f"{r.peak_mib:.0f}", met])
+            cpu = f"{r.median_cpu_s:.2f}" if r.cpu_seconds else "-"
+            load = r.load_range if r.load_averages else "-"
+            rows.append(
+                [r.label, str(r.resources), f"{r.min_s:.2f}", f"{r.median_s:.2f}", cpu, load, f"{r.peak_mib:.0f}", met]
+            )
     return rows
 
 
-HEADERS = ["point", "resources", "min s", "median s", "peak RSS MiB", f"<= {TARGET_SECONDS:.0f} s"]
+HEADERS = [
+    "point",
+    "resources",
+    "min s",
+    "median s",
+    "median CPU s",
+    "load avg",
+    "peak RSS MiB",
+    f"<= {TARGET_SECONDS:.0f} s",
+]
 
 
 def write_chart(results: list[PointResult], out: Path) -> None:
@@ -228,9 +279,11 @@ def write_chart(results: list[PointResult], out: Path) -> None:
         ends = [min(xs), max(xs)]
         fit = [intercept + ms_per_resource / 1000 * x for x in ends]
         time_axis.plot(ends, fit, "-", color="tab:blue", alpha=0.5, label=f"fit: {ms_per_resource:.2f} ms/resource")
+    if all(r.cpu_seconds for r in measured):
+        time_axis.plot(xs, [r.median_cpu_s for r in measured], "^", color="tab:green", label="median CPU time (s)")
     time_axis.axhline(TARGET_SECONDS, color="tab:blue", linestyle=":", label=f"target {TARGET_SECONDS:.0f} s")
     time_axis.set_xlabel("resources")
-    time_axis.set_ylabel("wall time (s)", color="tab:blue")
+    time_axis.set_ylabel("wall / CPU time (s)", color="tab:blue")
     memory_axis = time_axis.twinx()
     memory_axis.plot(xs, [r.peak_mib for r in measured], "s", color="tab:red", label="peak RSS (MiB)")
     memory_axis.set_ylabel("peak RSS (MiB)", color="tab:red")
@@ -257,14 +310,17 @@ def run_sweep(runs: int, reports: Path, stack: str = "prod") -> list[PointResult
             if refused:
                 continue
             for _ in range(runs):
-                elapsed, peak_mib, resources, code, stderr = run_preview(path, stack)
-                if resources is None:
-                    result.refused = stderr.strip().splitlines()[-1] if code == 2 and stderr.strip() else None
-                    Console(stderr=True).print(f"[red]{point.label}: exit {code}[/]\n{stderr}", highlight=False)
+                run = run_preview(path, stack)
+                if run.resources is None:
+                    stderr = run.stderr
+                    result.refused = stderr.strip().splitlines()[-1] if run.code == 2 and stderr.strip() else None
+                    Console(stderr=True).print(f"[red]{point.label}: exit {run.code}[/]\n{stderr}", highlight=False)
                     break
-                result.resources = resources
-                result.seconds.append(elapsed)
-                result.peak_rss_mib.append(peak_mib)
+                result.resources = run.resources
+                result.seconds.append(run.seconds)
+                result.peak_rss_mib.append(run.peak_mib)
+                result.cpu_seconds.append(run.cpu_seconds)
+                result.load_averages.append(run.load_average)
     totals = summary(results)
     rows = table_rows(results)
     console = Console()
@@ -277,9 +333,10 @@ def run_sweep(runs: int, reports: Path, stack: str = "prod") -> list[PointResult
     console.print(
         f"cost per extra resource: {totals['ms_per_resource']:.2f} ms over the medians, "
         f"{totals['ms_per_resource_of_minimums']:.2f} ms over the minimums (target < {TARGET_MS_PER_RESOURCE:.0f} ms), "
+        f"{totals['cpu_ms_per_resource']:.2f} ms of CPU over the CPU medians, "
         f"{totals['mib_per_resource'] * 1024:.0f} KiB of peak RSS; largest: {totals['largest']} "
-        f"({totals['largest_resources']} resources) median {totals['largest_median_s']} s "
-        f"(target <= {TARGET_SECONDS:.0f} s)"
+        f"({totals['largest_resources']} resources) median {totals['largest_median_s']} s wall, "
+        f"{totals['largest_median_cpu_s']} s CPU (target <= {TARGET_SECONDS:.0f} s)"
     )
     reports.mkdir(exist_ok=True)
     machine = f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end"
@@ -288,14 +345,20 @@ def run_sweep(runs: int, reports: Path, stack: str = "prod") -> list[PointResult
         + f"{runs} cold runs per point on {machine}.\n\n"
         + markdown_table(HEADERS, rows)
         + f"\nCost per extra resource (least squares): {totals['ms_per_resource']:.2f} ms over the medians, "
-        + f"{totals['ms_per_resource_of_minimums']:.2f} ms over the minimums.\n"
+        + f"{totals['ms_per_resource_of_minimums']:.2f} ms over the minimums, "
+        + f"{totals['cpu_ms_per_resource']:.2f} ms of CPU over the CPU medians.\n"
     )
     document = {
         "machine": machine,
         "runs": runs,
         "summary": totals,
         "points": [
-            {**asdict(r), "median_s": r.median_s if r.seconds else None, "peak_mib": r.peak_mib if r.seconds else None}
+            {
+                **asdict(r),
+                "median_s": r.median_s if r.seconds else None,
+                "median_cpu_s": r.median_cpu_s if r.cpu_seconds else None,
+                "peak_mib": r.peak_mib if r.seconds else None,
+            }
             for r in results
         ],
     }

@@ -26,8 +26,9 @@ def preview(
         bool,
         typer.Option(
             "--sweep",
-            help="Prod at 1/4/8/16 shards x 1/5 read replicas and the self-hosted engines: time, peak memory and "
-            "ms per extra resource; writes reports/bench-preview-sweep.{md,json,png}. --runs sets runs per point.",
+            help="Prod at 1/4/8/16 shards x 1/5 read replicas and the self-hosted engines: wall and CPU time, load "
+            "average, peak memory and ms per extra resource; writes reports/bench-preview-sweep.{md,json,png}. "
+            "--runs sets runs per point.",
         ),
     ] = False,
 ) -> None:

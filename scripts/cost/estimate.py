@@ -206,6 +206,19 @@ FREE: dict[str, str] = {
             "cert-manager.io/v1:Certificate",
         )
     },
+    # Lambda code signing (components/signing): Signer charges nothing for the Lambda platform; the packages are a
+    # few kilobytes each.
+    **{
+        t: "free: Lambda code signing"
+        for t in (
+            "aws:signer/signingProfile:SigningProfile",
+            "aws:signer/signingJob:SigningJob",
+            "aws:lambda/codeSigningConfig:CodeSigningConfig",
+            "aws:s3/bucketObjectv2:BucketObjectv2",
+        )
+    },
+    # The Global Datastore itself; its members' nodes are priced as replication groups.
+    "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup": "free: configuration of priced replication groups",
     **{
         t: "0: usage within the free tier (assumed)"
         for t in ("aws:sns/topic:Topic", "aws:sqs/queue:Queue", "aws:cloudwatch/eventRule:EventRule")
@@ -455,6 +468,9 @@ def _rds_proxy(p: _Pricer) -> None:
 
 def _elasticache(p: _Pricer) -> None:
     i = p.r.inputs
+    if "nodeType" not in i and "globalReplicationGroupId" in i:
+        p.missing("secondary nodes", "a Global Datastore secondary inherits the primary's node type: as many again")
+        return
     node_type = str(i.get("nodeType"))
     nodes = (
         _num(i.get("numNodeGroups"), 1) * (1 + _num(i.get("replicasPerNodeGroup")))

@@ -175,6 +175,17 @@ def _computed(type_token: str, name: str, region: str) -> dict[str, Any]:
             "arn": f"arn:aws:cloudwatch:{region}:{MOCK_ACCOUNT_ID}:alarm:{name}"
         },
         "aws:lambda/function:Function": {"arn": f"arn:aws:lambda:{region}:{MOCK_ACCOUNT_ID}:function:{name}"},
+        # Code signing (components/signing): the profile version a code signing configuration allows, the S3
+        # version a signing job signs; the job's signed object is added from its inputs (`_signed_object`).
+        "aws:signer/signingProfile:SigningProfile": {
+            "arn": f"arn:aws:signer:{region}:{MOCK_ACCOUNT_ID}:/signing-profiles/{name}",
+            "version": "Ab1Cd2Ef3G",
+            "versionArn": f"arn:aws:signer:{region}:{MOCK_ACCOUNT_ID}:/signing-profiles/{name}/Ab1Cd2Ef3G",
+        },
+        "aws:lambda/codeSigningConfig:CodeSigningConfig": {
+            "arn": f"arn:aws:lambda:{region}:{MOCK_ACCOUNT_ID}:code-signing-config:csc-{sum(name.encode()):017x}",
+        },
+        "aws:s3/bucketObjectv2:BucketObjectv2": {"versionId": f"v-{name}-0001"},
         "aws:sqs/queue:Queue": {
             "arn": f"arn:aws:sqs:{region}:{MOCK_ACCOUNT_ID}:{name}",
             "url": f"https://sqs.{region}.amazonaws.com/{MOCK_ACCOUNT_ID}/{name}",
@@ -187,6 +198,8 @@ def _computed(type_token: str, name: str, region: str) -> dict[str, Any]:
             "arn": f"arn:aws:elasticache:{region}:{MOCK_ACCOUNT_ID}:replicationgroup:{name}",
         },
         "aws:ec2/launchTemplate:LaunchTemplate": {"latestVersion": 1},
+        # A Global Datastore's id: AWS prefixes the suffix with a region code (components/dr/cache_standby.py).
+        "aws:elasticache/globalReplicationGroup:GlobalReplicationGroup": {"globalReplicationGroupId": f"ldgnf-{name}"},
         # The single-user rotation function of the RDS shards' role secrets (components/postgres/role_secrets.py).
         "aws:serverlessrepository/cloudFormationStack:CloudFormationStack": {
             "outputs": {"RotationLambdaARN": f"arn:aws:lambda:{region}:{MOCK_ACCOUNT_ID}:function:{name}"}
@@ -214,6 +227,16 @@ def _computed(type_token: str, name: str, region: str) -> dict[str, Any]:
             "arn": f"arn:aws:ec2:{region}:{MOCK_ACCOUNT_ID}:instance/i-{name}",
         },
     }.get(type_token, {})
+
+
+def _signed_object(type_token: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """A signing job's signed copy, where AWS Signer writes it on the Lambda platform: `<prefix><job id>.zip`."""
+    if type_token != "aws:signer/signingJob:SigningJob":
+        return {}
+    destination = (inputs.get("destination") or {}).get("s3") or {}
+    job_id = f"{sum(name.encode()):08x}-0000-4000-8000-000000000000"
+    signed = {"bucket": destination.get("bucket"), "key": f"{destination.get('prefix', '')}{job_id}.zip"}
+    return {"jobId": job_id, "signedObjects": [{"s3s": [signed]}], "status": "Succeeded"}
 
 
 # Computed outputs that are still known in a first preview: the provider's Check fills in the auto-name.
@@ -253,7 +276,7 @@ class EchoMocks(pulumi.runtime.Mocks):
         state.setdefault(
             "arn", f"arn:aws:{service}:{region}:{MOCK_ACCOUNT_ID}:{args.typ.split(':')[-1].lower()}/{args.name}"
         )
-        computed = _computed(args.typ, state["name"], region)
+        computed = _computed(args.typ, state["name"], region) | _signed_object(args.typ, args.name, args.inputs)
         state.update({k: v for k, v in computed.items() if k == "arn" or k not in args.inputs})
         if self.first_preview and args.custom:
             for key in {"arn", *computed} - set(args.inputs) - _KNOWN_BEFORE_CREATE:

@@ -179,4 +179,48 @@ MUTATIONS = (
         '"deletion_protection": False,',
         ("tests/components/postgres", "tests/policies/test_stacks.py"),
     ),
+    Mutation(
+        "CloudNativePG clusters commit without a synchronous standby",
+        "components/kubernetes/cnpg.py",
+        '"synchronous": {"method": "any", "number": 1, "dataDurability": "required"}',
+        '"synchronous": {"method": "any", "number": 0, "dataDurability": "required"}',
+        ("tests/components/kubernetes/test_data_stores.py",),
+    ),
+    Mutation(
+        "a Pooler sized as if it ran one pod",
+        "components/kubernetes/cnpg.py",
+        "max_replicas=spec.pooler_instances,",
+        "max_replicas=1,",
+        ("tests/components/kubernetes/test_cnpg.py", "tests/components/kubernetes/test_data_stores.py"),
+    ),
+    Mutation(
+        "a cluster's backup role trusts the operator's service account",
+        "components/kubernetes/data_stores.py",
+        'iam_documents.irsa_trust(oidc, a["namespace"], c["name"])',
+        'iam_documents.irsa_trust(oidc, a["namespace"], "cnpg-manager")',
+        ("tests/components/kubernetes/test_data_stores.py",),
+    ),
+    Mutation(
+        "Lambda code signing only warns",
+        "components/signing/component.py",
+        'policies={"untrusted_artifact_on_deployment": "Enforce"},',
+        'policies={"untrusted_artifact_on_deployment": "Warn"},',
+        ("tests/components/signing/test_component.py", "tests/policies/rules/test_lambda_.py"),
+    ),
+    Mutation(
+        "Global Datastore node check: or for and",
+        "components/cache/global_datastore.py",
+        "if family in SUPPORTED_FAMILIES and size not in TOO_SMALL_SIZES:",
+        "if family in SUPPORTED_FAMILIES or size not in TOO_SMALL_SIZES:",
+        ("tests/components/cache/test_global_datastore.py", "tests/components/config/test_dr.py"),
+    ),
+    Mutation(
+        "single-user rotation application unpinned",
+        "components/postgres/role_secrets.py",
+        "        semantic_version=SINGLE_USER_ROTATION_VERSION,\n",
+        "",
+        (
+            "tests/components/postgres/test_component.py::test_every_shard_has_a_rotated_secret_per_least_privilege_role",
+        ),
+    ),
 )

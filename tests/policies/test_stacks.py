@@ -423,6 +423,18 @@ MISCONFIGURATIONS: dict[str, tuple[Callable[[Evaluation], Evaluation], set[tuple
             ("secretsmanager-every-secret-rotates", "cryb-prod-cache-auth"),
         },
     ),
+    "function deployed without code signing": (
+        set_inputs("cryb-prod-cache-rotation-function", codeSigningConfigArn=...),
+        {("lambda-code-signing-enforced", "cryb-prod-cache-rotation-function")},
+    ),
+    "code signing configuration that only warns": (
+        set_inputs("cryb-prod-signing-config", policies={"untrustedArtifactOnDeployment": "Warn"}),
+        {
+            ("lambda-code-signing-enforced", "cryb-prod-alerts-forwarder"),
+            ("lambda-code-signing-enforced", "cryb-prod-analytics-rotation-function"),
+            ("lambda-code-signing-enforced", "cryb-prod-cache-rotation-function"),
+        },
+    ),
 }
 
 

@@ -115,6 +115,7 @@ COMPONENT_TYPE_TOKENS = {
     "ApplicationAccess": "cryb:kubernetes:ApplicationAccess",
     "PgBouncerPoolers": "cryb:kubernetes:PgBouncerPoolers",
     "RegionStandby": "cryb:dr:RegionStandby",
+    "CodeSigning": "cryb:signing:CodeSigning",
 }
 
 

@@ -21,12 +21,19 @@ TAGS = {"environment": "prod", "service": "cryb-db", "owner": "platform-team", "
 USER_ARNS = {u: f"arn:aws:elasticache:us-east-1:{MOCK_ACCOUNT_ID}:user:cryb-test-cache-{u}" for u in ("app", "reader")}
 SECRETS_KEY = f"arn:aws:kms:us-east-1:{MOCK_ACCOUNT_ID}:key/secrets"
 LOGS_KEY = f"arn:aws:kms:us-east-1:{MOCK_ACCOUNT_ID}:key/logs"
+ARTIFACTS_KEY = f"arn:aws:kms:us-east-1:{MOCK_ACCOUNT_ID}:key/artifacts"
 
 PROGRAM = """
 import pulumi
 import pulumi_aws as aws
 from components.cache.rotation import CacheUserRotation
+from components.signing import CodeSigning
 
+signing = CodeSigning(
+    "signing",
+    {{"account_id": "{account}", "region": "us-east-1", "kms_key_arn": "{artifacts_key}",
+      "access_log_retention_days": 365, "tags": {tags!r}}},
+)
 secrets = {{user: aws.secretsmanager.Secret(f"secret-{{user}}", kms_key_id="{secrets_key}", tags={tags!r})
             for user in ("app", "reader")}}
 rotation = CacheUserRotation(
@@ -43,6 +50,7 @@ rotation = CacheUserRotation(
         "rotate_after": list(secrets.values()),
         "region": "us-east-1",
         "account_id": "{account}",
+        "code_signing": signing,
         "tags": {tags!r},
     }},
 )
@@ -54,7 +62,9 @@ FUNCTION = "aws:lambda/function:Function"
 ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
 PERMISSION = "aws:lambda/permission:Permission"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-UNTAGGABLE = {ROLE_POLICY, PERMISSION, ROTATION}
+SIGNING_JOB = "aws:signer/signingJob:SigningJob"
+PACKAGE = "aws:s3/bucketObjectv2:BucketObjectv2"
+UNTAGGABLE = {ROLE_POLICY, PERMISSION, ROTATION, SIGNING_JOB}
 REQUIRED_TAGS = ("environment", "service", "owner", "data-classification")
 
 
@@ -65,6 +75,7 @@ def program(extra: str = "") -> str:
         user_arns=USER_ARNS,
         secrets_key=SECRETS_KEY,
         logs_key=LOGS_KEY,
+        artifacts_key=ARTIFACTS_KEY,
         account=MOCK_ACCOUNT_ID,
         extra=extra,
     )
@@ -116,7 +127,10 @@ def test_children_are_parented_named_and_tagged(small: Evaluation) -> None:
 
 def test_function_is_packaged_from_this_repo_traced_capped_and_in_the_vpc(small: Evaluation) -> None:
     inputs = one(small, FUNCTION).inputs
-    assets = inputs["code"]["assets"]
+    # the function runs the signed copy of the package uploaded beside it (components/signing)
+    assert "code" not in inputs and inputs["s3Key"].startswith(f"signed/{NAME}-function/")
+    assert inputs["codeSigningConfigArn"].startswith("arn:aws:lambda:us-east-1:")
+    assets = one(small, PACKAGE).inputs["source"]["assets"]
     assert (PROJECT_DIR / assets["components/cache/rotation_function/handler.py"]["path"]).resolve() == HANDLER_FILE
     assert sorted(assets) == [
         "components/__init__.py",

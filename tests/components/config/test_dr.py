@@ -72,3 +72,54 @@ def test_a_public_or_oversized_cidr_is_refused_like_the_primarys() -> None:
     assert problem.startswith("cryb-db:dr.cidr = '8.8.0.0/16': must be a private (RFC 1918) range")
     (problem,) = problems_of(dr={"lagAlarmSeconds": 1})
     assert problem.startswith("cryb-db:dr.lagAlarmSeconds = 1:")
+
+
+# -- dr.cacheGlobalDatastore: allowed only where ElastiCache Global Datastore is ----------------------------------
+
+GDS = DrConfig.model_validate({"cacheGlobalDatastore": True})
+
+
+def test_global_datastore_is_off_by_default_and_allowed_with_a_supported_cache() -> None:
+    assert DrConfig().cache_global_datastore is False
+    assert check(GDS) == []  # prod's cache: elasticache, cache.r7g.large, us-west-2
+    assert check(GDS, cache_node_type="cache.m6g.2xlarge", dr_region="eu-west-1") == []
+
+
+def test_global_datastore_needs_the_standby() -> None:
+    assert check(GDS, environment="dev", dr_region=None) == [  # pyright: ignore[reportArgumentType]
+        "cryb-db:dr.cacheGlobalDatastore = True: needs the warm standby (cryb-db:dr.standby with "
+        "cryb-db:backups.drRegion): its secondary lives there"
+    ]
+
+
+def test_global_datastore_is_refused_for_the_self_hosted_cache() -> None:
+    (problem,) = check(GDS, cache_engine="ec2")
+    assert problem.startswith("cryb-db:dr.cacheGlobalDatastore = True with cryb-db:cache.engine = 'ec2':")
+    assert "rebuilt empty in the DR region" in problem and "use cache.engine elasticache" in problem
+
+
+@pytest.mark.parametrize("node_type", ["cache.t4g.small", "cache.r7g.medium", "cache.m4.large", "cache.r4.xlarge"])
+def test_global_datastore_is_refused_for_unsupported_node_types(node_type: str) -> None:
+    assert check(GDS, cache_node_type=node_type) == [
+        f"cryb-db:dr.cacheGlobalDatastore = True with cryb-db:cache.nodeType = {node_type!r}: Global Datastore "
+        "needs a node of size large or above of the families m5, m6g, m7g, r5, r6g, r6gd, r7g, c7gn "
+        "(e.g. cache.r7g.large)"
+    ]
+
+
+def test_global_datastore_is_refused_in_a_region_without_it() -> None:
+    (problem,) = check(GDS, dr_region="ap-northeast-9")
+    assert problem.startswith("cryb-db:dr.cacheGlobalDatastore = True with cryb-db:backups.drRegion = 'ap-northeast-9'")
+
+
+def test_global_datastore_config_error_from_the_stack_file() -> None:
+    """The whole stack config: a dev cache (burstable nodes) with the standby and the switch on."""
+    found = problems_of(
+        backups={"drRegion": "us-west-2"},
+        dr={"standby": True, "cacheGlobalDatastore": True},
+        cache={"nodeType": "cache.t4g.small"},
+    )
+    assert any(
+        p.startswith("cryb-db:dr.cacheGlobalDatastore = True with cryb-db:cache.nodeType = 'cache.t4g.small'")
+        for p in found
+    ), found

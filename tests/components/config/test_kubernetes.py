@@ -81,7 +81,59 @@ def test_image_version(image: str, version: tuple[int, int] | None) -> None:
 
 
 @pytest.mark.parametrize("section", ["postgres", "cache"])
-def test_the_kubernetes_engine_is_refused_with_a_clear_message(section: str) -> None:
+def test_the_kubernetes_engine_needs_the_cluster(section: str) -> None:
     (problem,) = problems(**{section: {"engine": "kubernetes"}})
-    assert problem.startswith(f"cryb-db:{section}.engine = 'kubernetes': 'kubernetes' (data stores on the EKS cluster")
-    assert "is not built yet" in problem
+    assert problem == (
+        f"cryb-db:{section}.engine = 'kubernetes': needs cryb-db:kubernetes.enabled = true (the cluster the data "
+        "stores run on)"
+    )
+
+
+def test_the_kubernetes_engine_needs_irsa() -> None:
+    pod_identity = {**ON, "authentication": "pod-identity", "controllerRoleArn": "arn:aws:iam::1:role/eso"}
+    (problem,) = problems(postgres={"engine": "kubernetes"}, kubernetes=pod_identity)
+    assert problem.startswith(
+        "cryb-db:postgres.engine = 'kubernetes': needs cryb-db:kubernetes.authentication = 'irsa'"
+    )
+
+
+def test_the_kubernetes_engine_refuses_rds_keys_and_redis() -> None:
+    found = problems(postgres={"engine": "kubernetes", "instanceClass": "db.r7g.large"}, kubernetes=ON)
+    assert any("engine = 'kubernetes': instanceClass apply to RDS shards only" in p for p in found), found
+    found = problems(cache={"engine": "kubernetes", "engineFlavor": "redis", "engineVersion": "7.1"}, kubernetes=ON)
+    assert found == ["cryb-db:cache.engineFlavor = 'redis': the kubernetes engine runs Valkey (cacheImage)"]
+
+
+def test_kubernetes_shards_and_clusters_get_no_pgbouncer_deployment() -> None:
+    """CloudNativePG clusters bring their own Pooler: no Part A PgBouncer targets for them."""
+    config = parse(
+        postgres={"engine": "kubernetes", "shardCount": 2},
+        selfhosted={"engine": "kubernetes", "clusters": {"analytics": {"timescaledb": True}}},
+        kubernetes=ON,
+    )
+    assert pooler_targets(config) == []
+
+
+@pytest.mark.parametrize(
+    ("data_stores", "expected"),
+    [
+        ({"postgresImage": "ghcr.io/cloudnative-pg/postgresql:latest"}, "dataStores.postgresImage"),
+        ({"cacheImage": "valkey/valkey"}, "dataStores.cacheImage"),
+        ({"backupSchedule": "0 3 * * *"}, "dataStores.backupSchedule"),
+        ({"poolerInstances": 1}, "dataStores.poolerInstances"),
+        ({"namespace": "Data"}, "dataStores.namespace"),
+    ],
+)
+def test_data_store_settings_are_checked(data_stores: dict[str, object], expected: str) -> None:
+    found = problems(kubernetes={**ON, "dataStores": data_stores})
+    assert any(expected in p for p in found), found
+
+
+def test_cloudnativepg_instances_need_the_eks_clusters_zones_not_the_vpcs() -> None:
+    """Three instances on a two-AZ VPC: the EKS cluster's zones decide (its admin provides 3); Patroni nodes live
+    in the VPC's subnets, so engine ec2 is still refused."""
+    network = {"azCount": 2, "natGateways": "single", "interfaceEndpoints": True}
+    config = parse(network=network, postgres={"engine": "kubernetes"}, kubernetes=ON)
+    assert (config.network.az_count, config.postgres.ec2.node_count) == (2, 3)
+    ec2 = problems(network=network, postgres={"engine": "ec2"}, selfhosted={"packageProxy": "http://p:3142"})
+    assert any("cryb-db:postgres.ec2.nodeCount = 3: needs as many AZs" in p for p in ec2), ec2

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from scripts.preview.mock_engine import Evaluation
+from scripts import PROJECT_DIR
+from scripts.preview.mock_engine import Evaluation, evaluate
 from tests.components.kubernetes.schemas import SchemaError, crd_schemas, validate
 from tests.helpers import evaluate_with, stack_document
 
@@ -33,7 +34,7 @@ def kubernetes_objects(evaluation: Evaluation) -> list[dict[str, Any]]:
     return [
         r.inputs
         for r in evaluation.resources
-        if r.custom and r.type.startswith("kubernetes:") and not r.type.startswith("pulumi:providers")
+        if r.custom and r.type.startswith("kubernetes:") and "apiVersion" in r.inputs  # not a Helm release
     ]
 
 
@@ -112,4 +113,35 @@ def test_vendored_crds_serve_the_versions_the_program_uses() -> None:
         ("external-secrets.io/v1", "SecretStore"),
         ("external-secrets.io/v1", "ExternalSecret"),
         ("cert-manager.io/v1", "Certificate"),
+        ("postgresql.cnpg.io/v1", "Cluster"),
+        ("postgresql.cnpg.io/v1", "ScheduledBackup"),
+        ("postgresql.cnpg.io/v1", "Pooler"),
     } <= served
+
+
+@pytest.fixture(scope="module")
+def kubernetes_engines() -> Evaluation:
+    return evaluate("prod", PROJECT_DIR / "docs" / "examples" / "Pulumi.prod-kubernetes.yaml")
+
+
+@pytest.mark.parametrize(
+    ("kind", "mutate", "problem"),
+    [
+        ("Cluster", lambda o: o["spec"].__setitem__("instances", "3"), "spec.instances"),
+        ("Cluster", lambda o: o["spec"]["postgresql"]["synchronous"].__setitem__("method", "all"), "'all'"),
+        ("Cluster", lambda o: o["spec"]["backup"]["barmanObjectStore"]["wal"].__setitem__("encryption", "kms"), "kms"),
+        ("Cluster", lambda o: o["spec"]["affinity"].__setitem__("podAntiAfinityType", "required"), "podAntiAfinity"),
+        ("Pooler", lambda o: o["spec"]["pgbouncer"].__setitem__("poolMode", "statement"), "statement"),
+        ("Pooler", lambda o: o["spec"].pop("cluster"), "cluster"),
+        ("ScheduledBackup", lambda o: o["spec"].__setitem__("method", "pgbackrest"), "pgbackrest"),
+        ("StatefulSet", lambda o: o["spec"].__setitem__("podManagementPolicy", 1), "podManagementPolicy"),
+    ],
+)
+def test_the_validator_rejects_bad_data_store_objects(
+    kubernetes_engines: Evaluation, kind: str, mutate: Any, problem: str
+) -> None:
+    obj = _object(kubernetes_engines, kind)
+    validate(obj, "1.33")
+    mutate(obj)
+    with pytest.raises(SchemaError, match=problem):
+        validate(obj, "1.33")

@@ -275,10 +275,13 @@ def test_pagerduty_url_never_leaves_the_secret(prod: Evaluation) -> None:
 def test_forwarder_is_packaged_from_this_repo_and_locked_down(each_stack: Evaluation) -> None:
     (function,) = forwarders(each_stack)
     inputs = function.inputs
-    (asset,) = inputs["code"]["assets"].values()
+    # deployed from the signed copy of the package uploaded beside it (components/signing)
+    (package,) = [p for p in each_stack.of_type("aws:s3/bucketObjectv2:BucketObjectv2") if p.parent == function.parent]
+    assert "code" not in inputs and inputs["s3Key"].startswith(f"signed/{function.name}/")
+    (asset,) = package.inputs["source"]["assets"].values()
     forwarder = PROJECT_DIR / "components" / "monitoring" / "alert_forwarder" / "handler.py"
     assert (PROJECT_DIR / asset["path"]).resolve() == forwarder
-    assert list(inputs["code"]["assets"]) == ["handler.py"] and inputs["handler"] == "handler.handler"
+    assert list(package.inputs["source"]["assets"]) == ["handler.py"] and inputs["handler"] == "handler.handler"
     assert (inputs["runtime"], inputs["tracingConfig"], inputs["reservedConcurrentExecutions"]) == (
         "python3.12",
         {"mode": "Active"},

@@ -574,6 +574,8 @@ def test_every_shard_has_a_rotated_secret_per_least_privilege_role(each_stack: E
     rotated every 30 days by the one single-user rotation function of the stack, exported per shard."""
     (function,) = each_stack.of_type("aws:serverlessrepository/cloudFormationStack:CloudFormationStack")
     assert function.inputs["applicationId"].endswith("/SecretsManagerRDSPostgreSQLRotationSingleUser")
+    # pinned to a released version (AWS CDK's pin, aws-cdk-lib secret-rotation.ts): unset, SAR deploys the latest
+    assert function.inputs["semanticVersion"] == "1.1.671"
     assert function.inputs["parameters"]["kmsKeyArn"].endswith("secrets")
     rotation_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function.name}"
     for shard in each_stack.outputs["postgres"]["shards"]:

@@ -27,8 +27,21 @@ def rotation_functions(evaluation: Evaluation) -> list[RecordedResource]:
     return [f for f in evaluation.of_type(FUNCTION) if f.name.endswith("-rotation-function")]
 
 
-def unpack(function: RecordedResource, into: Path) -> None:
-    for name, asset in function.inputs["code"]["assets"].items():
+def package_of(evaluation: Evaluation, function: RecordedResource) -> RecordedResource:
+    """The upload the function's code comes from: its signed key was computed by a signing job, whose source is
+    the uploaded package (the dependencies the engine records)."""
+
+    def source(resource: RecordedResource, key: str, type_token: str) -> RecordedResource:
+        found = [evaluation.by_urn(urn) for urn in resource.property_dependencies.get(key, [])]
+        (match,) = [r for r in found if r is not None and r.type == type_token]
+        return match
+
+    job = source(function, "s3Key", "aws:signer/signingJob:SigningJob")
+    return source(job, "source", "aws:s3/bucketObjectv2:BucketObjectv2")
+
+
+def unpack(evaluation: Evaluation, function: RecordedResource, into: Path) -> None:
+    for name, asset in package_of(evaluation, function).inputs["source"]["assets"].items():
         target = into / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(asset["text"] if "text" in asset else (PROJECT_DIR / asset["path"]).read_text())
@@ -45,7 +58,7 @@ def test_prod_declares_both_kinds_of_rotation_function(prod: Evaluation) -> None
 @pytest.mark.parametrize("concern", ["cache", "selfhosted"])
 def test_the_unpacked_archive_alone_imports_the_handler(prod: Evaluation, tmp_path: Path, concern: str) -> None:
     (function,) = [f for f in rotation_functions(prod) if f.inputs["handler"].startswith(f"components.{concern}.")]
-    unpack(function, tmp_path)
+    unpack(prod, function, tmp_path)
     # not the program's packages (they import pulumi, which the Lambda runtime does not have)
     for package in ("components", f"components/{concern}", "components/rotation"):
         assert (tmp_path / package / "__init__.py").read_text() == "", package

@@ -412,6 +412,12 @@ EXPECTED: dict[str, list[str]] = {
     "kubernetes-image-pinned@Deployment#0": [
         "container 'writer': image 'pgbouncer:latest' is not pinned; pin a digest or exact version"
     ],
+    "kubernetes-cnpg-cluster-resilient@Cluster#0": [
+        "instances = 1: run at least 3 (a primary and a standby in each other zone)"
+    ],
+    "kubernetes-requests-and-limits@Pooler#0": [
+        "container 'pgbouncer': no requests.cpu, requests.memory, limits.cpu, limits.memory; set them"
+    ],
     "kubernetes-no-plaintext-secret@Secret#0": [
         "Secret declared with stringData: its values land in the Pulumi state; use an ExternalSecret"
     ],

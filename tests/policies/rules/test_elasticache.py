@@ -9,7 +9,7 @@ from pulumi_policy.proxy import (
     UNKNOWN_STRING_VALUE,
 )
 
-from tests.policies.rules.helpers import CACHE, REPLICATION_GROUP, Case, case_tests, changed
+from tests.policies.rules.helpers import CACHE, REPLICATION_GROUP, RULES, Case, case_tests, changed, resource_violations
 
 CASES = [
     Case(
@@ -111,3 +111,35 @@ CASES = [
     test_unknown_values_are_not_violations,
     test_unknowns_recorded_offline_are_not_violations,
 ) = case_tests(CASES)
+
+
+# A Global Datastore secondary (the DR cache): encryption and engine come from the datastore, its key does not.
+SECONDARY = {
+    "replicationGroupId": "cryb-prod-cache-dr",
+    "globalReplicationGroupId": "ldgnf-cryb-prod-cache-dr",
+    "replicasPerNodeGroup": 1.0,
+    "kmsKeyId": "arn:aws:kms:us-west-2:123456789012:key/dr-data",
+    "userGroupIds": ["cryb-prod-cache-dr-users"],
+}
+
+
+def test_a_global_datastore_secondary_inherits_the_encryption_flags() -> None:
+    for rule in ("elasticache-encrypted-at-rest", "elasticache-encrypted-in-transit"):
+        assert resource_violations(RULES[rule], REPLICATION_GROUP, SECONDARY) == [], rule
+
+
+def test_a_global_datastore_secondary_still_needs_its_own_key() -> None:
+    without_key = {k: v for k, v in SECONDARY.items() if k != "kmsKeyId"}
+    assert resource_violations(RULES["elasticache-encrypted-at-rest"], REPLICATION_GROUP, without_key) == [
+        "kmsKeyId is not set, so the AWS-managed key is used: set kms_key_id to the `data` key ARN."
+    ]
+
+
+def test_a_group_without_the_flags_and_outside_a_datastore_is_still_reported() -> None:
+    standalone = {k: v for k, v in SECONDARY.items() if k != "globalReplicationGroupId"}
+    assert resource_violations(RULES["elasticache-encrypted-at-rest"], REPLICATION_GROUP, standalone) == [
+        "atRestEncryptionEnabled is not true: set at_rest_encryption_enabled=True."
+    ]
+    assert resource_violations(RULES["elasticache-encrypted-in-transit"], REPLICATION_GROUP, standalone) == [
+        "transitEncryptionEnabled is not true: set transit_encryption_enabled=True."
+    ]

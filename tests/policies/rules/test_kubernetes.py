@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UNKNOWN_STRING_VALUE
+from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UNKNOWN_OBJECT_VALUE, UNKNOWN_STRING_VALUE
 
-from components.kubernetes import manifests
+from components.kubernetes import cache_cluster, cnpg, manifests
 from policies.rules import kubernetes
 from policies.rules.base import ResourceRule
 from tests.policies.rules.helpers import RULES, Case, Node, case_tests, resource_violations, stack_violations
@@ -37,6 +37,33 @@ WORKLOAD = manifests.PgBouncerWorkload(
 )
 GOOD = manifests.pgbouncer_deployment(WORKLOAD, config_hash="0" * 64)
 GOOD_NAMESPACE = manifests.namespace("api", kubernetes_version="1.33", client=True)
+CLUSTER_SPEC = cnpg.ClusterSpec(
+    name="shard0",
+    namespace="cryb-db-data",
+    instances=3,
+    image="ghcr.io/cloudnative-pg/postgresql:17.6-standard-bookworm",
+    cpu=4,
+    memory_mib=32768,
+    storage_gib=100,
+    wal_storage_gib=20,
+    storage_class="cryb-db-gp3-encrypted",
+    database="cryb",
+    owner="cryb_admin",
+    timescaledb=False,
+    backup_retention_days=35,
+    backup_schedule="0 0 3 * * *",
+    backup_destination="s3://backups/cnpg-shard0/",
+    backup_prefix="cnpg-shard0",
+    sse_kms_argument="--sse-kms-key-id=arn:aws:kms:us-east-1:123456789012:key/backups",
+    role_arn="arn:aws:iam::123456789012:role/cnpg-shard0",
+    pooler_instances=2,
+    reserved_connections=10,
+    max_client_connections=5000,
+    max_prepared_statements=200,
+)
+POOLER = cnpg.POOLER_LABEL
+GOOD_CLUSTER = cnpg.cluster(CLUSTER_SPEC)
+GOOD_POOLER = cnpg.pooler(CLUSTER_SPEC)
 
 
 def changed(mutate: Callable[[dict[str, Any]], None], base: dict[str, Any] = GOOD) -> dict[str, Any]:
@@ -92,6 +119,19 @@ CASES = [
         GOOD,
         [changed(lambda o: container(o).__setitem__("image", "pgbouncer:latest"))],
         [changed(lambda o: container(o).__setitem__("image", UNKNOWN_STRING_VALUE))],
+    ),
+    Case(
+        "kubernetes-cnpg-cluster-resilient",
+        kubernetes.CNPG_CLUSTER,
+        GOOD_CLUSTER,
+        [changed(lambda o: o["spec"].__setitem__("instances", 1), GOOD_CLUSTER)],
+        [changed(lambda o: o["spec"].__setitem__("affinity", UNKNOWN_OBJECT_VALUE), GOOD_CLUSTER)],
+    ),
+    Case(
+        "kubernetes-requests-and-limits",
+        kubernetes.CNPG_POOLER,
+        GOOD_POOLER,
+        [changed(lambda o: o["spec"]["template"]["spec"]["containers"][0].pop("resources"), GOOD_POOLER)],
     ),
     Case(
         "kubernetes-no-plaintext-secret",
@@ -233,3 +273,88 @@ def test_kubernetes_rules_apply_to_kubernetes_types_only() -> None:
     for rule in kubernetes.RULES.rules:
         if isinstance(rule, ResourceRule):
             assert rule.resource_types and all(t.startswith("kubernetes:") for t in rule.resource_types), rule.name
+
+
+# CloudNativePG clusters: each misconfiguration rejected for its own reason.
+MISCONFIGURED_CLUSTERS = [
+    ("kubernetes-cnpg-cluster-resilient", lambda o: o["spec"].__setitem__("instances", 2), "instances = 2"),
+    (
+        "kubernetes-cnpg-cluster-resilient",
+        lambda o: o["spec"]["postgresql"].pop("synchronous"),
+        "no synchronous standby",
+    ),
+    ("kubernetes-cnpg-cluster-resilient", lambda o: o["spec"].__setitem__("enablePDB", False), "enablePDB is false"),
+    (
+        "kubernetes-cnpg-cluster-resilient",
+        lambda o: o["spec"]["affinity"].__setitem__("topologyKey", "kubernetes.io/hostname"),
+        "instances may share a zone",
+    ),
+    (
+        "kubernetes-cnpg-cluster-resilient",
+        lambda o: o["spec"]["affinity"].__setitem__("podAntiAffinityType", "preferred"),
+        "instances may share a zone",
+    ),
+    ("kubernetes-cnpg-cluster-resilient", lambda o: o["spec"].pop("backup"), "no backups"),
+    (
+        "kubernetes-cnpg-cluster-resilient",
+        lambda o: o["spec"].__setitem__("enableSuperuserAccess", True),
+        "enableSuperuserAccess is true",
+    ),
+    ("kubernetes-requests-and-limits", lambda o: o["spec"]["resources"].pop("limits"), "no limits.cpu, limits.memory"),
+    (
+        "kubernetes-image-pinned",
+        lambda o: o["spec"].__setitem__("imageName", "ghcr.io/cloudnative-pg/postgresql:17"),
+        "imageName 'ghcr.io/cloudnative-pg/postgresql:17' is not pinned",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("rule", "mutate", "problem"), MISCONFIGURED_CLUSTERS, ids=[m[2] for m in MISCONFIGURED_CLUSTERS]
+)
+def test_each_cluster_misconfiguration_is_rejected_for_its_problem(
+    rule: str, mutate: Callable[[dict[str, Any]], Any], problem: str
+) -> None:
+    assert resource_violations(RULES[rule], kubernetes.CNPG_CLUSTER, GOOD_CLUSTER) == []
+    messages = resource_violations(RULES[rule], kubernetes.CNPG_CLUSTER, changed(mutate, GOOD_CLUSTER))
+    assert any(problem in m for m in messages), messages
+
+
+def test_a_pooler_without_a_pdb_is_rejected() -> None:
+    rule = RULES["kubernetes-pdb-for-replicated-workloads"]
+    pdb = Node(kubernetes.PDB, "pdb", cnpg.pooler_pdb(CLUSTER_SPEC))
+    assert stack_violations(rule, [Node(kubernetes.CNPG_POOLER, "p", GOOD_POOLER), pdb]) == []
+    found = stack_violations(rule, [Node(kubernetes.CNPG_POOLER, "p", GOOD_POOLER)])
+    assert found == [
+        ("p", "Pooler 'shard0-pooler-rw' runs 2 replicas without a PodDisruptionBudget: add one selecting its pods")
+    ]
+    single = changed(lambda o: o["spec"].__setitem__("instances", 1), GOOD_POOLER)
+    assert stack_violations(rule, [Node(kubernetes.CNPG_POOLER, "p", single)]) == []
+    wrong = changed(
+        lambda o: o["spec"]["selector"].__setitem__("matchLabels", {POOLER: "other"}), cnpg.pooler_pdb(CLUSTER_SPEC)
+    )
+    assert stack_violations(rule, [Node(kubernetes.CNPG_POOLER, "p", GOOD_POOLER), Node(kubernetes.PDB, "w", wrong)])
+
+
+def test_a_statefulset_without_a_pdb_is_rejected() -> None:
+    rule = RULES["kubernetes-pdb-for-replicated-workloads"]
+    workload = cache_cluster.CacheWorkload(
+        "cryb-db-data",
+        "valkey/valkey:8.1.4",
+        "valkey/valkey:8.1.4",
+        6,
+        6379,
+        16379,
+        "1",
+        1024,
+        10,
+        "cryb-db",
+        "ClusterIssuer",
+    )
+    sts = Node(kubernetes.STATEFUL_SET, "s", cache_cluster.statefulset(workload, "0" * 64))
+    assert stack_violations(rule, [sts, Node(kubernetes.PDB, "b", cache_cluster.pdb(workload))]) == []
+    (found,) = stack_violations(rule, [sts])
+    assert found == (
+        "s",
+        "StatefulSet 'cache' runs 6 replicas without a PodDisruptionBudget: add one selecting its pods",
+    )

@@ -166,3 +166,15 @@ def test_kms_key_in_use_counts_only_aws_resources_and_decides_first_previews() -
         "aws:sns/topic:Topic", "alerts", {"name": "alerts", "arn": UNKNOWN_STRING_VALUE, "id": UNKNOWN_STRING_VALUE}
     )
     assert [n for n, _ in stack_violations(rule, [pending_key, unrelated])] == ["logs"]
+
+
+def test_kms_key_in_use_counts_an_ebs_storage_class() -> None:
+    """With engine kubernetes the data key encrypts only the volumes the EBS CSI driver provisions for the
+    StorageClass; another Kubernetes object naming the ARN (a ConfigMap) is no use."""
+    rule = RULES["kms-key-in-use"]
+    key = Node("aws:kms/key:Key", "data", {**KEY, "arn": KEY_ARN, "keyId": "k-1", "id": "k-1"})
+    storage = {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "parameters": {"kmsKeyId": KEY_ARN}}
+    storage_class = Node("kubernetes:storage.k8s.io/v1:StorageClass", "gp3", storage)
+    config_map = Node("kubernetes:core/v1:ConfigMap", "outputs", {"data": {"outputs.json": KEY_ARN}})
+    assert stack_violations(rule, [key, storage_class]) == []
+    assert [n for n, _ in stack_violations(rule, [key, config_map])] == ["data"]

@@ -56,20 +56,26 @@ def test_the_slope_is_the_least_squares_cost_per_resource() -> None:
     assert slope([0, 1, 2, 3], [1, 3, 2, 4]) == pytest.approx(0.8)  # not just end points: (4 - 1) / 3 = 1.0
     assert slope([500, 500], [1.0, 2.0]) == 0.0
 
-    def point(resources: int, seconds: float, mib: float) -> PointResult:
-        return PointResult(str(resources), SweepPoint(1, 1), None, resources, [seconds], [mib])
+    def point(resources: int, seconds: float, mib: float, cpu: float) -> PointResult:
+        return PointResult(str(resources), SweepPoint(1, 1), None, resources, [seconds], [mib], [cpu], [3.5, 5.04])
 
     refused = PointResult("8 shards", SweepPoint(8, 1), "cryb-db:postgres.x = 1: no")
-    totals = summary([point(400, 2.0, 200), refused, point(1400, 4.5, 400)])
+    totals = summary([point(400, 2.0, 200, 1.5), refused, point(1400, 4.5, 400, 3.5)])
     assert totals["ms_per_resource"] == pytest.approx(2.5)
+    assert totals["cpu_ms_per_resource"] == pytest.approx(2.0)  # (3.5 - 1.5) s / 1,000 resources
+    assert totals["largest_median_cpu_s"] == 3.5
     assert totals["largest_resources"] == 1400 and not totals["largest_meets_target"] and totals["slope_meets_target"]
     assert table_rows([refused])[0][-1] == "config refuses: cryb-db:postgres.x = 1: no"
+    # label, resources, min s, median s, median CPU s, load average range, peak MiB, verdict
+    assert table_rows([point(400, 2.0, 200, 1.5)])[0] == ["400", "400", "2.00", "2.00", "1.50", "3.5-5.0", "200", "yes"]
 
 
 def test_one_point_previews_in_a_fresh_process(prod_file: dict[str, Any], tmp_path: Path) -> None:
     config = tmp_path / "point.yaml"
     config.write_text(yaml.safe_dump(point_config(prod_file, SweepPoint(1, 1)), sort_keys=False))
-    seconds, peak_mib, resources, code, stderr = run_preview(config)
-    assert code in (0, 3), stderr
-    assert resources is not None and resources > 100
-    assert seconds > 0 and peak_mib > 50  # a Python process with pulumi loaded
+    run = run_preview(config)
+    assert run.code in (0, 3), run.stderr
+    assert run.resources is not None and run.resources > 100
+    assert run.seconds > 0 and run.peak_mib > 50  # a Python process with pulumi loaded
+    assert run.cpu_seconds > 0.3  # the child's own CPU time (importing pulumi_aws alone takes more), not ours
+    assert run.load_average >= 0
