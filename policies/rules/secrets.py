@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator
 
-from pulumi_policy import Severity
+from pulumi_policy import EnforcementLevel, Severity
 
 from .base import Config, RuleSet
 from .graph import Stack
@@ -65,6 +65,7 @@ DEFAULT_EXEMPT_REASONS = [
     remediation="Add aws.secretsmanager.SecretRotation for the secret, or use RDS-managed master passwords "
     "(manage_master_user_password=True), which rotate on their own; only a credential that cannot rotate gets "
     f"the `{ROTATION_EXEMPT_TAG}` tag with one of `exemptReasons`.",
+    enforcement_level=EnforcementLevel.ADVISORY,
     config_schema={"exemptReasons": {"type": "array", "items": {"type": "string"}, "default": DEFAULT_EXEMPT_REASONS}},
 )
 def secretsmanager_every_secret_rotates(stack: Stack, config: Config) -> Iterator[tuple[Resource | None, str]]:
