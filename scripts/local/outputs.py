@@ -35,9 +35,15 @@ class LocalCacheNode:
 
 
 def local_outputs(
-    preview: Mapping[str, Any], shards: Sequence[LocalShard], cache_nodes: Sequence[LocalCacheNode]
+    preview: Mapping[str, Any],
+    shards: Sequence[LocalShard],
+    cache_nodes: Sequence[LocalCacheNode],
+    clusters: Sequence[LocalShard] = (),
 ) -> dict[str, Any]:
-    """The preview's outputs with the local endpoints. Secret ARNs stay the preview's: the local moto holds them."""
+    """The preview's outputs with the local endpoints. Secret ARNs stay the preview's: the local moto holds them.
+    A self-hosted cluster (`selfhosted.clusters[]`, named as in the outputs) gets its writer, reader and each
+    node's address (a node's outputs name and its local node name end in the same AZ key: `analytics-a`,
+    `cryb-prod-analytics-node-a`)."""
     outputs = copy.deepcopy(dict(preview))
     by_name = {s.name: s for s in shards}
     for shard in outputs.get("postgres", {}).get("shards", []):
@@ -47,6 +53,19 @@ def local_outputs(
         shard["writerEndpoint"] = local.writer
         shard["proxyEndpoint"] = local.writer
         shard["readerEndpoints"] = [local.reader]
+    located = {c.name: c for c in clusters}
+    for cluster in (outputs.get("selfhosted") or {}).get("clusters") or []:
+        local = located.get(cluster["name"])
+        if local is None:
+            raise ValueError(f"selfhosted.clusters[{cluster['name']}]: the local platform runs no such cluster")
+        cluster["writerEndpoint"] = local.writer
+        cluster["readerEndpoints"] = [local.reader]
+        by_key = {name.rsplit("-", 1)[-1]: address for name, address in local.nodes}
+        for node in cluster.get("nodes", []):
+            key = str(node["name"]).rsplit("-", 1)[-1]
+            if key not in by_key:
+                raise ValueError(f"selfhosted.clusters[{cluster['name']}]: no local node for {node['name']}")
+            node["address"] = by_key[key]
     cache = outputs.get("cache")
     if cache is not None and cache_nodes:
         by_plan = {n.planned: n.address for n in cache_nodes}

@@ -5,6 +5,11 @@ Why not one node per shard: `postgres.ec2.nodeCount` is 3 or 5 (components/confi
 every stack, because each node runs an etcd member and the rendered etcd cluster of one node out of three has no
 quorum (Patroni would never elect a leader). So each shard boots the three nodes the preview renders; the stack gets
 `network.azCount: 3` when it has fewer AZs (the config refuses two nodes in one AZ).
+
+Why one shard: each shard is three nodes here, so prod's four shards would be twelve PostgreSQL nodes on a 2-core,
+4 GB laptop. The local platform boots `LOCAL_SHARDS` shard(s) (`postgres.shardCount` capped; the shard map then
+sends every bucket to shard 0, as a one-shard stack's does). The stack's self-hosted clusters (prod's `analytics`)
+are kept as declared: `local up --stack prod` boots them beside the shard.
 """
 
 from __future__ import annotations
@@ -15,13 +20,15 @@ from typing import Any
 
 import yaml
 
-from components.config.postgres import RDS_ONLY_FIELDS
+from components.config.postgres import RDS_ONLY_FIELDS, PostgresConfig
 from scripts.preview.mock_engine import Evaluation, evaluate, stack_file_path
 
 SHARD_NODES = 3
 CACHE_SHARDS = 3
 """Three masters with a replica each: the six nodes of the seed's compose file (a cluster needs three masters)."""
 IMAGE_SSM_PARAMETER = "/cryb-db/images/selfhosted-postgres"
+LOCAL_SHARDS = 1
+"""Shards the local platform boots at most (three nodes each)."""
 
 
 def _camel(name: str) -> str:
@@ -36,7 +43,8 @@ def local_config(document: dict[str, Any]) -> dict[str, Any]:
     postgres = {k: v for k, v in dict(config.get("cryb-db:postgres") or {}).items() if k not in rds_only}
     ec2 = dict(postgres.get("ec2") or {})
     ec2["nodeCount"] = max(int(ec2.get("nodeCount", SHARD_NODES)), SHARD_NODES)
-    postgres.update({"engine": "ec2", "ec2": ec2})
+    shards = int(postgres.get("shardCount", PostgresConfig.model_fields["shard_count"].default))
+    postgres.update({"engine": "ec2", "ec2": ec2, "shardCount": min(shards, LOCAL_SHARDS)})
     network = dict(config.get("cryb-db:network") or {})
     network["azCount"] = max(int(network.get("azCount", 3)), ec2["nodeCount"])
     network["interfaceEndpoints"] = True  # self-hosted nodes read their secrets through them (the config requires it)

@@ -53,6 +53,8 @@ class State:
     checked_at: float = 0.0
     tuning: dict[str, str] = field(default_factory=dict)
     """The PostgreSQL parameters every node was booted with (scripts/local/tuning.py), and `budget`: its share."""
+    notes: list[str] = field(default_factory=list)
+    """What `up` and `status` say besides the table: a self-hosted cluster's TimescaleDB fallback."""
     memory: dict[str, float] = field(default_factory=dict)
     """`processes`, `rss_mib` (summed RSS of the platform's processes) and `peak_rss_mib` since `up`."""
 

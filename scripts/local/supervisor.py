@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from components.selfhosted.cloud_init import BACKEND_FILE
 from scripts.local import tuning
 from scripts.local.aws import REGION, aws_stand_in, endpoint, secret_json, seed_cache_secrets, seed_declared_secrets
 from scripts.local.memory import platform_memory
@@ -141,27 +142,25 @@ class Supervisor:
         evaluation = evaluate_local(self.stack, self.config)
         if self.stop.is_set():
             raise InterruptedError("stopped while previewing")
-        if evaluation.outputs.get("selfhosted", {}).get("clusters"):
-            raise NotImplementedError(
-                f"stack {self.stack} has selfhosted.clusters (analytics): the local platform does not boot them yet"
-            )
-        shard_outputs = evaluation.outputs["postgres"]["shards"]
-        shard_specs = {s["name"]: node_specs(evaluation, s["name"], REGION) for s in shard_outputs}
-        shard_specs = self._tune(shard_specs)
+        postgres = postgres_plans(evaluation)
+        pg_specs = {p.component: node_specs(evaluation, p.component, REGION) for p in postgres}
+        pg_specs = self._tune(pg_specs)
         cache_name = cache_component(evaluation)
         cache_specs = cache_node_specs(evaluation, REGION)
-        buckets = sorted({_bucket(specs[0].user_data) for specs in shard_specs.values()})
+        buckets = sorted({_bucket(specs[0].user_data) for specs in pg_specs.values()})
 
         # Host-side forwarders first: a port in use fails here, before anything is started.
         plans: list[tuple[tuple[str, int], str, list[str], str]] = []  # listen, cluster, addresses, kind
-        for shard in shard_outputs:
-            port = int(shard["port"])
-            plans.append(((writer_address(shard["id"]), port), shard["name"], [], "primary"))
-            plans.append(((reader_address(shard["id"]), port), shard["name"], [], "replica"))
-        self._record_nodes(shard_specs, cache_name, cache_specs)
+        for plan in postgres:
+            plans.append(((plan.writer, plan.port), plan.component, [], "primary"))
+            plans.append(((plan.reader, plan.port), plan.component, [], "replica"))
+        self._record_nodes(pg_specs, cache_name, cache_specs)
         for node in self.state.nodes:
             if node.kind == "cache":
                 plans.append(((node.address, node.port), node.cluster, [node.address], "fixed"))
+            elif node.cluster in {p.component for p in postgres if p.section == "selfhosted"}:
+                # outputs list a self-hosted cluster's nodes (selfhosted.clusters[].nodes): each is reachable too
+                plans.append(((node.address, node.port), node.cluster, [node.address], "node"))
         staged: list[tuple[Forwarder, str, str, list[str]]] = []
         for listen, cluster, addresses, kind in plans:
             forwarder = Forwarder(listen, netns="", port=listen[1], choose=fixed(""))
@@ -190,13 +189,13 @@ class Supervisor:
             "AWS_DEFAULT_REGION": REGION,
         }
         aws = endpoint(moto, buckets)
-        for shard in shard_outputs:
-            seeded = seed_declared_secrets(moto, evaluation, shard["name"])
-            specs = shard_specs[shard["name"]]
+        for plan in postgres:
+            seeded = seed_declared_secrets(moto, evaluation, plan.component)
+            specs = pg_specs[plan.component]
             box = Sandbox(specs, aws=aws, image=Image.debian_host({_major(specs[0].user_data): PG_INSTALLED}),
                           region=REGION)  # fmt: skip
             stack.callback(box.close)
-            self.clusters.append(Cluster(shard["name"], "postgres", box, int(shard["port"]), seeded))
+            self.clusters.append(Cluster(plan.component, "postgres", box, plan.port, seeded))
         arns = seed_cache_secrets(moto, evaluation, cache_name)
         cache_box = Sandbox(cache_specs, aws=aws, image=cache_image(), region=REGION)
         stack.callback(cache_box.close)
@@ -212,7 +211,7 @@ class Supervisor:
         for forwarder, cluster_name, kind, addresses in staged:
             box = hubs[cluster_name]
             forwarder.netns = box.network.hub
-            if kind == "fixed":
+            if kind in ("fixed", "node"):
                 forwarder.choose = fixed(addresses[0])
             else:
                 forwarder.choose = patroni_chooser(box.network.hub, [n.alias for n in box.nodes], kind)
@@ -222,28 +221,52 @@ class Supervisor:
         self._boot_all()
         self._add_application_address(evaluation.outputs["network"]["vpcCidr"], staged)
         self._wait_ready(evaluation, moto)
-        shards = [
-            LocalShard(s["name"], writer_address(s["id"]), reader_address(s["id"]),
-                       [(n.name, n.alias) for n in hubs[s["name"]].nodes])
-            for s in shard_outputs
-        ]  # fmt: skip
+        self._note_analytics_backend(postgres)
+        located = {
+            p.component: LocalShard(p.name, p.writer, p.reader, [(n.name, n.alias) for n in hubs[p.component].nodes])
+            for p in postgres
+        }
+        shards = [located[p.component] for p in postgres if p.section == "postgres"]
+        clusters = [located[p.component] for p in postgres if p.section == "selfhosted"]
         cache_nodes = [LocalCacheNode(_planned(evaluation, n.name), n.alias) for n in cache_box.nodes]
-        write_outputs(local_outputs(evaluation.outputs, shards, cache_nodes), OUTPUTS_FILE)
+        write_outputs(local_outputs(evaluation.outputs, shards, cache_nodes, clusters), OUTPUTS_FILE)
         self.refresh()
 
-    def _tune(self, shard_specs: dict[str, list[NodeSpec]]) -> dict[str, list[NodeSpec]]:
-        """Every PostgreSQL node's rendered patroni.yml with the parameters of its share of this machine."""
-        budget = tuning.node_budget(sum(len(specs) for specs in shard_specs.values()))
+    def _note_analytics_backend(self, postgres: list[PostgresPlan]) -> None:
+        """What each self-hosted cluster's nodes chose for analytics tables (their setup wrote it): TimescaleDB,
+        or pg_partman where the package could not be installed (always on this machine). `up` and `status` say it."""
+        for plan in postgres:
+            if plan.section != "selfhosted":
+                continue
+            cluster = next(c for c in self.clusters if c.name == plan.component)
+            chosen = sorted({_analytics_backend(n) for n in cluster.box.nodes})
+            if chosen == ["timescaledb"]:
+                note = f"{plan.component}: TimescaleDB"
+            elif chosen == ["none"]:
+                note = f"{plan.component}: no TimescaleDB (timescaledb: false)"
+            else:
+                note = (
+                    f"{plan.component}: TimescaleDB cannot be installed on this machine; the nodes fell back to "
+                    f"native partitioning with pg_partman ({BACKEND_FILE} = {', '.join(chosen)})"
+                )
+            self.state.notes.append(note)
+            print(f"local analytics: {note}", flush=True)
+        self.save()
+
+    def _tune(self, pg_specs: dict[str, list[NodeSpec]]) -> dict[str, list[NodeSpec]]:
+        """Every PostgreSQL node's rendered patroni.yml (shard stand-ins and self-hosted clusters alike) with the
+        parameters of its share of this machine."""
+        budget = tuning.node_budget(sum(len(specs) for specs in pg_specs.values()))
         parameters = tuning.local_parameters(budget)
         self.state.tuning = {"budget": budget.label, **parameters}
         print(f"local tuning: {budget.label}: {tuning.describe(parameters)}", flush=True)
         return {
             name: [replace(s, user_data=tuning.retune_user_data(s.user_data, parameters, budget.label)) for s in specs]
-            for name, specs in shard_specs.items()
+            for name, specs in pg_specs.items()
         }
 
-    def _record_nodes(self, shard_specs: dict[str, Any], cache_name: str, cache_specs: list[Any]) -> None:
-        for name, specs in shard_specs.items():
+    def _record_nodes(self, pg_specs: dict[str, Any], cache_name: str, cache_specs: list[Any]) -> None:
+        for name, specs in pg_specs.items():
             port = _pg_port(specs[0].user_data)
             for spec in specs:
                 self.state.nodes.append(NodeState(spec.name, name, "postgres", _alias(spec.vpc_address), port, ""))
@@ -307,7 +330,7 @@ class Supervisor:
                     raise RuntimeError(f"{node.name}: booted without a network namespace")
                 ip("-n", node.netns, "route", "add", f"{address}/32", "dev", "eth0")
         for forwarder, _, kind, _ in staged:
-            if kind != "fixed":
+            if kind != "fixed":  # every PostgreSQL forwarder (writer, reader, a cluster's node)
                 forwarder.source = address
 
     def _wait_ready(self, evaluation: Evaluation, moto: Any) -> None:
@@ -403,6 +426,42 @@ def _patroni_role(netns: str, address: str) -> tuple[str, bool]:
     return role, status == 200 and body.get("state") in ("running", "streaming")
 
 
+@dataclass(frozen=True)
+class PostgresPlan:
+    """A PostgreSQL cluster the platform boots: a shard's stand-in (`postgres.shards[]`) or a self-hosted cluster
+    (`selfhosted.clusters[]`), with the loopback addresses its writer and reader forwarders listen on."""
+
+    section: str
+    """`postgres` (a shard) or `selfhosted` (a cluster)."""
+    name: str
+    """Its name in the outputs (`cryb-dev-pg-00`, `analytics`)."""
+    component: str
+    """Its SelfHostedCluster in the preview (`cryb-dev-pg-00`, `cryb-prod-analytics`)."""
+    port: int
+    writer: str
+    reader: str
+
+
+def postgres_plans(evaluation: Evaluation) -> list[PostgresPlan]:
+    """Every shard, then every self-hosted cluster of the stack (prod: `analytics`). Shard N listens on 127.1.N.1
+    (writer) and .2 (reader), cluster I on 127.2.I.1 and .2."""
+    plans = [
+        PostgresPlan("postgres", s["name"], s["name"], int(s["port"]), writer_address(s["id"]), reader_address(s["id"]))
+        for s in evaluation.outputs["postgres"]["shards"]
+    ]
+    clusters = (evaluation.outputs.get("selfhosted") or {}).get("clusters") or []
+    components = [r.name for r in evaluation.of_type(SHARD_CLUSTER)]
+    for index, cluster in enumerate(clusters):
+        name = str(cluster["name"])
+        matches = [c for c in components if c.endswith(f"-{name}") and c not in {p.component for p in plans}]
+        if len(matches) != 1:
+            raise ValueError(f"selfhosted.clusters[{name}]: {len(matches)} SelfHostedCluster components match")
+        plans.append(
+            PostgresPlan("selfhosted", name, matches[0], int(cluster["port"]), f"127.2.{index}.1", f"127.2.{index}.2")
+        )
+    return plans
+
+
 def application_address(vpc_cidr: str) -> ipaddress.IPv4Address:
     """The address the application's connections come from: the VPC CIDR's last usable address."""
     network = ipaddress.IPv4Network(vpc_cidr)
@@ -427,6 +486,11 @@ def _major(user_data: str) -> str:
         parse_cloud_config(decode_user_data(user_data)).file("/etc/patroni/cryb/patroni.yml").content
     )
     return str(patroni["postgresql"]["bin_dir"]).rstrip("/").split("/")[-2]
+
+
+def _analytics_backend(node: Node) -> str:
+    path = node.path(BACKEND_FILE)
+    return path.read_text().strip() if path.exists() else "none"  # a cluster without timescaledb tries nothing
 
 
 def _pg_port(user_data: str) -> int:

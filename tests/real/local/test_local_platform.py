@@ -4,76 +4,35 @@ up/health/down cycle for the module, with its state and outputs in a directory o
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import psycopg
 import pytest
 
 from scripts.local.outputs import validate
-from scripts.local.state import State
 from scripts.local.tuning import BUDGET_MIB, local_parameters, node_budget
-from scripts.sandbox.node import PROJECT_DIR
+from tests.real.local.platform import (
+    Platform,
+    assert_down_leaves_nothing,
+    cli,
+    kill_leader_under_a_writer,
+    local_env,
+    running_platform,
+    sandbox_namespaces,
+)
 
 pytestmark = pytest.mark.servers
 
 WRITER = ("127.1.0.1", 5433)  # dev's shard 0 on this machine (scripts/local/supervisor.py)
 
 
-@dataclass
-class Platform:
-    env: dict[str, str]
-    directory: Path
-    up: subprocess.CompletedProcess[str]
-    state: State
-
-    @property
-    def outputs_path(self) -> Path:
-        return self.directory / "outputs.local.json"
-
-    def outputs(self) -> dict[str, Any]:
-        return json.loads(self.outputs_path.read_text())
-
-
-def cli(env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "scripts", *args], cwd=PROJECT_DIR, env={**env, "COLUMNS": "200"},
-        capture_output=True, text=True, timeout=timeout, check=False,
-    )  # fmt: skip
-
-
-def _env(directory: Path) -> dict[str, str]:
-    return {**os.environ, "CRYB_LOCAL_DIR": str(directory), "CRYB_LOCAL_OUTPUTS": str(directory / "outputs.local.json")}
-
-
-def _bound(host: str, port: int) -> bool:
-    with socket.socket() as probe:
-        # SO_REUSEADDR: a listener still fails the bind, connections the supervisor closed (TIME_WAIT) do not.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
-def _namespaces() -> set[str]:
-    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
-    return {line.split()[0] for line in listing.splitlines() if line.startswith("crybsbx-")}
-
-
 def test_a_port_in_use_fails_up_in_one_line_with_nothing_started(tmp_path: Path) -> None:
-    env = _env(tmp_path)
-    before = _namespaces()
+    env = local_env(tmp_path)
+    before = sandbox_namespaces()
     with socket.socket() as squatter:
         squatter.bind(WRITER)
         squatter.listen(1)
@@ -82,23 +41,14 @@ def test_a_port_in_use_fails_up_in_one_line_with_nothing_started(tmp_path: Path)
     message = [line for line in result.stderr.splitlines() if line.strip()]
     assert message[0].startswith("error: local up failed: 127.1.0.1:5433 is in use"), result.stderr
     assert not (tmp_path / "state.json").exists() and not (tmp_path / "outputs.local.json").exists()
-    assert _namespaces() == before
+    assert sandbox_namespaces() == before
     assert "already up" not in cli(env, "local", "status").stdout
 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    directory = tmp_path_factory.mktemp("local")
-    env = _env(directory)
-    started = time.monotonic()
-    try:
-        up = cli(env, "local", "up")
-        print(f"local up: {time.monotonic() - started:.1f} s")
-        assert up.returncode == 0, up.stdout + up.stderr
-        state = State.from_json((directory / "state.json").read_text())
-        yield Platform(env={**env, **state.environment}, directory=directory, up=up, state=state)
-    finally:
-        cli(env, "local", "down", timeout=120)
+    with running_platform(tmp_path_factory.mktemp("local")) as booted:
+        yield booted
 
 
 def test_up_writes_outputs_that_validate_against_the_contract(platform: Platform) -> None:
@@ -121,7 +71,7 @@ def test_a_second_up_says_it_is_already_up(platform: Platform) -> None:
 def test_status_shows_one_leader_and_every_node_healthy(platform: Platform) -> None:
     result = cli(platform.env, "local", "status", timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-    state = State.from_json((platform.directory / "state.json").read_text())
+    state = platform.current_state()
     postgres = [n for n in state.nodes if n.kind == "postgres"]
     assert sorted(n.role for n in postgres) == ["leader", "replica", "replica"]
     cache = [n for n in state.nodes if n.kind == "cache"]
@@ -137,11 +87,7 @@ def test_health_with_the_outputs_file_exits_0(platform: Platform) -> None:
 def _shard_admin(platform: Platform) -> tuple[dict[str, Any], dict[str, str]]:
     """Shard 0 of the outputs file and its admin secret, read from the local moto as an application reads it."""
     shard = platform.outputs()["postgres"]["shards"][0]
-    secrets = boto3.client(
-        "secretsmanager", region_name=shard["region"], endpoint_url=platform.env["AWS_ENDPOINT_URL"],
-        verify=platform.env["AWS_CA_BUNDLE"], aws_access_key_id="testing", aws_secret_access_key="testing",
-    )  # fmt: skip
-    return shard, json.loads(secrets.get_secret_value(SecretId=shard["secretArn"])["SecretString"])
+    return shard, platform.secret(shard["secretArn"], shard["region"])
 
 
 def test_a_client_with_only_the_outputs_file_writes_over_tls_and_reads_from_the_reader(platform: Platform) -> None:
@@ -186,7 +132,7 @@ def test_the_nodes_run_with_the_parameters_tuned_for_their_share_of_a_4_gb_machi
 
 
 def test_the_platform_stays_within_the_memory_budget(platform: Platform) -> None:
-    state = State.from_json((platform.directory / "state.json").read_text())
+    state = platform.current_state()
     memory = state.memory
     print(f"local memory: {memory}")
     assert memory.get("processes", 0) >= 3 * 3 + 6, memory  # etcd, Patroni, postmaster per node; a cache server
@@ -215,73 +161,11 @@ def test_analytics_migrate_and_status_with_the_outputs_file_target_the_shard(pla
 def test_a_connected_client_survives_a_kill_9_of_the_shard_leader(platform: Platform) -> None:
     """The client reconnects to the writer endpoint of the outputs file and writes again within 60 s; no commit
     it saw acknowledged is lost."""
-    shard, admin = _shard_admin(platform)
-    conninfo = {
-        "host": shard["writerEndpoint"], "port": shard["port"], "dbname": shard["databaseName"],
-        "user": admin["username"], "password": admin["password"], "sslmode": "require", "connect_timeout": 3,
-    }  # fmt: skip
-    with psycopg.connect(**conninfo) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS local_failover (id bigint PRIMARY KEY)")
-    acknowledged: list[int] = []
-    stop = threading.Event()
-
-    def write() -> None:
-        conn: psycopg.Connection | None = None
-        next_id = 0
-        while not stop.is_set():
-            try:
-                conn = conn or psycopg.connect(**conninfo, autocommit=True)
-                next_id += 1
-                conn.execute("INSERT INTO local_failover VALUES (%s)", (next_id,))
-                acknowledged.append(next_id)
-            except psycopg.Error:
-                conn = None
-                time.sleep(0.2)
-
-    assert cli(platform.env, "local", "status", timeout=60).returncode == 0
-    state = State.from_json((platform.directory / "state.json").read_text())
-    leader = next(n for n in state.nodes if n.kind == "postgres" and n.cluster == shard["name"] and n.role == "leader")
-    writer = threading.Thread(target=write, daemon=True)
-    writer.start()
-    deadline = time.monotonic() + 30
-    while len(acknowledged) < 20 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert len(acknowledged) >= 20
-    pids = subprocess.run(["ip", "netns", "pids", leader.netns], capture_output=True, text=True, check=True).stdout
-    killed_at = time.monotonic()
-    for pid in pids.split():  # the node dies: etcd, Patroni, PostgreSQL, all at once
-        subprocess.run(["kill", "-9", pid], check=False)
-    before = len(acknowledged)
-    while len(acknowledged) <= before + 10 and time.monotonic() - killed_at < 90:
-        time.sleep(0.2)
-    resumed = time.monotonic() - killed_at
-    stop.set()
-    writer.join(timeout=10)
-    print(f"local failover: writes resumed {resumed:.1f} s after kill -9 of {leader.name}")
-    assert len(acknowledged) > before + 10 and resumed <= 60, f"writes resumed after {resumed:.1f} s"
-    with psycopg.connect(**conninfo) as conn:
-        present = {row[0] for row in conn.execute("SELECT id FROM local_failover")}
-    assert set(acknowledged) <= present
+    shard = platform.outputs()["postgres"]["shards"][0]
+    failover = kill_leader_under_a_writer(platform, shard, shard["name"], "local_failover")
+    assert failover.resumed_seconds <= 60, f"writes resumed after {failover.resumed_seconds:.1f} s"
+    assert set(failover.acknowledged) <= failover.present
 
 
 def test_down_leaves_no_process_port_namespace_or_directory(platform: Platform) -> None:
-    state = platform.state
-    workdirs = {Path(n.logs[0]).parents[1] for n in state.nodes if n.logs}
-    assert state.namespaces and workdirs
-    pids = set()
-    for namespace in state.namespaces:
-        listed = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True, check=True)
-        pids |= {int(p) for p in listed.stdout.split()}
-    assert pids  # the nodes' processes (etcd, Patroni, PostgreSQL, the cache servers, IMDS stubs)
-    result = cli(platform.env, "local", "down", timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
-    with pytest.raises(ProcessLookupError):
-        os.kill(state.pid, 0)
-    assert not set(state.namespaces) & _namespaces()
-    for listener in state.listeners:
-        host, port = listener.rsplit(":", 1)
-        assert not _bound(host, int(port)), f"{listener} still bound"
-    assert not any(w.exists() for w in workdirs)
-    assert not (platform.directory / "state.json").exists() and not platform.outputs_path.exists()
-    assert [p for p in pids if Path(f"/proc/{p}").exists()] == []
-    assert "not up" in cli(platform.env, "local", "status").stderr
+    assert_down_leaves_nothing(platform)

@@ -14,16 +14,21 @@ import pytest
 import yaml
 
 from scripts.local.outputs import LocalCacheNode, LocalShard, local_outputs, validate, write_outputs
-from scripts.local.preflight import NODE_PACKAGES, problems
-from scripts.local.stack import evaluate_local, local_config
+from scripts.local.preflight import NODE_PACKAGES, problems, stack_problem
+from scripts.local.stack import LOCAL_SHARDS, evaluate_local, local_config
 from scripts.local.state import NodeState, State, alive, read_state, write_state
-from scripts.local.supervisor import application_address
+from scripts.local.supervisor import PostgresPlan, application_address, postgres_plans
 from scripts.preview.mock_engine import stack_file_path
 
 
 @pytest.fixture(scope="module")
 def preview() -> dict[str, Any]:
     return evaluate_local("dev").outputs
+
+
+@pytest.fixture(scope="module")
+def prod_local() -> Any:
+    return evaluate_local("prod")
 
 
 def _local(preview: dict[str, Any]) -> dict[str, Any]:
@@ -108,3 +113,68 @@ def test_preflight_names_root_and_the_apt_get_line() -> None:
 def test_the_application_address_is_the_vpc_cidrs_last_usable_one() -> None:
     assert str(application_address("10.30.0.0/16")) == "10.30.255.254"
     assert str(application_address("10.98.0.0/20")) == "10.98.15.254"
+
+
+def test_prod_runs_locally_with_one_shard_and_its_analytics_cluster_as_declared() -> None:
+    document = yaml.safe_load(stack_file_path("prod").read_text())
+    config = local_config(document)["config"]
+    assert LOCAL_SHARDS == 1
+    assert "shardCount" not in document["config"]["cryb-db:postgres"]  # prod runs the default: 4 shards
+    assert config["cryb-db:postgres"]["shardCount"] == 1
+    assert config["cryb-db:selfhosted"]["clusters"] == document["config"]["cryb-db:selfhosted"]["clusters"]
+
+
+def test_the_platform_boots_the_shard_then_the_analytics_cluster_on_addresses_of_their_own(prod_local: Any) -> None:
+    assert postgres_plans(prod_local) == [
+        PostgresPlan("postgres", "cryb-prod-pg-00", "cryb-prod-pg-00", 5433, "127.1.0.1", "127.1.0.2"),
+        PostgresPlan("selfhosted", "analytics", "cryb-prod-analytics", 5432, "127.2.0.1", "127.2.0.2"),
+    ]
+    assert prod_local.outputs["postgres"]["shardMap"]["ranges"] == [{"shard": 0, "first": 0, "last": 1023}]
+
+
+def test_outputs_point_the_analytics_cluster_at_this_machine_and_validate(prod_local: Any, tmp_path: Path) -> None:
+    preview = prod_local.outputs
+    shards = [LocalShard("cryb-prod-pg-00", "127.1.0.1", "127.1.0.2", [])]
+    nodes = [LocalCacheNode(n["name"], f"127.0.21.{i + 1}") for i, n in enumerate(preview["cache"]["nodes"])]
+    members = [(f"cryb-prod-analytics-node-{k}", f"127.0.30.{i}") for i, k in enumerate("abc", start=151)]
+    analytics = LocalShard("analytics", "127.2.0.1", "127.2.0.2", members)
+    outputs = local_outputs(preview, shards, nodes, [analytics])
+    (cluster,) = outputs["selfhosted"]["clusters"]
+    assert cluster["writerEndpoint"] == "127.2.0.1" and cluster["readerEndpoints"] == ["127.2.0.2"]
+    assert [(n["name"], n["address"]) for n in cluster["nodes"]] == [
+        ("analytics-a", "127.0.30.151"), ("analytics-b", "127.0.30.152"), ("analytics-c", "127.0.30.153"),
+    ]  # fmt: skip
+    assert cluster["secretArn"] == preview["selfhosted"]["clusters"][0]["secretArn"]  # seeded in the local moto
+    write_outputs(outputs, tmp_path / "outputs.local.json")  # validates against the contract
+    with pytest.raises(ValueError, match=r"selfhosted.clusters\[analytics\]: the local platform runs no such"):
+        local_outputs(preview, shards, nodes, [])
+    with pytest.raises(ValueError, match="no local node for analytics-c"):
+        local_outputs(preview, shards, nodes, [LocalShard("analytics", "127.2.0.1", "127.2.0.2", members[:2])])
+
+
+def test_up_refuses_a_stack_it_cannot_boot_in_one_line(tmp_path: Path) -> None:
+    assert stack_problem("dev") is None and stack_problem("prod") is None
+    assert stack_problem("staging") == "--stack 'staging': no Pulumi.staging.yaml (stacks: dev, local, prod)"
+    docker = stack_problem("local")
+    assert docker is not None and docker.startswith("--stack 'local': cryb-db:target is 'docker'")
+    broken = tmp_path / "Pulumi.dev.yaml"
+    broken.write_text("config: [unclosed")
+    assert (stack_problem("dev", broken) or "").startswith("Pulumi.dev.yaml: not YAML")
+
+
+def test_up_with_another_stack_while_one_is_up_is_one_line_and_starts_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from scripts.local import command
+
+    state_file = tmp_path / "state.json"
+    write_state(State(pid=os.getpid(), stack="dev", phase="up"), state_file)  # a live supervisor: this process
+    monkeypatch.setattr(command, "STATE_FILE", state_file)
+    other = CliRunner().invoke(command.local_app, ["up", "--stack", "prod"])
+    assert other.exit_code == 2
+    assert other.output.strip() == "error: already up with stack dev, not prod: `local down` first"
+    same = CliRunner().invoke(command.local_app, ["up", "--stack", "dev"])
+    assert same.exit_code == 0 and "already up (stack dev" in same.output
+    assert read_state(state_file) == State(pid=os.getpid(), stack="dev", phase="up")  # nothing started or changed
