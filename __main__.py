@@ -9,7 +9,7 @@ import pulumi_aws as aws
 
 from components.backups import Backups, RestoreTestingSettings, VaultLockSettings
 from components.backups.policies import BACKUP_SELECTION_TAG, BackupRule, LifecycleSettings
-from components.cache import Cache, CacheUserRotation
+from components.cache import Cache, CacheUserRotation, SelfHostedCacheUserRotation
 from components.config import ConfigError, load_stack_config
 from components.config.kubernetes import CNPG_CHART_VERSION, pooler_targets
 from components.config.region_checks import region_problems
@@ -863,9 +863,9 @@ else:
     pulumi.export("selfhosted", selfhosted_outputs)
     pulumi.export("cache", cache_outputs)
 
-    # -- cache password rotation (docs/cache.md#password-rotation): ElastiCache users; the ec2 engine's secrets are read
-    # by the nodes at boot and do not rotate --
-    rotations: list[CacheUserRotation | SelfHostedCredentialRotation] = []
+    # -- cache password rotation (docs/cache.md#password-rotation): ElastiCache users, or the ec2 engine's ACL users
+    # (applied by the nodes' credentials agent); the kubernetes engine's are the data stores' (docs/kubernetes.md) --
+    rotations: list[CacheUserRotation | SelfHostedCacheUserRotation | SelfHostedCredentialRotation] = []
     if cache_config.engine == "elasticache":
         cache_rotation = CacheUserRotation(
             f"cryb-{stack}-cache-rotation",
@@ -885,6 +885,25 @@ else:
             },
         )
         rotations.append(cache_rotation)
+    elif cache_config.engine == "ec2":
+        node_rotation = SelfHostedCacheUserRotation(
+            f"cryb-{stack}-cache-rotation",
+            {
+                "secret_arns": cache.secret_arns,
+                "nodes": [node.name for node in cache.plan.nodes],
+                "secrets_kms_key_arn": keys.arns["secrets"],
+                "logs_kms_key_arn": keys.arns["logs"],
+                "log_retention_days": cache_config.log_retention_days,
+                "vpc_id": network.vpc_id,
+                "subnet_ids": network.app_subnet_ids,
+                "rotate_after": [cache],
+                "region": region,
+                "code_signing": code_signing,
+                "account_id": account_id,
+                "tags": {**tags, "data-classification": config.data_classification},
+            },
+        )
+        rotations.append(node_rotation)
 
     # -- self-hosted PostgreSQL credential rotation (docs/selfhosted.md#credential-rotation): every Patroni cluster's
     # passwords, applied by the nodes' credentials agent --

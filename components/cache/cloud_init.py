@@ -23,9 +23,11 @@ from typing import Any
 import yaml
 
 from components.cache.cluster_plan import ClusterPlan
+from components.cache.credentials_agent import AGENT_FILE as CREDENTIALS_AGENT_FILE
 from components.cache.metrics_agent import AGENT_FILE as METRICS_AGENT_FILE
 from components.cache.metrics_agent import NAMESPACE as METRICS_NAMESPACE
 from components.cache.redis_conf import RedisConfInputs, TlsFiles, acl_template, maxmemory_mb
+from components.rotation.policies import acknowledgement_tags_only
 
 CONF_DIR = "/etc/cryb-cache"
 DATA_DIR = "/var/lib/cryb-cache"
@@ -43,6 +45,10 @@ JOIN_SCRIPT = "/usr/local/sbin/cryb-cache-join"
 METRICS_AGENT = "/usr/local/sbin/cryb-cache-metrics"
 METRICS_AGENT_CONFIG = f"{CONF_DIR}/metrics-agent.json"
 METRICS_INTERVAL_SECONDS = 60
+CREDENTIALS_AGENT = "/usr/local/sbin/cryb-cache-credentials"
+CREDENTIALS_AGENT_CONFIG = f"{CONF_DIR}/credentials-agent.json"
+# The rotation function waits for every node's acknowledgement: a run every 30 s keeps a rotation under a minute.
+CREDENTIALS_INTERVAL_SECONDS = 30
 USER_DATA_LIMIT_BYTES = 16 * 1024  # EC2 rejects larger user data
 ROLES_READ = ("app", "reader", "admin", "replicator")
 PEER_WAIT_SECONDS = 900  # peers boot in parallel; node 0 waits this long for all of them to answer
@@ -68,7 +74,9 @@ class NodeBootInputs:
     join_script: str | None = None
     """render_join_script for this node: a node booting without cluster state rejoins a formed cluster."""
     node_name: str = ""
-    """The node's plan name (`s0-master`): the `Node` dimension of its metrics."""
+    """The node's plan name (`s0-master`): the `Node` dimension of its metrics and its rotation acknowledgements."""
+    cluster_nodes: tuple[str, ...] = ()
+    """Every node's plan name: the credentials agent switches masterauth once all of them accept a new password."""
 
 
 def node_conf_inputs(
@@ -222,6 +230,7 @@ wait_for() {{
 }}
 pong() {{ [ "$(cli "$1" PING 2>/dev/null)" = PONG ]; }}
 knows_all() {{ [ "$(field "$SELF" cluster_known_nodes)" = {n} ]; }}
+all_slots() {{ [ "$(field "$SELF" cluster_slots_assigned)" = 16384 ]; }}
 linked() {{ cli "$SELF" INFO replication | tr -d '\\r' | grep -q '^master_link_status:up'; }}
 wait_for "this node to answer" pong "$SELF"
 if [ "$(field "$SELF" cluster_known_nodes)" != 1 ]; then echo "join: this node is in a cluster"; exit 0; fi
@@ -242,6 +251,8 @@ for old in $OLD; do
 done
 cli "$SELF" CLUSTER MEET "${{HOSTS[$PEER]}}" "${{PORTS[$PEER]}}" "${{BUSES[$PEER]}}" >/dev/null
 wait_for "this node to know all {n} nodes" knows_all
+# Each master's slots reach this node in that master's own first messages: choose only once all have arrived.
+wait_for "this node to learn every master's slots" all_slots
 # The serving master with the fewest replicas: the one whose replica this node replaces.
 MASTER=$(cli "$SELF" CLUSTER NODES | tr -d '\\r' | awk '
   $3 ~ /master/ && $3 !~ /fail/ && NF >= 9 {{ order[++n] = $1 }}
@@ -258,7 +269,6 @@ echo "join: rejoined as a replica of $MASTER"
 
 def _setup_script(inputs: NodeBootInputs) -> str:
     q = shlex.quote
-    roles = "\n".join(f"  {role}) echo {q(inputs.secret_arns[role])} ;;" for role in ROLES_READ)
     return f"""#!/bin/bash
 # First-boot setup of cache node {inputs.node_index} of {inputs.cluster_name} (components/cache/cloud_init.py).
 set -euo pipefail
@@ -267,17 +277,13 @@ REGION={q(inputs.region)}
 CA_SECRET={q(inputs.tls_ca_secret_arn)}
 CA_CERT_SECRET={q(inputs.tls_ca_cert_secret_arn)}
 CA_TOKEN={ca_request_token(inputs.cluster_name)}
+ADMIN_SECRET={q(inputs.secret_arns["admin"])}
 sm() {{ aws --region "$REGION" secretsmanager "$@"; }}
-secret() {{ sm get-secret-value --secret-id "$1" --query SecretString --output text; }}
-arn_of() {{
-  case $1 in
-{roles}
-  esac
-}}
+secret() {{ sm get-secret-value --secret-id "$1" --version-stage AWSCURRENT --query SecretString --output text; }}
 # json_get FILE KEY: one string field of a JSON document
 json_get() {{ python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]], end="")' "$1" "$2"; }}
 
-dnf install -y {PACKAGE} amazon-cloudwatch-agent openssl
+dnf install -y {PACKAGE} amazon-cloudwatch-agent openssl python3-boto3
 sysctl -p {SYSCTL_FILE}
 id -u {OS_USER} >/dev/null 2>&1 || useradd --system --home-dir {DATA_DIR} --shell /sbin/nologin {OS_USER}
 install -d -o {OS_USER} -g {OS_USER} -m 0750 {CONF_DIR} {CONF_DIR}/tls {DATA_DIR} "$(dirname {LOG_FILE})"
@@ -312,23 +318,17 @@ printf 'subjectAltName=IP:%s,DNS:%s\\nextendedKeyUsage=serverAuth,clientAuth\\n'
 openssl x509 -req -in "$WORK/node.csr" -CA {TLS_FILES.ca} -CAkey "$WORK/ca.key" -CAcreateserial -days 825 \\
   -extfile "$WORK/ext" -out {TLS_FILES.cert}
 
-# ACL users: passwords become SHA-256 hashes in the ACL file; masterauth goes to an include only the server reads.
-cp {CONF_DIR}/users.acl.template "$WORK/users.acl"
-for role in {" ".join(ROLES_READ)}; do
-  secret "$(arn_of "$role")" > "$WORK/$role.json"
-  hash=$(json_get "$WORK/$role.json" password | sha256sum | cut -d' ' -f1)
-  sed -i "s/@@SHA256:$role@@/$hash/" "$WORK/users.acl"
-done
-if grep -q '@@SHA256:' "$WORK/users.acl"; then echo "ACL template still has placeholders" >&2; exit 1; fi
-install -m 0600 "$WORK/users.acl" {CONF_DIR}/users.acl
-printf 'masterauth "%s"\\n' "$(json_get "$WORK/replicator.json" password)" > {CONF_DIR}/secrets.conf
+# ACL users (SHA-256 hashes in the ACL file) and masterauth (an include only the server reads): the credentials
+# agent writes both from Secrets Manager, as its timer does during a rotation.
+{CREDENTIALS_AGENT} --config {CREDENTIALS_AGENT_CONFIG} --boot
+secret "$ADMIN_SECRET" > "$WORK/admin.json"
 chown -R {OS_USER}:{OS_USER} {CONF_DIR} {DATA_DIR}
 chmod 0600 {CONF_DIR}/secrets.conf {TLS_FILES.key}
 
 /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s \\
   -c file:/opt/aws/amazon-cloudwatch-agent/etc/{SERVICE}.json
 systemctl daemon-reload
-systemctl enable --now {SERVICE} {SERVICE}-metrics.timer
+systemctl enable --now {SERVICE} {SERVICE}-metrics.timer {SERVICE}-credentials.timer
 
 if [ -x {JOIN_SCRIPT} ]; then
   REDISCLI_AUTH=$(json_get "$WORK/admin.json" password) CACHE_CLI=valkey-cli \\
@@ -402,6 +402,54 @@ WantedBy=timers.target
     }
 
 
+def _credentials_units() -> dict[str, str]:
+    """The credentials agent's service (as the server's user: it owns the files it rewrites and logs in as admin)
+    and its timer."""
+    return {
+        f"{SERVICE}-credentials.service": f"""[Unit]
+Description=cryb-db cache node: apply rotated ACL passwords (docs/cache.md#self-hosted-password-rotation)
+After={SERVICE}.service
+
+[Service]
+Type=oneshot
+User={OS_USER}
+Group={OS_USER}
+ExecStart={CREDENTIALS_AGENT} --config {CREDENTIALS_AGENT_CONFIG}
+TimeoutSec=60
+NoNewPrivileges=yes
+ProtectHome=yes
+PrivateTmp=yes
+""",
+        f"{SERVICE}-credentials.timer": f"""[Unit]
+Description=cryb-db cache node: apply rotated ACL passwords every {CREDENTIALS_INTERVAL_SECONDS} s
+
+[Timer]
+OnBootSec=30
+OnUnitActiveSec={CREDENTIALS_INTERVAL_SECONDS}
+AccuracySec=1
+
+[Install]
+WantedBy=timers.target
+""",
+    }
+
+
+def credentials_agent_config(inputs: NodeBootInputs) -> dict[str, Any]:
+    """The credentials agent's configuration on this node (`AgentConfig` in
+    components/cache/credentials_agent/agent.py)."""
+    return {
+        "region": inputs.region,
+        "node": inputs.node_name or f"node-{inputs.node_index}",
+        "nodes": list(inputs.cluster_nodes) or [inputs.node_name or f"node-{inputs.node_index}"],
+        "secrets": {user: inputs.secret_arns[user] for user in ROLES_READ},
+        "acl_template": f"{CONF_DIR}/users.acl.template",
+        "acl_file": f"{CONF_DIR}/users.acl",
+        "secrets_include": f"{CONF_DIR}/secrets.conf",
+        "port": inputs.port,
+        "ca_file": TLS_FILES.ca,
+    }
+
+
 def metrics_agent_config(inputs: NodeBootInputs) -> dict[str, Any]:
     """The metrics agent's configuration on this node (components/cache/metrics_agent/agent.py)."""
     return {
@@ -420,6 +468,11 @@ def metrics_agent_config(inputs: NodeBootInputs) -> dict[str, Any]:
 @functools.cache
 def _metrics_agent_source() -> str:
     return METRICS_AGENT_FILE.read_text()
+
+
+@functools.cache
+def _credentials_agent_source() -> str:
+    return CREDENTIALS_AGENT_FILE.read_text()
 
 
 def _cloudwatch_agent(inputs: NodeBootInputs) -> str:
@@ -480,6 +533,16 @@ def render_user_data(inputs: NodeBootInputs) -> str:
             "permissions": "0644",
             "content": json.dumps(metrics_agent_config(inputs), indent=1) + "\n",
         },
+        *(
+            {"path": f"/etc/systemd/system/{unit}", "permissions": "0644", "content": text}
+            for unit, text in _credentials_units().items()
+        ),
+        {"path": CREDENTIALS_AGENT, "permissions": "0755", "content": _credentials_agent_source()},
+        {
+            "path": CREDENTIALS_AGENT_CONFIG,
+            "permissions": "0644",
+            "content": json.dumps(credentials_agent_config(inputs), indent=1) + "\n",
+        },
         {"path": SETUP_SCRIPT, "permissions": "0700", "content": _setup_script(inputs)},
     ]
     if inputs.bootstrap_script is not None:
@@ -506,9 +569,10 @@ def node_role_policy(
     log_group_arn: str,
     region: str,
 ) -> dict[str, Any]:
-    """Least privilege for a node: read its users' secrets, write only the CA secrets (first boot), decrypt
-    through Secrets Manager only, write its own log group and its metrics namespace. Nothing else: no EC2, S3 or IAM
-    actions."""
+    """Least privilege for a node: read its users' secrets (and, for the credentials agent, their stages and any
+    version), acknowledge their rotations with `cryb-rotation-*` tags only, write only the CA secrets (first boot),
+    decrypt through Secrets Manager only, write its own log group and its metrics namespace. Nothing else: no EC2, S3
+    or IAM actions."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -517,6 +581,21 @@ def node_role_policy(
                 "Effect": "Allow",
                 "Action": "secretsmanager:GetSecretValue",
                 "Resource": [*read_secret_arns, *ca_secret_arns],
+            },
+            {
+                # Which version is staged AWSPENDING while a rotation is in progress (the credentials agent).
+                "Sid": "SeeRotationStages",
+                "Effect": "Allow",
+                "Action": "secretsmanager:DescribeSecret",
+                "Resource": list(read_secret_arns),
+            },
+            {
+                # The agent acknowledges a rotation with `cryb-rotation-*` tags; no other tag may be set or changed.
+                "Sid": "AcknowledgeRotations",
+                "Effect": "Allow",
+                "Action": "secretsmanager:TagResource",
+                "Resource": list(read_secret_arns),
+                "Condition": acknowledgement_tags_only(),
             },
             {
                 "Sid": "StoreTheClusterCaOnce",

@@ -259,8 +259,7 @@ class Cache(pulumi.ComponentResource):
     def _user_secret(self, user: str, password: random.RandomPassword) -> aws.secretsmanager.Secret:
         n = self._name
         value: dict[str, pulumi.Input[str]] = {"username": user, "password": password.result}
-        rotated = self.engine == "elasticache"
-        if rotated:
+        if self.engine == "elasticache":
             # The rotation function (components/cache/rotation_function/) modifies the user by this id.
             value["userId"] = self._elasticache_user_id(user)
         secret = aws.secretsmanager.Secret(
@@ -276,10 +275,11 @@ class Cache(pulumi.ComponentResource):
             f"{n}-{user}-value",
             secret_id=secret.id,
             secret_string=pulumi.Output.secret(pulumi.Output.json_dumps(value)),
-            # elasticache: Secrets Manager rotation owns the value after the first rotation; Pulumi's stale
-            # RandomPassword must never be written back, nor AWSCURRENT moved back to this version.
+            # elasticache, ec2: Secrets Manager rotation owns the value after the first rotation (CacheUserRotation,
+            # SelfHostedCacheUserRotation); Pulumi's stale RandomPassword must never be written back, nor AWSCURRENT
+            # moved back to this version.
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["secretString", "versionStages"])
-            if rotated
+            if self.engine in ("elasticache", "ec2")
             else self._child(),
         )
         return secret
@@ -462,6 +462,7 @@ class Cache(pulumi.ComponentResource):
                         bootstrap_script=bootstrap,
                         join_script=join,
                         node_name=self.plan.nodes[index].name,
+                        cluster_nodes=tuple(node.name for node in self.plan.nodes),
                     )
                 )
                 return encode_user_data(text)
@@ -510,7 +511,8 @@ class Cache(pulumi.ComponentResource):
             description=f"cryb-db {n}: {what}",
             kms_key_id=self._args["secrets_kms_key_arn"],
             recovery_window_in_days=SECRET_RECOVERY_DAYS,
-            tags=self._tag(f"{n}-{kind}"),
+            # The nodes renew the certificates it signs; replacing the CA is a planned change of trust on every node.
+            tags=self._tag(f"{n}-{kind}", **{"rotation-exempt": "certificate-authority"}),
             opts=self._child(),
         )
 

@@ -147,7 +147,8 @@ def selfhosted_alarm_plan(clusters: Sequence[SelfHostedCluster], settings: Alarm
 
 
 class WatchedRotation(Protocol):
-    """A rotation component (CacheUserRotation, SelfHostedCredentialRotation) as the monitoring sees it."""
+    """A rotation component (CacheUserRotation, SelfHostedCacheUserRotation, SelfHostedCredentialRotation) as the
+    monitoring sees it."""
 
     @property
     def identifier(self) -> str: ...

@@ -4,6 +4,7 @@ Each function's own module adds what only it may do."""
 from collections.abc import Sequence
 from typing import Any
 
+from components.rotation.acknowledged import TAG_PREFIX
 from components.security.iam_documents import service_trust
 from components.security.lambda_policies import vpc_access_statement
 
@@ -59,3 +60,30 @@ def rotation_statements(
         },
         vpc_access_statement(region),
     ]
+
+
+def acknowledgement_tags_only() -> dict[str, dict[str, object]]:
+    """IAM condition: the request sets or removes `cryb-rotation-*` tags and no other (the nodes tag, the rotation
+    function untags)."""
+    return {
+        "ForAllValues:StringLike": {"aws:TagKeys": [f"{TAG_PREFIX}*"]},
+        "Null": {"aws:TagKeys": "false"},
+    }
+
+
+def acknowledged_rotation_policy(
+    secret_arns: Sequence[str], secrets_key_arn: str, log_group_arn: str, region: str
+) -> dict[str, Any]:
+    """The role policy of a function whose nodes acknowledge (components/rotation/acknowledged.py): the shared
+    rotation statements, plus: remove the nodes' acknowledgement tags from the rotated secrets, and no other tag."""
+    untag = {
+        "Sid": "ClearAcknowledgements",
+        "Effect": "Allow",
+        "Action": "secretsmanager:UntagResource",
+        "Resource": sorted(secret_arns),
+        "Condition": acknowledgement_tags_only(),
+    }
+    return {
+        "Version": "2012-10-17",
+        "Statement": [*rotation_statements(secret_arns, secrets_key_arn, log_group_arn, region), untag],
+    }

@@ -74,9 +74,9 @@ def seed_declared_secrets(server: MotoTlsServer, evaluation: Evaluation, compone
 
 
 def seed_cache_secrets(server: MotoTlsServer, evaluation: Evaluation, component: str) -> dict[str, str]:
-    """Every secret the preview declares under the cache, under the ARN the preview gives it: users' secrets with
-    the value their version declares, the two CA secrets empty (the first node to boot stores the CA).
-    Returns the kind (`app`, `tls-ca-cert`, ...) -> ARN."""
+    """Every secret the preview declares under the cache, under the ARN and with the tags the preview gives it:
+    users' secrets with the value their version declares, the two CA secrets empty (the first node to boot stores
+    the CA). Returns the kind (`app`, `tls-ca-cert`, ...) -> ARN."""
     (parent,) = [r for r in evaluation.resources if r.name == component and not r.type.startswith("aws:")]
     client = server.boto3_client("secretsmanager")
     arns = {}
@@ -85,10 +85,12 @@ def seed_cache_secrets(server: MotoTlsServer, evaluation: Evaluation, component:
             continue
         arn = str(computed_state(secret, REGION)["arn"])
         versions = [r for r in evaluation.resources if r.name == f"{secret.name}-value" and r.parent == parent.urn]
+        # With the tags the preview gives it: the rotation function finds the user in `cache-user`.
+        tags = [{"Key": k, "Value": str(v)} for k, v in (secret.inputs.get("tags") or {}).items()]
         if versions:
-            client.create_secret(Name=arn, SecretString=versions[0].inputs["secretString"])
+            client.create_secret(Name=arn, SecretString=versions[0].inputs["secretString"], Tags=tags)
         else:
-            client.create_secret(Name=arn)
+            client.create_secret(Name=arn, Tags=tags)
         arns[secret.name.removeprefix(f"{component}-")] = arn
     return arns
 

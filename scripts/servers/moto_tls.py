@@ -15,11 +15,13 @@ from __future__ import annotations
 import contextlib
 import datetime
 import ipaddress
+import json
 import shutil
 import signal
 import socket
 import ssl
 import sys
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,10 +42,25 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
 def wsgi_app() -> Any:
-    """The app ``moto_server`` serves, for gunicorn (``scripts.servers.moto_tls:wsgi_app()``)."""
+    """The app ``moto_server`` serves, for gunicorn (``scripts.servers.moto_tls:wsgi_app()``), plus one stand-in
+    route: ``POST {STAND_IN_ROUTE}`` with ``{"SecretId", "FunctionArn"}`` stages a rotation as Secrets Manager's
+    RotateSecret does before invoking the function (scripts/servers/secrets_rotation.py), which moto cannot do
+    without Docker; it answers ``{"ClientRequestToken"}``."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    return DomainDispatcherApplication(create_backend_app)
+    from .secrets_rotation import STAND_IN_ROUTE, begin_rotation
+
+    moto_app = DomainDispatcherApplication(create_backend_app)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") == STAND_IN_ROUTE and environ.get("REQUEST_METHOD") == "POST":
+            body = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
+            token = begin_rotation(body["SecretId"], REGION, body.get("FunctionArn", ""))
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps({"ClientRequestToken": token}).encode()]
+        return moto_app(environ, start_response)
+
+    return app
 
 
 @dataclass(frozen=True)
@@ -195,6 +212,19 @@ class MotoTlsServer(MotoProcess):
             aws_secret_access_key=DUMMY_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
             aws_session_token=DUMMY_AWS_ENV["AWS_SESSION_TOKEN"],
         )
+
+    def begin_rotation(self, secret_id: str, function_arn: str = "") -> str:
+        """Stage a rotation of the secret as RotateSecret does before invoking its function (wsgi_app's stand-in
+        route); returns the token staged AWSPENDING."""
+        from .secrets_rotation import STAND_IN_ROUTE
+
+        request = urllib.request.Request(
+            f"{self.endpoint_url}{STAND_IN_ROUTE}",
+            data=json.dumps({"SecretId": secret_id, "FunctionArn": function_arn}).encode(),
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10, context=self.ssl_context()) as response:
+            return str(json.loads(response.read())["ClientRequestToken"])
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
         if self.running():

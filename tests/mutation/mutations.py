@@ -94,7 +94,7 @@ MUTATIONS = (
     ),
     Mutation(
         "testSecret on a configuration test checks acknowledgements",
-        "components/selfhosted/rotation_function/handler.py",
+        "components/rotation/acknowledged.py",
         '        LOG.info("testSecret: version %s of %s has no value: configuration test passed", token, arn)\n'
         "        return\n",
         '        LOG.info("testSecret: version %s of %s has no value: configuration test passed", token, arn)\n',
@@ -102,10 +102,20 @@ MUTATIONS = (
     ),
     Mutation(
         "testSecret no longer notices a node that fell back",
-        "components/selfhosted/rotation_function/handler.py",
+        "components/rotation/acknowledged.py",
         '    if missing:\n        raise RotationError(f"version {token} of {arn} is no longer',
         '    if False:\n        raise RotationError(f"version {token} of {arn} is no longer',
-        ("tests/components/selfhosted/test_rotation_function.py",),
+        (
+            "tests/components/selfhosted/test_rotation_function.py",
+            "tests/components/cache/test_node_rotation_function.py",
+        ),
+    ),
+    Mutation(
+        "a cache node switches masterauth before every node accepts the new replication password",
+        "components/cache/credentials_agent/agent.py",
+        "acknowledged = all(",
+        "acknowledged = any(",
+        ("tests/components/cache/test_credentials_agent.py",),
     ),
     Mutation(
         "pgBackRest keeps full backups for the diff retention",

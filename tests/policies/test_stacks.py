@@ -28,7 +28,7 @@ from scripts.preview.render import policy_report
 from tests.helpers import evaluate_with
 
 RULES = {rule.name: rule for rule in all_rules()}
-# Advisory by design: secret rotation (self-hosted credentials do not rotate yet; docs/policies.md).
+# Advisory by design: secret rotation (the kubernetes engines' credentials do not rotate yet; docs/policies.md).
 ADVISORY_IN_PROD = {"secretsmanager-every-secret-rotates"}
 # dev trades availability and in-VPC API endpoints for cost.
 ADVISORY_IN_DEV = ADVISORY_IN_PROD | {

@@ -97,7 +97,10 @@ class Server:
 
 
 def run(config: dict[str, Any], secrets: Any, cloudwatch: Any, sample_seconds: float = 1.0) -> dict[str, float]:
-    password = json.loads(secrets.get_secret_value(SecretId=config["password_secret_arn"])["SecretString"])["password"]
+    # AWSCURRENT named: the admin password rotates (components/cache/credentials_agent/), and moto's default version
+    # does not follow a rotation's stage moves as Secrets Manager's does.
+    value = secrets.get_secret_value(SecretId=config["password_secret_arn"], VersionStage="AWSCURRENT")
+    password = json.loads(value["SecretString"])["password"]
     server = Server(config, password)
     before = cpu_seconds(parse_info(server.call("INFO", "cpu")))
     started = time.monotonic()

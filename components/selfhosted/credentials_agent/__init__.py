@@ -3,16 +3,9 @@
 
 from pathlib import Path
 
+from components.rotation.acknowledged import TAG_PREFIX as ROTATION_TAG_PREFIX
+from components.rotation.policies import acknowledgement_tags_only
+
+__all__ = ["AGENT_FILE", "ROTATION_TAG_PREFIX", "acknowledgement_tags_only"]
+
 AGENT_FILE = Path(__file__).resolve().parent / "agent.py"
-ROTATION_TAG_PREFIX = "cryb-rotation-"
-"""Tags the agents acknowledge a rotation with and the rotation function removes (agent.py and handler.py, which
-cannot import this package where they run, spell it out; tests check they agree)."""
-
-
-def acknowledgement_tags_only() -> dict[str, dict[str, object]]:
-    """IAM condition: the request sets or removes `cryb-rotation-*` tags and no other (the nodes tag, the rotation
-    function untags)."""
-    return {
-        "ForAllValues:StringLike": {"aws:TagKeys": [f"{ROTATION_TAG_PREFIX}*"]},
-        "Null": {"aws:TagKeys": "false"},
-    }

@@ -6,5 +6,6 @@ from pathlib import Path
 
 HANDLER_FILE = Path(__file__).resolve().parent / "handler.py"
 HANDLER = "components.selfhosted.rotation_function.handler.handler"
-PACKAGE_FILES = (Path(__file__).resolve(), HANDLER_FILE, HANDLER_FILE.parents[2] / "rotation" / "steps.py")
+SHARED = HANDLER_FILE.parents[2] / "rotation"
+PACKAGE_FILES = (Path(__file__).resolve(), HANDLER_FILE, SHARED / "steps.py", SHARED / "acknowledged.py")
 NODES_VARIABLE = "CLUSTER_NODES"

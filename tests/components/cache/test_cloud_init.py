@@ -81,11 +81,15 @@ def test_user_data_writes_the_rendered_conf_and_acl_template_verbatim() -> None:
 
 
 def test_setup_fetches_secrets_by_arn_and_never_holds_a_password(tmp_path: Path) -> None:
-    setup = files_of(render_user_data(inputs(3)))[SETUP_SCRIPT]["content"]
-    for arn in ARNS.values():
-        assert arn in setup
-    assert "secretsmanager" in setup and "get-secret-value" in setup
-    assert "sha256sum" in setup and "@@SHA256:" in setup  # hashes replace the placeholders on the node
+    files = files_of(render_user_data(inputs(3)))
+    setup = files[SETUP_SCRIPT]["content"]
+    # The credentials agent writes the ACL file and masterauth from the users' secrets, by ARN, at boot (--boot)
+    # and on its timer; the setup script itself reads only admin's (the join and bootstrap log in as admin).
+    config = json.loads(files[f"{CONF_DIR}/credentials-agent.json"]["content"])
+    assert config["secrets"] == ARNS
+    assert f"/usr/local/sbin/cryb-cache-credentials --config {CONF_DIR}/credentials-agent.json --boot" in setup
+    assert ARNS["admin"] in setup and "get-secret-value" in setup
+    assert "password" not in json.dumps(config)
     assert '--client-request-token "$CA_TOKEN"' in setup and ca_request_token("cryb-prod-cache") in setup
     assert "X-aws-ec2-metadata-token" in setup  # IMDSv2: a session token on every metadata call
     bash_syntax_ok(setup, tmp_path)
@@ -162,6 +166,8 @@ def test_node_role_is_least_privilege() -> None:
     assert actions == sorted(
         [
             "secretsmanager:GetSecretValue",
+            "secretsmanager:DescribeSecret",
+            "secretsmanager:TagResource",
             "secretsmanager:PutSecretValue",
             "kms:Decrypt",
             "kms:GenerateDataKey",
@@ -171,6 +177,12 @@ def test_node_role_is_least_privilege() -> None:
             "cloudwatch:PutMetricData",
         ]
     )
+    # The credentials agent: stages and acknowledgement tags of the users' secrets only, and no tag but its own.
+    assert statements["SeeRotationStages"]["Resource"] == list(ARNS.values())
+    tagging = statements["AcknowledgeRotations"]
+    assert tagging["Resource"] == list(ARNS.values())
+    assert tagging["Condition"]["ForAllValues:StringLike"] == {"aws:TagKeys": ["cryb-rotation-*"]}
+    assert statements["StoreTheClusterCaOnce"]["Resource"] == ca
     # The metrics agent: only into the cache namespace (PutMetricData has no resource-level permissions).
     assert statements["PutNodeMetrics"]["Condition"] == {"StringEquals": {"cloudwatch:namespace": "cryb-db/cache"}}
     assert statements["StoreTheClusterCaOnce"]["Resource"] == ca  # user secrets are read-only

@@ -438,9 +438,8 @@ def test_the_policy_pack_finds_nothing_mandatory_in_the_cache(each: Evaluation) 
 
     ours_urns = {r.urn for r in descendants(each)}
     found = [v for v in policy_report(each) if v["resource"] in ours_urns]
-    assert [v for v in found if v["level"] == "mandatory"] == []
-    # Advisory only: rotation of the ec2 engine's secrets (see docs/cache.md). Every node has its alarms.
-    assert {v["policy"] for v in found} <= {"secretsmanager-every-secret-rotates"}
+    # Nothing at all, advisory included: every secret rotates or is an exempt CA, every node has its alarms.
+    assert found == []
 
 
 def test_node_groups_describe_every_member_for_the_monitoring_component() -> None:

@@ -278,16 +278,31 @@ def test_rotated_secrets_carry_the_user_id_and_pulumi_never_writes_them_back(
     assert ignored[f"cryb-{stack}-cache-user-default"] == []  # not rotated: Pulumi still owns its password
 
 
-def test_ec2_engine_secrets_are_untouched(wired: Callable[..., Any]) -> None:
+def test_ec2_engine_rotates_every_acl_user_through_its_nodes(wired: Callable[..., Any]) -> None:
+    """The self-hosted cache's 4 user secrets rotate every 30 days through SelfHostedCacheUserRotation, whose function
+    waits for the 6 nodes by their plan names; the CA secrets are exempt; rotation owns the secrets' values."""
     evaluation, ignored = wired("prod", "ec2")
     assert not evaluation.of_type("cryb:cache_rotation:CacheUserRotation")
-    cache_arns = set(evaluation.outputs["cache"]["secretArns"].values())
-    assert not [r for r in evaluation.of_type(ROTATION) if r.inputs["secretId"] in cache_arns]
+    (component,) = evaluation.of_type("cryb:cache_rotation:SelfHostedCacheUserRotation")
+    secret_arns = evaluation.outputs["cache"]["secretArns"]
+    assert sorted(secret_arns) == ["admin", "app", "reader", "replicator"]
+    rotations = {r.inputs["secretId"]: r for r in evaluation.of_type(ROTATION) if r.parent == component.urn}
+    assert set(rotations) == set(secret_arns.values())
+    for rotation in rotations.values():
+        assert rotation.inputs["rotationRules"] == {"automaticallyAfterDays": 30}
+        assert rotation.inputs["rotateImmediately"] is False  # the nodes are still booting when it is created
+    (function,) = [f for f in evaluation.of_type(FUNCTION) if f.parent == component.urn]
+    assert function.inputs["handler"] == "components.cache.node_rotation_function.handler.handler"
+    nodes = function.inputs["environment"]["variables"]["CLUSTER_NODES"].split(",")
+    assert sorted(nodes) == sorted(n["name"] for n in evaluation.outputs["cache"]["nodes"]) and len(nodes) == 6
     versions = [v for v in evaluation.of_type("aws:secretsmanager/secretVersion:SecretVersion") if "-cache-" in v.name]
     assert len(versions) == 4
     for version in versions:
         assert set(json.loads(version.inputs["secretString"])) == {"username", "password"}
-        assert ignored[version.name] == []
+        assert ignored[version.name] == ["secretString", "versionStages"]
+    exempt = [s for s in evaluation.of_type("aws:secretsmanager/secret:Secret") if "-cache-tls-ca" in s.name]
+    assert len(exempt) == 2
+    assert all(s.inputs["tags"]["rotation-exempt"] == "certificate-authority" for s in exempt)
 
 
 def test_rotation_is_wired_after_the_cache() -> None:

@@ -44,7 +44,9 @@ class CacheCluster:
     def secret(self, kind: str) -> str:
         """The secret's current value in Secrets Manager (moto; asked from this machine's network, not the hub's)."""
         if kind not in self._read:
-            value = self.moto.boto3_client("secretsmanager").get_secret_value(SecretId=self.arns[kind])
+            value = self.moto.boto3_client("secretsmanager").get_secret_value(
+                SecretId=self.arns[kind], VersionStage="AWSCURRENT"
+            )
             self._read[kind] = str(value["SecretString"])
         return self._read[kind]
 

@@ -5,8 +5,11 @@ the killed node rejoins as a replica. The scenarios run in order on one cluster 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
@@ -16,6 +19,7 @@ from redis.exceptions import NoPermissionError
 
 from components.cache.cluster_plan import CLUSTER_SLOTS
 from components.cache.metrics_agent import METRICS, NAMESPACE
+from components.cache.node_rotation_function import handler as node_rotation
 from components.cache.redis_conf import FAILOVER_TARGET_SECONDS
 from scripts.local.nodes import wait_for
 from scripts.preview.mock_engine import Evaluation
@@ -207,6 +211,134 @@ def test_the_metrics_agent_publishes_each_nodes_metrics_under_elasticaches_names
         else:
             assert "ReplicationLag" not in values
     MEASURED["metrics_nodes"] = len(cache.box.nodes)
+
+
+ROTATION_FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:cryb-prod-cache-rotation-function"
+ROTATION_STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+
+
+def run_credentials_agent(node: Node) -> None:
+    try:
+        node.run(["systemctl", "start", "cryb-cache-credentials.service"], timeout=60)
+    except CommandError:
+        print(node.path("/var/lib/cryb-sandbox/journal/cryb-cache-credentials.service.log").read_text()[-3000:])
+        raise
+
+
+def run_credentials_agents(cache: CacheCluster) -> None:
+    """A tick of every node's timer, at once as on the nodes: the rendered cryb-cache-credentials unit (as the
+    server's user)."""
+    with ThreadPoolExecutor(len(cache.box.nodes)) as pool:
+        list(pool.map(run_credentials_agent, cache.box.nodes))
+
+
+def can_auth(cache: CacheCluster, node: Node, user: str, password: str) -> bool:
+    with cache.on_sandbox_network():
+        client = redis.Redis(
+            host=node.alias, port=cache.port, username=user, password=password, ssl=True,
+            ssl_ca_certs=str(cache.ca_file()), ssl_check_hostname=False, socket_timeout=2, socket_connect_timeout=2,
+        )  # fmt: skip
+        try:
+            return bool(client.ping())
+        except redis.AuthenticationError:
+            return False
+        finally:
+            client.close()
+
+
+class PollingClient:
+    """An application that re-reads its user's secret (AWSCURRENT) on every poll and opens new connections with it
+    to every node, as the contract asks of clients (docs/cache.md#self-hosted-password-rotation)."""
+
+    def __init__(self, cache: CacheCluster, user: str) -> None:
+        self.cache, self.user = cache, user
+        self.secrets = cache.moto.boto3_client("secretsmanager")
+        self.polls, self.failed = 0, 0
+
+    def poll(self) -> None:
+        value = self.secrets.get_secret_value(SecretId=self.cache.arns[self.user], VersionStage="AWSCURRENT")[
+            "SecretString"
+        ]
+        password = json.loads(value)["password"]
+        self.polls += 1
+        try:
+            if not all(can_auth(self.cache, node, self.user, password) for node in self.cache.box.nodes):
+                self.failed += 1
+        except (redis.RedisError, OSError):
+            self.failed += 1
+
+
+def acl_hashes(node: Node, user: str) -> list[str]:
+    """The password hashes of the user in the node's ACL file (what a restarted server loads)."""
+    for line in node.path("/etc/cryb-cache/users.acl").read_text().splitlines():
+        if line.startswith(f"user {user} "):
+            return [word[1:] for word in line.split() if word.startswith("#")]
+    raise AssertionError(f"no ACL line for {user}")
+
+
+def test_every_acl_user_rotates_on_every_node_under_polling_clients(cache: CacheCluster) -> None:
+    """The rotation function's four steps (in this process, against the stand-in Secrets Manager) and the rendered
+    credentials agent on every node (its unit started as the function's waits tick): each user's new password
+    works on every node and the old one no longer does; the ACL file and masterauth follow; clients re-reading the
+    secret on every poll never fail, and a connection opened before the rotations stays up."""
+    secrets = cache.moto.boto3_client("secretsmanager")
+    nodes = [cache.planned_role(n) for n in cache.box.nodes]
+    clients = [PollingClient(cache, "app"), PollingClient(cache, "reader")]
+    with cache.on_sandbox_network():
+        kept = admin(cache, cache.box.nodes[1])  # authenticated with admin's password before its rotation
+
+    def tick(_seconds: float = 0.0) -> None:
+        run_credentials_agents(cache)
+        for client in clients:
+            client.poll()
+
+    timings = []
+    for user in ("app", "reader", "admin", "replicator"):
+        old = cache.password(user)
+        failed_before = [c.failed for c in clients]
+        started = time.monotonic()
+        token = cache.moto.begin_rotation(cache.arns[user], ROTATION_FUNCTION_ARN)
+        for step in ROTATION_STEPS:
+            node_rotation.rotate({"SecretId": cache.arns[user], "ClientRequestToken": token, "Step": step},
+                                 secrets, nodes, sleep=tick)  # fmt: skip
+            for client in clients:
+                client.poll()
+        tick()  # the timer tick after finishSecret: every node drops the old password
+        timings.append(time.monotonic() - started)
+        cache._read.clear()
+        new = cache.password(user)
+        versions = secrets.describe_secret(SecretId=cache.arns[user])
+        assert "AWSCURRENT" in versions["VersionIdsToStages"][token] and new != old
+        assert not [t for t in versions.get("Tags", []) if t["Key"].startswith("cryb-rotation-")]
+        for node in cache.box.nodes:
+            assert can_auth(cache, node, user, new), (user, node.name)
+            assert not can_auth(cache, node, user, old), (user, node.name)
+            assert acl_hashes(node, user) == [hashlib.sha256(new.encode()).hexdigest()]
+        # At most one failed poll per rotation is the contract; re-reading clients see none.
+        assert [c.failed - b for c, b in zip(clients, failed_before, strict=True)] == [0, 0], user
+    MEASURED["rotation_s_max"] = max(timings)
+    MEASURED["rotation_client_polls"] = sum(c.polls for c in clients)
+    MEASURED["rotation_client_failed_polls"] = sum(c.failed for c in clients)
+    for user in ("app", "reader", "admin", "replicator"):
+        cache.password(user)  # read here: the helpers below run on the sandbox network, where moto is not
+    with cache.on_sandbox_network():
+        assert kept.ping()  # existing connections stay authenticated
+    # The replicas log in to their masters with the new replication password: cut their links, they come back.
+    replicator = cache.password("replicator")
+    for node in cache.box.nodes:
+        assert node.path("/etc/cryb-cache/secrets.conf").read_text() == f'masterauth "{replicator}"\n'
+        assert admin(cache, node).config_get("masterauth") == {"masterauth": replicator}
+    masters = [n for n in cache.box.nodes if role(cache, n) == "master"]
+    for master in masters:
+        admin(cache, master).execute_command("CLIENT", "KILL", "TYPE", "replica")
+
+    def linked() -> bool:
+        return all(
+            admin(cache, n).info("replication")["master_link_status"] == "up"
+            for n in cache.box.nodes if n not in masters
+        )  # fmt: skip
+
+    wait_for("every replica to reconnect with the new replication password", linked, 30, 0.25)
 
 
 def _serves(cache: CacheCluster, node: Node, key: str, value: str) -> bool:
