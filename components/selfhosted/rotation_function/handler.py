@@ -82,9 +82,7 @@ def rotate(event: dict[str, Any], secrets: Any, nodes: Sequence[str], sleep: Sle
         raise RotationError(f"secret {arn} has {PURPOSE_TAG}={purpose!r}; this function rotates {sorted(ROTATED)}")
     LOG.info("%s: secret %s (%s), version %s", step, arn, purpose, token)
     context = Context(purpose, list(nodes), sleep)
-    waiting = Acknowledged(
-        context.required_tags(), sleep, POLL_SECONDS, POLL_ATTEMPTS, PASSWORD_LENGTH, WHERE_TO_LOOK
-    )
+    waiting = Acknowledged(context.required_tags(), sleep, POLL_SECONDS, POLL_ATTEMPTS, PASSWORD_LENGTH, WHERE_TO_LOOK)
     STEPS[step](secrets, arn, token, waiting)
 
 
