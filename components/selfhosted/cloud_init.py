@@ -81,7 +81,8 @@ ETCD_CERTS_SCRIPT = "/usr/local/sbin/cryb-etcd-certs"
 ETCDCTL_ENV = f"{CONF_DIR}/etcdctl.env"
 ETCD_CERT_DAYS = 90
 ETCD_CERT_RENEW_DAYS = 30
-"""etcd's leaf certificates live 90 days and are re-issued (daily check) when fewer than 30 are left."""
+"""The leaf certificates the cluster CA issues (etcd's, and PostgreSQL's and the REST API's) live 90 days and are
+re-issued (daily check) when fewer than 30 are left."""
 METRICS_AGENT = "/usr/local/sbin/cryb-pg-metrics"
 METRICS_AGENT_CONFIG = f"{CONF_DIR}/metrics-agent.json"
 METRICS_INTERVAL_SECONDS = 60
@@ -135,6 +136,11 @@ class NodeBootInputs:
     package_proxy: str | None = None
     etcd_ca_secret_arn: str = ""
     """The cluster's etcd CA (certificate and key); empty until the first node to boot stores one."""
+    ca_cert_secret_arn: str = ""
+    """Where the node publishes that CA's certificate (never its key) for applications: `tlsCaCertSecretArn`."""
+    tls_dns_names: Sequence[str] = ()
+    """DNS names clients reach this node by (its own name, the writer and reader names): the subjectAltNames of its
+    PostgreSQL and REST API certificate, besides its address."""
     component: str | None = None
     """The cluster's component name (`cryb-prod-analytics`): the `Cluster` dimension of the metrics agent (default:
     `cluster`)."""
@@ -264,13 +270,10 @@ printf '[global]\nrepo1-cipher-pass=%s\n' "$(secret @@ARN_pgbackrest@@)" > @@PGB
 chown postgres:postgres @@PGBR_DIR@@/@@CIPHER_INCLUDE@@
 chgrp postgres @@PGBR_CONF@@ @@PATRONI_YML@@ && chmod 0640 @@PGBR_CONF@@ @@PATRONI_YML@@
 
-# 5. TLS for PostgreSQL and the REST API (clients encrypt; the NLB health checks do not verify).
+# 5. TLS, all from the cluster CA (renewed daily by a timer): PostgreSQL's and the REST API's certificate (clients
+#    verify-full it against the published CA), etcd's member and Patroni client certificates.
 install -d -o postgres -g postgres -m 0700 "$(dirname @@TLS_CERT@@)"
-[ -s @@TLS_CERT@@ ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
-  -subj "/CN=@@NODE@@" -addext "subjectAltName=IP:@@ADDRESS@@" -keyout @@TLS_KEY@@ -out @@TLS_CERT@@
-chown postgres:postgres @@TLS_CERT@@ @@TLS_KEY@@
 umask 022
-#    etcd: the cluster CA and this node's member and Patroni client certificates (renewed daily by a timer).
 @@ETCD_CERTS@@
 
 # 6. etcd: a replacement node re-joins the peers' cluster under its old peer URL instead of forming a new one.
@@ -315,7 +318,8 @@ log "node @@NODE@@ is up"
 """
 
 _ETCD_CERTS = r"""#!/bin/bash
-# etcd TLS of @@NODE@@: cluster CA, member and Patroni client certificates (docs/selfhosted.md#etcd-tls).
+# TLS of @@NODE@@ from the cluster CA: etcd's member and Patroni client certificates, PostgreSQL's and the REST
+# API's server certificate (docs/selfhosted.md#etcd-tls); Patroni reloads when that one is renewed.
 set -euo pipefail
 umask 077
 REGION=@@REGION@@
@@ -337,23 +341,35 @@ jq -j .cert "$WORK/ca.json" > "$WORK/ca.crt"
 jq -j .key "$WORK/ca.json" > "$WORK/ca.key"
 install -d -m 0755 "$DIR"
 cmp -s "$WORK/ca.crt" "$DIR/ca.crt" || install -m 0644 "$WORK/ca.crt" "$DIR/ca.crt"
-issue() {  # NAME OWNER CN EXTENSIONS
-  if [ -s "$DIR/$1.crt" ] && openssl x509 -checkend @@RENEW_SECONDS@@ -noout -in "$DIR/$1.crt" >/dev/null \
-      && openssl verify -CAfile "$DIR/ca.crt" "$DIR/$1.crt" >/dev/null 2>&1; then
+# Applications verify the nodes with the CA's certificate: every node stores the same value under one token.
+[ -z @@ARN_CA_CERT@@ ] || sm put-secret-value --secret-id @@ARN_CA_CERT@@ --client-request-token @@CERT_TOKEN@@ \
+  --secret-string "file://$DIR/ca.crt" >/dev/null 2>&1 || true
+ISSUED=
+issue() {  # PATH (of PATH.crt and PATH.key) OWNER CN EXTENSIONS
+  local at="${1%/*}" name="${1##*/}"
+  if [ -s "$1.crt" ] && openssl x509 -checkend @@RENEW_SECONDS@@ -noout -in "$1.crt" >/dev/null \
+      && openssl verify -CAfile "$DIR/ca.crt" "$1.crt" >/dev/null 2>&1; then
     return 0
   fi
   openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$3" \
-    -keyout "$WORK/$1.key" -out "$WORK/$1.csr" 2>/dev/null
-  printf '%b\n' "$4" > "$WORK/$1.ext"
-  openssl x509 -req -in "$WORK/$1.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" -CAcreateserial \
-    -CAserial "$WORK/ca.srl" -days @@DAYS@@ -extfile "$WORK/$1.ext" -out "$WORK/$1.crt" 2>/dev/null
-  install -m 0600 -o "$2" -g "$2" "$WORK/$1.key" "$DIR/.$1.key" && mv -f "$DIR/.$1.key" "$DIR/$1.key"
-  install -m 0644 -o "$2" -g "$2" "$WORK/$1.crt" "$DIR/.$1.crt" && mv -f "$DIR/.$1.crt" "$DIR/$1.crt"
-  echo "cryb-etcd-certs: issued $1 (CN=$3), $(openssl x509 -enddate -noout -in "$DIR/$1.crt")"
+    -keyout "$WORK/$name.key" -out "$WORK/$name.csr" 2>/dev/null
+  printf '%b\n' "$4" > "$WORK/$name.ext"
+  openssl x509 -req -in "$WORK/$name.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" -CAcreateserial \
+    -CAserial "$WORK/ca.srl" -days @@DAYS@@ -extfile "$WORK/$name.ext" -out "$WORK/$name.crt" 2>/dev/null
+  install -m 0600 -o "$2" -g "$2" "$WORK/$name.key" "$at/.$name.key" && mv -f "$at/.$name.key" "$1.key"
+  install -m 0644 -o "$2" -g "$2" "$WORK/$name.crt" "$at/.$name.crt" && mv -f "$at/.$name.crt" "$1.crt"
+  ISSUED="$ISSUED $name"
+  echo "cryb-etcd-certs: issued $1 (CN=$3), $(openssl x509 -enddate -noout -in "$1.crt")"
 }
-issue member etcd @@NODE@@ \
+issue "$DIR/member" etcd @@NODE@@ \
   'subjectAltName=IP:@@ADDRESS@@,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature'
-issue patroni postgres patroni 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature'
+issue "$DIR/patroni" postgres patroni 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature'
+issue @@TLS_PATH@@ postgres @@NODE@@ \
+  'subjectAltName=@@TLS_SANS@@\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature'
+# A renewed server certificate: Patroni's SIGHUP reloads the REST API's certificate and PostgreSQL's configuration.
+if [[ " $ISSUED " == *" @@TLS_NAME@@ "* ]] && systemctl is-active --quiet cryb-patroni; then
+  systemctl reload cryb-patroni
+fi
 """
 
 _ADDRESS = r"""#!/bin/bash
@@ -522,7 +538,7 @@ ExecStart={CREDENTIALS_AGENT} --config {CREDENTIALS_AGENT_CONFIG}
 TimeoutSec=120
 {hardening}""",
         "cryb-etcd-certs.service": f"""[Unit]
-Description=cryb-db: renew etcd's TLS certificates of {inputs.node_name} when they near expiry
+Description=cryb-db: renew the TLS certificates (etcd, PostgreSQL) of {inputs.node_name} when they near expiry
 
 [Service]
 Type=oneshot
@@ -530,7 +546,7 @@ ExecStart={ETCD_CERTS_SCRIPT}
 TimeoutSec=120
 {hardening}""",
         "cryb-etcd-certs.timer": """[Unit]
-Description=cryb-db: check etcd's TLS certificates daily
+Description=cryb-db: check the node's TLS certificates daily
 
 [Timer]
 OnCalendar=daily
@@ -729,6 +745,20 @@ def etcd_ca_request_token(cluster: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"cryb-db/{cluster}/etcd-tls-ca/v1"))
 
 
+def ca_cert_request_token(cluster: str) -> str:
+    """Idempotency token of the published CA certificate's secret version: every node stores the same value."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"cryb-db/{cluster}/tls-ca-cert/v1"))
+
+
+def server_subject_alt_names(inputs: NodeBootInputs) -> str:
+    """subjectAltName of the node's PostgreSQL and REST API certificate: what clients connect to with verify-full
+    (the node's address and DNS name, the cluster's writer and reader names)."""
+    for name in inputs.tls_dns_names:
+        if not re.fullmatch(r"[A-Za-z0-9*][A-Za-z0-9.-]*", name):
+            raise ValueError(f"tls_dns_names: {name!r} is not a DNS name")
+    return ",".join([f"IP:{inputs.node_address}", *(f"DNS:{name}" for name in dict.fromkeys(inputs.tls_dns_names))])
+
+
 def etcdctl_env(inputs: NodeBootInputs) -> str:
     """etcdctl's settings on a node (`set -a; . /etc/cryb-db/etcdctl.env; set +a; etcdctl endpoint health`, as root):
     the local member over TLS with the member's client certificate."""
@@ -823,7 +853,6 @@ def render_user_data(inputs: NodeBootInputs) -> str:
             "PGBR_CONF": PGBACKREST_CONF,
             "CIPHER_INCLUDE": CIPHER_INCLUDE,
             "TLS_CERT": PROD_TLS.cert,
-            "TLS_KEY": PROD_TLS.key,
             "PEERS": q(",".join(inputs.peer_etcd_client_urls)),
             "PEER_URL": q(inputs.node_etcd_peer_url),
             "ETCD_ENV": ETCD_ENV,
@@ -844,6 +873,11 @@ def render_user_data(inputs: NodeBootInputs) -> str:
             "DAYS": str(ETCD_CERT_DAYS),
             "RENEW_DAYS": str(ETCD_CERT_RENEW_DAYS),
             "RENEW_SECONDS": str(ETCD_CERT_RENEW_DAYS * 86400),
+            "ARN_CA_CERT": q(inputs.ca_cert_secret_arn),
+            "CERT_TOKEN": ca_cert_request_token(inputs.cluster),
+            "TLS_PATH": q(PROD_TLS.key.removesuffix(".key")),
+            "TLS_NAME": PROD_TLS.key.removesuffix(".key").rsplit("/", 1)[-1],
+            "TLS_SANS": server_subject_alt_names(inputs),
         },
     )
     post_bootstrap = _fill(
@@ -927,6 +961,7 @@ def node_role_policy(
     account_id: str,
     cluster_tag: tuple[str, str],
     etcd_ca_secret_arn: str | None = None,
+    ca_cert_secret_arn: str | None = None,
 ) -> dict[str, Any]:
     """Least privilege for a node, besides its backup prefix (backup_policies.writer_role_policy): read this
     cluster's secrets, decrypt them only through Secrets Manager, write its log group and its metrics namespace,
@@ -963,6 +998,19 @@ def node_role_policy(
                     }
                 ]
                 if etcd_ca_secret_arn
+                else []
+            ),
+            *(
+                [
+                    {
+                        # Publish the CA's certificate for applications (the same value from every node).
+                        "Sid": "PublishCaCertificate",
+                        "Effect": "Allow",
+                        "Action": "secretsmanager:PutSecretValue",
+                        "Resource": ca_cert_secret_arn,
+                    }
+                ]
+                if ca_cert_secret_arn
                 else []
             ),
             {

@@ -230,6 +230,8 @@ class SelfHostedCluster(pulumi.ComponentResource):
                 key: pulumi.Output.from_input(self._standby.secret_arns[key]) for key in SECRET_PURPOSES
             }
         self._etcd_ca = self._etcd_ca_secret()
+        self._ca_cert = self._ca_cert_secret()
+        self.tls_ca_cert_secret_arn: pulumi.Output[str] = self._ca_cert.arn
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=f"/cryb-db/{name}/nodes",
@@ -512,6 +514,22 @@ class SelfHostedCluster(pulumi.ComponentResource):
             opts=self._child(),
         )
 
+    def _ca_cert_secret(self) -> aws.secretsmanager.Secret:
+        """Created empty: the nodes store the cluster CA's certificate here (never its key), which applications and
+        PgBouncer verify the nodes' PostgreSQL certificates against (`tlsCaCertSecretArn`, docs/outputs.md)."""
+        n = self._name
+        return aws.secretsmanager.Secret(
+            f"{n}-tls-ca-cert",
+            name_prefix=f"cryb-db/{n}/tls-ca-cert-",
+            description=f"cryb-db {n}: the cluster CA's certificate (clients verify the nodes' PostgreSQL with it)",
+            kms_key_id=self._args["secrets_kms_key_arn"],
+            recovery_window_in_days=SECRET_RECOVERY_DAYS,
+            tags=self._tag(
+                f"{n}-tls-ca-cert", **{"secret-purpose": "tls-ca-cert", "rotation-exempt": "certificate-authority"}
+            ),
+            opts=self._child(),
+        )
+
     def _profile(
         self, log_group: aws.cloudwatch.LogGroup, enis: Sequence[aws.ec2.NetworkInterface]
     ) -> aws.iam.InstanceProfile:
@@ -557,6 +575,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
                 log_group.arn,
                 [e.arn for e in enis],
                 self._etcd_ca.arn,
+                self._ca_cert.arn,
             ).apply(
                 lambda v: json.dumps(
                     node_role_policy(
@@ -568,6 +587,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
                         account_id=a["account_id"],
                         cluster_tag=(CLUSTER_TAG, a["cluster"]),
                         etcd_ca_secret_arn=v[4],
+                        ca_cert_secret_arn=v[5],
                     )
                 )
             ),
@@ -588,6 +608,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
         bucket_arn: str,
         backup_key: str,
         etcd_ca_secret_arn: str = "",
+        ca_cert_secret_arn: str = "",
     ) -> str:
         a = self._args
         inputs = node_inputs(
@@ -654,6 +675,8 @@ class SelfHostedCluster(pulumi.ComponentResource):
                 pg_port=node.pg_port,
                 package_proxy=a["package_proxy"],
                 etcd_ca_secret_arn=etcd_ca_secret_arn,
+                ca_cert_secret_arn=ca_cert_secret_arn,
+                tls_dns_names=[f"{node.name}.{a['dns_zone_name']}", *self._endpoint_names()],
                 component=self._name,
             )
         )
@@ -679,7 +702,8 @@ class SelfHostedCluster(pulumi.ComponentResource):
             a["backup_bucket_arn"],
             a["backup_kms_key_arn"],
             self._etcd_ca.arn,
-        ).apply(lambda v: self._user_data(index, v[0], v[1], v[2], v[3], v[4], v[5], v[6]))
+            self._ca_cert.arn,
+        ).apply(lambda v: self._user_data(index, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]))
         template = hardened_launch_template(
             label,
             description=f"cryb-db {n}: Patroni node {letter} ({a['availability_zones'][index]})",
@@ -871,7 +895,14 @@ class SelfHostedCluster(pulumi.ComponentResource):
                 records=[address],
                 opts=self._child(),
             )
-        return pulumi.Output.from_input(f"writer.{zone_name}"), pulumi.Output.from_input(f"reader.{zone_name}")
+        writer_name, reader_name = self._endpoint_names()
+        return pulumi.Output.from_input(writer_name), pulumi.Output.from_input(reader_name)
+
+    def _endpoint_names(self) -> tuple[str, str]:
+        """The writer's and reader's names (Route 53 aliases of the NLBs): what clients connect to, so the nodes'
+        certificates name them."""
+        zone_name = self._args["dns_zone_name"]
+        return f"writer.{zone_name}", f"reader.{zone_name}"
 
     def cluster_outputs(self) -> dict[str, Any]:
         """The same contract as an RDS shard (writer, reader, port, secret ARN), plus the nodes."""
@@ -886,6 +917,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
             "databaseName": a["database_name"],
             "secretArn": self.secret_arns["admin"],
             "roleSecretArns": {role: self.secret_arns[role] for role in ROLE_NAMES},
+            "tlsCaCertSecretArn": self.tls_ca_cert_secret_arn,
             "iamAuthentication": False,
             "region": a["region"],
             "timescaledb": a["timescaledb"],
@@ -928,6 +960,7 @@ class SelfHostedCluster(pulumi.ComponentResource):
             "databaseName": a["database_name"],
             "secretArn": self.secret_arns["admin"],
             "roleSecretArns": {role: self.secret_arns[role] for role in ROLE_NAMES},
+            "tlsCaCertSecretArn": self.tls_ca_cert_secret_arn,
             "iamAuthentication": False,
             "region": a["region"],
             "backup": self.backup_outputs(),

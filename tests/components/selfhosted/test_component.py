@@ -178,13 +178,15 @@ def test_instance_profile_is_least_privilege(evaluation: Evaluation) -> None:
     secrets = {s.id: s for s in of(evaluation, "aws:secretsmanager/secret:Secret")}
     node_statements = {s["Sid"]: s for s in node["Statement"]}
     (etcd_ca,) = [s for s in secrets.values() if s.name == f"{NAME}-etcd-ca"]
-    credentials = [s for s in secrets.values() if s is not etcd_ca]
+    (ca_cert,) = [s for s in secrets.values() if s.name == f"{NAME}-tls-ca-cert"]
+    credentials = [s for s in secrets.values() if s not in (etcd_ca, ca_cert)]
     assert len(node_statements["ReadClusterSecrets"]["Resource"]) == len(credentials) >= 6
     ca_arn = f"arn:aws:secretsmanager:us-east-1:123456789012:secret/{etcd_ca.name}"
+    ca_cert_arn = f"arn:aws:secretsmanager:us-east-1:123456789012:secret/{ca_cert.name}"
     assert ca_arn not in node_statements["ReadClusterSecrets"]["Resource"]
-    # The etcd CA is the only secret a node may write (the first node to boot stores it).
+    # The CA (the first node to boot stores it) and its published certificate are the only secrets a node may write.
     writes = [s for s in node["Statement"] if "secretsmanager:PutSecretValue" in s["Action"]]
-    assert [w["Resource"] for w in writes] == [ca_arn]
+    assert [w["Resource"] for w in writes] == [ca_arn, ca_cert_arn]
     for statement in [*backup["Statement"], *node["Statement"]]:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert not any(a == "*" or a.endswith(":*") for a in actions)

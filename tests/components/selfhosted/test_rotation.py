@@ -39,9 +39,10 @@ def test_every_patroni_credential_rotates_except_the_backup_passphrase(prod: Eva
     purposes = {
         s.inputs["tags"]["secret-purpose"]: s for s in prod.of_type(SECRET) if s.name.startswith("cryb-prod-analytics-")
     }
-    assert set(purposes) == {*ROTATED_SECRET_KEYS, "pgbackrest", "etcd-ca"}
+    assert set(purposes) == {*ROTATED_SECRET_KEYS, "pgbackrest", "etcd-ca", "tls-ca-cert"}
     assert "rotation-exempt" in purposes["pgbackrest"].inputs["tags"]
     assert purposes["etcd-ca"].inputs["tags"]["rotation-exempt"] == "certificate-authority"
+    assert purposes["tls-ca-cert"].inputs["tags"]["rotation-exempt"] == "certificate-authority"
     rotated_names = sorted(r.name.removeprefix("cryb-prod-analytics-rotation-") for r in rotations)
     assert rotated_names == sorted(ROTATED_SECRET_KEYS)
     admin_arn = prod.outputs["selfhosted"]["clusters"][0]["secretArn"]

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from subprocess import CompletedProcess
 
 import pytest
 import yaml
 
 from scripts.local.nodes import wait_for
-from scripts.preview.mock_engine import evaluate
+from scripts.preview.mock_engine import Evaluation, evaluate
 from scripts.sandbox import Node
 from scripts.sandbox.userdata import decode_user_data, parse_cloud_config
 from tests.helpers import write_config
@@ -24,10 +25,12 @@ COMPONENT = "cryb-prod-pg-00"
 
 
 @pytest.fixture(scope="module")
-def shard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BootedCluster]:
-    evaluation = evaluate(
-        "prod", write_config(tmp_path_factory.mktemp("ec2"), "prod", {"cryb-db:postgres": EC2_POSTGRES})
-    )
+def evaluation(tmp_path_factory: pytest.TempPathFactory) -> Evaluation:
+    return evaluate("prod", write_config(tmp_path_factory.mktemp("ec2"), "prod", {"cryb-db:postgres": EC2_POSTGRES}))
+
+
+@pytest.fixture(scope="module")
+def shard(evaluation: Evaluation) -> Iterator[BootedCluster]:
     template = next(r for r in evaluation.of_type("aws:ec2/launchTemplate:LaunchTemplate") if COMPONENT in r.name)
     patroni = yaml.safe_load(
         parse_cloud_config(decode_user_data(template.inputs["userData"])).file("/etc/patroni/cryb/patroni.yml").content
@@ -127,3 +130,81 @@ def test_the_shard_decodes_wal_logically_for_bucket_moves(shard: BootedCluster) 
             conn.execute("SELECT pg_drop_replication_slot('probe_move')")
         finally:
             conn.execute("DROP PUBLICATION probe_move")
+
+
+def _served_serial(client: Node, address: str, port: int) -> str:
+    """The serial of the certificate PostgreSQL serves on `address` now (STARTTLS as libpq does)."""
+    script = (
+        f"openssl s_client -starttls postgres -connect {address}:{port} </dev/null 2>/dev/null"
+        " | openssl x509 -noout -serial"
+    )
+    return client.run(["bash", "-c", script], check=False).stdout.strip()
+
+
+def test_clients_verify_full_the_nodes_with_the_published_cluster_ca(
+    shard: BootedCluster, evaluation: Evaluation
+) -> None:
+    """What the outputs contract publishes (`tlsCaCertSecretArn`, the CA certificate the nodes stored) verifies the
+    node's PostgreSQL and REST API certificates with `sslmode=verify-full` by the writer's name, the node's name and
+    its address; another CA, or a name not in the certificate, is refused. A renewed certificate is served after the
+    renewal script's Patroni reload."""
+    (contract,) = [s for s in evaluation.outputs["postgres"]["shards"] if s["name"] == COMPONENT]
+    arn = contract["tlsCaCertSecretArn"]
+    ca_pem = wait_for(
+        "the nodes to publish the cluster CA's certificate",
+        lambda: _secret_string(shard, arn),
+        timeout=30,
+    )
+    assert "BEGIN CERTIFICATE" in ca_pem and "PRIVATE KEY" not in ca_pem
+    leader = wait_for("a leader", shard.leader, timeout=60)
+    client = next(n for n in shard.box.nodes if n is not leader)
+    client.run(["bash", "-c", "cat > /var/tmp/cluster-ca.crt"], input=ca_pem)
+    wrong = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=wrong"
+    client.run(["bash", "-c", f"{wrong} -keyout /var/tmp/wrong-ca.key -out /var/tmp/wrong-ca.crt 2>/dev/null"])
+    address = leader.addresses.alias(leader.spec.vpc_address)
+    superuser = shard.secrets["superuser"]
+
+    def psql(host: str, ca: str) -> CompletedProcess[str]:
+        conninfo = (
+            f"host={host} hostaddr={address} port={shard.port} dbname=postgres user={superuser['username']}"
+            f" password={superuser['password']} sslmode=verify-full sslrootcert={ca} connect_timeout=5"
+        )
+        query = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+        return client.run(["psql", "-X", "-tA", "-d", conninfo, "-c", query], check=False)
+
+    zone = contract["writerEndpoint"].split(".", 1)[1]
+    for host in (contract["writerEndpoint"], contract["readerEndpoints"][0], f"{shard.member_of(leader)}.{zone}",
+                 address):  # fmt: skip
+        ok = psql(host, "/var/tmp/cluster-ca.crt")
+        assert (ok.returncode, ok.stdout.strip()) == (0, "t"), (host, ok.stderr)
+    refused = psql(contract["writerEndpoint"], "/var/tmp/wrong-ca.crt")
+    assert refused.returncode != 0 and "certificate verify failed" in refused.stderr, refused.stderr
+    unnamed = psql(f"elsewhere.{zone}", "/var/tmp/cluster-ca.crt")
+    assert unnamed.returncode != 0 and "does not match host name" in unnamed.stderr, unnamed.stderr
+    # The REST API serves the same certificate.
+    restapi_port = yaml.safe_load(leader.path("/etc/patroni/cryb/patroni.yml").read_text())["restapi"]["listen"]
+    restapi_port = restapi_port.rsplit(":", 1)[1]
+    curl = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", "/var/tmp/cluster-ca.crt"]
+    url = f"https://{contract['writerEndpoint']}:{restapi_port}/liveness"
+    resolve = f"{contract['writerEndpoint']}:{restapi_port}:{address}"
+    assert client.run([*curl, "--resolve", resolve, url]).stdout == "200"
+
+    # Renewal: a missing (or expiring) certificate is re-issued by the timer's script, and PostgreSQL serves it.
+    before = _served_serial(client, address, shard.port)
+    assert before.startswith("serial=")
+    leader.run(["rm", "-f", "/etc/cryb-db/tls/node.crt"])
+    leader.run(["systemctl", "start", "cryb-etcd-certs.service"], timeout=120)  # as the daily timer runs it
+    renewed = leader.run(["openssl", "x509", "-noout", "-serial", "-in", "/etc/cryb-db/tls/node.crt"]).stdout.strip()
+    assert renewed != before
+    served = lambda: _served_serial(client, address, shard.port) == renewed  # noqa: E731
+    wait_for("PostgreSQL to serve the renewed certificate", served, timeout=30)
+    ok = psql(contract["writerEndpoint"], "/var/tmp/cluster-ca.crt")
+    assert ok.returncode == 0, ok.stderr
+
+
+def _secret_string(shard: BootedCluster, arn: str) -> str | None:
+    client = shard.moto.boto3_client("secretsmanager")
+    try:
+        return client.get_secret_value(SecretId=arn)["SecretString"]
+    except client.exceptions.ResourceNotFoundException:
+        return None
