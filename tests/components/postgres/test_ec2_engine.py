@@ -51,7 +51,9 @@ def test_shards_keep_the_rds_contract(ec2_prod: Evaluation) -> None:
     assert (postgres["engine"], postgres["topology"]) == ("patroni-postgresql", "patroni")
     assert [s["id"] for s in postgres["shards"]] == [0, 1]
     for shard in postgres["shards"]:
-        assert set(shard) == RDS_SHARD_FIELDS | {"backup"}  # plus the pgBackRest repository dr-drill restores
+        # plus the pgBackRest repository dr-drill restores and the secret of the cluster CA's certificate (verify-full)
+        assert set(shard) == RDS_SHARD_FIELDS | {"backup", "tlsCaCertSecretArn"}
+        assert ec2_prod.named(shard["tlsCaCertSecretArn"].rsplit("/", 1)[-1]).name == f"{shard['name']}-tls-ca-cert"
         assert shard["port"] == 5433  # the stack's non-default port, as on RDS
         # no RDS Proxy: with cryb-db:kubernetes on (prod), the shard's PgBouncer writer Service (docs/kubernetes.md)
         assert shard["proxyEndpoint"] == f"pgbouncer-shard{shard['id']}-rw.cryb-db-pooler.svc.cluster.local"
