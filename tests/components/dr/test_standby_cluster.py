@@ -73,10 +73,14 @@ def test_its_nodes_render_a_standby_of_the_primarys_replicated_repository(prod: 
 
 
 def test_it_uses_the_primarys_secrets_replicated_to_the_dr_region(prod: Evaluation) -> None:
-    assert [s.name for s in children(prod, STANDBY, "aws:secretsmanager/secret:Secret")] == [f"{STANDBY}-etcd-ca"]
+    # Its own CA (etcd, and the nodes' PostgreSQL certificates) and that CA's published certificate.
+    assert sorted(s.name for s in children(prod, STANDBY, "aws:secretsmanager/secret:Secret")) == [
+        f"{STANDBY}-etcd-ca",
+        f"{STANDBY}-tls-ca-cert",
+    ]
     primary_secrets = children(prod, PRIMARY, "aws:secretsmanager/secret:Secret")
     replicated = [s for s in primary_secrets if s.inputs.get("replicas")]
-    assert len(replicated) == len(primary_secrets) - 1  # all but the primary's own etcd CA
+    assert len(replicated) == len(primary_secrets) - 2  # all but the primary's own CA and its certificate
     for secret in replicated:
         (replica,) = secret.inputs["replicas"]
         assert replica["region"] == DR_REGION and replica["kmsKeyId"].startswith(f"arn:aws:kms:{DR_REGION}:")
