@@ -453,11 +453,12 @@ def postgres_plans(evaluation: Evaluation) -> list[PostgresPlan]:
     components = [r.name for r in evaluation.of_type(SHARD_CLUSTER)]
     for index, cluster in enumerate(clusters):
         name = str(cluster["name"])
-        matches = [c for c in components if c.endswith(f"-{name}") and c not in {p.component for p in plans}]
-        if len(matches) != 1:
-            raise ValueError(f"selfhosted.clusters[{name}]: {len(matches)} SelfHostedCluster components match")
+        # The primary-region cluster, as __main__.py names it (its DR standby, `cryb-<stack>-dr-<name>`, stays out).
+        component = f"cryb-{evaluation.stack}-{name}"
+        if component not in components:
+            raise ValueError(f"selfhosted.clusters[{name}]: no SelfHostedCluster named {component!r} in the preview")
         plans.append(
-            PostgresPlan("selfhosted", name, matches[0], int(cluster["port"]), f"127.2.{index}.1", f"127.2.{index}.2")
+            PostgresPlan("selfhosted", name, component, int(cluster["port"]), f"127.2.{index}.1", f"127.2.{index}.2")
         )
     return plans
 
