@@ -1,115 +1,37 @@
 """Secrets Manager rotation of a self-hosted Patroni cluster's credentials (docs/selfhosted.md#credential-rotation):
 the rotation function (components/selfhosted/rotation_function/) and one SecretRotation per credential. The nodes'
 credentials agent (components/selfhosted/credentials_agent/agent.py) applies each new password; the function
-waits for them.
+waits for them. The component itself is the shared components/rotation/acknowledged_component.py.
 """
 
-from collections.abc import Mapping, Sequence
-from typing import NotRequired, TypedDict
-
-import pulumi
-
-from components.metrics.metric import Metric
-from components.rotation.function import FunctionSpec, declare_rotation_function, declare_rotations
+from components.rotation.acknowledged_component import (
+    DEFAULT_ROTATION_DAYS,
+    TIMEOUT_SECONDS,
+    AcknowledgedRotation,
+    AcknowledgedRotationArgs,
+)
+from components.selfhosted import rotation_function
 from components.selfhosted.cloud_init import ROTATED_SECRET_KEYS
-from components.selfhosted.rotation_function import HANDLER, NODES_VARIABLE, PACKAGE_FILES
-from components.selfhosted.rotation_policies import rotation_policy
-from components.signing import CodeSigning
 
-TIMEOUT_SECONDS = 900  # setSecret waits up to 13 minutes for every node's 30-second agent to acknowledge
-DEFAULT_ROTATION_DAYS = 30
+__all__ = [
+    "DEFAULT_ROTATION_DAYS",
+    "TIMEOUT_SECONDS",
+    "SelfHostedCredentialRotation",
+    "SelfHostedCredentialRotationArgs",
+]
 
-
-class SelfHostedCredentialRotationArgs(TypedDict):
-    """Inputs of SelfHostedCredentialRotation."""
-
-    secret_arns: Mapping[str, pulumi.Input[str]]
-    """The cluster's secrets by purpose (SelfHostedCluster.secret_arns); all of ROTATED_SECRET_KEYS are rotated, the
-    pgBackRest passphrase is not (it encrypts the existing backups)."""
-    nodes: Sequence[str]
-    """Node names (Patroni member names, e.g. `analytics-a`): every one must acknowledge a new password."""
-    secrets_kms_key_arn: pulumi.Input[str]
-    """CMK of the secrets (used only through Secrets Manager); also encrypts the function's configuration."""
-    logs_kms_key_arn: pulumi.Input[str]
-    """CMK of the function's log group."""
-    log_retention_days: int
-    """Retention of the function's log group (a CloudWatch Logs period)."""
-    rotation_period_days: NotRequired[int]
-    """Days between automatic rotations (1-1000); default 30."""
-    vpc_id: pulumi.Input[str]
-    """VPC the function runs in (Lambda.3)."""
-    subnet_ids: Sequence[pulumi.Input[str]]
-    """Private subnets with a route to Secrets Manager (the app tier: its interface endpoint, or NAT)."""
-    rotate_after: NotRequired[Sequence[pulumi.Resource]]
-    """Resources the rotations must wait for (pass the cluster: its secrets' first versions)."""
-    region: str
-    """Region of the stack (KMS ViaService and VPC conditions)."""
-    code_signing: CodeSigning
-    """The stack region's code signing (components/signing): the function runs only its signed package."""
-    account_id: str
-    """Account whose Secrets Manager may invoke the function."""
-    tags: Mapping[str, str]
-    """Tags on every taggable resource."""
+SelfHostedCredentialRotationArgs = AcknowledgedRotationArgs
+"""Inputs of SelfHostedCredentialRotation: `secret_arns` are the cluster's (SelfHostedCluster.secret_arns)."""
 
 
-class SelfHostedCredentialRotation(pulumi.ComponentResource):
+class SelfHostedCredentialRotation(AcknowledgedRotation):
     """Rotates a Patroni cluster's superuser, replication, rewind, REST API and admin passwords every
-    `rotation_period_days`. The first rotation comes after one period, not at creation: the nodes are still booting
-    then (Secrets Manager only tests the configuration, with an empty pending version the agents ignore)."""
+    `rotation_period_days`, each applied by every node's credentials agent before it is current."""
 
-    function_name: pulumi.Output[str]
-    function_arn: pulumi.Output[str]
-    identifier: str
-    """The component name: its rotation-failure alarm is `<identifier>-failed`."""
-
-    def __init__(self, name: str, args: SelfHostedCredentialRotationArgs, opts: pulumi.ResourceOptions | None = None):
-        # Checked before anything is registered.
-        missing = sorted(set(ROTATED_SECRET_KEYS) - set(args["secret_arns"]))
-        if missing:
-            raise ValueError(f"secret_arns: no secret for {', '.join(missing)} (all of {ROTATED_SECRET_KEYS} rotate)")
-        nodes = list(args["nodes"])
-        if not nodes or len(set(nodes)) != len(nodes):
-            raise ValueError(f"nodes: {nodes!r} must name every node of the cluster once")
-        super().__init__("cryb:selfhosted_rotation:SelfHostedCredentialRotation", name, None, opts)
-        a = args
-        rotated = {key: a["secret_arns"][key] for key in ROTATED_SECRET_KEYS}
-        declared = declare_rotation_function(
-            name,
-            FunctionSpec(
-                purpose="rotates the Patroni cluster's credentials once its nodes have applied them",
-                package_files=PACKAGE_FILES,
-                handler=HANDLER,
-                timeout_seconds=TIMEOUT_SECONDS,
-                egress_description="Secrets Manager API over HTTPS",
-                policy=lambda logs_arn, v: rotation_policy(v[0], v[1], logs_arn, a["region"]),
-                policy_inputs=[[rotated[key] for key in ROTATED_SECRET_KEYS], a["secrets_kms_key_arn"]],
-                environment={NODES_VARIABLE: ",".join(nodes)},
-            ),
-            parent=self,
-            vpc_id=a["vpc_id"],
-            subnet_ids=a["subnet_ids"],
-            secrets_kms_key_arn=a["secrets_kms_key_arn"],
-            logs_kms_key_arn=a["logs_kms_key_arn"],
-            log_retention_days=a["log_retention_days"],
-            # One per secret: all of a cluster's secrets fall due together, and a throttled step fails its rotation.
-            reserved_concurrency=len(rotated),
-            account_id=a["account_id"],
-            code_signing=a["code_signing"],
-            tags=dict(a["tags"]),
-        )
-        self.function_name, self.function_arn = declared.function.name, declared.function.arn
-        self.identifier, self._declared = name, declared
-        declare_rotations(
-            name,
-            declared,
-            rotated,
-            parent=self,
-            period_days=a.get("rotation_period_days", DEFAULT_ROTATION_DAYS),
-            rotate_immediately=False,
-            rotate_after=a.get("rotate_after", []),
-        )
-        self.register_outputs({"functionName": self.function_name, "functionArn": self.function_arn})
-
-    def metric_errors(self) -> Metric:
-        """Failed rotation steps of the function (AWS/Lambda Errors, Sum over 5 minutes)."""
-        return self._declared.metric_errors()
+    TYPE_TOKEN = "cryb:selfhosted_rotation:SelfHostedCredentialRotation"
+    ROTATED = tuple(ROTATED_SECRET_KEYS)
+    STORE = "cluster"
+    PURPOSE = "rotates the Patroni cluster's credentials once its nodes have applied them"
+    PACKAGE_FILES = rotation_function.PACKAGE_FILES
+    HANDLER = rotation_function.HANDLER
+    NODES_VARIABLE = rotation_function.NODES_VARIABLE
