@@ -28,13 +28,13 @@ from components.backups.policies import (
     rds_restore_overrides,
     rds_selection_conditions,
     rds_selection_resources,
-    replication_role_policy,
     restore_testing_name,
     service_trust_policy,
     vault_key_policy,
     writer_role_policy,
     writer_trust_policy,
 )
+from components.backups.replication import ReplicatedBucket, declare_replication
 
 
 @dataclass(frozen=True)
@@ -336,62 +336,19 @@ class Backups(pulumi.ComponentResource):
     def _replication(
         self, source: _Bucket, replica: _Bucket, dr_region: str, opts: pulumi.ResourceOptions
     ) -> pulumi.Output[str]:
-        args, label = self._args, f"{self._name}-replication"
-        role = aws.iam.Role(
-            f"{label}-role",
+        args = self._args
+        return declare_replication(
+            f"{self._name}-replication",
+            source_bucket_id=source.resource.id,
+            source=ReplicatedBucket(source.arn, source.kms_key_arn, args["region"], source.versioning),
+            replica=ReplicatedBucket(replica.arn, replica.kms_key_arn, dr_region, replica.versioning),
+            rule_id="replicate-everything-to-dr",
             description="S3 replication of the cryb-db backup bucket to its DR-region replica",
-            assume_role_policy=source.arn.apply(
-                lambda arn: json.dumps(service_trust_policy("s3.amazonaws.com", args["account_id"], arn))
-            ),
-            tags=self._tag(f"{label}-role"),
+            account_id=args["account_id"],
+            tags=self._tags,
             opts=opts,
+            replication_time_control=args["replication_time_control"],
         )
-        aws.iam.RolePolicy(
-            f"{label}-role-policy",
-            role=role.id,
-            policy=pulumi.Output.all(source.arn, replica.arn, source.kms_key_arn, replica.kms_key_arn).apply(
-                lambda a: json.dumps(
-                    replication_role_policy(
-                        source_bucket_arn=a[0],
-                        destination_bucket_arn=a[1],
-                        source_key_arn=a[2],
-                        destination_key_arn=a[3],
-                        source_region=args["region"],
-                        destination_region=dr_region,
-                    )
-                )
-            ),
-            opts=opts,
-        )
-        destination: aws.s3.BucketReplicationConfigRuleDestinationArgsDict = {
-            "bucket": replica.arn,
-            "encryption_configuration": {"replica_kms_key_id": replica.kms_key_arn},
-        }
-        if args["replication_time_control"]:
-            destination["replication_time"] = {"status": "Enabled", "time": {"minutes": 15}}
-            destination["metrics"] = {"status": "Enabled", "event_threshold": {"minutes": 15}}
-        aws.s3.BucketReplicationConfig(
-            label,
-            bucket=source.resource.id,
-            role=role.arn,
-            rules=[
-                {
-                    "id": "replicate-everything-to-dr",
-                    "status": "Enabled",
-                    "priority": 1,
-                    "filter": {},
-                    # Deleting (marking) in the primary must never hide the copy in the DR region.
-                    "delete_marker_replication": {"status": "Disabled"},
-                    "source_selection_criteria": {"sse_kms_encrypted_objects": {"status": "Enabled"}},
-                    "destination": destination,
-                }
-            ],
-            # Versioning must be on at both ends before S3 accepts a replication configuration.
-            opts=pulumi.ResourceOptions.merge(
-                opts, pulumi.ResourceOptions(depends_on=[source.versioning, replica.versioning])
-            ),
-        )
-        return role.arn
 
     def _writer(self, prefix: str, bucket: _Bucket, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
         args, label = self._args, f"{self._name}-writer-{prefix}"

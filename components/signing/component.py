@@ -13,9 +13,8 @@ from components.backups.policies import (
     ACCESS_LOG_PREFIX,
     access_log_bucket_policy,
     access_log_lifecycle_rules,
-    replication_role_policy,
-    service_trust_policy,
 )
+from components.backups.replication import ReplicatedBucket, declare_replication
 from components.signing.policies import (
     PLATFORM_ID,
     SIGNATURE_VALIDITY_MONTHS,
@@ -189,55 +188,19 @@ class CodeSigning(pulumi.ComponentResource):
     def replicate_to(self, replica: "CodeSigning") -> None:
         """Copy every package and signed copy to `replica`'s bucket (another region, S3.7): what ran is kept where
         the DR region can read it. Declared after both exist (the replica's region is wired later in __main__)."""
-        args, label = self._args, f"{self._name}-replication"
-        child = pulumi.ResourceOptions(parent=self)
-        source_region, destination_region = args["region"], replica._args["region"]
-        role = aws.iam.Role(
-            f"{label}-role",
+        args = self._args
+        declare_replication(
+            f"{self._name}-replication",
+            source_bucket_id=self._bucket.id,
+            source=ReplicatedBucket(self.bucket_arn, self._key_arn, args["region"], self._versioning),
+            replica=ReplicatedBucket(
+                replica.bucket_arn, replica._key_arn, replica._args["region"], replica._versioning
+            ),
+            rule_id="replicate-artifacts-to-dr",
             description="S3 replication of the cryb-db Lambda artifacts bucket to the DR region's",
-            assume_role_policy=self.bucket_arn.apply(
-                lambda arn: json.dumps(service_trust_policy("s3.amazonaws.com", args["account_id"], arn))
-            ),
-            tags=self._tag(f"{label}-role"),
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{label}-role-policy",
-            role=role.id,
-            policy=pulumi.Output.all(self.bucket_arn, replica.bucket_arn, self._key_arn, replica._key_arn).apply(
-                lambda a: json.dumps(
-                    replication_role_policy(
-                        source_bucket_arn=a[0],
-                        destination_bucket_arn=a[1],
-                        source_key_arn=a[2],
-                        destination_key_arn=a[3],
-                        source_region=source_region,
-                        destination_region=destination_region,
-                    )
-                )
-            ),
-            opts=child,
-        )
-        aws.s3.BucketReplicationConfig(
-            label,
-            bucket=self._bucket.id,
-            role=role.arn,
-            rules=[
-                {
-                    "id": "replicate-artifacts-to-dr",
-                    "status": "Enabled",
-                    "priority": 1,
-                    "filter": {},
-                    "delete_marker_replication": {"status": "Disabled"},
-                    "source_selection_criteria": {"sse_kms_encrypted_objects": {"status": "Enabled"}},
-                    "destination": {
-                        "bucket": replica.bucket_arn,
-                        "encryption_configuration": {"replica_kms_key_id": replica._key_arn},
-                    },
-                }
-            ],
-            # Versioning must be on at both ends before S3 accepts a replication configuration.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self._versioning, replica._versioning]),
+            account_id=args["account_id"],
+            tags=args["tags"],
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def sign(self, label: str, package: pulumi.Archive, *, parent: pulumi.Resource) -> SignedCode:
