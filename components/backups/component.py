@@ -11,6 +11,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 import pulumi
 import pulumi_aws as aws
 
+from components.backups.bucket_baseline import encrypt, lock_down
 from components.backups.policies import (
     ACCESS_LOG_PREFIX,
     BACKUP_SELECTION_TAG,
@@ -226,51 +227,14 @@ class Backups(pulumi.ComponentResource):
         aws.kms.Alias(f"{label}-alias", name=f"alias/{label}", target_key_id=key.key_id, opts=opts)
         return key
 
-    def _lock_down(self, label: str, bucket: aws.s3.Bucket, opts: pulumi.ResourceOptions) -> aws.s3.BucketVersioning:
-        """Settings every bucket gets: owner-enforced (no ACLs), all public access blocked, versioning, and
-        object events on EventBridge (deletes and lock changes can raise alarms)."""
-        aws.s3.BucketNotification(f"{label}-events", bucket=bucket.id, eventbridge=True, opts=opts)
-        aws.s3.BucketOwnershipControls(
-            f"{label}-ownership", bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=opts
-        )
-        aws.s3.BucketPublicAccessBlock(
-            f"{label}-public-access-block",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=opts,
-        )
-        return aws.s3.BucketVersioning(
-            f"{label}-versioning", bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=opts
-        )
-
-    def _encrypt(self, label: str, bucket: aws.s3.Bucket, key: aws.kms.Key, opts: pulumi.ResourceOptions) -> None:
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{label}-encryption",
-            bucket=bucket.id,
-            rules=[
-                {
-                    "apply_server_side_encryption_by_default": {
-                        "sse_algorithm": "aws:kms",
-                        "kms_master_key_id": key.arn,
-                    },
-                    # One data key per bucket instead of per object: far fewer KMS calls, same key and audit trail.
-                    "bucket_key_enabled": True,
-                }
-            ],
-            opts=opts,
-        )
-
     def _log_bucket(self, label: str, region: str, opts: pulumi.ResourceOptions) -> _Bucket:
         # No Object Lock here: S3 refuses to deliver access logs to a bucket that has it.
         key = self._key(
             f"{label}-key", "S3 access log encryption", access_log_key_policy(self._args["account_id"], region), opts
         )
         bucket = aws.s3.Bucket(label, force_destroy=False, tags=self._tag(label, purpose="s3-access-logs"), opts=opts)
-        versioning = self._lock_down(label, bucket, opts)
-        self._encrypt(label, bucket, key, opts)
+        versioning = lock_down(label, bucket, opts)
+        encrypt(label, bucket, key.arn, opts)
         aws.s3.BucketLifecycleConfiguration(
             f"{label}-lifecycle",
             bucket=bucket.id,
@@ -292,9 +256,9 @@ class Backups(pulumi.ComponentResource):
             tags=self._tag(label, purpose="backups"),
             opts=opts,
         )
-        versioning = self._lock_down(label, bucket, opts)
+        versioning = lock_down(label, bucket, opts)
         after_versioning = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[versioning]))
-        self._encrypt(label, bucket, key, opts)
+        encrypt(label, bucket, key.arn, opts)
         aws.s3.BucketObjectLockConfiguration(
             f"{label}-object-lock",
             bucket=bucket.id,

@@ -9,6 +9,7 @@ from typing import TypedDict
 import pulumi
 import pulumi_aws as aws
 
+from components.backups.bucket_baseline import encrypt, lock_down
 from components.backups.policies import (
     ACCESS_LOG_PREFIX,
     access_log_bucket_policy,
@@ -154,36 +155,11 @@ class CodeSigning(pulumi.ComponentResource):
         return {**self._args["tags"], "Name": label, **extra}
 
     def _lock_down(self, label: str, bucket: aws.s3.Bucket, key: pulumi.Input[str]) -> aws.s3.BucketVersioning:
-        """What both buckets get: no ACLs, no public access, object events on EventBridge, SSE-KMS with the
-        artifacts key (S3 Bucket Keys), versioning (AWS Signer signs only versioned objects)."""
+        """The project's bucket baseline with the artifacts key (AWS Signer signs only versioned objects)."""
         child = pulumi.ResourceOptions(parent=self)
-        aws.s3.BucketNotification(f"{label}-events", bucket=bucket.id, eventbridge=True, opts=child)
-        aws.s3.BucketOwnershipControls(
-            f"{label}-ownership", bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child
-        )
-        aws.s3.BucketPublicAccessBlock(
-            f"{label}-public-access-block",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{label}-encryption",
-            bucket=bucket.id,
-            rules=[
-                {
-                    "apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms", "kms_master_key_id": key},
-                    "bucket_key_enabled": True,
-                }
-            ],
-            opts=child,
-        )
-        return aws.s3.BucketVersioning(
-            f"{label}-versioning", bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=child
-        )
+        versioning = lock_down(label, bucket, child)
+        encrypt(label, bucket, key, child)
+        return versioning
 
     def replicate_to(self, replica: "CodeSigning") -> None:
         """Copy every package and signed copy to `replica`'s bucket (another region, S3.7): what ran is kept where
