@@ -13,7 +13,7 @@ from components.cache import Cache, CacheUserRotation, SelfHostedCacheUserRotati
 from components.config import ConfigError, load_stack_config
 from components.config.kubernetes import CNPG_CHART_VERSION, pooler_targets
 from components.config.region_checks import region_problems
-from components.config.selfhosted import PatroniNodesConfig
+from components.config.selfhosted import PatroniNodesConfig, SelfHostedClusterConfig
 from components.dr import CacheStandby, RegionStandby, StandbyShard
 from components.kubernetes import (
     ApplicationAccess,
@@ -113,6 +113,17 @@ def bucket_range(ranges: dict[int, dict[str, int]], shard_id: int) -> dict[str, 
 map_shards = published_shards()
 
 
+def cluster_entry_settings(cluster: SelfHostedClusterConfig, port: int) -> dict[str, Any]:
+    """What a `selfhosted.clusters` entry sets on its cluster, on AWS and on the local (Docker) stack alike."""
+    return {
+        "timescaledb": cluster.timescaledb,
+        "port": port,
+        "database_name": cluster.database_name,
+        "admin_user": cluster.admin_user,
+        "backup_retention_days": cluster.backup_retention_days,
+    }
+
+
 def local_platform() -> None:
     """`cryb-db:target: docker` (the `local` stack, docs/local.md): the same rendered node files as containers."""
     sh, pg, cache_config = config.selfhosted, config.postgres, config.cache
@@ -129,16 +140,7 @@ def local_platform() -> None:
         )
 
     clusters = [
-        patroni(
-            name,
-            cluster,
-            timescaledb=cluster.timescaledb,
-            port=sh.port,
-            database_name=cluster.database_name,
-            admin_user=cluster.admin_user,
-            backup_retention_days=cluster.backup_retention_days,
-        )
-        for name, cluster in sh.clusters.items()
+        patroni(name, cluster, **cluster_entry_settings(cluster, sh.port)) for name, cluster in sh.clusters.items()
     ]
     # A shard's stand-in: a Patroni cluster with the shard's database, admin user and port, laid out as
     # `postgres.ec2` says (3 nodes by default: etcd needs an odd number of at least 3 members; docs/local.md).
@@ -568,16 +570,12 @@ else:
             "tags": tags,
         }
 
-    def analytics_args(cluster_name: str, cluster: Any) -> SelfHostedClusterArgs:
+    def analytics_args(cluster_name: str, cluster: SelfHostedClusterConfig) -> SelfHostedClusterArgs:
         """A `selfhosted.clusters` entry's args (the primary's, and its DR standby cluster's before its changes)."""
         return selfhosted_args(
             cluster_name,
             cluster,
-            timescaledb=cluster.timescaledb,
-            port=sh.port,
-            database_name=cluster.database_name,
-            admin_user=cluster.admin_user,
-            backup_retention_days=cluster.backup_retention_days,
+            **cluster_entry_settings(cluster, sh.port),
             log_retention_days=sh.log_retention_days,
         )
 
