@@ -27,6 +27,7 @@ from components.rotation.steps import (
     RotationError,
     create_pending,
     move_current,
+    pending_metadata,
     secret_dict,
 )
 
@@ -61,6 +62,24 @@ def node_tags(nodes: Sequence[str]) -> list[str]:
 
 def tags_of(metadata: dict[str, Any]) -> dict[str, str]:
     return {tag["Key"]: tag["Value"] for tag in metadata.get("Tags", [])}
+
+
+def checked_step(
+    secrets: Any, event: dict[str, Any], nodes: Sequence[str], tag: str, rotated: frozenset[str]
+) -> tuple[str, str, str, str] | None:
+    """What every node-acknowledged rotation checks before a step: the function names its nodes, the event's version
+    is pending (AWS's rotation templates' checks), and the secret's `tag` is one of `rotated`. Returns the secret's
+    ARN, the token, the step and the tag's value, or None when the version needs nothing more."""
+    arn, token, step = event["SecretId"], event["ClientRequestToken"], event["Step"]
+    if not nodes:
+        raise RotationError("CLUSTER_NODES names no node: the function cannot know whom to wait for")
+    metadata = pending_metadata(secrets, event)
+    if metadata is None:
+        return None
+    value = tags_of(metadata).get(tag)
+    if value not in rotated:
+        raise RotationError(f"secret {arn} has {tag}={value!r}; this function rotates {sorted(rotated)}")
+    return arn, token, step, value
 
 
 def missing_acknowledgements(secrets: Any, arn: str, token: str, context: Acknowledged) -> list[str]:

@@ -24,8 +24,8 @@ from typing import Any
 
 import boto3
 
-from components.rotation.acknowledged import STEPS, Acknowledged, Sleep, node_tags, tags_of
-from components.rotation.steps import RotationError, pending_metadata
+from components.rotation.acknowledged import STEPS, Acknowledged, Sleep, checked_step, node_tags
+from components.rotation.steps import RotationError
 
 __all__ = ["RotationError", "handler", "rotate"]
 
@@ -50,15 +50,10 @@ def handler(event: dict[str, Any], context: Any) -> None:
 
 def rotate(event: dict[str, Any], secrets: Any, nodes: Sequence[str], sleep: Sleep = time.sleep) -> None:
     """Run one step of the rotation contract, after the checks AWS's rotation templates make."""
-    arn, token, step = event["SecretId"], event["ClientRequestToken"], event["Step"]
-    if not nodes:
-        raise RotationError("CLUSTER_NODES names no node: the function cannot know whom to wait for")
-    metadata = pending_metadata(secrets, event)
-    if metadata is None:
+    checked = checked_step(secrets, event, nodes, USER_TAG, ROTATED)
+    if checked is None:
         return
-    user = tags_of(metadata).get(USER_TAG)
-    if user not in ROTATED:
-        raise RotationError(f"secret {arn} has {USER_TAG}={user!r}; this function rotates {sorted(ROTATED)}")
+    arn, token, step, user = checked
     LOG.info("%s: secret %s (%s), version %s", step, arn, user, token)
     waiting = Acknowledged(node_tags(nodes), sleep, POLL_SECONDS, POLL_ATTEMPTS, PASSWORD_LENGTH, WHERE_TO_LOOK)
     STEPS[step](secrets, arn, token, waiting)

@@ -39,10 +39,10 @@ from components.rotation.acknowledged import (
     TAG_PREFIX,
     Acknowledged,
     Sleep,
+    checked_step,
     node_tags,
-    tags_of,
 )
-from components.rotation.steps import RotationError, pending_metadata
+from components.rotation.steps import RotationError
 
 __all__ = ["PURPOSE_TAG", "REQUIRED_KEYS", "TAG_PREFIX", "RotationError", "handler", "rotate"]
 
@@ -71,15 +71,10 @@ def handler(event: dict[str, Any], context: Any) -> None:
 
 def rotate(event: dict[str, Any], secrets: Any, nodes: Sequence[str], sleep: Sleep = time.sleep) -> None:
     """Run one step of the rotation contract, after the checks AWS's rotation templates make."""
-    arn, token, step = event["SecretId"], event["ClientRequestToken"], event["Step"]
-    if not nodes:
-        raise RotationError("CLUSTER_NODES names no node: the function cannot know whom to wait for")
-    metadata = pending_metadata(secrets, event)
-    if metadata is None:
+    checked = checked_step(secrets, event, nodes, PURPOSE_TAG, ROTATED)
+    if checked is None:
         return
-    purpose = tags_of(metadata).get(PURPOSE_TAG)
-    if purpose not in ROTATED:
-        raise RotationError(f"secret {arn} has {PURPOSE_TAG}={purpose!r}; this function rotates {sorted(ROTATED)}")
+    arn, token, step, purpose = checked
     LOG.info("%s: secret %s (%s), version %s", step, arn, purpose, token)
     context = Context(purpose, list(nodes), sleep)
     waiting = Acknowledged(context.required_tags(), sleep, POLL_SECONDS, POLL_ATTEMPTS, PASSWORD_LENGTH, WHERE_TO_LOOK)
