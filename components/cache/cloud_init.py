@@ -232,6 +232,10 @@ pong() {{ [ "$(cli "$1" PING 2>/dev/null)" = PONG ]; }}
 knows_all() {{ [ "$(field "$SELF" cluster_known_nodes)" = {n} ]; }}
 all_slots() {{ [ "$(field "$SELF" cluster_slots_assigned)" = 16384 ]; }}
 linked() {{ cli "$SELF" INFO replication | tr -d '\\r' | grep -q '^master_link_status:up'; }}
+# Gossip about a node carries its flags, not its master: a replica is "slave -" (or a slotless master) here until
+# its own ping arrives. Counting replicas before then makes its master look like the one that lost its replica.
+roles_known() {{ [ "$(cli "$SELF" CLUSTER NODES | tr -d '\\r' | awk '$3 !~ /myself|fail/ &&
+  !(($3 ~ /master/ && NF >= 9) || ($3 ~ /slave/ && $4 != "-")) {{u++}} END {{print u + 0}}')" = 0 ]; }}
 wait_for "this node to answer" pong "$SELF"
 if [ "$(field "$SELF" cluster_known_nodes)" != 1 ]; then echo "join: this node is in a cluster"; exit 0; fi
 PEER=""
@@ -253,6 +257,7 @@ cli "$SELF" CLUSTER MEET "${{HOSTS[$PEER]}}" "${{PORTS[$PEER]}}" "${{BUSES[$PEER
 wait_for "this node to know all {n} nodes" knows_all
 # Each master's slots reach this node in that master's own first messages: choose only once all have arrived.
 wait_for "this node to learn every master's slots" all_slots
+wait_for "this node to learn every replica's master" roles_known
 # The serving master with the fewest replicas: the one whose replica this node replaces.
 MASTER=$(cli "$SELF" CLUSTER NODES | tr -d '\\r' | awk '
   $3 ~ /master/ && $3 !~ /fail/ && NF >= 9 {{ order[++n] = $1 }}

@@ -460,7 +460,12 @@ def test_a_replaced_node_with_empty_data_rejoins_as_the_replica_of_the_master_th
     replication = admin(cache, lost).info("replication")
     assert replication["role"] == "slave" and replication["master_link_status"] == "up"
     assert str(replication["master_host"]) == survivor.alias  # the master that had lost its replica
-    assert replicas_of(cache, nodes[2]).get(survivor.name) == lost.name
+    # Other nodes learn whose replica it is from its own pings (gossip carries flags, not masters): give them time.
+    wait_for(
+        "node 2 to see the replaced node as the survivor's replica",
+        lambda: replicas_of(cache, nodes[2]).get(survivor.name) == lost.name,
+        30,
+    )
 
     def everyone_sees_six() -> list[str] | None:
         # The old id is forgotten at once; the new one reaches every node by gossip within a few cluster pings.
