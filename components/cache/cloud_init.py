@@ -375,68 +375,59 @@ WantedBy=multi-user.target
 """
 
 
-def _metrics_units() -> dict[str, str]:
-    """The metrics agent's service (as the server's user: it reads the CA and keeps its state in the data dir) and
-    its timer."""
+def _agent_units(agent: str, does: str, docs: str, exec_start: str, timeout_seconds: int, every: int) -> dict[str, str]:
+    """A node agent's oneshot service (as the server's user) after the server, and its timer every `every` s."""
     return {
-        f"{SERVICE}-metrics.service": f"""[Unit]
-Description=cryb-db cache node: publish its metrics (docs/cache.md#alarms-of-self-hosted-nodes)
+        f"{SERVICE}-{agent}.service": f"""[Unit]
+Description=cryb-db cache node: {does} ({docs})
 After={SERVICE}.service
 
 [Service]
 Type=oneshot
 User={OS_USER}
 Group={OS_USER}
-ExecStart={METRICS_AGENT} --config {METRICS_AGENT_CONFIG}
-TimeoutSec=30
+ExecStart={exec_start}
+TimeoutSec={timeout_seconds}
 NoNewPrivileges=yes
 ProtectHome=yes
 PrivateTmp=yes
 """,
-        f"{SERVICE}-metrics.timer": f"""[Unit]
-Description=cryb-db cache node: publish its metrics every {METRICS_INTERVAL_SECONDS} s
+        f"{SERVICE}-{agent}.timer": f"""[Unit]
+Description=cryb-db cache node: {does} every {every} s
 
 [Timer]
 OnBootSec=30
-OnUnitActiveSec={METRICS_INTERVAL_SECONDS}
+OnUnitActiveSec={every}
 AccuracySec=1
 
 [Install]
 WantedBy=timers.target
 """,
     }
+
+
+def _metrics_units() -> dict[str, str]:
+    """The metrics agent (it reads the CA and keeps its state in the data dir)."""
+    return _agent_units(
+        "metrics",
+        "publish its metrics",
+        "docs/cache.md#alarms-of-self-hosted-nodes",
+        f"{METRICS_AGENT} --config {METRICS_AGENT_CONFIG}",
+        30,
+        METRICS_INTERVAL_SECONDS,
+    )
 
 
 def _credentials_units() -> dict[str, str]:
-    """The credentials agent's service (as the server's user: it owns the files it rewrites and logs in as admin)
-    and its timer."""
-    return {
-        f"{SERVICE}-credentials.service": f"""[Unit]
-Description=cryb-db cache node: apply rotated ACL passwords (docs/cache.md#self-hosted-password-rotation)
-After={SERVICE}.service
-
-[Service]
-Type=oneshot
-User={OS_USER}
-Group={OS_USER}
-ExecStart={CREDENTIALS_AGENT} --config {CREDENTIALS_AGENT_CONFIG}
-TimeoutSec=60
-NoNewPrivileges=yes
-ProtectHome=yes
-PrivateTmp=yes
-""",
-        f"{SERVICE}-credentials.timer": f"""[Unit]
-Description=cryb-db cache node: apply rotated ACL passwords every {CREDENTIALS_INTERVAL_SECONDS} s
-
-[Timer]
-OnBootSec=30
-OnUnitActiveSec={CREDENTIALS_INTERVAL_SECONDS}
-AccuracySec=1
-
-[Install]
-WantedBy=timers.target
-""",
-    }
+    """The credentials agent (it owns the files it rewrites and logs in as admin)."""
+    return _agent_units(
+        "credentials",
+        "apply rotated ACL passwords",
+        "docs/cache.md#self-hosted-password-rotation",
+        f"{CREDENTIALS_AGENT} --config {CREDENTIALS_AGENT_CONFIG}",
+        60,
+        CREDENTIALS_INTERVAL_SECONDS,
+    )
 
 
 def credentials_agent_config(inputs: NodeBootInputs) -> dict[str, Any]:
