@@ -12,6 +12,7 @@ from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UNKNOWN_OBJECT_VALUE, UNK
 from components.kubernetes import cache_cluster, cnpg, manifests
 from policies.rules import kubernetes
 from policies.rules.base import ResourceRule
+from tests.cnpg_example import CLUSTER_SPEC
 from tests.policies.rules.helpers import RULES, Case, Node, case_tests, resource_violations, stack_violations
 
 DEPLOYMENT, NAMESPACE, SECRET, CONFIG_MAP = (
@@ -37,30 +38,6 @@ WORKLOAD = manifests.PgBouncerWorkload(
 )
 GOOD = manifests.pgbouncer_deployment(WORKLOAD, config_hash="0" * 64)
 GOOD_NAMESPACE = manifests.namespace("api", kubernetes_version="1.33", client=True)
-CLUSTER_SPEC = cnpg.ClusterSpec(
-    name="shard0",
-    namespace="cryb-db-data",
-    instances=3,
-    image="ghcr.io/cloudnative-pg/postgresql:17.6-standard-bookworm",
-    cpu=4,
-    memory_mib=32768,
-    storage_gib=100,
-    wal_storage_gib=20,
-    storage_class="cryb-db-gp3-encrypted",
-    database="cryb",
-    owner="cryb_admin",
-    timescaledb=False,
-    backup_retention_days=35,
-    backup_schedule="0 0 3 * * *",
-    backup_destination="s3://backups/cnpg-shard0/",
-    backup_prefix="cnpg-shard0",
-    sse_kms_argument="--sse-kms-key-id=arn:aws:kms:us-east-1:123456789012:key/backups",
-    role_arn="arn:aws:iam::123456789012:role/cnpg-shard0",
-    pooler_instances=2,
-    reserved_connections=10,
-    max_client_connections=5000,
-    max_prepared_statements=200,
-)
 POOLER = cnpg.POOLER_LABEL
 GOOD_CLUSTER = cnpg.cluster(CLUSTER_SPEC)
 GOOD_POOLER = cnpg.pooler(CLUSTER_SPEC)
