@@ -142,11 +142,12 @@ def test_cloudnativepg_instances_need_the_eks_clusters_zones_not_the_vpcs() -> N
 
 
 def test_operand_images_without_barman_cloud_are_refused_with_the_reason() -> None:
-    """The operator's in-tree backups run barman-cloud-* in the PostgreSQL container: minimal/standard images lack it."""
+    """In-tree backups run barman-cloud-* in the PostgreSQL container: minimal/standard images lack it."""
     image = "ghcr.io/cloudnative-pg/postgresql:17.6-standard-bookworm"
     found = problems(kubernetes={**ON, "dataStores": {"postgresImage": image}})
     assert len(found) == 1, found
-    assert found[0].startswith(f"cryb-db:kubernetes.dataStores.postgresImage = {image!r}: tag '17.6-standard-bookworm'")
+    key = "cryb-db:kubernetes.dataStores.postgresImage"
+    assert found[0].startswith(f"{key} = {image!r}: tag '17.6-standard-bookworm'"), found
     assert "without Barman Cloud" in found[0] and "use a `system` image" in found[0]
     for accepted in ("ghcr.io/cloudnative-pg/postgresql:17.11-system-bookworm", "registry.example/pg:17.6-22"):
         config = parse(kubernetes={**ON, "dataStores": {"postgresImage": accepted}})
