@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import socket
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
@@ -88,12 +87,6 @@ def tls_postgres(
         settings={"ssl": True, "ssl_cert_file": str(tls.cert_file), "ssl_key_file": str(tls.key_file), **settings},
     )
     return server, tls
-
-
-def _accepts(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), timeout=1):
-        return True
-    return False
 
 
 def _socket_pids(state: str, port: int) -> Counter[int]:
