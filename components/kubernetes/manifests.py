@@ -324,7 +324,9 @@ def pgbouncer_deployment(w: PgBouncerWorkload, *, config_hash: str) -> dict[str,
         "spec": {
             "replicas": w.min_replicas,  # the HPA owns it after creation (ignore_changes in the component)
             "selector": {"matchLabels": w.selector},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            # No surge: the pools are sized for the HPA maximum of pods (pool_sizing), and a surge pod at that
+            # maximum would hold a full pool beyond the server's budget; a rollout replaces one pod at a time.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}},
             "template": {
                 "metadata": {"labels": pod_labels, "annotations": {CONFIG_HASH_ANNOTATION: config_hash}},
                 "spec": {
