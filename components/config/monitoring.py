@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
+from components.kubernetes.alert_rules import AlertThresholds
 from components.monitoring.alarm_thresholds import AlarmSettings
 
 from .base import Section
@@ -114,6 +115,18 @@ class MonitoringConfig(Section):
                 "set it with `pulumi config set --path --secret 'cryb-db:monitoring.pagerdutyIntegrationUrl' <url>`"
             )
         return problems
+
+    def alert_thresholds(self) -> AlertThresholds:
+        """The same settings for the Prometheus alerts of the data stores on the cluster (engine kubernetes)."""
+        alarms = self.alarm_settings()
+        return AlertThresholds(
+            replica_lag_seconds=alarms.replica_lag_seconds,
+            connections_warning_percent=alarms.connections_warning_percent,
+            connections_critical_percent=alarms.connections_critical_percent,
+            volume_warning_percent=alarms.data_disk_warning_percent,
+            volume_critical_percent=alarms.data_disk_critical_percent,
+            cache_connections=alarms.cache_connections,
+        )
 
     def alarm_settings(self) -> AlarmSettings:
         return AlarmSettings(

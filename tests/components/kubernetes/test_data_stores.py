@@ -51,6 +51,8 @@ def test_every_object_validates_against_its_schema(stack: Evaluation) -> None:
     assert against["Cluster"] == "CRD postgresql.cnpg.io/v1/Cluster"
     assert against["Pooler"] == "CRD postgresql.cnpg.io/v1/Pooler"
     assert against["ScheduledBackup"] == "CRD postgresql.cnpg.io/v1/ScheduledBackup"
+    assert against["PrometheusRule"] == "CRD monitoring.coreos.com/v1/PrometheusRule"
+    assert against["PodMonitor"] == "CRD monitoring.coreos.com/v1/PodMonitor"
     assert {"StatefulSet", "Job", "StorageClass", "PodDisruptionBudget", "Certificate"} <= set(against)
 
 
