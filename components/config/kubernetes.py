@@ -116,6 +116,33 @@ CNPG_CHART_VERSION = "0.29.0"
 """The `cloudnative-pg` Helm chart of that release (its appVersion is CNPG_VERSION)."""
 
 
+# The operand images. CloudNativePG 1.30 backs up and archives WAL with its in-tree Barman Cloud support, which runs
+# `barman-cloud-*` inside the PostgreSQL container: only the `system` images carry them (`minimal` and `standard` are
+# for the Barman Cloud plugin, not used here). The shards' default is the PostgreSQL 17 entry of the project's signed
+# catalog, cloudnative-pg/postgres-containers Debian/ClusterImageCatalog-bookworm.yaml (images.cnpg.io/date 20260817,
+# commit a949ae5), tag and digest. The TimescaleDB image is built by clevyr/docker-cloudnativepg-timescale on the
+# `system` image 17.5-22; its exact tag scheme `<cnpg version>-ts<timescaledb version>` is read from that project's
+# build workflow (commit e5d99f8); no digest is published in a file, so pin yours by digest once pulled.
+CNPG_SYSTEM_IMAGE_17 = (
+    "ghcr.io/cloudnative-pg/postgresql:17.11-202608170816-system-bookworm"
+    "@sha256:d24d5a390d90b20a43ef7036981f5e6c6f78bbd3198a1e2cd99443fbbd14a9b8"
+)
+TIMESCALEDB_IMAGE = "ghcr.io/clevyr/cloudnativepg-timescale:17.5-22-ts2.19.3"
+_WITHOUT_BARMAN_CLOUD = re.compile(r"(^|[-_.])(minimal|standard)([-_.]|$)")
+
+
+def _with_barman_cloud(value: str) -> str:
+    match = IMAGE.match(value)
+    tag = match.group("tag") if match else None
+    if tag and _WITHOUT_BARMAN_CLOUD.search(tag):
+        raise ValueError(
+            f"tag {tag!r} is a CloudNativePG minimal/standard image without Barman Cloud: the operator's in-tree "
+            "backups and WAL archiving run barman-cloud-* in the PostgreSQL container; use a `system` image "
+            "(e.g. 17.11-system-bookworm) or one built on it"
+        )
+    return value
+
+
 def _pinned(value: str, example: str) -> str:
     match = IMAGE.match(value)
     if not match or not (match.group("digest") or image_version(value)):
@@ -135,13 +162,15 @@ class DataStoresConfig(Section):
     )
     operator_namespace: str = Field(default="cnpg-system", description="Namespace of the operator's Helm release.")
     postgres_image: str = Field(
-        default="ghcr.io/cloudnative-pg/postgresql:17.6-standard-bookworm",
-        description="PostgreSQL operand image of the shards, pinned (a CloudNativePG `standard` image: pgaudit).",
+        default=CNPG_SYSTEM_IMAGE_17,
+        description="PostgreSQL operand image of the shards, pinned: a CloudNativePG `system` image (Barman Cloud for "
+        "the operator's in-tree backups, pgaudit); the default is PostgreSQL 17 from the project's signed "
+        "ClusterImageCatalog (docs/kubernetes.md#images).",
     )
     timescaledb_image: str = Field(
-        default="ghcr.io/clevyr/cloudnativepg-timescale:17.6-ts2.22.0",
+        default=TIMESCALEDB_IMAGE,
         description="Operand image of the TimescaleDB clusters (`selfhosted.clusters` with engine kubernetes), "
-        "pinned: a CloudNativePG-compatible image with the timescaledb extension.",
+        "pinned: a CloudNativePG `system`-based image with the timescaledb extension (docs/kubernetes.md#images).",
     )
     postgres_cpu: int = Field(default=4, ge=1, le=64, description="vCPUs per PostgreSQL instance (request = limit).")
     postgres_memory_mib: int = Field(
@@ -191,6 +220,11 @@ class DataStoresConfig(Section):
         if bad:
             raise ValueError(f"{bad}: not Kubernetes label keys with label values (63 letters, digits, '-_.')")
         return value
+
+    @field_validator("postgres_image", "timescaledb_image")
+    @classmethod
+    def _carries_barman_cloud(cls, value: str) -> str:
+        return _with_barman_cloud(value)
 
     @field_validator("namespace", "operator_namespace", "prometheus_namespace")
     @classmethod

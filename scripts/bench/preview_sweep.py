@@ -31,6 +31,8 @@ from scripts import PROJECT_DIR
 from scripts.preview.stack_files import read_stack_file, stack_file_path
 from scripts.reports.tables import markdown_table, rich_table
 
+from .preview_floor import Floor, measure_floor
+
 SHARD_COUNTS = (1, 4, 8, 16)
 READ_REPLICAS = (1, 5)
 TARGET_SECONDS = 3.0
@@ -296,6 +298,22 @@ def write_chart(results: list[PointResult], out: Path) -> None:
     plt.close(figure)
 
 
+def floor_sentence(floor: Floor, largest_resources: int) -> str:
+    """What the SDK floor means for the largest point, in one sentence."""
+    text = (
+        f"SDK floor: {floor.ms_per_resource:.2f} ms of CPU per resource ({floor.large.resources} metric alarms through "
+        "the same mock engine, nothing else: no components, no policies, imports excluded)"
+    )
+    if not largest_resources:
+        return text + "."
+    least = floor.cpu_s_for(largest_resources)
+    verdict = "above" if least > TARGET_SECONDS else "within"
+    return (
+        f"{text}: the largest point ({largest_resources} resources) needs at least {least:.2f} s of CPU in the SDK "
+        f"alone on this machine, {verdict} the {TARGET_SECONDS:.0f} s target."
+    )
+
+
 def run_sweep(runs: int, reports: Path, stack: str = "prod") -> list[PointResult]:
     """Measure every point `runs` times, print the table and write reports/bench-preview-sweep.{md,json,png}."""
     from rich.progress import track
@@ -338,6 +356,12 @@ def run_sweep(runs: int, reports: Path, stack: str = "prod") -> list[PointResult
         f"({totals['largest_resources']} resources) median {totals['largest_median_s']} s wall, "
         f"{totals['largest_median_cpu_s']} s CPU (target <= {TARGET_SECONDS:.0f} s)"
     )
+    floor = measure_floor()
+    largest_resources = int(totals["largest_resources"] or 0)
+    floor_line = floor_sentence(floor, largest_resources)
+    console.print(floor_line, highlight=False)
+    totals["sdk_floor_ms_per_resource"] = round(floor.ms_per_resource, 3)
+    totals["sdk_floor_cpu_s_at_largest"] = round(floor.cpu_s_for(largest_resources), 3) if largest_resources else None
     reports.mkdir(exist_ok=True)
     machine = f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end"
     (reports / "bench-preview-sweep.md").write_text(
@@ -346,7 +370,9 @@ def run_sweep(runs: int, reports: Path, stack: str = "prod") -> list[PointResult
         + markdown_table(HEADERS, rows)
         + f"\nCost per extra resource (least squares): {totals['ms_per_resource']:.2f} ms over the medians, "
         + f"{totals['ms_per_resource_of_minimums']:.2f} ms over the minimums, "
-        + f"{totals['cpu_ms_per_resource']:.2f} ms of CPU over the CPU medians.\n"
+        + f"{totals['cpu_ms_per_resource']:.2f} ms of CPU over the CPU medians.\n\n"
+        + floor_line
+        + "\n"
     )
     document = {
         "machine": machine,

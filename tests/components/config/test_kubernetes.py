@@ -118,6 +118,8 @@ def test_kubernetes_shards_and_clusters_get_no_pgbouncer_deployment() -> None:
     ("data_stores", "expected"),
     [
         ({"postgresImage": "ghcr.io/cloudnative-pg/postgresql:latest"}, "dataStores.postgresImage"),
+        ({"postgresImage": "ghcr.io/cloudnative-pg/postgresql:17.6-standard-bookworm"}, "dataStores.postgresImage"),
+        ({"timescaledbImage": "example.com/ts:17.6-minimal-trixie-ts2.22"}, "dataStores.timescaledbImage"),
         ({"cacheImage": "valkey/valkey"}, "dataStores.cacheImage"),
         ({"backupSchedule": "0 3 * * *"}, "dataStores.backupSchedule"),
         ({"poolerInstances": 1}, "dataStores.poolerInstances"),
@@ -137,3 +139,15 @@ def test_cloudnativepg_instances_need_the_eks_clusters_zones_not_the_vpcs() -> N
     assert (config.network.az_count, config.postgres.ec2.node_count) == (2, 3)
     ec2 = problems(network=network, postgres={"engine": "ec2"}, selfhosted={"packageProxy": "http://p:3142"})
     assert any("cryb-db:postgres.ec2.nodeCount = 3: needs as many AZs" in p for p in ec2), ec2
+
+
+def test_operand_images_without_barman_cloud_are_refused_with_the_reason() -> None:
+    """The operator's in-tree backups run barman-cloud-* in the PostgreSQL container: minimal/standard images lack it."""
+    image = "ghcr.io/cloudnative-pg/postgresql:17.6-standard-bookworm"
+    found = problems(kubernetes={**ON, "dataStores": {"postgresImage": image}})
+    assert len(found) == 1, found
+    assert found[0].startswith(f"cryb-db:kubernetes.dataStores.postgresImage = {image!r}: tag '17.6-standard-bookworm'")
+    assert "without Barman Cloud" in found[0] and "use a `system` image" in found[0]
+    for accepted in ("ghcr.io/cloudnative-pg/postgresql:17.11-system-bookworm", "registry.example/pg:17.6-22"):
+        config = parse(kubernetes={**ON, "dataStores": {"postgresImage": accepted}})
+        assert config.kubernetes.data_stores.postgres_image == accepted

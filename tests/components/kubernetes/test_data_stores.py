@@ -80,7 +80,11 @@ def test_each_shard_is_a_synchronous_three_instance_cluster_across_zones(stack: 
             "hostnossl all all 0.0.0.0/0 reject",
             "hostnossl all all ::/0 reject",
         ]
-        assert spec["imageName"] == "ghcr.io/cloudnative-pg/postgresql:17.6-standard-bookworm"
+        # a `system` image (Barman Cloud for the in-tree backups), pinned by the catalog's digest
+        assert spec["imageName"] == (
+            "ghcr.io/cloudnative-pg/postgresql:17.11-202608170816-system-bookworm"
+            "@sha256:d24d5a390d90b20a43ef7036981f5e6c6f78bbd3198a1e2cd99443fbbd14a9b8"
+        )
         assert spec["bootstrap"]["initdb"]["secret"] == {"name": f"{name}-owner"}
 
 
@@ -99,7 +103,7 @@ def test_parameters_are_the_tuning_of_the_pods_size(stack: Evaluation) -> None:
 
 def test_analytics_runs_on_the_timescaledb_image(stack: Evaluation) -> None:
     spec = objects(stack, "Cluster")["analytics"]["spec"]
-    assert "timescale" in spec["imageName"]
+    assert spec["imageName"] == "ghcr.io/clevyr/cloudnativepg-timescale:17.5-22-ts2.19.3"
     assert spec["postgresql"]["shared_preload_libraries"][0] == "timescaledb"
     assert spec["bootstrap"]["initdb"]["postInitApplicationSQL"] == ["CREATE EXTENSION IF NOT EXISTS timescaledb"]
 
