@@ -1213,6 +1213,7 @@ else:
                         "image": p.image,
                         "min_replicas": p.min_replicas,
                         "max_replicas": p.max_replicas,
+                        "processes_per_pod": p.processes_per_pod,
                         "target_cpu_percent": p.target_cpu_percent,
                         "reserved_connections": p.reserved_connections,
                         "max_client_connections": p.max_client_connections,

@@ -9,7 +9,12 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from components.kubernetes.cache_cluster import DEFAULT_EXPORTER_IMAGE
 from components.kubernetes.pgbouncer_ini import MIN_VERSION
-from components.kubernetes.pool_sizing import PoolBudgetError, pool_sizes
+from components.kubernetes.pool_sizing import (
+    DEFAULT_PROCESSES_PER_POD,
+    MAX_PROCESSES_PER_POD,
+    PoolBudgetError,
+    pool_sizes,
+)
 from components.postgres import tuning
 from components.selfhosted.nvme_instances import nvme_instance_type
 from components.selfhosted.patroni_config import tuning_class_for
@@ -63,6 +68,14 @@ class PgBouncerConfig(Section):
     )
     min_replicas: int = Field(default=2, ge=2, le=20, description="Pods at least (HPA minimum); 2+ survive a zone.")
     max_replicas: int = Field(default=4, ge=2, le=50, description="HPA maximum; the pool sizes are divided by it.")
+    processes_per_pod: int = Field(
+        default=DEFAULT_PROCESSES_PER_POD,
+        ge=1,
+        le=MAX_PROCESSES_PER_POD,
+        description="PgBouncer processes (containers) per pool in each pod, sharing the pool's port with "
+        "`so_reuseport` (PgBouncer is single-threaded: one core each); the writer and the reader pool each get this "
+        "many. Each process has its own pool, so the pool sizes are divided by it too.",
+    )
     target_cpu_percent: int = Field(default=70, ge=20, le=95, description="HPA target CPU utilization.")
     reserved_connections: int = Field(
         default=10,
@@ -70,11 +83,15 @@ class PgBouncerConfig(Section):
         description="Server connections kept free of every pooler for operators (migrations, psql, monitoring), "
         "besides the 3 superuser slots.",
     )
-    max_client_connections: int = Field(default=5000, ge=100, le=100_000, description="Client connections per pod.")
+    max_client_connections: int = Field(
+        default=5000, ge=100, le=100_000, description="Client connections per PgBouncer process (container)."
+    )
     max_prepared_statements: int = Field(
         default=200, ge=0, le=10_000, description="Prepared statements PgBouncer tracks per server connection."
     )
-    cpu_request: str = Field(default="250m", description="CPU request per PgBouncer container (two per pod).")
+    cpu_request: str = Field(
+        default="250m", description="CPU request per PgBouncer container (2 x processesPerPod per pod: writer, reader)."
+    )
     cpu_limit: str = Field(default="1", description="CPU limit per container: PgBouncer uses at most one core.")
     memory: str = Field(default="256Mi", description="Memory request and limit per container.")
 
@@ -344,7 +361,8 @@ class PoolerTarget:
     """False: the reader pool goes to the writer too, so the writer's budget is shared by both pools of a pod."""
 
     def pools_per_server(self, max_replicas: int) -> int:
-        """PgBouncer pools that may hold connections to one server with every pod running."""
+        """The pods' pools that may hold connections to one server with every pod running (each pool is served by
+        processesPerPod PgBouncer processes, which `pool_sizes` divides by too)."""
         return max_replicas * (1 if self.has_readers else 2)
 
 
@@ -409,6 +427,7 @@ def kubernetes_problems(config: "StackConfig") -> list[str]:
                 max_connections=target.max_connections,
                 reserved_connections=k.pgbouncer.reserved_connections,
                 max_replicas=target.pools_per_server(k.pgbouncer.max_replicas),
+                processes_per_pod=k.pgbouncer.processes_per_pod,
                 other_poolers=target.other_poolers,
             )
         except PoolBudgetError as error:

@@ -76,8 +76,8 @@ class PoolerTargetArgs(TypedDict):
     other_poolers: int
     """Connections another pooler may take from the same server (RDS Proxy)."""
     pools_per_server: int
-    """PgBouncer pools that may connect to one server with the HPA at its maximum (HPA maximum, doubled when the
-    reader pool goes to the writer too): the pool sizes are divided by it."""
+    """The pods' pools that may connect to one server with the HPA at its maximum (HPA maximum, doubled when the
+    reader pool goes to the writer too): the pool sizes are divided by it times `processes_per_pod`."""
 
 
 class PgBouncerArgs(TypedDict):
@@ -89,16 +89,19 @@ class PgBouncerArgs(TypedDict):
     """HPA minimum (>= 2: survives a zone)."""
     max_replicas: int
     """HPA maximum: the pool sizes are divided by it."""
+    processes_per_pod: int
+    """PgBouncer processes (containers) per pool and pod, sharing the pool's port (so_reuseport), each with its own
+    pool: the pool sizes are divided by it too."""
     target_cpu_percent: int
     """HPA CPU target."""
     reserved_connections: int
     """Server connections no pooler may take (besides the superuser slots)."""
     max_client_connections: int
-    """Client connections per pod."""
+    """Client connections per PgBouncer process."""
     max_prepared_statements: int
     """Prepared statements tracked per server connection."""
     cpu_request: str
-    """CPU request per container."""
+    """CPU request per PgBouncer container."""
     cpu_limit: str
     """CPU limit per container."""
     memory: str
@@ -226,8 +229,9 @@ class ApplicationAccess(pulumi.ComponentResource):
 
 class PgBouncerPoolers(pulumi.ComponentResource):
     """PgBouncer in front of every shard and self-hosted cluster: per target a Deployment (writer and reader pools,
-    >= 2 pods spread over zones), PDB, HPA on CPU, a writer and a reader Service, pgbouncer.ini with pool sizes that
-    keep every pod at the HPA maximum under max_connections, client TLS from cert-manager, auth from the target's
+    each served by `processes_per_pod` PgBouncer processes sharing its port, >= 2 pods spread over zones), PDB, HPA
+    on CPU, a writer and a reader Service, pgbouncer.ini with pool sizes that keep every process of every pod at the
+    HPA maximum under max_connections, client TLS from cert-manager, auth from the target's
     secret through External Secrets; in a PSS-restricted namespace whose pods may reach only the servers' ports."""
 
     endpoints: dict[str, dict[str, Any]]
@@ -264,6 +268,7 @@ class PgBouncerPoolers(pulumi.ComponentResource):
             image=p["image"],
             min_replicas=p["min_replicas"],
             max_replicas=p["max_replicas"],
+            processes_per_pod=p["processes_per_pod"],
             target_cpu_percent=p["target_cpu_percent"],
             cpu_request=p["cpu_request"],
             cpu_limit=p["cpu_limit"],
@@ -277,6 +282,7 @@ class PgBouncerPoolers(pulumi.ComponentResource):
             max_connections=target["max_connections"],
             reserved_connections=p["reserved_connections"],
             max_replicas=target["pools_per_server"],
+            processes_per_pod=p["processes_per_pod"],
             other_poolers=target["other_poolers"],
             max_client_conn=p["max_client_connections"],
         )

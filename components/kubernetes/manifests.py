@@ -217,6 +217,8 @@ class PgBouncerWorkload:
     image: str
     min_replicas: int
     max_replicas: int
+    processes_per_pod: int
+    """PgBouncer containers per pool (writer, reader) in a pod, sharing the pool's port (so_reuseport)."""
     target_cpu_percent: int
     cpu_request: str
     cpu_limit: str
@@ -242,13 +244,19 @@ def pooler_host(target: str, namespace: str, role: str = "writer") -> str:
     return f"pgbouncer-{target}-{'rw' if role == 'writer' else 'ro'}.{namespace}.svc.cluster.local"
 
 
-def _container(w: PgBouncerWorkload, role: str, port: int) -> dict[str, Any]:
+def _container(w: PgBouncerWorkload, role: str, port: int, process: int = 0) -> dict[str, Any]:
+    """PgBouncer process `process` of the `role` pool. Every process of a pool runs the same ini and listens on the
+    same port (so_reuseport: the kernel spreads the connections). The port is declared (and named, for the Service)
+    on process 0 only: a port is the pod's, and Kubernetes warns of a duplicate declaration. The probes of each
+    container reach the port, which any process of the pool may answer; a process that exits ends its container,
+    which the kubelet restarts while the others keep serving."""
     probe = {"tcpSocket": {"port": port}, "periodSeconds": 10, "timeoutSeconds": 3}
+    ports = [{"name": f"pg-{role[0]}", "containerPort": port, "protocol": "TCP"}] if process == 0 else []
     return {
-        "name": role,
+        "name": f"{role}-{process}",
         "image": w.image,
         "command": ["pgbouncer", f"/etc/pgbouncer/ini/{role}.ini"],
-        "ports": [{"name": f"pg-{role[0]}", "containerPort": port, "protocol": "TCP"}],
+        **({"ports": ports} if ports else {}),
         "resources": {
             "requests": {"cpu": w.cpu_request, "memory": w.memory},
             "limits": {"cpu": w.cpu_limit, "memory": w.memory},
@@ -292,8 +300,10 @@ def _reloader(w: PgBouncerWorkload) -> dict[str, Any]:
 
 
 def pgbouncer_deployment(w: PgBouncerWorkload, *, config_hash: str) -> dict[str, Any]:
-    """Two PgBouncer processes per pod (writer and reader pools: PgBouncer uses one core each), spread over zones,
-    restricted security context; `config_hash` rolls the pods when pgbouncer.ini changes."""
+    """`processes_per_pod` PgBouncer containers per pool (writer and reader: PgBouncer is single-threaded, so each
+    process uses one core; the processes of a pool share its port), spread over zones, restricted security context,
+    one uid for all (SO_REUSEPORT lets only sockets of the same uid share a port); `config_hash` rolls the pods when
+    pgbouncer.ini changes."""
     pod_labels = {**labels("pgbouncer", w.name), **w.selector}
     spread = [
         {
@@ -328,12 +338,13 @@ def pgbouncer_deployment(w: PgBouncerWorkload, *, config_hash: str) -> dict[str,
                     },
                     "topologySpreadConstraints": spread,
                     "terminationGracePeriodSeconds": 60,
-                    # The reloader signals PgBouncer when a rotated secret or renewed certificate lands.
+                    # The reloader signals every PgBouncer process when a rotated secret or renewed certificate lands.
                     "shareProcessNamespace": True,
                     "initContainers": [_reloader(w)],
                     "containers": [
-                        _container(w, "writer", WRITER_LISTEN_PORT),
-                        _container(w, "reader", READER_LISTEN_PORT),
+                        _container(w, role, port, process)
+                        for role, port in (("writer", WRITER_LISTEN_PORT), ("reader", READER_LISTEN_PORT))
+                        for process in range(w.processes_per_pod)
                     ],
                     "volumes": [
                         {"name": "ini", "configMap": {"name": f"{w.name}-ini", "defaultMode": 0o440}},

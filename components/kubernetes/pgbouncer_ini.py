@@ -3,6 +3,9 @@
 Transaction pooling with protocol-level prepared statements (`max_prepared_statements`, PgBouncer >= 1.21) so that
 psycopg's automatic prepared statements work; TLS on both sides (`verify-full` to the server against its CA);
 clients authenticate against the shard's secret, mounted as `auth_file` (the secret never enters the ini).
+`so_reuseport = 1`: several PgBouncer processes of one pod listen on the same port and the kernel spreads the
+connections over them (PgBouncer is single-threaded); no pidfile, unix socket or log file, so the processes need no
+other setting of their own.
 `render(..., version=...)` drops the settings an older PgBouncer lacks and says which: the real-server test runs
 Debian's 1.18 with the same function.
 """
@@ -19,6 +22,7 @@ CLIENT_TLS_DIR = "/etc/pgbouncer/tls"
 
 # Settings and the first PgBouncer release that knows them (https://www.pgbouncer.org/changelog.html).
 MIN_VERSION: dict[str, tuple[int, int]] = {
+    "so_reuseport": (1, 12),
     "max_prepared_statements": (1, 21),
 }
 SHIPPED_VERSION = (1, 24)
@@ -52,6 +56,7 @@ def settings_lines(s: PgBouncerSettings) -> list[tuple[str, str]]:
     return [
         ("listen_addr", s.listen_addr),
         ("listen_port", str(s.listen_port)),
+        ("so_reuseport", "1"),  # the pod's other PgBouncer processes of this pool listen on the same port
         ("unix_socket_dir", ""),  # read-only root filesystem, and nothing local connects
         ("pidfile", ""),
         ("logfile", ""),  # stderr: the container log

@@ -1,12 +1,15 @@
 """`python -m scripts bench pooler`: pgbench through the shipped pgbouncer.ini (Debian's PgBouncer 1.18, the variant
 without the settings it lacks, pool sizes from `pool_sizes`) against the same PostgreSQL directly, in one run, over
 TLS both ways: select-only (`-S`) and a write mix (`-N`, simple-update), and the ratio bouncer/direct (target >= 0.75
-for -S). Writes reports/bench-pooler.{md,json,png}."""
+for -S). PgBouncer runs as the pod runs it: `--processes` processes (default: the shipped processesPerPod) sharing
+the port with so_reuseport, each with its own pool; `-S` is also measured through one process (the pod before
+processesPerPod), for comparison. Writes reports/bench-pooler.{md,json,png}."""
 
 import json
 import os
 import re
 import subprocess
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +18,12 @@ import typer
 from psycopg import sql
 from rich.console import Console
 
-from components.kubernetes.pool_sizing import PoolSizes, pool_sizes
+from components.kubernetes.pool_sizing import (
+    DEFAULT_PROCESSES_PER_POD,
+    MAX_PROCESSES_PER_POD,
+    PoolSizes,
+    pool_sizes,
+)
 from scripts import PROJECT_DIR
 from scripts.reports.tables import markdown_table, rich_table
 
@@ -23,6 +31,8 @@ REPORTS = PROJECT_DIR / "reports"
 TARGET_SELECT_RATIO = 0.75
 APP_USER, APP_PASSWORD = "bench", "bench-pw-1"
 SERVER_MAX_CONNECTIONS = 120
+SELECT_ONLY, WRITE_MIX = "select-only (-S)", "write mix (-N)"
+DIRECT, BOUNCER, ONE_PROCESS = "direct", "pgbouncer", "pgbouncer, 1 process"
 pooler_bench_app = typer.Typer(no_args_is_help=True, help="PgBouncer benchmarks (loopback, real servers).")
 
 
@@ -65,12 +75,14 @@ def write_chart(runs: list[Run], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    workloads = sorted({r.workload for r in runs})
+    workloads = list(dict.fromkeys(r.workload for r in runs))
+    paths = list(dict.fromkeys(r.path for r in runs))
     figure, axis = plt.subplots(figsize=(7, 4))
-    width = 0.38
-    for offset, path in ((-width / 2, "direct"), (width / 2, "pgbouncer")):
-        values = [next(r.tps for r in runs if r.workload == w and r.path == path) for w in workloads]
-        axis.bar([i + offset for i in range(len(workloads))], values, width, label=path)
+    width = 0.8 / len(paths)
+    for n, path in enumerate(paths):
+        offset = (n - (len(paths) - 1) / 2) * width
+        bars = [(i, r.tps) for i, w in enumerate(workloads) for r in runs if r.workload == w and r.path == path]
+        axis.bar([i + offset for i, _ in bars], [tps for _, tps in bars], width, label=path)
     axis.set_xticks(range(len(workloads)), workloads)
     axis.set_ylabel("transactions per second")
     axis.set_title("pgbench through the shipped pgbouncer.ini vs direct (TLS)")
@@ -89,16 +101,34 @@ def pooler(
         int, typer.Option(min=1, max=50, help="HPA maximum the pool is divided by (cryb-db:kubernetes.pgbouncer).")
     ] = 4,
     reserved: Annotated[int, typer.Option(min=0, help="reservedConnections.")] = 10,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=MAX_PROCESSES_PER_POD,
+            help="PgBouncer processes sharing the port, each with its own pool (processesPerPod).",
+        ),
+    ] = DEFAULT_PROCESSES_PER_POD,
+    single_process: Annotated[
+        bool, typer.Option(help="Also run -S through one PgBouncer process (the pod before processesPerPod).")
+    ] = True,
 ) -> None:
     """pgbench -S and a write mix through PgBouncer and direct, the ratio, and a Markdown+PNG report."""
     from scripts.servers.process import make_workdir, remove_workdir, service_user
     from tests.servers.postgres import PostgresFactory
-    from tests.servers.rendered_pgbouncer import DEBIAN_PGBOUNCER, rendered_pgbouncer, tls_postgres
+    from tests.servers.rendered_pgbouncer import DEBIAN_PGBOUNCER, RenderedPgBouncer, rendered_pgbouncer, tls_postgres
 
     console = Console(stderr=True)
-    pools: PoolSizes = pool_sizes(
-        max_connections=SERVER_MAX_CONNECTIONS, reserved_connections=reserved, max_replicas=max_replicas
-    )
+
+    def sized(n: int) -> PoolSizes:
+        return pool_sizes(
+            max_connections=SERVER_MAX_CONNECTIONS,
+            reserved_connections=reserved,
+            max_replicas=max_replicas,
+            processes_per_pod=n,
+        )
+
+    pools = sized(processes)
     workdir = make_workdir("cryb-bench-pooler-", service_user("postgres"))
     factory = PostgresFactory()
     runs: list[Run] = []
@@ -111,52 +141,100 @@ def pooler(
         direct = {"host": "127.0.0.1", "port": str(server.info.port)}
         console.print(f"[dim]pgbench -i -s {scale}[/]")
         pgbench(server.info.bin_dir, direct, tls.ca_file, ["-i", "-q", "-s", str(scale)])
-        with rendered_pgbouncer(
-            server, tls.ca_file, user=APP_USER, password=APP_PASSWORD, dbname="cryb", pools=pools
-        ) as bouncer:
+
+        def run(workload: str, flag: str, path: str, target: dict[str, str], ca: Path) -> None:
+            args = ["-n", flag, "-M", "extended", "-c", str(clients), "-j", "2", "-T", str(duration)]
+            tps, latency = measure(server.info.bin_dir, target, ca, args)
+            runs.append(Run(workload, path, tps, latency))
+            console.print(f"[dim]{workload} {path}: {tps:.0f} tps[/]")
+
+        def bouncers(n: int) -> AbstractContextManager[RenderedPgBouncer]:
+            return rendered_pgbouncer(
+                server, tls.ca_file, user=APP_USER, password=APP_PASSWORD, dbname="cryb", pools=sized(n), processes=n
+            )
+
+        with bouncers(processes) as bouncer:
             through = {"host": "127.0.0.1", "port": str(bouncer.port)}
-            paths = {"direct": (direct, tls.ca_file), "pgbouncer": (through, bouncer.ca_file)}
-            for workload, flag in (("select-only (-S)", "-S"), ("write mix (-N)", "-N")):
-                for path, (target, ca) in paths.items():
-                    args = ["-n", flag, "-M", "extended", "-c", str(clients), "-j", "2", "-T", str(duration)]
-                    tps, latency = measure(server.info.bin_dir, target, ca, args)
-                    runs.append(Run(workload, path, tps, latency))
-                    console.print(f"[dim]{workload} {path}: {tps:.0f} tps[/]")
+            for workload, flag in ((SELECT_ONLY, "-S"), (WRITE_MIX, "-N")):
+                run(workload, flag, DIRECT, direct, tls.ca_file)
+                run(workload, flag, BOUNCER, through, bouncer.ca_file)
+        if single_process and processes > 1:  # one after the other: they would compete for the same cores
+            with bouncers(1) as bouncer:
+                run(SELECT_ONLY, "-S", ONE_PROCESS, {"host": "127.0.0.1", "port": str(bouncer.port)}, bouncer.ca_file)
     finally:
         factory.close()
         remove_workdir(workdir)
 
-    ratios = {
-        w: next(r.tps for r in runs if r.workload == w and r.path == "pgbouncer")
-        / next(r.tps for r in runs if r.workload == w and r.path == "direct")
-        for w in dict.fromkeys(r.workload for r in runs)
-    }
-    headers = ["workload", "direct tps", "pgbouncer tps", "ratio", "direct latency ms", "pgbouncer latency ms"]
+    def tps(workload: str, path: str) -> float:
+        return next(r.tps for r in runs if r.workload == workload and r.path == path)
+
+    ratios = {w: tps(w, BOUNCER) / tps(w, DIRECT) for w in (SELECT_ONLY, WRITE_MIX)}
+    one_process = next((r for r in runs if r.path == ONE_PROCESS), None)
+    bouncer_label = f"pgbouncer ({processes} process{'es' if processes > 1 else ''})"
+    headers = ["workload", "direct tps", f"{bouncer_label} tps", "ratio", "direct latency ms", "pgbouncer latency ms"]
     rows = []
     for w, ratio in ratios.items():
-        d = next(r for r in runs if r.workload == w and r.path == "direct")
-        b = next(r for r in runs if r.workload == w and r.path == "pgbouncer")
+        d = next(r for r in runs if r.workload == w and r.path == DIRECT)
+        b = next(r for r in runs if r.workload == w and r.path == BOUNCER)
         rows.append([w, f"{d.tps:.0f}", f"{b.tps:.0f}", f"{ratio:.2f}", f"{d.latency_ms:.2f}", f"{b.latency_ms:.2f}"])
-    select_ratio = ratios["select-only (-S)"]
+    single_ratio = one_process.tps / tps(SELECT_ONLY, DIRECT) if one_process else None
+    if one_process and single_ratio is not None:
+        d = next(r for r in runs if r.workload == SELECT_ONLY and r.path == DIRECT)
+        rows.append(
+            [
+                f"{SELECT_ONLY}, 1 PgBouncer process ({sized(1).default_pool_size} + {sized(1).reserve_pool_size})",
+                f"{d.tps:.0f}",
+                f"{one_process.tps:.0f}",
+                f"{single_ratio:.2f}",
+                f"{d.latency_ms:.2f}",
+                f"{one_process.latency_ms:.2f}",
+            ]
+        )
+    select_ratio = ratios[SELECT_ONLY]
     verdict = "met" if select_ratio >= TARGET_SELECT_RATIO else "NOT met"
     setup = (
         f"PgBouncer {'.'.join(map(str, DEBIAN_PGBOUNCER))} with the shipped pgbouncer.ini (transaction pooling, TLS "
-        f"both ways, verify-full to the server); pool from pool_sizes(max_connections={SERVER_MAX_CONNECTIONS}, "
-        f"reserved={reserved}, max_replicas={max_replicas}): default_pool_size {pools.default_pool_size} + reserve "
-        f"{pools.reserve_pool_size}; pgbench -c {clients} -j 2 -T {duration} -M extended, scale {scale}; "
-        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"
+        f"both ways, verify-full to the server), {processes} process{'es' if processes > 1 else ''} sharing the port "
+        f"(so_reuseport), each with its own pool from pool_sizes(max_connections={SERVER_MAX_CONNECTIONS}, "
+        f"reserved={reserved}, max_replicas={max_replicas}, processes_per_pod={processes}): default_pool_size "
+        f"{pools.default_pool_size} + reserve {pools.reserve_pool_size} per process; pgbench -c {clients} -j 2 "
+        f"-T {duration} -M extended, scale {scale}; {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.1f} at the end"
     )
     Console().print(rich_table("pgbench: PgBouncer vs direct", headers, rows))
-    Console().print(f"select-only ratio {select_ratio:.2f} against the {TARGET_SELECT_RATIO} target: {verdict}")
+    Console().print(
+        f"select-only ratio {select_ratio:.2f} against the {TARGET_SELECT_RATIO} target: {verdict} "
+        f"({processes} PgBouncer process{'es' if processes > 1 else ''}, pool {pools.default_pool_size} + "
+        f"{pools.reserve_pool_size} each)"
+        + (f"; through 1 process: {single_ratio:.2f}" if single_ratio is not None else "")
+    )
     Console().print(f"[dim]{setup}[/]")
     REPORTS.mkdir(exist_ok=True)
     (REPORTS / "bench-pooler.md").write_text(
         "# PgBouncer (the shipped pgbouncer.ini) vs direct\n\n"
-        f"{setup}.\n\nselect-only ratio {select_ratio:.2f}, target {TARGET_SELECT_RATIO}: {verdict}.\n\n"
+        f"{setup}.\n\nselect-only ratio {select_ratio:.2f}, target {TARGET_SELECT_RATIO}: {verdict}"
+        f" ({processes} PgBouncer process{'es' if processes > 1 else ''} per pool, as the pod runs them)."
+        + (
+            f" Through one process (the pod before `processesPerPod`): {single_ratio:.2f}."
+            if single_ratio is not None
+            else ""
+        )
+        + "\n\n"
         + markdown_table(headers, rows)
         + "\n![pgbench tps](bench-pooler.png)\n"
     )
     (REPORTS / "bench-pooler.json").write_text(
-        json.dumps({"setup": setup, "runs": [asdict(r) for r in runs], "ratios": ratios}, indent=2) + "\n"
+        json.dumps(
+            {
+                "setup": setup,
+                "processes": processes,
+                "poolPerProcess": {"default": pools.default_pool_size, "reserve": pools.reserve_pool_size},
+                "runs": [asdict(r) for r in runs],
+                "ratios": ratios,
+                "singleProcessSelectRatio": single_ratio,
+            },
+            indent=2,
+        )
+        + "\n"
     )
     write_chart(runs, REPORTS / "bench-pooler.png")

@@ -232,6 +232,20 @@ MUTATIONS = (
         ("tests/components/kubernetes/test_cnpg.py", "tests/components/kubernetes/test_data_stores.py"),
     ),
     Mutation(
+        "PgBouncer pools sized as if each pod ran one process per pool",
+        "components/kubernetes/component.py",
+        'processes_per_pod=p["processes_per_pod"],\n            other_poolers=target["other_poolers"],',
+        'processes_per_pod=1,\n            other_poolers=target["other_poolers"],',
+        ("tests/components/kubernetes/test_component.py",),
+    ),
+    Mutation(
+        "the PgBouncer processes of a pool cannot share its port",
+        "components/kubernetes/pgbouncer_ini.py",
+        '("so_reuseport", "1"),',
+        '("so_reuseport", "0"),',
+        ("tests/components/kubernetes/test_pgbouncer_ini.py", "tests/components/kubernetes/test_component.py"),
+    ),
+    Mutation(
         "a cluster's backup role trusts the operator's service account",
         "components/kubernetes/data_stores.py",
         'iam_documents.irsa_trust(oidc, a["namespace"], c["name"])',

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from components.kubernetes.pool_sizing import DEFAULT_PROCESSES_PER_POD
 from scripts.bench import pooler
 from scripts.bench.command import bench_app
 
@@ -22,9 +23,19 @@ def test_bench_pooler_reports_both_paths_and_the_ratio(tmp_path: Path, monkeypat
     assert "select-only ratio" in result.output
     report = json.loads((tmp_path / "bench-pooler.json").read_text())
     runs = {(r["workload"], r["path"]): r["tps"] for r in report["runs"]}
-    assert set(runs) == {(w, p) for w in ("select-only (-S)", "write mix (-N)") for p in ("direct", "pgbouncer")}
+    assert set(runs) == {(w, p) for w in ("select-only (-S)", "write mix (-N)") for p in ("direct", "pgbouncer")} | {
+        ("select-only (-S)", "pgbouncer, 1 process")
+    }
     assert all(tps > 0 for tps in runs.values())
     for workload, ratio in report["ratios"].items():
         assert ratio == pytest.approx(runs[(workload, "pgbouncer")] / runs[(workload, "direct")])
+    single = runs[("select-only (-S)", "pgbouncer, 1 process")] / runs[("select-only (-S)", "direct")]
+    assert report["singleProcessSelectRatio"] == pytest.approx(single)
+    # the shipped processes per pod, each with the pool pool_sizes gives 120 connections, 10 reserved, 4 pods x 2
+    assert report["processes"] == DEFAULT_PROCESSES_PER_POD == 2
+    assert report["poolPerProcess"] == {"default": 11, "reserve": 2}
+    assert "2 PgBouncer processes, pool 11 + 2 each" in " ".join(result.output.split())
     assert (tmp_path / "bench-pooler.png").stat().st_size > 1000
-    assert "| select-only (-S) |" in (tmp_path / "bench-pooler.md").read_text()
+    markdown = (tmp_path / "bench-pooler.md").read_text()
+    assert "| select-only (-S) |" in markdown and "| select-only (-S), 1 PgBouncer process (21 + 5) |" in markdown
+    assert "2 processes sharing the port (so_reuseport)" in markdown

@@ -32,6 +32,9 @@ def test_off_by_default_and_valid_when_complete() -> None:
         ({**ON, "pgbouncer": {"image": "ghcr.io/x/pgbouncer:1.18.0"}}, "PgBouncer 1.18: needs >= 1.21"),
         ({**ON, "pgbouncer": {"minReplicas": 1}}, "minReplicas = 1: must be >= 2"),
         ({**ON, "pgbouncer": {"minReplicas": 5, "maxReplicas": 3}}, "maxReplicas = 3: must be >= minReplicas (5)"),
+        ({**ON, "pgbouncer": {"processesPerPod": 0}}, "cryb-db:kubernetes.pgbouncer.processesPerPod = 0: must be >= 1"),
+        ({**ON, "pgbouncer": {"processesPerPod": 9}}, "cryb-db:kubernetes.pgbouncer.processesPerPod = 9: must be <= 8"),
+        ({**ON, "pgbouncer": {"processesPerPod": "two"}}, "cryb-db:kubernetes.pgbouncer.processesPerPod = 'two'"),
         ({**ON, "version": "1.20"}, "cryb-db:kubernetes.version = '1.20'"),
         (
             {**ON, "applications": [{"name": "api", "selfhostedClusters": ["olap"]}]},
@@ -51,6 +54,24 @@ def test_a_pool_budget_the_server_cannot_give_is_refused_before_any_resource() -
         kubernetes={**ON, "pgbouncer": {"maxReplicas": 16}},
     )
     assert any("cryb-db:kubernetes.pgbouncer (pooler of shard0)" in p and "lower maxReplicas" in p for p in found)
+
+
+def test_processes_per_pod_count_in_the_pool_budget() -> None:
+    """db.t4g.medium without a reader (dev): 27 connections for 3 pods x 2 pools; 1 process each leaves 4 per pool,
+    the default 2 leave 2 per pool, refused naming processesPerPod; a shard with a reader fits the default."""
+    medium = {"instanceClass": "db.t4g.medium", "shardCount": 1, "readReplicas": 0}
+    one = parse(postgres=medium, kubernetes={**ON, "pgbouncer": {"maxReplicas": 3, "processesPerPod": 1}})
+    assert one.kubernetes.pgbouncer.processes_per_pod == 1
+    found = problems(postgres=medium, kubernetes={**ON, "pgbouncer": {"maxReplicas": 3}})
+    assert any(
+        "cryb-db:kubernetes.pgbouncer (pooler of shard0)" in p
+        and "6 x 2 processes = 12 PgBouncer pools: 2 each" in p
+        and "processesPerPod" in p
+        for p in found
+    ), found
+    assert parse(kubernetes=ON).kubernetes.pgbouncer.processes_per_pod == 2
+    with_reader = parse(postgres={**medium, "readReplicas": 1}, kubernetes={**ON, "pgbouncer": {"maxReplicas": 3}})
+    assert with_reader.kubernetes.pgbouncer.processes_per_pod == 2
 
 
 def test_targets_cover_every_shard_and_selfhosted_cluster() -> None:
@@ -146,11 +167,12 @@ def test_cloudnativepg_instances_need_the_eks_clusters_zones_not_the_vpcs() -> N
 
 
 def test_operand_images_without_barman_cloud_are_refused_with_the_reason() -> None:
-    """The operator's in-tree backups run barman-cloud-* in the PostgreSQL container: minimal/standard images lack it."""
+    """In-tree backups run barman-cloud-* in the PostgreSQL container: minimal/standard images lack it."""
     image = "ghcr.io/cloudnative-pg/postgresql:17.6-standard-bookworm"
     found = problems(kubernetes={**ON, "dataStores": {"postgresImage": image}})
     assert len(found) == 1, found
-    assert found[0].startswith(f"cryb-db:kubernetes.dataStores.postgresImage = {image!r}: tag '17.6-standard-bookworm'")
+    key = "cryb-db:kubernetes.dataStores.postgresImage"
+    assert found[0].startswith(f"{key} = {image!r}: tag '17.6-standard-bookworm'"), found
     assert "without Barman Cloud" in found[0] and "use a `system` image" in found[0]
     for accepted in ("ghcr.io/cloudnative-pg/postgresql:17.11-system-bookworm", "registry.example/pg:17.6-22"):
         config = parse(kubernetes={**ON, "dataStores": {"postgresImage": accepted}})

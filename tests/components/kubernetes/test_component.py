@@ -92,8 +92,20 @@ def _ini(evaluation: Evaluation, target: str, role: str) -> configparser.ConfigP
     return parser
 
 
+def _pgbouncer_containers(evaluation: Evaluation, target: str) -> list[dict[str, Any]]:
+    deployment = next(r for r in k8s(evaluation, "Deployment") if r.inputs["metadata"]["name"] == f"pgbouncer-{target}")
+    return deployment.inputs["spec"]["template"]["spec"]["containers"]
+
+
+def _processes(evaluation: Evaluation, target: str, role: str) -> int:
+    """PgBouncer processes of the pod that run `role`.ini, as the Deployment declares them."""
+    ini = f"/etc/pgbouncer/ini/{role}.ini"
+    return sum(c["command"] == ["pgbouncer", ini] for c in _pgbouncer_containers(evaluation, target))
+
+
 def test_every_pgbouncer_at_the_hpa_maximum_stays_under_max_connections(each_stack: Evaluation) -> None:
-    """Each server: HPA maximum x the pools that reach it (the reader pool too, when it goes to the writer)."""
+    """Each server: HPA maximum x the processes of each pool that reaches it (the reader pool too, when it goes to
+    the writer), each process with a full pool of its own."""
     doc = stack_document(each_stack.stack)["config"]
     instance_class = doc["cryb-db:postgres"]["instanceClass"]
     max_connections = tuning.max_connections(tuning.instance_class(instance_class))
@@ -108,7 +120,10 @@ def test_every_pgbouncer_at_the_hpa_maximum_stays_under_max_connections(each_sta
         ]
         assert "writer" in on_writer
         assert (on_writer == ["writer", "reader"]) == (shard["readerEndpoints"] == [])
-        writer_load = sum(int(inis[role]["pgbouncer"]["max_db_connections"]) for role in on_writer)
+        writer_load = sum(
+            _processes(each_stack, target, role) * int(inis[role]["pgbouncer"]["max_db_connections"])
+            for role in on_writer
+        )
         hpa = hpas[f"pgbouncer-{target}"]
         assert hpa["maxReplicas"] * writer_load + proxy_share + reserved + SUPERUSER_RESERVED <= max_connections
         assert hpa["minReplicas"] >= 2
@@ -119,6 +134,31 @@ def test_every_pgbouncer_at_the_hpa_maximum_stays_under_max_connections(each_sta
             )
             assert section["pool_mode"] == "transaction" and section["server_tls_sslmode"] == "verify-full"
             assert int(section["max_prepared_statements"]) > 0
+            assert section["so_reuseport"] == "1"  # the pool's processes share its port
+
+
+def test_each_pool_runs_its_configured_processes_on_one_port(each_stack: Evaluation) -> None:
+    """prod: the default 2 PgBouncer containers per pool, dev: 1 (Pulumi.dev.yaml); each its own probes and
+    resources, all one uid (SO_REUSEPORT shares a port only within a uid), the port declared once per pool."""
+    expected = {"prod": 2, "dev": 1}[each_stack.stack]
+    for shard in each_stack.outputs["postgres"]["shards"]:
+        target = f"shard{shard['id']}"
+        containers = _pgbouncer_containers(each_stack, target)
+        names = [c["name"] for c in containers]
+        assert names == [f"{role}-{i}" for role in ("writer", "reader") for i in range(expected)]
+        for role, port in (("writer", 6432), ("reader", 6433)):
+            assert _processes(each_stack, target, role) == expected
+            mine = [c for c in containers if c["name"].startswith(role)]
+            assert [c.get("ports") for c in mine] == [
+                [{"name": f"pg-{role[0]}", "containerPort": port, "protocol": "TCP"}],
+                *[None] * (expected - 1),
+            ]
+            for c in mine:
+                assert (
+                    c["readinessProbe"]["tcpSocket"]["port"] == port and c["livenessProbe"]["tcpSocket"]["port"] == port
+                )
+                assert c["resources"]["requests"]["cpu"] == "250m" and c["resources"]["limits"]["cpu"] == "1"
+                assert c["securityContext"]["runAsUser"] == 10001
 
 
 def test_the_rds_proxy_share_the_pools_leave_is_the_proxy_setting(prod: Evaluation) -> None:

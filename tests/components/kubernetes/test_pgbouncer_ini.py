@@ -48,6 +48,11 @@ def test_an_older_pgbouncer_gets_the_file_without_what_it_lacks() -> None:
         in parsed(render(settings, version=MIN_VERSION["max_prepared_statements"]))["pgbouncer"]
     )
     assert unsupported((1, 20)) == ["max_prepared_statements"]
+    # so_reuseport (several processes on one port) came with 1.12: Debian's 1.18 keeps it
+    assert parsed(render(settings, version=(1, 18)))["pgbouncer"]["so_reuseport"] == "1"
+    assert parsed(render(settings))["pgbouncer"]["so_reuseport"] == "1"
+    assert "so_reuseport" not in parsed(render(settings, version=(1, 11)))["pgbouncer"]
+    assert unsupported((1, 11)) == ["so_reuseport", "max_prepared_statements"]
 
 
 @pytest.mark.parametrize(("database", "hosts"), [("cr yb", ["h"]), ("cryb", []), ("cryb", ["h,evil"]), ("c=b", ["h"])])

@@ -406,17 +406,17 @@ EXPECTED: dict[str, list[str]] = {
         "no health check: set healthcheck with tests=['CMD', ...]."
     ],
     "kubernetes-pod-security-restricted@Deployment#0": [
-        "container 'writer': privileged=true gives it the node; remove it"
+        "container 'writer-0': privileged=true gives it the node; remove it"
     ],
     "kubernetes-namespace-restricted@Namespace#0": [
         "pod-security.kubernetes.io/enforce is 'baseline': label the namespace with 'restricted'"
     ],
     "kubernetes-requests-and-limits@Deployment#0": [
-        "container 'writer': no requests.cpu, requests.memory, limits.cpu, limits.memory; set them"
+        "container 'writer-0': no requests.cpu, requests.memory, limits.cpu, limits.memory; set them"
     ],
-    "kubernetes-probes@Deployment#0": ["container 'writer': no livenessProbe; add them"],
+    "kubernetes-probes@Deployment#0": ["container 'writer-0': no livenessProbe; add them"],
     "kubernetes-image-pinned@Deployment#0": [
-        "container 'writer': image 'pgbouncer:latest' is not pinned; pin a digest or exact version"
+        "container 'writer-0': image 'pgbouncer:latest' is not pinned; pin a digest or exact version"
     ],
     "kubernetes-cnpg-cluster-resilient@Cluster#0": [
         "instances = 1: run at least 3 (a primary and a standby in each other zone)"

@@ -27,6 +27,7 @@ WORKLOAD = manifests.PgBouncerWorkload(
     image="ghcr.io/cloudnative-pg/pgbouncer:1.24.1",
     min_replicas=2,
     max_replicas=4,
+    processes_per_pod=2,
     target_cpu_percent=70,
     cpu_request="250m",
     cpu_limit="1",
@@ -181,7 +182,7 @@ MISCONFIGURED = [
         lambda o: container(o)["resources"]["limits"].pop("memory"),
         "no limits.memory",
     ),
-    ("kubernetes-probes", lambda o: container(o, 1).pop("readinessProbe"), "container 'reader': no readinessProbe"),
+    ("kubernetes-probes", lambda o: container(o, 1).pop("readinessProbe"), "container 'writer-1': no readinessProbe"),
     ("kubernetes-image-pinned", lambda o: container(o).__setitem__("image", "ghcr.io/x/pgbouncer"), "is not pinned"),
     (
         "kubernetes-image-pinned",
