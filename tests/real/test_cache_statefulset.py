@@ -28,7 +28,7 @@ from redis.exceptions import AuthenticationError, NoPermissionError, ResponseErr
 from components.cache.cloud_init import render_bootstrap_script
 from components.cache.cluster_plan import CLUSTER_SLOTS, ClusterPlan, plan_cluster
 from components.cache.redis_conf import TlsFiles, acl_users, render_redis_conf
-from components.kubernetes import cache_cluster
+from components.kubernetes import alert_rules, cache_cluster
 from scripts.servers.ports import LOOPBACK, free_ports
 from scripts.servers.process import ManagedProcess, chown_tree, make_workdir, remove_workdir, service_user
 
@@ -356,6 +356,11 @@ def test_the_exporter_sidecar_reports_what_the_alerts_read(rig: Rig, tmp_path: P
     (link,) = [v for k, v in samples.items() if k.startswith("redis_master_link_up{")]
     assert link == 1
     assert not [k for k in samples if k.startswith("go_")]  # --redis-only-metrics
+    # every redis_* metric the cache alerts read is one this exporter exports
+    rules = alert_rules.cache_rules(NAMESPACE, cache_cluster.NAME, 6, alert_rules.AlertThresholds())
+    read = {m for r in rules for m in re.findall(r"\bredis_[a-z_]+(?=\{)", r.expr)}
+    assert read >= {"redis_up", "redis_cluster_state", "redis_memory_used_bytes", "redis_master_link_up"}
+    assert read - {k.split("{")[0] for k in samples} == set()
 
 
 def test_a_password_that_cannot_be_hashed_safely_stops_the_pod(rig: Rig, tmp_path: Path) -> None:

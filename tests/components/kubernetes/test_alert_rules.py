@@ -69,6 +69,40 @@ def test_every_runbook_anchor_is_a_section_of_the_docs() -> None:
     assert {r.key for r in rules} - anchors == set()
 
 
+# The instance manager's own metrics the rules read (docs/src/monitoring.md of CloudNativePG 1.30: `cnpg_collector_up`;
+# `..._last_available_backup_timestamp`, deprecated since 1.26 but kept for the in-tree Barman Cloud the clusters use).
+CNPG_COLLECTOR_METRICS = {"cnpg_collector_up", "cnpg_collector_last_available_backup_timestamp"}
+CNPG_DEFAULT_QUERIES = PROJECT_DIR / "components" / "kubernetes" / "crds" / "cnpg-default-monitoring.yaml"
+# The kubelet's volume statistics (the cluster's Prometheus scrapes every kubelet).
+KUBELET_METRICS = {"kubelet_volume_stats_used_bytes", "kubelet_volume_stats_capacity_bytes"}
+
+
+def exported_by_default_queries() -> set[str]:
+    """`cnpg_<query name>_<column>` of every gauge and counter column of CloudNativePG 1.30's default queries."""
+    config_map = yaml.safe_load(CNPG_DEFAULT_QUERIES.read_text())
+    queries = yaml.safe_load(config_map["data"]["queries"])
+    names = set()
+    for key, query in queries.items():
+        for column in query["metrics"]:
+            ((name, spec),) = column.items()
+            if spec["usage"] in ("GAUGE", "COUNTER"):
+                names.add(f"cnpg_{query.get('name', key)}_{name}")
+    return names
+
+
+def metric_names(rules: list[alert_rules.AlertRule]) -> set[str]:
+    names = {m for r in rules for m in re.findall(r"\b[a-z_]+(?=\{)", r.expr)}
+    assert names, "the expressions select their series with {labels}"
+    return names
+
+
+def test_the_cluster_alerts_read_metrics_cloudnativepg_exports() -> None:
+    exported = exported_by_default_queries()
+    assert {"cnpg_pg_replication_lag", "cnpg_backends_total", "cnpg_pg_settings_setting"} <= exported
+    rules = alert_rules.postgres_rules("shard0", NS, 3, "0 0 3 * * *", alert_rules.AlertThresholds())
+    assert metric_names(rules) - exported - CNPG_COLLECTOR_METRICS - KUBELET_METRICS == set()
+
+
 # -- the program's rules under promtool ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Evaluation:
