@@ -96,8 +96,9 @@ def instance_pods(cluster: str) -> str:
 
 
 def _volume_rules(
-    prefix: str, store: str, namespace: str, claims: str, what: str, t: AlertThresholds
+    prefix: str, alert_prefix: str, store: str, namespace: str, claims: str, what: str, t: AlertThresholds
 ) -> list[AlertRule]:
+    """Warn and page as a store's volumes (PVCs matching `claims`) fill, from the kubelet's statistics."""
     selector = f'namespace="{namespace}",persistentvolumeclaim=~"{claims}"'
     used = (
         f"max by (persistentvolumeclaim) (100 * kubelet_volume_stats_used_bytes{{{selector}}}"
@@ -106,7 +107,7 @@ def _volume_rules(
     return [
         AlertRule(
             f"{prefix}-volume",
-            f"{'CNPG' if prefix == 'cnpg' else 'Valkey'}VolumeFilling",
+            f"{alert_prefix}VolumeFilling",
             f"{used} > {t.volume_warning_percent}",
             "5m",
             "warning",
@@ -115,7 +116,7 @@ def _volume_rules(
         ),
         AlertRule(
             f"{prefix}-volume",
-            f"{'CNPG' if prefix == 'cnpg' else 'Valkey'}VolumeFull",
+            f"{alert_prefix}VolumeFull",
             f"{used} > {t.volume_critical_percent}",
             "5m",
             "critical",
@@ -197,6 +198,7 @@ def postgres_rules(
         ),
         *_volume_rules(
             "cnpg",
+            "CNPG",
             cluster,
             namespace,
             f"{instance_pods(cluster)}(-wal)?",
@@ -309,6 +311,7 @@ def cache_rules(namespace: str, statefulset: str, nodes: int, t: AlertThresholds
         ),
         *_volume_rules(
             "valkey",
+            "Valkey",
             "cache",
             namespace,
             f"data-{statefulset}-[0-9]+",
