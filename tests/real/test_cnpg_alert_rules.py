@@ -76,7 +76,7 @@ def scrape(server: PostgresServer, pod: str) -> dict[str, float]:
     return samples
 
 
-def promtool_test(samples: dict[str, float], firing: dict[str, tuple[dict[str, str], str]], tmp: Path) -> str:
+def assert_alerts(samples: dict[str, float], firing: dict[str, tuple[dict[str, str], str]], tmp: Path) -> str:
     """Every alert of the group at 30 minutes of these constant series: those in `firing` (alert -> extra labels,
     the shown value) fire once, the others stay silent. Returns promtool's output; asserts it passed."""
     rules = tmp / "rules.yaml"
@@ -136,7 +136,7 @@ def test_a_healthy_cluster_raises_nothing(cluster: tuple[PostgresServer, Postgre
     assert samples[f'cnpg_pg_replication_streaming_replicas{{namespace="{NS}",pod="shard0-1"}}'] == 1
     assert samples[f'cnpg_pg_replication_is_wal_receiver_up{{namespace="{NS}",pod="shard0-2"}}'] == 1
     assert not any(k.startswith("cnpg_pg_stat_archiver") and 'pod="shard0-2"' in k for k in samples)  # predicate
-    assert "SUCCESS" in promtool_test(samples, {}, tmp_path)
+    assert "SUCCESS" in assert_alerts(samples, {}, tmp_path)
 
 
 def test_failing_wal_archiving_raises_its_alert(cluster: tuple[PostgresServer, PostgresServer], tmp_path: Path) -> None:
@@ -145,7 +145,7 @@ def test_failing_wal_archiving_raises_its_alert(cluster: tuple[PostgresServer, P
     primary.execute("select pg_reload_conf()")
     _wait(lambda: _archived(primary, "failed_count", 0), "an archiving failure")
     samples = {**scrape(primary, "shard0-1"), **scrape(standby, "shard0-2")}
-    promtool_test(samples, {"CNPGWalArchivingFailing": ({}, "")}, tmp_path)
+    assert_alerts(samples, {"CNPGWalArchivingFailing": ({}, "")}, tmp_path)
 
 
 def test_a_stopped_standby_raises_the_standby_alerts(
@@ -155,4 +155,4 @@ def test_a_stopped_standby_raises_the_standby_alerts(
     standby.stop()
     _wait(lambda: primary.scalar("select count(*) from pg_stat_replication") == 0, "the walsender to go")
     samples = scrape(primary, "shard0-1")  # the standby's pod and exporter are gone
-    promtool_test(samples, {"CNPGNoStreamingStandby": ({}, "0"), "CNPGInstancesNotReady": ({}, "1")}, tmp_path)
+    assert_alerts(samples, {"CNPGNoStreamingStandby": ({}, "0"), "CNPGInstancesNotReady": ({}, "1")}, tmp_path)
