@@ -38,6 +38,13 @@ MUTATIONS = (
         ALERT_RULE_TESTS,
     ),
     Mutation(
+        "data-stores-have-alarms: another namespace's PrometheusRule covers a CloudNativePG cluster",
+        "policies/rules/stack.py",
+        "expressions = by_namespace.get(namespace, [])",
+        "expressions = [e for found in by_namespace.values() for e in (found or [])]",
+        ("tests/policies/rules/test_stack.py",),
+    ),
+    Mutation(
         "kubernetes alerts: the cache exporter's metrics are filtered by the PostgreSQL pods",
         "components/kubernetes/alert_rules.py",
         """pods = f'namespace="{namespace}",pod=~"{statefulset}-[0-9]+"'""",
