@@ -821,9 +821,15 @@ else:
                     "storage_gib": ds.cache_storage_gib,
                     "maxmemory_policy": cache_config.maxmemory_policy,
                     "secret_arns": cache.secret_arns,
+                    "exporter_image": ds.exporter_image,
                 }
                 if cache.engine == "kubernetes"
                 else None,
+                "alerting": {
+                    "thresholds": monitoring_config.alert_thresholds(),
+                    "prometheus_namespace": ds.prometheus_namespace,
+                    "selector_labels": ds.prometheus_selector_labels,
+                },
                 "identity": identity,
                 "issuer_name": k8s.tls_issuer.name,
                 "issuer_kind": k8s.tls_issuer.kind,

@@ -13,6 +13,7 @@ APT_PACKAGES=(
   systemd iproute2 procps util-linux openssl curl jq  # the node sandbox (namespaces, units, tmpfiles, sysctl)
   nodejs make
   libpq-dev gcc python3-dev  # psycopg2, which barman (barman-cloud, tests/real/test_barman_cloud_archive.py) needs, builds from source
+  prometheus prometheus-redis-exporter  # promtool (the data stores' alert rules) and the cache pods' exporter sidecar
 )
 
 missing=()
@@ -26,7 +27,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # Debian's packages start their services where systemd runs; the tests need none of them (and want the ports).
-for service in postgresql pgbouncer redis-server etcd; do
+for service in postgresql pgbouncer redis-server etcd prometheus prometheus-redis-exporter; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
     echo "setup: note: system service $service is running; tests use their own servers on ephemeral ports"
   fi

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from components.kubernetes.cache_cluster import DEFAULT_EXPORTER_IMAGE
 from components.kubernetes.pgbouncer_ini import MIN_VERSION
 from components.kubernetes.pool_sizing import (
     DEFAULT_PROCESSES_PER_POD,
@@ -32,6 +33,8 @@ IMAGE = re.compile(
     r"^(?P<repo>[a-z0-9][a-z0-9._/-]*(?::[0-9]+)?/)?[a-z0-9][a-z0-9._/-]*"
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@sha256:(?P<digest>[0-9a-f]{64}))?$"
 )
+LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 VERSION_TAG = re.compile(r"^v?(\d+)\.(\d+)(?:\.\d+)?(?:[-_.].*)?$")
 
 
@@ -207,18 +210,40 @@ class DataStoresConfig(Section):
     cache_cli_image: str | None = Field(
         default=None, description="Image of the cluster-forming Job (bash, valkey-cli); default: `cacheImage`."
     )
+    exporter_image: str = Field(
+        default=DEFAULT_EXPORTER_IMAGE,
+        description="redis_exporter image of every cache node's metrics sidecar, pinned (docs/kubernetes.md#alerts).",
+    )
+    prometheus_namespace: str = Field(
+        default="monitoring",
+        description="Namespace of the cluster's Prometheus (prometheus-operator): the NetworkPolicies let it scrape "
+        "the PostgreSQL and cache exporters.",
+    )
+    prometheus_selector_labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Labels put on every PrometheusRule and PodMonitor so that the cluster's Prometheus selects "
+        "them (its ruleSelector and podMonitorSelector; kube-prometheus-stack: `{release: <its release name>}`).",
+    )
 
-    @field_validator("postgres_image", "timescaledb_image", "cache_image", "cache_cli_image")
+    @field_validator("postgres_image", "timescaledb_image", "cache_image", "cache_cli_image", "exporter_image")
     @classmethod
     def _images_pinned(cls, value: str | None) -> str | None:
         return None if value is None else _pinned(value, "repo:1.2.3")
+
+    @field_validator("prometheus_selector_labels")
+    @classmethod
+    def _label_pairs(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(k for k, v in value.items() if not LABEL_KEY.match(k) or not LABEL_VALUE.match(v))
+        if bad:
+            raise ValueError(f"{bad}: not Kubernetes label keys with label values (63 letters, digits, '-_.')")
+        return value
 
     @field_validator("postgres_image", "timescaledb_image")
     @classmethod
     def _carries_barman_cloud(cls, value: str) -> str:
         return _with_barman_cloud(value)
 
-    @field_validator("namespace", "operator_namespace")
+    @field_validator("namespace", "operator_namespace", "prometheus_namespace")
     @classmethod
     def _dns_label(cls, value: str) -> str:
         if not DNS_LABEL.match(value):

@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
+from components.kubernetes.alert_rules import AlertThresholds
 from components.monitoring.alarm_thresholds import AlarmSettings
 
 from .base import Section
@@ -44,19 +45,25 @@ class MonitoringConfig(Section):
         "queues instead of hitting webhook rate limits. null in accounts whose concurrency quota cannot spare any.",
     )
     replica_lag_seconds: int = Field(
-        default=60, ge=5, le=3600, description="PostgreSQL replica lag (ReplicaLag) that raises the replica-lag alarm."
+        default=60,
+        ge=5,
+        le=3600,
+        description="PostgreSQL replica lag (ReplicaLag) that raises the replica-lag alarm; with engine kubernetes the "
+        "CNPGReplicationLag alert (docs/kubernetes.md#alerts).",
     )
     connections_warning_percent: int = Field(
         default=80,
         ge=50,
         le=99,
-        description="Share of max_connections (from the instance class) that raises the connections warning.",
+        description="Share of max_connections (from the instance class) that raises the connections warning (and the "
+        "CNPGConnectionsHigh alert with engine kubernetes).",
     )
     connections_critical_percent: int = Field(
         default=90,
         ge=51,
         le=100,
-        description="Share of max_connections that raises the critical connections alarm; above the warning share.",
+        description="Share of max_connections that raises the critical connections alarm "
+        "(CNPGConnectionsExhausted with engine kubernetes); above the warning share.",
     )
     storage_latency_ms: float | None = Field(
         default=None,
@@ -68,7 +75,8 @@ class MonitoringConfig(Section):
         default=10000,
         ge=100,
         le=65000,
-        description="Cache client connections per node (CurrConnections) that raise the connections alarm.",
+        description="Cache client connections per node (CurrConnections) that raise the connections alarm (and "
+        "ValkeyConnectionsHigh with cache.engine kubernetes).",
     )
     cache_replication_lag_seconds: int = Field(
         default=60, ge=1, le=3600, description="Cache replica lag (ReplicationLag) that raises its alarm."
@@ -114,6 +122,18 @@ class MonitoringConfig(Section):
                 "set it with `pulumi config set --path --secret 'cryb-db:monitoring.pagerdutyIntegrationUrl' <url>`"
             )
         return problems
+
+    def alert_thresholds(self) -> AlertThresholds:
+        """The same settings for the Prometheus alerts of the data stores on the cluster (engine kubernetes)."""
+        alarms = self.alarm_settings()
+        return AlertThresholds(
+            replica_lag_seconds=alarms.replica_lag_seconds,
+            connections_warning_percent=alarms.connections_warning_percent,
+            connections_critical_percent=alarms.connections_critical_percent,
+            volume_warning_percent=alarms.data_disk_warning_percent,
+            volume_critical_percent=alarms.data_disk_critical_percent,
+            cache_connections=alarms.cache_connections,
+        )
 
     def alarm_settings(self) -> AlarmSettings:
         return AlarmSettings(

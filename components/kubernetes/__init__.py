@@ -5,8 +5,9 @@ the data stores themselves (`DataStores`: CloudNativePG clusters, a Valkey clust
 
 Owns: `component.py` (`ApplicationAccess`, `PgBouncerPoolers`), `data_stores.py` (`DataStores`), `objects.py`
 (`KubernetesObject`: one object from its manifest; `HelmRelease`), the pure modules `manifests.py`, `pgbouncer_ini.py`,
-`pool_sizing.py`, `iam_documents.py`, `cnpg.py`, `cache_cluster.py`, and `crds/` (the External Secrets, cert-manager
-and CloudNativePG CRDs the objects are validated against, vendored from their releases).
+`pool_sizing.py`, `iam_documents.py`, `cnpg.py`, `cache_cluster.py`, `alert_rules.py` (the stores' PrometheusRule
+alerts and PodMonitors), and `crds/` (the External Secrets, cert-manager, CloudNativePG and prometheus-operator CRDs
+the objects are validated against, and CloudNativePG's default metrics queries, vendored from their releases).
 May import: `components.postgres` (tuning), `components.cache` (redis.conf, the plan, the bootstrap script),
 `components.backups` (the backup writer policy).
 Imported by: `__main__`, `config` (pool sizing, the ini's version table).

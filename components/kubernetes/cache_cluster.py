@@ -21,6 +21,7 @@ from components.cache.redis_conf import (
     render_redis_conf,
 )
 
+from . import alert_rules
 from .manifests import CLIENT_LABEL, EXTERNAL_SECRETS_API, SECRET_STORE, UID, labels, metadata
 
 NAME = "cache"
@@ -37,6 +38,9 @@ CONFIG_MAP = "cache-config"
 STORAGE_CLASS = "cryb-db-gp3-encrypted"
 SELECTOR = {"app.kubernetes.io/name": "valkey", "app.kubernetes.io/instance": NAME}
 FORM_TIMEOUT_SECONDS = 900
+EXPORTER_PORT = 9121  # the redis_exporter sidecar's metrics port (HTTPS, the node's certificate)
+EXPORTER_USER = "admin"  # CLUSTER INFO and INFO for every section need more than `reader` has (the EC2 agent's too)
+DEFAULT_EXPORTER_IMAGE = "oliver006/redis_exporter:v1.88.0"
 
 
 def pod_host(index: int, namespace: str) -> str:
@@ -134,6 +138,10 @@ class CacheWorkload:
     storage_gib: int
     issuer_name: str
     issuer_kind: str
+    exporter_image: str = DEFAULT_EXPORTER_IMAGE
+    """redis_exporter, the metrics sidecar of every node (pinned)."""
+    prometheus_namespace: str = "monitoring"
+    """Where the cluster's Prometheus runs: it may reach the exporters' port."""
 
 
 _SECURITY = {
@@ -246,6 +254,45 @@ def _resources(cpu: str, memory: str) -> dict[str, Any]:
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu, "memory": memory}}
 
 
+def exporter_args(port: int) -> list[str]:
+    """redis_exporter's command line: the node by its pod name over TLS (the name its certificate holds) as the
+    `admin` ACL user (password from the environment, REDIS_PASSWORD), serving its metrics over HTTPS with the same
+    certificate. `$(POD_HOST)` is expanded by the kubelet."""
+    return [
+        f"--redis.addr=rediss://$(POD_HOST):{port}",
+        f"--redis.user={EXPORTER_USER}",
+        f"--tls-ca-cert-file={TLS.ca}",
+        f"--tls-server-cert-file={TLS.cert}",
+        f"--tls-server-key-file={TLS.key}",
+        f"--web.listen-address=:{EXPORTER_PORT}",
+        "--redis-only-metrics",
+    ]
+
+
+def _exporter(w: CacheWorkload, env: list[dict[str, Any]]) -> dict[str, Any]:
+    probe = {"tcpSocket": {"port": "metrics"}, "periodSeconds": 10, "timeoutSeconds": 3}
+    password = {"secretKeyRef": {"name": USERS_SECRET, "key": EXPORTER_USER}}
+    return {
+        "name": "exporter",
+        "image": w.exporter_image,
+        "args": exporter_args(w.port),
+        "env": [*env, {"name": "REDIS_PASSWORD", "valueFrom": password}],
+        "ports": [{"name": "metrics", "containerPort": EXPORTER_PORT, "protocol": "TCP"}],
+        "resources": _resources("100m", "64Mi"),
+        "readinessProbe": {**probe, "initialDelaySeconds": 5, "failureThreshold": 3},
+        "livenessProbe": {**probe, "initialDelaySeconds": 30, "failureThreshold": 6},
+        "securityContext": _SECURITY,
+        "volumeMounts": [{"name": "tls", "mountPath": TLS_DIR, "readOnly": True}],
+    }
+
+
+def pod_monitor(w: CacheWorkload, selector_labels: dict[str, str]) -> dict[str, Any]:
+    """Prometheus scrapes every node's exporter over HTTPS, verifying the nodes' certificate (the client Service's
+    name is one of its names) against cert-manager's CA."""
+    tls = {"ca": {"secret": {"name": TLS_SECRET, "key": "ca.crt"}}, "serverName": client_host(w.namespace)}
+    return alert_rules.pod_monitor(NAME, w.namespace, SELECTOR, "metrics", tls, selector_labels)
+
+
 def statefulset(w: CacheWorkload, config_hash: Any) -> dict[str, Any]:
     pod_labels = {**labels("cache", NAME), **SELECTOR}
     probe = {"tcpSocket": {"port": "valkey"}, "periodSeconds": 10, "timeoutSeconds": 3}
@@ -300,7 +347,8 @@ def statefulset(w: CacheWorkload, config_hash: Any) -> dict[str, Any]:
                                 {"name": "tls", "mountPath": TLS_DIR, "readOnly": True},
                                 {"name": "run", "mountPath": RUN_DIR},
                             ],
-                        }
+                        },
+                        _exporter(w, env),
                     ],
                     "volumes": [
                         {"name": "conf", "configMap": {"name": CONFIG_MAP, "defaultMode": 0o444}},
@@ -386,11 +434,13 @@ def form_job(w: CacheWorkload) -> dict[str, Any]:
 
 
 def network_policy(w: CacheWorkload) -> dict[str, Any]:
-    """Cache pods: clients (namespaces labelled as clients) and the Job on the port; each other on port and bus."""
+    """Cache pods: clients (namespaces labelled as clients) and the Job on the port; each other on port and bus;
+    Prometheus on the exporters' port. Each pod's exporter reaches its own node through the peers rule."""
     peers = [{"podSelector": {"matchLabels": SELECTOR}}]
     job = [{"podSelector": {"matchLabels": JOB_SELECTOR}}]
     clients = [{"namespaceSelector": {"matchLabels": {CLIENT_LABEL: "true"}}}]
     both = [{"protocol": "TCP", "port": w.port}, {"protocol": "TCP", "port": w.cluster_port}]
+    prometheus = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": w.prometheus_namespace}}}
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -401,6 +451,7 @@ def network_policy(w: CacheWorkload) -> dict[str, Any]:
             "ingress": [
                 {"from": [*clients, *job], "ports": [{"protocol": "TCP", "port": w.port}]},
                 {"from": peers, "ports": both},
+                {"from": [prometheus], "ports": [{"protocol": "TCP", "port": EXPORTER_PORT}]},
             ],
             "egress": [{"to": peers, "ports": both}],
         },

@@ -13,11 +13,13 @@ from typing import Any
 
 from components.postgres import tuning
 
+from . import alert_rules
 from .manifests import CLIENT_LABEL, EXTERNAL_SECRETS_API, SECRET_STORE, labels, metadata
 from .pool_sizing import pool_sizes
 
 API = "postgresql.cnpg.io/v1"
 PORT = 5432  # CloudNativePG serves on 5432 (a mandatory setting); so do its Services and Poolers
+METRICS_PORT = 9187  # every instance's exporter, the container port named `metrics`
 CLUSTER_LABEL = "cnpg.io/cluster"
 POOLER_LABEL = "cnpg.io/poolerName"
 # RDS-only parameters (their CloudNativePG equivalents are built in: ssl on and hostnossl rejected; wal_level logical).
@@ -150,9 +152,20 @@ def cluster(spec: ClusterSpec) -> dict[str, Any]:
                     "data": data,
                 },
             },
+            # The exporter serves over TLS with the server certificate (the PodMonitor verifies it with the CA).
+            "monitoring": {"tls": {"enabled": True}},
             "inheritedMetadata": {"labels": labels("postgres", spec.name)},
         },
     }
+
+
+def pod_monitor(spec: ClusterSpec, selector_labels: dict[str, str]) -> dict[str, Any]:
+    """Prometheus scrapes every instance's exporter over TLS (CloudNativePG 1.30 deprecates the operator-made
+    PodMonitor, `spec.monitoring.enablePodMonitor`: docs/src/monitoring.md recommends one per cluster made by hand),
+    verifying it against the cluster's CA as `<cluster>-rw`, a name of the operator's server certificate."""
+    tls = {"ca": {"secret": {"name": f"{spec.name}-ca", "key": "ca.crt"}}, "serverName": f"{spec.name}-rw"}
+    selector = {CLUSTER_LABEL: spec.name, "cnpg.io/podRole": "instance"}
+    return alert_rules.pod_monitor(spec.name, spec.namespace, selector, "metrics", tls, selector_labels)
 
 
 def scheduled_backup(spec: ClusterSpec) -> dict[str, Any]:
@@ -258,14 +271,16 @@ def owner_external_secret(spec: ClusterSpec, secret_arn: Any) -> dict[str, Any]:
     }
 
 
-def network_policies(namespace: str, operator_namespace: str) -> list[dict[str, Any]]:
-    """Instances: each other (replication), their Poolers and the operator (status port 8000) in; each other, the
-    API server and S3 (443) out. Poolers: client namespaces in; the instances and the API server out."""
+def network_policies(namespace: str, operator_namespace: str, prometheus_namespace: str) -> list[dict[str, Any]]:
+    """Instances: each other (replication), their Poolers, the operator (status port 8000) and Prometheus (the
+    exporter, 9187) in; each other, the API server and S3 (443) out. Poolers: client namespaces in; the instances and
+    the API server out."""
     instances = {"matchExpressions": [{"key": CLUSTER_LABEL, "operator": "Exists"}]}
     poolers = {"matchExpressions": [{"key": POOLER_LABEL, "operator": "Exists"}]}
     postgres = [{"protocol": "TCP", "port": PORT}]
     https = {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]}
     operator = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": operator_namespace}}}
+    prometheus = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": prometheus_namespace}}}
 
     def policy(name: str, selector: dict[str, Any], ingress: Sequence[Any], egress: Sequence[Any]) -> dict[str, Any]:
         return {
@@ -287,6 +302,7 @@ def network_policies(namespace: str, operator_namespace: str) -> list[dict[str, 
             [
                 {"from": [{"podSelector": instances}, {"podSelector": poolers}], "ports": postgres},
                 {"from": [operator], "ports": [{"protocol": "TCP", "port": 8000}, *postgres]},
+                {"from": [prometheus], "ports": [{"protocol": "TCP", "port": METRICS_PORT}]},
             ],
             [{"to": [{"podSelector": instances}], "ports": postgres}, https],
         ),

@@ -15,7 +15,7 @@ import pulumi_random as random
 from components.backups.policies import writer_role_policy
 from components.cache.cluster_plan import ClusterPlan
 
-from . import cache_cluster, cnpg, iam_documents, manifests
+from . import alert_rules, cache_cluster, cnpg, iam_documents, manifests
 from .component import SecretsIdentityArgs, _declare_identity
 from .objects import HelmRelease, KubernetesObject
 
@@ -89,6 +89,20 @@ class CacheClusterArgs(TypedDict):
     """Eviction policy."""
     secret_arns: Mapping[str, pulumi.Input[str]]
     """The ACL users' secrets (app, reader, admin, replicator), made by components/cache."""
+    exporter_image: str
+    """redis_exporter, every node's metrics sidecar, pinned."""
+
+
+class AlertingArgs(TypedDict):
+    """Alerts of the stores (PrometheusRule) and their scraping (PodMonitor), for the cluster's prometheus-operator."""
+
+    thresholds: alert_rules.AlertThresholds
+    """From cryb-db:monitoring: the same keys as the CloudWatch alarms."""
+    prometheus_namespace: str
+    """Where the cluster's Prometheus runs (the NetworkPolicies let it reach the exporters)."""
+    selector_labels: Mapping[str, str]
+    """Labels the cluster's Prometheus selects PrometheusRules and PodMonitors by (ruleSelector,
+    podMonitorSelector)."""
 
 
 class DataStoresArgs(TypedDict):
@@ -110,6 +124,8 @@ class DataStoresArgs(TypedDict):
     """Shared PostgreSQL settings."""
     cache: CacheClusterArgs | None
     """The cache StatefulSet, or None."""
+    alerting: AlertingArgs
+    """Alerts and scraping of every store."""
     identity: SecretsIdentityArgs
     """How the namespace's secrets store authenticates (irsa)."""
     issuer_name: str
@@ -162,7 +178,7 @@ class DataStores(pulumi.ComponentResource):
         inside = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
         policies = manifests.network_policies(ns, egress=[])  # default deny, DNS for every pod
         if args["clusters"]:
-            policies += cnpg.network_policies(ns, args["operator_namespace"])
+            policies += cnpg.network_policies(ns, args["operator_namespace"], args["alerting"]["prometheus_namespace"])
         self.secret_arns = {c["name"]: self._owner_secret(c).arn for c in args["clusters"]}
         cache = args["cache"]
         secret_arns: list[pulumi.Input[str]] = list(self.secret_arns.values())
@@ -296,6 +312,15 @@ class DataStores(pulumi.ComponentResource):
         KubernetesObject(f"{n}-scheduled-backup", cnpg.scheduled_backup(spec), after_cluster)
         KubernetesObject(f"{n}-pooler", cnpg.pooler(spec), after_cluster)
         KubernetesObject(f"{n}-pooler-pdb", cnpg.pooler_pdb(spec), after_cluster)
+        alerting = a["alerting"]
+        selector_labels = dict(alerting["selector_labels"])
+        KubernetesObject(f"{n}-pod-monitor", cnpg.pod_monitor(spec, selector_labels), after_cluster)
+        rules = alert_rules.postgres_rules(
+            c["name"], a["namespace"], c["instances"], p["backup_schedule"], alerting["thresholds"]
+        )
+        KubernetesObject(
+            f"{n}-alerts", alert_rules.prometheus_rule(c["name"], a["namespace"], rules, selector_labels), after_cluster
+        )
         self._specs = getattr(self, "_specs", {}) | {c["name"]: spec}
         return cnpg.shard_outputs(spec, 0, self.secret_arns[c["name"]], a["region"])
 
@@ -317,6 +342,8 @@ class DataStores(pulumi.ComponentResource):
             storage_gib=c["storage_gib"],
             issuer_name=a["issuer_name"],
             issuer_kind=a["issuer_kind"],
+            exporter_image=c["exporter_image"],
+            prometheus_namespace=a["alerting"]["prometheus_namespace"],
         )
 
     def _cache(self, c: CacheClusterArgs, w: cache_cluster.CacheWorkload) -> None:
@@ -345,6 +372,14 @@ class DataStores(pulumi.ComponentResource):
         KubernetesObject(f"{n}-pdb", cache_cluster.pdb(w), inside)
         KubernetesObject(
             f"{n}-form-cluster", cache_cluster.form_job(w), pulumi.ResourceOptions(parent=self, depends_on=[nodes])
+        )
+        alerting = self._args["alerting"]
+        selector_labels = dict(alerting["selector_labels"])
+        after_nodes = pulumi.ResourceOptions(parent=self, depends_on=[nodes])
+        KubernetesObject(f"{n}-pod-monitor", cache_cluster.pod_monitor(w, selector_labels), after_nodes)
+        rules = alert_rules.cache_rules(ns, cache_cluster.NAME, len(c["plan"].nodes), alerting["thresholds"])
+        KubernetesObject(
+            f"{n}-alerts", alert_rules.prometheus_rule(cache_cluster.NAME, ns, rules, selector_labels), after_nodes
         )
         self.cache_nodes = [
             {"name": node.name, "availabilityZone": node.az, "address": cache_cluster.pod_host(node.index, ns)}

@@ -1,6 +1,7 @@
 """Rules that only the whole stack can answer: is every data store watched, does every alerting topic reach
 someone, is every key used."""
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +25,12 @@ EC2_INSTANCE = "aws:ec2/instance:Instance"
 # Self-hosted cache nodes are instances tagged with their cache component and plan name (components/cache/component);
 # their agent's metrics carry both as {CacheCluster, Node}.
 CACHE_CLUSTER_TAG, CACHE_NODE_TAG = "cryb-db-cache", "cache-node"
+# The data stores on the cluster (engine kubernetes): CloudNativePG clusters and cache StatefulSets (a Valkey or Redis
+# image), watched by PrometheusRule alerts whose expressions select their pods (components/kubernetes/alert_rules.py).
+CNPG_CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
+STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
+PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+CACHE_IMAGE = re.compile(r"(^|/)(valkey|redis)(:|@|$)")
 TOPIC = "aws:sns/topic:Topic"
 TOPIC_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 KMS_KEY = "aws:kms/key:Key"
@@ -105,11 +112,13 @@ class _AlarmIndex:
     name="data-stores-have-alarms",
     description="Every RDS instance, RDS cluster, cache replication group, self-hosted database node (an "
     "auto-scaling group tagged cryb-db-cluster) and self-hosted cache node (an instance tagged cryb-db-cache) has "
-    "the recommended alarm set.",
+    "the recommended alarm set; every CloudNativePG Cluster and cache StatefulSet (Valkey/Redis image) on the "
+    "cluster has PrometheusRule alerts on its pods.",
     controls=("CRYB.5",),
     severity=Severity.HIGH,
     remediation="Create the monitoring component's alarms for the data store (metrics listed in the message), "
-    "with dimensions naming it and alarm_actions set.",
+    "with dimensions naming it and alarm_actions set; on Kubernetes, declare the store's PrometheusRule "
+    "(components/kubernetes/alert_rules.py) in its namespace.",
     config_schema={
         "rdsMetrics": {
             "type": "array",
@@ -140,6 +149,24 @@ class _AlarmIndex:
                 "ClusterStateOk",
                 "ClusterFailedNodes",
             ],
+        },
+        "cnpgMetrics": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [
+                "cnpg_collector_up",
+                "cnpg_pg_replication_in_recovery",
+                "cnpg_pg_replication_lag",
+                "cnpg_backends_total",
+                "kubelet_volume_stats_used_bytes",
+                "cnpg_pg_stat_archiver_last_failed_time",
+                "cnpg_pg_database_xid_age",
+            ],
+        },
+        "cacheStatefulSetMetrics": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["redis_up", "redis_cluster_state", "redis_memory_used_bytes", "redis_master_link_up"],
         },
     },
 )
@@ -186,6 +213,68 @@ def data_stores_have_alarms(stack: Stack, config: Config) -> Iterator[tuple[Reso
                     f"no alarm on {missing} with dimensions CacheCluster={identity[0]}, Node={identity[1]} (the node "
                     "agent's metrics): add CloudWatch alarms for these metrics of this cache node."
                 ),
+            )
+    yield from _kubernetes_stores_have_alerts(stack, config)
+
+
+def _alert_expressions(rule: Resource) -> list[str] | None:
+    """The expressions of a PrometheusRule's alerting rules; None when any part is still unknown."""
+    groups = rule.get("spec", "groups")
+    if groups is UNKNOWN or not isinstance(groups, list):
+        return None if groups is UNKNOWN else []
+    found: list[str] = []
+    for group in groups:
+        rules = group.get("rules") if isinstance(group, dict) else None
+        for item in rules if isinstance(rules, list) else []:
+            if not isinstance(item, dict) or "alert" not in item:
+                continue
+            expr = item.get("expr")
+            if not isinstance(expr, str):
+                return None
+            found.append(expr)
+    return found
+
+
+def _is_cache_statefulset(workload: Resource) -> bool:
+    containers = workload.get("spec", "template", "spec", "containers", default=[])
+    return any(
+        isinstance(c, dict) and isinstance(c.get("image"), str) and CACHE_IMAGE.search(c["image"].split("@")[0])
+        for c in (containers if isinstance(containers, list) else [])
+    )
+
+
+def _kubernetes_stores_have_alerts(stack: Stack, config: Config) -> Iterator[tuple[Resource, str]]:
+    """A store's alerts are the alerting rules of the PrometheusRules in its namespace whose expressions select its
+    pods (`pod=~"<name>-..."`) or volumes (`persistentvolumeclaim=~"[<template>-]<name>-..."`); together they must
+    read each metric of the config list."""
+    by_namespace: dict[Any, list[str] | None] = {}
+    for rule in stack.of_type(PROMETHEUS_RULE):
+        namespace, expressions = rule.get("metadata", "namespace"), _alert_expressions(rule)
+        known = by_namespace.get(namespace, [])
+        if namespace is UNKNOWN or expressions is None or known is None:
+            by_namespace[namespace] = None
+        else:
+            by_namespace[namespace] = [*known, *expressions]
+    stores = [(s, "Cluster", "cnpgMetrics") for s in stack.of_type(CNPG_CLUSTER)]
+    stores += [(s, "StatefulSet", "cacheStatefulSetMetrics") for s in stack.of_type(STATEFUL_SET)]
+    for store, kind, config_key in stores:
+        if kind == "StatefulSet" and not _is_cache_statefulset(store):
+            continue
+        name, namespace = store.get("metadata", "name"), store.get("metadata", "namespace")
+        if not isinstance(name, str) or namespace is UNKNOWN or UNKNOWN in by_namespace:
+            continue
+        expressions = by_namespace.get(namespace, [])
+        if expressions is None:
+            continue  # a rule of its namespace is still unknown: cannot tell yet
+        selects = re.compile(rf'(pod=~?"{re.escape(name)}-|persistentvolumeclaim=~?"([a-z0-9.-]+-)?{re.escape(name)}-)')
+        watching = [e for e in expressions if selects.search(e)]
+        missing = [m for m in config[config_key] if not any(re.search(rf"\b{re.escape(m)}\b", e) for e in watching)]
+        if missing:
+            yield (
+                store,
+                f"no PrometheusRule alert in namespace {namespace!r} reads {missing} for the pods of {kind} "
+                f'{name!r} (pod=~"{name}-..."): declare the store\'s alert rules '
+                "(components/kubernetes/alert_rules.py).",
             )
 
 

@@ -20,7 +20,37 @@ class Mutation:
 
 MONITORING_TESTS = ("tests/components/monitoring",)
 
+ALERT_RULE_TESTS = ("tests/components/kubernetes/test_alert_rules.py",)
+
 MUTATIONS = (
+    Mutation(
+        "kubernetes alerts: the replica lag setting is not handed on",
+        "components/config/monitoring.py",
+        "replica_lag_seconds=alarms.replica_lag_seconds,",
+        "replica_lag_seconds=60,",
+        ALERT_RULE_TESTS,
+    ),
+    Mutation(
+        "kubernetes alerts: the connections warning uses the critical share",
+        "components/kubernetes/alert_rules.py",
+        'f"{connections} > {t.connections_warning_percent}",',
+        'f"{connections} > {t.connections_critical_percent}",',
+        ALERT_RULE_TESTS,
+    ),
+    Mutation(
+        "data-stores-have-alarms: another namespace's PrometheusRule covers a CloudNativePG cluster",
+        "policies/rules/stack.py",
+        "expressions = by_namespace.get(namespace, [])",
+        "expressions = [e for found in by_namespace.values() for e in (found or [])]",
+        ("tests/policies/rules/test_stack.py",),
+    ),
+    Mutation(
+        "kubernetes alerts: the cache exporter's metrics are filtered by the PostgreSQL pods",
+        "components/kubernetes/alert_rules.py",
+        """pods = f'namespace="{namespace}",pod=~"{statefulset}-[0-9]+"'""",
+        """pods = f'namespace="{namespace}",pod=~"{statefulset}-[1-9][0-9]*"'""",
+        ALERT_RULE_TESTS,
+    ),
     Mutation(
         # The sandbox drill found it (Patroni skips a method that needs a leader when a standby leader bootstraps).
         "a standby cluster's seed method needs a replication connection",

@@ -440,6 +440,43 @@ def test_each_misconfiguration_reports_exactly_its_violations(prod: Evaluation, 
     assert mandatory(check(mutate(prod))) == expected
 
 
+KUBERNETES_EXAMPLE = PROJECT_DIR / "docs" / "examples" / "Pulumi.prod-kubernetes.yaml"
+# The data stores on the cluster without one store's alerts: the PrometheusRule of shard2 is not declared.
+WITHOUT_SHARD2_ALERTS = remove("cryb-prod-data-shard2-alerts")
+SHARD2_WITHOUT_ALERTS_MESSAGE = (
+    "no PrometheusRule alert in namespace 'cryb-db-data' reads ['cnpg_collector_up', "
+    "'cnpg_pg_replication_in_recovery', 'cnpg_pg_replication_lag', 'cnpg_backends_total', "
+    "'kubelet_volume_stats_used_bytes', "
+    "'cnpg_pg_stat_archiver_last_failed_time', 'cnpg_pg_database_xid_age'] for the pods of Cluster 'shard2' "
+    '(pod=~"shard2-..."): declare the store\'s alert rules (components/kubernetes/alert_rules.py).'
+)
+
+
+@pytest.fixture(scope="module")
+def kubernetes_engines() -> Evaluation:
+    return mock_engine.evaluate("prod", KUBERNETES_EXAMPLE)
+
+
+def test_a_cloudnativepg_cluster_without_its_alerts_is_refused(kubernetes_engines: Evaluation) -> None:
+    assert mandatory(check(kubernetes_engines)) == set()
+    violations = [v for v in check(WITHOUT_SHARD2_ALERTS(kubernetes_engines)) if v["level"] == "mandatory"]
+    assert [(v["policy"], v["name"]) for v in violations] == [
+        ("data-stores-have-alarms", "cryb-prod-data-shard2-cluster")
+    ]
+    assert violations[0]["message"].endswith(SHARD2_WITHOUT_ALERTS_MESSAGE)
+
+
+def test_the_cache_statefulset_without_its_cluster_state_alert_is_refused(kubernetes_engines: Evaluation) -> None:
+    def edit(inputs: dict[str, Any]) -> None:
+        group = inputs["spec"]["groups"][0]
+        group["rules"] = [r for r in group["rules"] if "redis_cluster_state" not in r["expr"]]
+
+    violations = check(edit_inputs("cryb-prod-data-cache-alerts", edit)(kubernetes_engines))
+    assert mandatory(violations) == {("data-stores-have-alarms", "cryb-prod-data-cache-statefulset")}
+    (message,) = [v["message"] for v in violations if v["level"] == "mandatory"]
+    assert "reads ['redis_cluster_state'] for the pods of StatefulSet 'cache'" in message
+
+
 def test_prod_with_a_short_key_deletion_window_flags_every_key(tmp_path: Path) -> None:
     evaluation = evaluate_with(tmp_path, "prod", {"cryb-db:kms": {"deletionWindowDays": 7}})
     keys = {r.name for r in evaluation.of_type("aws:kms/key:Key")}

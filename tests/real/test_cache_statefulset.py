@@ -2,16 +2,20 @@
 started by the pod entry point the ConfigMap ships (`start.sh`, verbatim), each from the node.conf the same function
 renders (ports and paths substituted for loopback) and the ACL template, with passwords in files as the
 ExternalSecret's Secret mounts them; then the cluster-forming Job's script (the EC2 bootstrap with `resolve_names`,
-over `localhost` instead of the pods' DNS names) forms the cluster, and forms it again as a no-op.
+over `localhost` instead of the pods' DNS names) forms the cluster, and forms it again as a no-op. The pods'
+metrics sidecar runs as rendered too: Debian's redis_exporter with the StatefulSet's exporter arguments and password.
 """
 
 import dataclasses
 import os
+import re
 import secrets
 import shutil
+import ssl
 import string
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +28,12 @@ from redis.exceptions import AuthenticationError, NoPermissionError, ResponseErr
 from components.cache.cloud_init import render_bootstrap_script
 from components.cache.cluster_plan import CLUSTER_SLOTS, ClusterPlan, plan_cluster
 from components.cache.redis_conf import TlsFiles, acl_users, render_redis_conf
-from components.kubernetes import cache_cluster
+from components.kubernetes import alert_rules, cache_cluster
 from scripts.servers.ports import LOOPBACK, free_ports
 from scripts.servers.process import ManagedProcess, chown_tree, make_workdir, remove_workdir, service_user
 
 pytestmark = pytest.mark.servers
-for _binary in ("redis-server", "redis-cli", "openssl", "getent"):
+for _binary in ("redis-server", "redis-cli", "openssl", "getent", "prometheus-redis-exporter"):
     if shutil.which(_binary) is None:
         raise RuntimeError(f"{_binary} is not installed: run .ci/setup.sh (make setup)")
 
@@ -269,6 +273,94 @@ def test_rendered_settings_are_live(rig: Rig) -> None:
     assert config["cluster-announce-hostname"] == "localhost"
     assert config["cluster-preferred-endpoint-type"] == "hostname"
     assert config["appendonly"] == "yes"
+
+
+def _workload() -> cache_cluster.CacheWorkload:
+    return cache_cluster.CacheWorkload(
+        namespace=NAMESPACE,
+        image="valkey/valkey:8.1.4",
+        cli_image="valkey/valkey:8.1.4",
+        nodes=6,
+        port=6379,
+        cluster_port=16379,
+        cpu="1",
+        memory_mib=MEMORY_MIB,
+        storage_gib=50,
+        issuer_name="cryb-db",
+        issuer_kind="ClusterIssuer",
+    )
+
+
+def _scrape(url: str, ca: str) -> dict[str, float]:
+    """`name{labels}` -> value of a Prometheus text exposition, over verified TLS."""
+    context = ssl.create_default_context(cafile=ca)
+    with urllib.request.urlopen(url, context=context, timeout=5) as response:
+        text = response.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        match = re.fullmatch(r"([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)", line)
+        if match and not line.startswith("#"):
+            samples[match[1]] = float(match[2])
+    return samples
+
+
+def test_the_exporter_sidecar_reports_what_the_alerts_read(rig: Rig, tmp_path: Path) -> None:
+    """The StatefulSet's exporter container as rendered (arguments, the ACL user and the Secret key of its password),
+    run with Debian's redis_exporter against a replica node: it logs in over TLS, serves HTTPS with the node's
+    certificate, and exports the metrics the cache alerts read (components/kubernetes/alert_rules.py) with the
+    node's values. Only the node's name (`localhost`), port and file paths are substituted."""
+    pod = cache_cluster.statefulset(_workload(), "0" * 64)["spec"]["template"]["spec"]
+    (exporter,) = [c for c in pod["containers"] if c["name"] == "exporter"]
+    (password_ref,) = [e["valueFrom"]["secretKeyRef"] for e in exporter["env"] if e["name"] == "REDIS_PASSWORD"]
+    assert password_ref["name"] == cache_cluster.USERS_SECRET
+    assert f"--redis.user={password_ref['key']}" in exporter["args"]  # the password is that user's
+    assert password_ref["key"] in acl_users()
+    replica = next(n.index for n in rig.plan.nodes if n.role != "master")
+    (listen,) = free_ports(1)
+    substitutions = {
+        "rediss://$(POD_HOST):6379": f"rediss://localhost:{rig.nodes[replica].port}",
+        cache_cluster.TLS.ca: rig.tls.ca,
+        cache_cluster.TLS.cert: rig.tls.cert,
+        cache_cluster.TLS.key: rig.tls.key,
+        f"--web.listen-address=:{cache_cluster.EXPORTER_PORT}": f"--web.listen-address={LOOPBACK}:{listen}",
+    }
+    args = list(exporter["args"])
+    for old, new in substitutions.items():
+        assert any(old in a for a in args), old  # the rendered arguments still say what the test replaces
+        args = [a.replace(old, new) for a in args]
+    env = {"PATH": os.environ["PATH"], "REDIS_PASSWORD": rig.passwords[password_ref["key"]]}
+    log = tmp_path / "exporter.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(["prometheus-redis-exporter", *args], env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        url = f"https://localhost:{listen}/metrics"
+        samples: dict[str, float] = {}
+
+        def scraped() -> bool:
+            nonlocal samples
+            try:
+                samples = _scrape(url, rig.tls.ca)
+            except OSError:
+                return False
+            return "redis_up" in samples
+
+        _wait(scraped, "the exporter to serve its metrics", 20)
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert samples["redis_up"] == 1, log.read_text()[-2000:]
+    assert samples["redis_cluster_state"] == 1
+    assert samples["redis_memory_max_bytes"] == 768 * 1024 * 1024
+    assert samples["redis_memory_used_bytes"] > 0
+    assert samples["redis_connected_clients"] >= 1
+    (link,) = [v for k, v in samples.items() if k.startswith("redis_master_link_up{")]
+    assert link == 1
+    assert not [k for k in samples if k.startswith("go_")]  # --redis-only-metrics
+    # every redis_* metric the cache alerts read is one this exporter exports
+    rules = alert_rules.cache_rules(NAMESPACE, cache_cluster.NAME, 6, alert_rules.AlertThresholds())
+    read = {m for r in rules for m in re.findall(r"\bredis_[a-z_]+(?=\{)", r.expr)}
+    assert read >= {"redis_up", "redis_cluster_state", "redis_memory_used_bytes", "redis_master_link_up"}
+    assert read - {k.split("{")[0] for k in samples} == set()
 
 
 def test_a_password_that_cannot_be_hashed_safely_stops_the_pod(rig: Rig, tmp_path: Path) -> None:

@@ -145,6 +145,10 @@ def test_kubernetes_shards_and_clusters_get_no_pgbouncer_deployment() -> None:
         ({"backupSchedule": "0 3 * * *"}, "dataStores.backupSchedule"),
         ({"poolerInstances": 1}, "dataStores.poolerInstances"),
         ({"namespace": "Data"}, "dataStores.namespace"),
+        ({"exporterImage": "oliver006/redis_exporter:latest"}, "dataStores.exporterImage"),
+        ({"prometheusNamespace": "Monitoring"}, "dataStores.prometheusNamespace"),
+        ({"prometheusSelectorLabels": {"release": "kube prometheus"}}, "dataStores.prometheusSelectorLabels"),
+        ({"prometheusSelectorLabels": {"-release": "kps"}}, "['-release']"),
     ],
 )
 def test_data_store_settings_are_checked(data_stores: dict[str, object], expected: str) -> None:

@@ -51,6 +51,8 @@ def test_every_object_validates_against_its_schema(stack: Evaluation) -> None:
     assert against["Cluster"] == "CRD postgresql.cnpg.io/v1/Cluster"
     assert against["Pooler"] == "CRD postgresql.cnpg.io/v1/Pooler"
     assert against["ScheduledBackup"] == "CRD postgresql.cnpg.io/v1/ScheduledBackup"
+    assert against["PrometheusRule"] == "CRD monitoring.coreos.com/v1/PrometheusRule"
+    assert against["PodMonitor"] == "CRD monitoring.coreos.com/v1/PodMonitor"
     assert {"StatefulSet", "Job", "StorageClass", "PodDisruptionBudget", "Certificate"} <= set(against)
 
 
@@ -231,3 +233,38 @@ def test_an_application_reads_the_clusters_owner_secret(stack: Evaluation) -> No
     assert external["postgres-analytics"].endswith("cryb-prod-data-analytics-owner")
     assert external["postgres-shard3"].endswith("cryb-prod-data-shard3-owner")
     assert external["cache-app"].endswith("cryb-prod-cache-app")
+
+
+def test_every_store_is_scraped_over_tls_and_has_its_alerts(stack: Evaluation) -> None:
+    """A PodMonitor per cluster verifying the instances' exporter with the cluster's CA, one for the cache's exporter
+    sidecars with the nodes' CA; a PrometheusRule per store; both with the example's selector label; and the
+    NetworkPolicies admit the Prometheus namespace on the exporters' ports only."""
+    monitors, rules = objects(stack, "PodMonitor"), objects(stack, "PrometheusRule")
+    clusters = objects(stack, "Cluster")
+    assert sorted(rules) == sorted(f"{name}-alerts" for name in [*SHARDS, "analytics", "cache"])
+    assert sorted(monitors) == sorted([*SHARDS, "analytics", "cache"])
+    for name, cluster in clusters.items():
+        assert cluster["spec"]["monitoring"] == {"tls": {"enabled": True}}
+        spec = monitors[name]["spec"]
+        assert spec["selector"]["matchLabels"] == {"cnpg.io/cluster": name, "cnpg.io/podRole": "instance"}
+        (endpoint,) = spec["podMetricsEndpoints"]
+        assert (endpoint["port"], endpoint["scheme"]) == ("metrics", "https")
+        assert endpoint["tlsConfig"] == {
+            "ca": {"secret": {"name": f"{name}-ca", "key": "ca.crt"}},
+            "serverName": f"{name}-rw",
+        }
+    (sts,) = objects(stack, "StatefulSet").values()
+    (exporter,) = [c for c in sts["spec"]["template"]["spec"]["containers"] if c["name"] == "exporter"]
+    assert exporter["image"] == "oliver006/redis_exporter:v1.88.0"
+    assert exporter["ports"] == [{"name": "metrics", "containerPort": 9121, "protocol": "TCP"}]
+    cache = monitors["cache"]["spec"]
+    assert cache["selector"]["matchLabels"] == sts["spec"]["selector"]["matchLabels"]
+    assert cache["podMetricsEndpoints"][0]["tlsConfig"]["serverName"] == f"cache.{NS}.svc.cluster.local"
+    for obj in [*monitors.values(), *rules.values()]:
+        assert obj["metadata"]["namespace"] == NS
+        assert obj["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    policies = objects(stack, "NetworkPolicy")
+    prometheus = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    for policy, port in (("allow-postgres", 9187), ("allow-cache", 9121)):
+        admitted = [r["ports"] for r in policies[policy]["spec"]["ingress"] if prometheus in r["from"]]
+        assert admitted == [[{"protocol": "TCP", "port": port}]]

@@ -116,6 +116,8 @@ def test_vendored_crds_serve_the_versions_the_program_uses() -> None:
         ("postgresql.cnpg.io/v1", "Cluster"),
         ("postgresql.cnpg.io/v1", "ScheduledBackup"),
         ("postgresql.cnpg.io/v1", "Pooler"),
+        ("monitoring.coreos.com/v1", "PrometheusRule"),
+        ("monitoring.coreos.com/v1", "PodMonitor"),
     } <= served
 
 
@@ -135,6 +137,10 @@ def kubernetes_engines() -> Evaluation:
         ("Pooler", lambda o: o["spec"].pop("cluster"), "cluster"),
         ("ScheduledBackup", lambda o: o["spec"].__setitem__("method", "pgbackrest"), "pgbackrest"),
         ("StatefulSet", lambda o: o["spec"].__setitem__("podManagementPolicy", 1), "podManagementPolicy"),
+        ("PrometheusRule", lambda o: o["spec"]["groups"][0]["rules"][0].__setitem__("for", "ten minutes"), "ten"),
+        ("PrometheusRule", lambda o: o["spec"]["groups"][0].__setitem__("rule", []), "rule"),
+        ("PodMonitor", lambda o: o["spec"]["podMetricsEndpoints"][0].__setitem__("scheme", "tcp"), "tcp"),
+        ("PodMonitor", lambda o: o["spec"]["podMetricsEndpoints"][0]["tlsConfig"].__setitem__("ca", "x"), "ca"),
     ],
 )
 def test_the_validator_rejects_bad_data_store_objects(

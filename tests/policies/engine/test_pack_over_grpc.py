@@ -21,7 +21,7 @@ from policies.rules import all_rules
 from scripts.preview.engine_view import analyzed_resources
 from scripts.preview.mock_engine import Evaluation, RecordedResource, evaluate
 from scripts.preview.policy_runner import POLICY_CONFIG_DIR, PolicyConfigError, run_policies
-from tests.policies.test_stacks import MISCONFIGURATIONS
+from tests.policies.test_stacks import KUBERNETES_EXAMPLE, MISCONFIGURATIONS, WITHOUT_SHARD2_ALERTS
 from tests.servers.policy_analyzer import PACK_DIR, PackSession, engine_policy_config, policy_pack
 
 RULES = {rule.name: rule for rule in all_rules()}
@@ -196,6 +196,20 @@ def test_misconfigured_prod_graphs_report_the_same_over_grpc(
         reported = packs["prod"].violations(evaluation)
         assert mandatory(reported) == expected, names
         assert ordered(reported) == ordered(offline(evaluation, "prod")), names
+
+
+@pytest.mark.parametrize("first_preview", [False, True], ids=["existing stack", "first preview"])
+def test_a_cloudnativepg_cluster_without_its_alerts_is_refused_over_grpc(
+    first_preview: bool, packs: dict[str, PackSession]
+) -> None:
+    """The example stack with every store on the cluster passes; without shard2's PrometheusRule the pack refuses
+    shard2's Cluster, as the offline runner does (docs/policies.md)."""
+    example = evaluate("prod", KUBERNETES_EXAMPLE, first_preview=first_preview)
+    assert mandatory(over_grpc(packs["prod"], example, "prod")) == set()
+    broken = WITHOUT_SHARD2_ALERTS(example)
+    reported = over_grpc(packs["prod"], broken, "prod")
+    assert mandatory(reported) == {("data-stores-have-alarms", "cryb-prod-data-shard2-cluster")}
+    assert ordered(reported) == ordered(offline(broken, "prod"))
 
 
 # ---- policy config

@@ -1,9 +1,13 @@
 """`policies/rules/stack.py`, the cross-service rules only the whole stack can answer, on synthetic graphs."""
 
+import copy
+import dataclasses
 from typing import Any
 
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
+from components.kubernetes import alert_rules, cache_cluster, cnpg
+from tests.cnpg_example import CLUSTER_SPEC
 from tests.policies.rules.helpers import (
     ALARM,
     CACHE,
@@ -112,6 +116,68 @@ def test_self_hosted_cache_nodes_have_alarms_on_their_agents_metrics() -> None:
     assert [n for n, _ in missing] == ["cryb-prod-cache-node-0"] and "ClusterFailedNodes" in missing[0][1]
     others = [alarm(m, m, {**ours, "CacheCluster": "cryb-dev-cache"}) for m in metrics]
     assert [n for n, _ in stack_violations(rule, [node, *others])] == ["cryb-prod-cache-node-0"]
+
+
+CNPG_CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
+PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
+DATA_NS = "cryb-db-data"
+THRESHOLDS = alert_rules.AlertThresholds()
+
+
+def shard0_rules(namespace: str = DATA_NS, store: str = "shard0") -> Node:
+    rules = alert_rules.postgres_rules(store, namespace, 3, "0 0 3 * * *", THRESHOLDS)
+    return Node(PROMETHEUS_RULE, f"{store}-alerts", alert_rules.prometheus_rule(store, namespace, rules, {}))
+
+
+def test_cnpg_clusters_need_prometheus_alerts_on_their_pods() -> None:
+    """A CloudNativePG Cluster needs alerts in its namespace whose expressions select its pods and read the
+    configured metrics; another namespace's rules, another cluster's (shard10 is not shard1) or a rule set without
+    the backup alerts do not count."""
+    rule = RULES["data-stores-have-alarms"]
+    cluster = Node(CNPG_CLUSTER, "shard0-cluster", cnpg.cluster(CLUSTER_SPEC))
+    assert stack_violations(rule, [cluster, shard0_rules()]) == []
+    missing = stack_violations(rule, [cluster])
+    assert [n for n, _ in missing] == ["shard0-cluster"]
+    assert "cnpg_pg_replication_lag" in missing[0][1] and "'cryb-db-data'" in missing[0][1]
+    assert [n for n, _ in stack_violations(rule, [cluster, shard0_rules(namespace="other")])] == ["shard0-cluster"]
+    other = Node(CNPG_CLUSTER, "shard1-cluster", cnpg.cluster(dataclasses.replace(CLUSTER_SPEC, name="shard1")))
+    assert [n for n, _ in stack_violations(rule, [other, shard0_rules(store="shard10")])] == ["shard1-cluster"]
+    without_archiving = shard0_rules()
+    groups = without_archiving.props["spec"]["groups"]
+    groups[0]["rules"] = [r for r in groups[0]["rules"] if "archiver" not in r["expr"]]
+    (violation,) = stack_violations(rule, [cluster, without_archiving])
+    assert "['cnpg_pg_stat_archiver_last_failed_time']" in violation[1]
+    pending = shard0_rules()
+    pending.props["spec"]["groups"][0]["rules"][0]["expr"] = UNKNOWN_STRING_VALUE
+    assert stack_violations(rule, [cluster, pending]) == []  # cannot tell yet
+
+
+def test_the_cache_statefulset_needs_prometheus_alerts_other_statefulsets_none() -> None:
+    rule = RULES["data-stores-have-alarms"]
+    workload = cache_cluster.CacheWorkload(
+        namespace=DATA_NS,
+        image="valkey/valkey:8.1.4",
+        cli_image="valkey/valkey:8.1.4",
+        nodes=6,
+        port=6379,
+        cluster_port=16379,
+        cpu="1",
+        memory_mib=8192,
+        storage_gib=50,
+        issuer_name="cryb-db",
+        issuer_kind="ClusterIssuer",
+    )
+    sts = Node(STATEFUL_SET, "cache-statefulset", cache_cluster.statefulset(workload, "0" * 64))
+    rules = alert_rules.cache_rules(DATA_NS, "cache", 6, THRESHOLDS)
+    alerts = Node(PROMETHEUS_RULE, "cache-alerts", alert_rules.prometheus_rule("cache", DATA_NS, rules, {}))
+    assert stack_violations(rule, [sts, alerts]) == []
+    (violation,) = stack_violations(rule, [sts])
+    assert violation[0] == "cache-statefulset" and "redis_cluster_state" in violation[1]
+    other = copy.deepcopy(cache_cluster.statefulset(workload, "0" * 64))
+    for container in other["spec"]["template"]["spec"]["containers"]:
+        container["image"] = "nginx:1.27.0"
+    assert stack_violations(rule, [Node(STATEFUL_SET, "web", other)]) == []
 
 
 def test_sns_topic_has_subscription() -> None:
