@@ -12,7 +12,6 @@ timestamp and the volumes' statistics, given as healthy constants. The queries r
 
 import shutil
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +20,7 @@ import pytest
 import yaml
 
 from components.kubernetes import alert_rules
+from scripts.servers.process import wait_until
 from tests.components.kubernetes.test_alert_rules import CNPG_DEFAULT_QUERIES, metric_names
 from tests.servers.postgres import PostgresFactory, PostgresServer
 
@@ -33,12 +33,8 @@ CLUSTER = "shard0"
 RULES = alert_rules.postgres_rules(CLUSTER, NS, 2, "0 0 3 * * *", alert_rules.AlertThresholds())
 
 
-def _wait(check: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
+def _wait(check: Callable[[], bool], what: str) -> None:
+    wait_until(check, what=what, timeout=30, interval=0.2)
 
 
 def _queries() -> dict[str, dict[str, Any]]:
