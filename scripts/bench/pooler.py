@@ -9,7 +9,8 @@ import json
 import os
 import re
 import subprocess
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated
@@ -112,13 +113,31 @@ def pooler(
     single_process: Annotated[
         bool, typer.Option(help="Also run -S through one PgBouncer process (the pod before processesPerPod).")
     ] = True,
+    own_core: Annotated[
+        bool,
+        typer.Option(
+            "--own-core/--shared-cores",
+            help="--own-core: PostgreSQL and pgbench on CPU 0 in both paths, every PgBouncer process on CPU 1 (as on "
+            "the platform, where PgBouncer pods have cores of their own). Default: everything shares every CPU.",
+        ),
+    ] = False,
 ) -> None:
     """pgbench -S and a write mix through PgBouncer and direct, the ratio, and a Markdown+PNG report."""
     from scripts.servers.process import make_workdir, remove_workdir, service_user
     from tests.servers.postgres import PostgresFactory
-    from tests.servers.rendered_pgbouncer import DEBIAN_PGBOUNCER, RenderedPgBouncer, rendered_pgbouncer, tls_postgres
+    from tests.servers.rendered_pgbouncer import (
+        DEBIAN_PGBOUNCER,
+        RenderedPgBouncer,
+        listening_pids,
+        rendered_pgbouncer,
+        tls_postgres,
+    )
 
     console = Console(stderr=True)
+    if own_core and (os.cpu_count() or 1) < 2:
+        raise typer.BadParameter(f"needs 2 CPUs, this machine has {os.cpu_count()}", param_hint="--own-core")
+    all_cpus = os.sched_getaffinity(0)
+    placement: dict[str, list[int]] = {}
 
     def sized(n: int) -> PoolSizes:
         return pool_sizes(
@@ -129,11 +148,15 @@ def pooler(
         )
 
     pools = sized(processes)
+    if own_core:  # the server and pgbench, started from here, inherit CPU 0
+        os.sched_setaffinity(0, {0})
     workdir = make_workdir("cryb-bench-pooler-", service_user("postgres"))
     factory = PostgresFactory()
     runs: list[Run] = []
     try:
         server, tls = tls_postgres(factory, workdir, max_connections=SERVER_MAX_CONNECTIONS, shared_buffers="128MB")
+        postmaster = int((server.info.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        placement["server"] = sorted(os.sched_getaffinity(postmaster))
         server.execute(
             sql.SQL("create role {} login password {}").format(sql.Identifier(APP_USER), sql.Literal(APP_PASSWORD))
         )
@@ -148,10 +171,16 @@ def pooler(
             runs.append(Run(workload, path, tps, latency))
             console.print(f"[dim]{workload} {path}: {tps:.0f} tps[/]")
 
-        def bouncers(n: int) -> AbstractContextManager[RenderedPgBouncer]:
-            return rendered_pgbouncer(
+        @contextmanager
+        def bouncers(n: int) -> Iterator[RenderedPgBouncer]:
+            with rendered_pgbouncer(
                 server, tls.ca_file, user=APP_USER, password=APP_PASSWORD, dbname="cryb", pools=sized(n), processes=n
-            )
+            ) as bouncer:
+                pids = listening_pids(bouncer.port)
+                for pid in pids if own_core else ():
+                    os.sched_setaffinity(pid, {1})
+                placement["pgbouncer"] = sorted(set().union(*(os.sched_getaffinity(pid) for pid in pids)))
+                yield bouncer
 
         with bouncers(processes) as bouncer:
             through = {"host": "127.0.0.1", "port": str(bouncer.port)}
@@ -164,6 +193,12 @@ def pooler(
     finally:
         factory.close()
         remove_workdir(workdir)
+        os.sched_setaffinity(0, all_cpus)
+    where = (
+        f"PostgreSQL and pgbench on CPU {placement['server']}, PgBouncer on CPU {placement['pgbouncer']}"
+        if own_core
+        else "server, pgbench and PgBouncer sharing every CPU"
+    )
 
     def tps(workload: str, path: str) -> float:
         return next(r.tps for r in runs if r.workload == workload and r.path == path)
@@ -198,7 +233,7 @@ def pooler(
         f"(so_reuseport), each with its own pool from pool_sizes(max_connections={SERVER_MAX_CONNECTIONS}, "
         f"reserved={reserved}, max_replicas={max_replicas}, processes_per_pod={processes}): default_pool_size "
         f"{pools.default_pool_size} + reserve {pools.reserve_pool_size} per process; pgbench -c {clients} -j 2 "
-        f"-T {duration} -M extended, scale {scale}; {os.cpu_count()} CPUs, load average "
+        f"-T {duration} -M extended, scale {scale}; {where}; {os.cpu_count()} CPUs, load average "
         f"{os.getloadavg()[0]:.1f} at the end"
     )
     Console().print(rich_table("pgbench: PgBouncer vs direct", headers, rows))
@@ -232,6 +267,8 @@ def pooler(
                 "runs": [asdict(r) for r in runs],
                 "ratios": ratios,
                 "singleProcessSelectRatio": single_ratio,
+                "ownCore": own_core,
+                "cpus": placement,
             },
             indent=2,
         )

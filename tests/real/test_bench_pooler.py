@@ -2,6 +2,7 @@
 (figures are the benchmark's business; here they only have to be there and be consistent)."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,19 @@ def test_bench_pooler_reports_both_paths_and_the_ratio(tmp_path: Path, monkeypat
     markdown = (tmp_path / "bench-pooler.md").read_text()
     assert "| select-only (-S) |" in markdown and "| select-only (-S), 1 PgBouncer process (21 + 5) |" in markdown
     assert "2 processes sharing the port (so_reuseport)" in markdown
+    assert report["ownCore"] is False and "sharing every CPU" in markdown
+
+
+def test_own_core_pins_the_server_and_pgbench_to_one_cpu_and_pgbouncer_to_the_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pooler, "REPORTS", tmp_path)
+    before = os.sched_getaffinity(0)
+    args = ["pooler", "--duration", "2", "--clients", "4", "--scale", "1", "--no-single-process", "--own-core"]
+    result = CliRunner().invoke(bench_app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "bench-pooler.json").read_text())
+    # read back from the running processes' affinities, not from what was asked
+    assert report["ownCore"] is True and report["cpus"] == {"server": [0], "pgbouncer": [1]}
+    assert "PostgreSQL and pgbench on CPU [0], PgBouncer on CPU [1]" in " ".join(result.output.split())
+    assert os.sched_getaffinity(0) == before  # the bench gives its own process its CPUs back
