@@ -31,6 +31,7 @@ from components.cache.redis_conf import TlsFiles, acl_users, render_redis_conf
 from components.kubernetes import alert_rules, cache_cluster
 from scripts.servers.ports import LOOPBACK, free_ports
 from scripts.servers.process import ManagedProcess, chown_tree, make_workdir, remove_workdir, service_user
+from tests.cache_workload_example import cache_workload
 
 pytestmark = pytest.mark.servers
 for _binary in ("redis-server", "redis-cli", "openssl", "getent", "prometheus-redis-exporter"):
@@ -275,22 +276,6 @@ def test_rendered_settings_are_live(rig: Rig) -> None:
     assert config["appendonly"] == "yes"
 
 
-def _workload() -> cache_cluster.CacheWorkload:
-    return cache_cluster.CacheWorkload(
-        namespace=NAMESPACE,
-        image="valkey/valkey:8.1.4",
-        cli_image="valkey/valkey:8.1.4",
-        nodes=6,
-        port=6379,
-        cluster_port=16379,
-        cpu="1",
-        memory_mib=MEMORY_MIB,
-        storage_gib=50,
-        issuer_name="cryb-db",
-        issuer_kind="ClusterIssuer",
-    )
-
-
 def _scrape(url: str, ca: str) -> dict[str, float]:
     """`name{labels}` -> value of a Prometheus text exposition, over verified TLS."""
     context = ssl.create_default_context(cafile=ca)
@@ -309,7 +294,7 @@ def test_the_exporter_sidecar_reports_what_the_alerts_read(rig: Rig, tmp_path: P
     run with Debian's redis_exporter against a replica node: it logs in over TLS, serves HTTPS with the node's
     certificate, and exports the metrics the cache alerts read (components/kubernetes/alert_rules.py) with the
     node's values. Only the node's name (`localhost`), port and file paths are substituted."""
-    pod = cache_cluster.statefulset(_workload(), "0" * 64)["spec"]["template"]["spec"]
+    pod = cache_cluster.statefulset(cache_workload(NAMESPACE, MEMORY_MIB), "0" * 64)["spec"]["template"]["spec"]
     (exporter,) = [c for c in pod["containers"] if c["name"] == "exporter"]
     (password_ref,) = [e["valueFrom"]["secretKeyRef"] for e in exporter["env"] if e["name"] == "REDIS_PASSWORD"]
     assert password_ref["name"] == cache_cluster.USERS_SECRET

@@ -12,6 +12,7 @@ from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UNKNOWN_OBJECT_VALUE, UNK
 from components.kubernetes import cache_cluster, cnpg, manifests
 from policies.rules import kubernetes
 from policies.rules.base import ResourceRule
+from tests.cache_workload_example import cache_workload
 from tests.cnpg_example import CLUSTER_SPEC
 from tests.policies.rules.helpers import RULES, Case, Node, case_tests, resource_violations, stack_violations
 
@@ -316,19 +317,7 @@ def test_a_pooler_without_a_pdb_is_rejected() -> None:
 
 def test_a_statefulset_without_a_pdb_is_rejected() -> None:
     rule = RULES["kubernetes-pdb-for-replicated-workloads"]
-    workload = cache_cluster.CacheWorkload(
-        "cryb-db-data",
-        "valkey/valkey:8.1.4",
-        "valkey/valkey:8.1.4",
-        6,
-        6379,
-        16379,
-        "1",
-        1024,
-        10,
-        "cryb-db",
-        "ClusterIssuer",
-    )
+    workload = cache_workload(memory_mib=1024)
     sts = Node(kubernetes.STATEFUL_SET, "s", cache_cluster.statefulset(workload, "0" * 64))
     assert stack_violations(rule, [sts, Node(kubernetes.PDB, "b", cache_cluster.pdb(workload))]) == []
     (found,) = stack_violations(rule, [sts])

@@ -7,6 +7,7 @@ from typing import Any
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from components.kubernetes import alert_rules, cache_cluster, cnpg
+from tests.cache_workload_example import cache_workload
 from tests.cnpg_example import CLUSTER_SPEC
 from tests.policies.rules.helpers import (
     ALARM,
@@ -155,19 +156,7 @@ def test_cnpg_clusters_need_prometheus_alerts_on_their_pods() -> None:
 
 def test_the_cache_statefulset_needs_prometheus_alerts_other_statefulsets_none() -> None:
     rule = RULES["data-stores-have-alarms"]
-    workload = cache_cluster.CacheWorkload(
-        namespace=DATA_NS,
-        image="valkey/valkey:8.1.4",
-        cli_image="valkey/valkey:8.1.4",
-        nodes=6,
-        port=6379,
-        cluster_port=16379,
-        cpu="1",
-        memory_mib=8192,
-        storage_gib=50,
-        issuer_name="cryb-db",
-        issuer_kind="ClusterIssuer",
-    )
+    workload = cache_workload(DATA_NS)
     sts = Node(STATEFUL_SET, "cache-statefulset", cache_cluster.statefulset(workload, "0" * 64))
     rules = alert_rules.cache_rules(DATA_NS, "cache", 6, THRESHOLDS)
     alerts = Node(PROMETHEUS_RULE, "cache-alerts", alert_rules.prometheus_rule("cache", DATA_NS, rules, {}))
